@@ -1,0 +1,200 @@
+//! Wiring: configuration in, a running application out. Tests build the same
+//! `Application` on port 0 with their own data directory or database.
+
+use crate::rate_limit::RateLimiter;
+use crate::routes;
+use crate::state::{AppState, StateParts};
+use anyhow::Context;
+use enkaku_commands::AppointmentService;
+use enkaku_commands::capability::LinkSigner;
+use enkaku_commands::delivery::DeliveryWorker;
+use enkaku_commands::ports::{EventStore, SystemClock, UuidV7};
+use enkaku_infra::checkpoints::SqlCheckpoints;
+use enkaku_infra::directory::{SqlDirectory, demo};
+use enkaku_infra::event_store::SqlEventStore;
+use enkaku_infra::feed::StoreFeed;
+use enkaku_infra::idempotency::IdempotencyStore;
+use enkaku_infra::outbox::Outbox;
+use enkaku_infra::sessions::SessionStore;
+use enkaku_infra::{Db, secrets};
+use enkaku_projections::ProjectionRunner;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; `None` for the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Base of clinic and patient URLs; defaults to `http://<addr>`.
+    pub public_url: Option<String>,
+    /// Hex key for capability links; defaults to a key file in `data_dir`.
+    pub link_secret: Option<String>,
+    pub seed_demo: bool,
+    /// Read client addresses from `X-Forwarded-For` (behind a trusted proxy only).
+    pub trust_forwarded: bool,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("enkaku.db").display()))
+    }
+}
+
+/// The parts every entry point (server, replay, events) needs.
+pub struct Stack {
+    pub db: Db,
+    pub store: Arc<SqlEventStore>,
+    pub directory: SqlDirectory,
+    pub projections: Arc<ProjectionRunner>,
+}
+
+impl Stack {
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+        let url = config.database_url();
+        let db = Db::connect(&url)
+            .await
+            .with_context(|| format!("cannot open database {}", enkaku_infra::db::redact(&url)))?;
+        let store = Arc::new(SqlEventStore::open(db.clone()).await?);
+        let feed = Arc::new(StoreFeed(store.clone()));
+        let projections = Arc::new(ProjectionRunner::new(
+            Arc::new(db.clone()),
+            feed,
+            enkaku_projections::all(),
+        ));
+        projections.prepare().await?;
+        Ok(Self {
+            directory: SqlDirectory::new(db.clone()),
+            db,
+            store,
+            projections,
+        })
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+    workers: Vec<JoinHandle<()>>,
+    stop_workers: watch::Sender<bool>,
+    public_url: String,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let stack = Stack::open(&config).await?;
+        if config.seed_demo && demo::seed(&stack.db).await? {
+            tracing::info!("seeded the demo clinics");
+        }
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let links = Arc::new(LinkSigner::new(secrets::link_key(
+            config.link_secret.as_deref(),
+            &config.data_dir,
+        )?));
+        let store: Arc<dyn EventStore> = stack.store.clone();
+        let directory = Arc::new(stack.directory.clone());
+        let service = Arc::new(AppointmentService::new(
+            store.clone(),
+            directory.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7),
+        ));
+        let outbox = Outbox::new(stack.db.clone());
+        let state = AppState::new(StateParts {
+            db: stack.db.clone(),
+            store: store.clone(),
+            service: service.clone(),
+            directory: stack.directory.clone(),
+            sessions: SessionStore::new(stack.db.clone(), chrono::Duration::hours(12)),
+            idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
+            outbox: outbox.clone(),
+            projections: stack.projections.clone(),
+            links: links.clone(),
+            public_url: public_url.clone(),
+            login_limiter: Arc::new(RateLimiter::new(60, 30, config.trust_forwarded)),
+            link_limiter: Arc::new(RateLimiter::new(120, 60, config.trust_forwarded)),
+        });
+
+        let (stop_workers, stopped) = watch::channel(false);
+        let delivery = DeliveryWorker {
+            store: store.clone(),
+            service,
+            directory,
+            sender: Arc::new(outbox),
+            checkpoints: Arc::new(SqlCheckpoints(stack.db.clone())),
+            links,
+            public_url: public_url.clone(),
+        };
+        let limiters = (state.login_limiter.clone(), state.link_limiter.clone());
+        let mut forget = stopped.clone();
+        let workers = vec![
+            tokio::spawn(stack.projections.clone().run(stopped.clone())),
+            tokio::spawn(delivery.run(stopped.clone())),
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                            limiters.0.forget_idle();
+                            limiters.1.forget_idle();
+                        }
+                        _ = forget.changed() => return,
+                    }
+                }
+            }),
+        ];
+        Ok(Self {
+            router: routes::router(state.clone()),
+            listener,
+            state,
+            workers,
+            stop_workers,
+            public_url,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` completes, then finish in-flight requests and stop the
+    /// background workers.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = self.stop_workers.send(true);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! Every error the HTTP edge returns, as `application/problem+json` (RFC 9457) with a stable
+//! machine `code`. Internal errors are logged with the request's id and never leak detail.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use enkaku_commands::CommandError;
+use enkaku_domain::{DomainError, ErrorKind};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; `about:blank` style tags under our docs.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine code, e.g. `version_conflict` or `start_time_immutable`.
+    pub code: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "log in first: a session cookie or a bearer token is required",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+
+    /// A failure on our side: logged in full, answered without detail.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "a backing service is unavailable; try again",
+        )
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            problem_type: format!("https://enkaku.dev/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.problem())).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Rejected(DomainError::NotFound) => Self::not_found(),
+            CommandError::Rejected(d) => {
+                let status = match d.kind() {
+                    ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorKind::Conflict => StatusCode::CONFLICT,
+                };
+                Self::new(status, d.code(), d.to_string())
+            }
+            CommandError::UnknownDoctor => Self::invalid("unknown_doctor", e.to_string()),
+            CommandError::UnknownMenu => Self::invalid("unknown_menu", e.to_string()),
+            CommandError::VersionMismatch { .. } => {
+                Self::new(StatusCode::PRECONDITION_FAILED, "version_conflict", e.to_string())
+            }
+            CommandError::Contended => {
+                Self::new(StatusCode::CONFLICT, "concurrent_modification", e.to_string())
+            }
+            CommandError::Unavailable(detail) => Self::internal(detail),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        CommandError::Rejected(e).into()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let code = match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::BAD_REQUEST => "malformed_json",
+            _ => "validation_failed",
+        };
+        Self::new(r.status(), code, r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::invalid("validation_failed", r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        Self::not_found()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<enkaku_commands::DirectoryError> for ApiError {
+    fn from(e: enkaku_commands::DirectoryError) -> Self {
+        Self::internal(e)
+    }
+}

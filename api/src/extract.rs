@@ -1,0 +1,101 @@
+//! Extractors that turn a request into what handlers need, failing as `problem+json`:
+//! the JSON body, the path id, the query, and the authenticated staff member.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum_extra::extract::CookieJar;
+use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
+use uuid::Uuid;
+
+/// `axum::Json` whose rejections are problems.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `axum::extract::Query` whose rejections are problems.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// `axum::extract::Path` whose rejections are 404s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+pub const SESSION_COOKIE: &str = "enkaku_session";
+pub const CSRF_COOKIE: &str = "enkaku_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A logged-in staff member. Taking it as an argument is what makes a handler
+/// authenticated; its `clinic_id` is the only tenant the handler may touch (R1).
+#[derive(Clone, Debug)]
+pub struct Staff {
+    pub staff_id: StaffId,
+    pub clinic_id: ClinicId,
+    /// The request id, reused as the correlation id of the events it causes.
+    pub request_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .map(str::to_owned);
+        let jar = CookieJar::from_headers(&parts.headers);
+        let (token, via_cookie) = match (bearer, jar.get(SESSION_COOKIE)) {
+            (Some(token), _) => (token, false),
+            (None, Some(cookie)) => (cookie.value().to_owned(), true),
+            (None, None) => return Err(ApiError::unauthorized()),
+        };
+        let session = state
+            .sessions
+            .find(&token, state.service.now())
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        // A cookie rides along on cross-site requests; a bearer token does not. So only
+        // cookie-authenticated changes must prove they come from our page (double submit).
+        if via_cookie && !is_safe(&parts.method) {
+            let echoed = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if echoed != Some(session.csrf_token.as_str()) {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "cookie-authenticated changes need the X-CSRF-Token header from login",
+                ));
+            }
+        }
+        Ok(Self {
+            staff_id: session.staff_id,
+            clinic_id: session.clinic_id,
+            request_id: request_id(parts),
+        })
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The id the request-id layer gave this request (a UUID), or a fresh one.
+pub fn request_id(parts: &Parts) -> Uuid {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(Uuid::now_v7)
+}
+
+/// Parse an appointment id from the path; anything else is simply not found.
+pub fn appointment_id(raw: &str) -> Result<AppointmentId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}

@@ -1,0 +1,213 @@
+//! `enkaku`: the server and the auditor's tools in one binary.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use enkaku_api::{Application, Config, Stack};
+use enkaku_commands::ports::EventStore;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "enkaku",
+    version,
+    about = "Video consultations for patients without an account"
+)]
+struct Cli {
+    /// Where the embedded database and the link key live.
+    #[arg(long, global = true, env = "ENKAKU_DATA_DIR", default_value = "./enkaku-data")]
+    data_dir: PathBuf,
+    /// `postgres://…` puts the event store and read models on PostgreSQL.
+    #[arg(long, global = true, env = "ENKAKU_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Create or update the database schema, then exit.
+    Migrate,
+    /// Drop every read model and rebuild it from the event store.
+    Replay,
+    /// Print events as JSON lines: one stream's history, or the global log.
+    Events(EventsArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, env = "ENKAKU_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Base of the URLs given to clinics and patients, e.g. `https://clinic.example.jp`.
+    #[arg(long, env = "ENKAKU_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Hex key (≥ 32 bytes) behind the capability links.
+    #[arg(long, env = "ENKAKU_LINK_SECRET", hide_env_values = true)]
+    link_secret: Option<String>,
+    /// Do not seed the demo clinics.
+    #[arg(long, env = "ENKAKU_NO_DEMO")]
+    no_demo: bool,
+    /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
+    #[arg(long, env = "ENKAKU_TRUST_FORWARDED")]
+    trust_forwarded: bool,
+}
+
+#[derive(clap::Args)]
+struct EventsArgs {
+    /// An appointment id (or a full stream id): print its history.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Print the global log from after this position.
+    #[arg(long, default_value_t = 0)]
+    after: u64,
+    /// Keep printing new events as they are committed.
+    #[arg(long)]
+    follow: bool,
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("ENKAKU_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("ENKAKU_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::parse_default()));
+    let config = |serve: &ServeArgs| Config {
+        addr: serve.addr,
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        public_url: serve.public_url.clone(),
+        link_secret: serve.link_secret.clone(),
+        seed_demo: !serve.no_demo,
+        trust_forwarded: serve.trust_forwarded,
+    };
+    match command {
+        Command::Serve(serve) => serve_until_signal(config(&serve)).await,
+        Command::Migrate => {
+            Stack::open(&config(&ServeArgs::parse_default())).await?;
+            eprintln!("schema is up to date");
+            Ok(())
+        }
+        Command::Replay => replay(&config(&ServeArgs::parse_default())).await,
+        Command::Events(args) => events(&config(&ServeArgs::parse_default()), args).await,
+    }
+}
+
+impl ServeArgs {
+    /// Serve options from the environment alone, for subcommands that only need the store.
+    fn parse_default() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::parse_from(["enkaku"]).serve
+    }
+}
+
+async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    println!("enkaku is running at {}", app.public_url());
+    println!("log in with yamada@demo.enkaku.test / demo-password (POST /api/v1/login)");
+    std::io::stdout().flush()?;
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+async fn replay(config: &Config) -> anyhow::Result<()> {
+    let stack = Stack::open(config).await?;
+    let head = *stack.store.head().borrow();
+    stack.projections.reset().await?;
+    let bar = indicatif::ProgressBar::new(head);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let applied = stack
+        .projections
+        .catch_up(&|position| bar.set_position(position))
+        .await?;
+    bar.finish();
+    let projectors = enkaku_projections::all().len() as u64;
+    println!(
+        "rebuilt {projectors} read models from {} events ({applied} applications)",
+        applied / projectors.max(1)
+    );
+    Ok(())
+}
+
+async fn events(config: &Config, args: EventsArgs) -> anyhow::Result<()> {
+    let stack = Stack::open(config).await?;
+    let mut out = std::io::stdout().lock();
+    if let Some(stream) = args.stream {
+        let stream_id = if stream.contains('-') && stream.starts_with("appointment-") {
+            stream
+        } else {
+            format!("appointment-{stream}")
+        };
+        for event in stack.store.read_stream(&stream_id).await? {
+            writeln!(out, "{}", serde_json::to_string(&event)?)?;
+        }
+        return Ok(());
+    }
+    let mut after = args.after;
+    let mut head = stack.store.head();
+    loop {
+        let batch = stack
+            .store
+            .read_all(after, 1000)
+            .await
+            .context("reading the global log")?;
+        for event in &batch {
+            writeln!(out, "{}", serde_json::to_string(event)?)?;
+            after = event.position;
+        }
+        out.flush()?;
+        if batch.is_empty() {
+            if !args.follow {
+                return Ok(());
+            }
+            // Another process appends: the head of this one does not move, so poll too.
+            tokio::select! {
+                _ = head.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+}

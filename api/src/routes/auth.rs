@@ -1,0 +1,184 @@
+//! Staff login, logout and "who am I".
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, CSRF_COOKIE, SESSION_COOKIE, Staff};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use enkaku_infra::directory::verify_password;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffView {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    /// `doctor` or `reception`.
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClinicView {
+    pub id: Uuid,
+    pub name: String,
+    pub time_zone: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token for `Authorization: Bearer …`; also set as an HttpOnly cookie.
+    pub token: String,
+    /// Echo in `X-CSRF-Token` on changes authenticated by the cookie.
+    pub csrf_token: String,
+    pub staff: StaffView,
+    pub clinic: ClinicView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    pub staff: StaffView,
+    pub clinic: ClinicView,
+}
+
+async fn who(
+    state: &AppState,
+    staff_id: enkaku_domain::ids::StaffId,
+) -> Result<(StaffView, ClinicView), ApiError> {
+    let record = state
+        .directory
+        .staff(staff_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let clinic = state.clinic(record.clinic_id).await?;
+    Ok((
+        StaffView {
+            id: record.id.as_uuid(),
+            name: record.name,
+            email: record.email,
+            role: match record.role {
+                enkaku_infra::directory::Role::Doctor => "doctor".into(),
+                enkaku_infra::directory::Role::Reception => "reception".into(),
+            },
+        },
+        ClinicView {
+            id: clinic.id.as_uuid(),
+            name: clinic.name,
+            time_zone: clinic.time_zone.name().to_owned(),
+        },
+    ))
+}
+
+/// Staff login; rate-limited per client address.
+#[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    state.login_limiter.check(peer, &headers)?;
+    let bad = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "e-mail address or password is wrong",
+        )
+    };
+    if request.password.len() > 1024 {
+        return Err(bad());
+    }
+    let record = state
+        .directory
+        .staff_by_email(&request.email)
+        .await?
+        .ok_or_else(bad)?;
+    // Hashing is deliberately slow: keep it off the async workers.
+    let hash = record.password_hash.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&request.password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    if !ok {
+        return Err(bad());
+    }
+    let session = state
+        .sessions
+        .issue(record.id, record.clinic_id, state.service.now())
+        .await?;
+    let (staff, clinic) = who(&state, record.id).await?;
+    // Browser-session cookies: they end when the browser closes (shared clinic PCs), and the
+    // server ends the session after its TTL in any case.
+    let session_cookie = Cookie::build((SESSION_COOKIE, session.token.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.secure_cookies)
+        .path("/")
+        .build();
+    let csrf_cookie = Cookie::build((CSRF_COOKIE, session.csrf_token.clone()))
+        .http_only(false)
+        .same_site(SameSite::Strict)
+        .secure(state.secure_cookies)
+        .path("/")
+        .build();
+    tracing::info!(staff_id = %record.id, clinic_id = %record.clinic_id, "staff logged in");
+    Ok((
+        jar.add(session_cookie).add(csrf_cookie),
+        Json(LoginResponse {
+            token: session.token,
+            csrf_token: session.csrf_token,
+            staff,
+            clinic,
+        }),
+    ))
+}
+
+/// End the session.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "auth", responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(
+    State(state): State<AppState>,
+    _staff: Staff,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, ApiError> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(token) = bearer.or(jar.get(SESSION_COOKIE).map(|c| c.value())) {
+        state.sessions.revoke(token.trim()).await?;
+    }
+    let jar = jar
+        .remove(Cookie::build(SESSION_COOKIE).path("/"))
+        .remove(Cookie::build(CSRF_COOKIE).path("/"));
+    Ok((jar, StatusCode::NO_CONTENT))
+}
+
+/// The logged-in staff member and their clinic.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
+async fn me(State(state): State<AppState>, staff: Staff) -> Result<Json<MeResponse>, ApiError> {
+    let (staff, clinic) = who(&state, staff.staff_id).await?;
+    Ok(Json(MeResponse { staff, clinic }))
+}

@@ -1,0 +1,172 @@
+//! The two read models: the schedule (R2, R4, R9) and the reception list (R4, R17).
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiQuery, Staff};
+use crate::state::AppState;
+use crate::views::local;
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use enkaku_domain::clinic::{day_range, slot_grid};
+use enkaku_domain::ids::StaffId;
+use enkaku_projections::queries::{self, Range};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(schedule))
+        .routes(routes!(reception))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ScheduleQuery {
+    /// The clinic's local date, `YYYY-MM-DD`.
+    #[param(value_type = String)]
+    pub date: NaiveDate,
+    pub doctor_id: Uuid,
+    /// すべての時間を表示する: include times outside opening hours, marked closed.
+    #[serde(default)]
+    pub all_times: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ReceptionQuery {
+    #[param(value_type = String)]
+    pub date: NaiveDate,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotView {
+    pub start_at: DateTime<FixedOffset>,
+    pub end_at: DateTime<FixedOffset>,
+    pub closed: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EntryView {
+    pub appointment_id: Uuid,
+    /// `in_clinic` or `video_url`.
+    pub kind: String,
+    pub doctor_id: Uuid,
+    pub start_at: DateTime<FixedOffset>,
+    pub end_at: DateTime<FixedOffset>,
+    pub status: String,
+    /// Shows the video mark (R9, R17).
+    pub video: bool,
+    /// Patient name, or the title of a video URL.
+    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub menu_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleView {
+    #[schema(value_type = String)]
+    pub date: NaiveDate,
+    pub doctor_id: Uuid,
+    pub slots: Vec<SlotView>,
+    pub entries: Vec<EntryView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceptionView {
+    #[schema(value_type = String)]
+    pub date: NaiveDate,
+    pub entries: Vec<EntryView>,
+}
+
+/// One doctor's day: the slot grid and every appointment on it.
+#[utoipa::path(get, path = "/api/v1/schedule", tag = "read models", params(ScheduleQuery),
+    responses((status = 200, body = ScheduleView), (status = 422, body = Problem)))]
+async fn schedule(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiQuery(q): ApiQuery<ScheduleQuery>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    let clinic = state.clinic(staff.clinic_id).await?;
+    let doctor = StaffId(q.doctor_id);
+    if enkaku_commands::ports::Directory::doctor(&state.directory, staff.clinic_id, doctor)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::invalid(
+            "unknown_doctor",
+            "no doctor with this id in the clinic",
+        ));
+    }
+    let tz = clinic.time_zone;
+    let (hours, slot_minutes) = state.directory.opening_hours(staff.clinic_id).await?;
+    let slots = slot_grid(q.date, tz, &hours, slot_minutes, q.all_times)
+        .into_iter()
+        .map(|s| SlotView {
+            start_at: local(s.start_at, tz),
+            end_at: local(s.end_at, tz),
+            closed: s.closed,
+        })
+        .collect();
+    let (from, to) = day_range(q.date, tz);
+    let entries = queries::schedule(&state.db.pool, staff.clinic_id, doctor, Range { from, to })
+        .await?
+        .into_iter()
+        .map(|e| EntryView {
+            appointment_id: e.appointment_id.as_uuid(),
+            kind: e.kind,
+            doctor_id: e.doctor_id.as_uuid(),
+            start_at: local(e.start_at, tz),
+            end_at: local(e.end_at, tz),
+            status: e.status,
+            video: e.video,
+            display_name: e.display_name,
+            chart_number: None,
+            menu_name: None,
+            mode: None,
+        })
+        .collect();
+    Ok(Json(ScheduleView {
+        date: q.date,
+        doctor_id: q.doctor_id,
+        slots,
+        entries,
+    }))
+}
+
+/// The day's in-clinic bookings (video-URL appointments never appear here).
+#[utoipa::path(get, path = "/api/v1/reception", tag = "read models", params(ReceptionQuery),
+    responses((status = 200, body = ReceptionView), (status = 422, body = Problem)))]
+async fn reception(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiQuery(q): ApiQuery<ReceptionQuery>,
+) -> Result<Json<ReceptionView>, ApiError> {
+    let tz = state.clinic(staff.clinic_id).await?.time_zone;
+    let (from, to) = day_range(q.date, tz);
+    let entries = queries::reception(&state.db.pool, staff.clinic_id, Range { from, to })
+        .await?
+        .into_iter()
+        .map(|e| EntryView {
+            appointment_id: e.appointment_id.as_uuid(),
+            kind: e.kind,
+            doctor_id: e.doctor_id.as_uuid(),
+            start_at: local(e.start_at, tz),
+            end_at: local(e.end_at, tz),
+            status: e.status,
+            video: e.video,
+            display_name: e.display_name,
+            chart_number: e.chart_number,
+            menu_name: Some(e.menu_name),
+            mode: Some(e.mode),
+        })
+        .collect();
+    Ok(Json(ReceptionView {
+        date: q.date,
+        entries,
+    }))
+}

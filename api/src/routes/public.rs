@@ -1,0 +1,101 @@
+//! What needs no login: health, the patient link look-up, and the OpenAPI document's siblings.
+
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiPath;
+use crate::state::AppState;
+use crate::views::local;
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use chrono::{DateTime, FixedOffset};
+use enkaku_commands::capability::LinkRole;
+use enkaku_domain::appointment::LinkStatus;
+use serde::Serialize;
+use std::net::SocketAddr;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(livez))
+        .routes(routes!(patient_link))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    /// Position of the last event in the store.
+    pub head: u64,
+    /// Lowest position every read model has applied.
+    pub projected: u64,
+}
+
+/// Up, with its stores reachable (503 otherwise).
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.db.ping().await?;
+    let projected = state.projections.position().await.map_err(ApiError::internal)?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        head: *state.store.head().borrow(),
+        projected,
+    }))
+}
+
+/// The process answers; touches nothing (the HTTP ceiling of benchmarks).
+#[utoipa::path(get, path = "/livez", tag = "operations", responses((status = 200, body = String)))]
+async fn livez() -> impl IntoResponse {
+    (StatusCode::OK, "ok")
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PatientLinkView {
+    /// `not_yet_open`, `open`, `expired`, `cancelled` or `ended` (R11, R13, R20).
+    pub status: String,
+    pub valid_from: DateTime<FixedOffset>,
+    pub valid_until: DateTime<FixedOffset>,
+    pub clinic_name: String,
+}
+
+/// What the patient page needs; no login, the token is the capability (R12, R13, R19).
+/// Nothing staff entered (name, chart number, memo, title) is ever part of it (R3, R8).
+#[utoipa::path(get, path = "/api/v1/patient-links/{token}", tag = "patients",
+    params(("token" = String, Path)),
+    responses((status = 200, body = PatientLinkView), (status = 404, body = Problem), (status = 429, body = Problem)))]
+async fn patient_link(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Json<PatientLinkView>, ApiError> {
+    state.link_limiter.check(peer, &headers)?;
+    let Some((LinkRole::Patient, id)) = state.links.verify(&token) else {
+        return Err(ApiError::not_found());
+    };
+    let at = state.service.get_by_capability(id).await?;
+    let a = &at.appointment;
+    let (Some(status), Some(window)) = (a.link_status(state.service.now()), a.video) else {
+        return Err(ApiError::not_found());
+    };
+    let clinic = state.clinic(a.clinic_id).await?;
+    let tz = clinic.time_zone;
+    Ok(Json(PatientLinkView {
+        status: link_status_name(status).to_owned(),
+        valid_from: local(window.valid_from, tz),
+        valid_until: local(window.valid_until, tz),
+        clinic_name: clinic.name,
+    }))
+}
+
+fn link_status_name(status: LinkStatus) -> &'static str {
+    match status {
+        LinkStatus::NotYetOpen => "not_yet_open",
+        LinkStatus::Open => "open",
+        LinkStatus::Expired => "expired",
+        LinkStatus::Cancelled => "cancelled",
+        LinkStatus::Ended => "ended",
+    }
+}

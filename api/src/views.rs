@@ -1,0 +1,200 @@
+//! What the API answers with: JSON shapes of SPEC §6, documented in the OpenAPI schema.
+//! Times are RFC 3339 in the clinic's time zone.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use enkaku_commands::AppointmentAt;
+use enkaku_commands::capability::{LinkRole, LinkSigner};
+use enkaku_domain::appointment::{Delivery, DeliveryOutcome, Details};
+use enkaku_domain::menu::Menu;
+use enkaku_projections::schedule::{kind_name, status_name};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub fn local(t: DateTime<Utc>, tz: Tz) -> DateTime<FixedOffset> {
+    t.with_timezone(&tz).fixed_offset()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MenuView {
+    pub id: Uuid,
+    pub name: String,
+    /// `in_person` and/or `online`.
+    pub modes: Vec<String>,
+    pub duration_first_min: u32,
+    pub duration_revisit_min: u32,
+    /// 0 when the menu has no booking fee.
+    pub booking_fee_yen: u32,
+}
+
+impl From<&Menu> for MenuView {
+    fn from(m: &Menu) -> Self {
+        Self {
+            id: m.id.as_uuid(),
+            name: m.name.clone(),
+            modes: m.modes.iter().map(|m| m.as_str().to_owned()).collect(),
+            duration_first_min: m.duration_first_min,
+            duration_revisit_min: m.duration_revisit_min,
+            booking_fee_yen: m.booking_fee_yen,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BookedMenuView {
+    pub id: Uuid,
+    pub name: String,
+    pub duration_min: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// `sms` or `email`.
+    pub channel: String,
+    pub destination: String,
+    /// When the channel accepted the message; null while pending or after a failure.
+    pub sent_at: Option<DateTime<FixedOffset>>,
+    pub requested_at: DateTime<FixedOffset>,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    pub resend: bool,
+    pub failure_reason: Option<String>,
+}
+
+impl DeliveryView {
+    fn new(d: &Delivery, tz: Tz) -> Self {
+        let (status, sent_at, failure_reason) = match &d.outcome {
+            DeliveryOutcome::Pending => ("pending", None, None),
+            DeliveryOutcome::Sent { at } => ("sent", Some(local(*at, tz)), None),
+            DeliveryOutcome::Failed { reason, .. } => ("failed", None, Some(reason.clone())),
+        };
+        Self {
+            channel: d.destination.channel().as_str().to_owned(),
+            destination: d.destination.address().to_owned(),
+            sent_at,
+            requested_at: local(d.requested_at, tz),
+            status: status.to_owned(),
+            resend: d.resend,
+            failure_reason,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VideoView {
+    /// Opens the call screen for the clinic (R12). A capability: keep it private.
+    pub clinic_url: String,
+    /// The patient's link (R12). A capability: send it only to the patient.
+    pub patient_url: String,
+    pub valid_from: DateTime<FixedOffset>,
+    pub valid_until: DateTime<FixedOffset>,
+    /// The latest delivery attempt: what the appointment shows (R15).
+    pub delivery: Option<DeliveryView>,
+    /// Every delivery attempt, oldest first (R15).
+    pub deliveries: Vec<DeliveryView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppointmentView {
+    pub id: Uuid,
+    /// `in_clinic` or `video_url`.
+    pub kind: String,
+    pub clinic_id: Uuid,
+    pub doctor_id: Uuid,
+    pub start_at: DateTime<FixedOffset>,
+    pub end_at: DateTime<FixedOffset>,
+    /// `booked`, `in_call`, `ended` or `cancelled`.
+    pub status: String,
+    pub version: u64,
+    /// Video URL only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(flatten)]
+    pub booking: Option<BookingView>,
+    /// Online appointments only; null for in-person bookings (R6).
+    pub video: Option<VideoView>,
+}
+
+/// Fields of an in-clinic booking (R3, R5).
+#[derive(Serialize, ToSchema)]
+pub struct BookingView {
+    pub patient_name: String,
+    pub chart_number: Option<String>,
+    pub menu: BookedMenuView,
+    /// `first` or `revisit`.
+    pub visit_type: String,
+    /// `in_person` or `online`.
+    pub mode: String,
+    pub memo: Option<String>,
+    /// Always true: in-clinic bookings never charge the fee (R5).
+    pub booking_fee_waived: bool,
+    /// The menu's booking fee that was not charged.
+    pub waived_booking_fee_yen: u32,
+}
+
+impl AppointmentView {
+    pub fn new(at: &AppointmentAt, tz: Tz, links: &LinkSigner, public_url: &str) -> Self {
+        let a = &at.appointment;
+        let (title, booking) = match &a.details {
+            Details::VideoUrl { title } => (
+                Some(title.as_ref().map(|t| t.to_string()).unwrap_or_default()),
+                None,
+            ),
+            Details::InClinic(d) => (
+                None,
+                Some(BookingView {
+                    patient_name: d.patient_name.to_string(),
+                    chart_number: d.chart_number.as_ref().map(|c| c.to_string()),
+                    menu: BookedMenuView {
+                        id: d.menu.id.as_uuid(),
+                        name: d.menu.name.clone(),
+                        duration_min: d.menu.duration_min,
+                    },
+                    visit_type: serde_plain(&d.visit_type),
+                    mode: d.mode.as_str().to_owned(),
+                    memo: d.memo.as_ref().map(|m| m.to_string()),
+                    booking_fee_waived: true,
+                    waived_booking_fee_yen: d.waived_booking_fee_yen,
+                }),
+            ),
+        };
+        let video = a.video.map(|w| VideoView {
+            clinic_url: clinic_url(links, public_url, at),
+            patient_url: patient_url(links, public_url, at),
+            valid_from: local(w.valid_from, tz),
+            valid_until: local(w.valid_until, tz),
+            delivery: a.latest_delivery().map(|d| DeliveryView::new(d, tz)),
+            deliveries: a.deliveries.iter().map(|d| DeliveryView::new(d, tz)).collect(),
+        });
+        Self {
+            id: at.id.as_uuid(),
+            kind: kind_name(a.kind()).to_owned(),
+            clinic_id: a.clinic_id.as_uuid(),
+            doctor_id: a.doctor_id.as_uuid(),
+            start_at: local(a.start_at, tz),
+            end_at: local(a.end_at, tz),
+            status: status_name(a.status).to_owned(),
+            version: at.version,
+            title,
+            booking,
+            video,
+        }
+    }
+}
+
+pub fn clinic_url(links: &LinkSigner, public_url: &str, at: &AppointmentAt) -> String {
+    format!("{public_url}/call/{}", links.token(LinkRole::Clinic, at.id))
+}
+
+pub fn patient_url(links: &LinkSigner, public_url: &str, at: &AppointmentAt) -> String {
+    format!("{public_url}/p/{}", links.token(LinkRole::Patient, at.id))
+}
+
+/// The serde name of a unit enum variant (`first`, `revisit`, …).
+fn serde_plain<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

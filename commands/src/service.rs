@@ -1,0 +1,353 @@
+//! The appointment command handler: load → decide → append with the expected version.
+
+use crate::ports::{Clock, Directory, EventStore, ExpectedVersion, IdSource, StoreError};
+use chrono::{DateTime, Utc};
+use enkaku_domain::DomainError;
+use enkaku_domain::appointment::{
+    self, Appointment, Command, CreateAppointment, CreateVideoUrl, DeliveryReport, EditVideoCall, Event,
+    SendUrl, State,
+};
+use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent};
+use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, MenuId, StaffId};
+use enkaku_domain::menu::{ConsultationMode, VisitType};
+use enkaku_domain::values::{ChartNumber, Destination, Memo, PatientName, Title};
+use std::sync::Arc;
+use thiserror::Error;
+use uuid::Uuid;
+
+/// How often a command is retried on fresh state when another writer got there first.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Who is asking, on behalf of which clinic, and under which request.
+#[derive(Clone, Debug)]
+pub struct CommandContext {
+    pub clinic_id: ClinicId,
+    pub actor: Actor,
+    /// Shared by everything this request causes.
+    pub correlation_id: Uuid,
+    /// What directly caused this command (the request id, or the event a worker reacts to).
+    pub causation_id: Uuid,
+    /// `If-Match`: the version the caller last saw. A different current version fails the
+    /// command instead of retrying it.
+    pub if_match: Option<u64>,
+}
+
+#[derive(Debug, Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    #[error("no doctor with this id in the clinic")]
+    UnknownDoctor,
+    #[error("no menu with this id in the clinic")]
+    UnknownMenu,
+    #[error("the appointment is at version {current}, not the one given in If-Match")]
+    VersionMismatch { current: u64 },
+    #[error("the appointment kept changing under this command; try again")]
+    Contended,
+    #[error("a backing store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<crate::ports::DirectoryError> for CommandError {
+    fn from(e: crate::ports::DirectoryError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// An appointment at a version: what every endpoint answers with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppointmentAt {
+    pub id: AppointmentId,
+    pub appointment: Appointment,
+    pub version: u64,
+}
+
+/// Input of an in-clinic booking, already parsed at the edge.
+#[derive(Clone, Debug)]
+pub struct NewBooking {
+    pub doctor_id: StaffId,
+    pub start_at: DateTime<Utc>,
+    pub patient_name: PatientName,
+    pub chart_number: Option<ChartNumber>,
+    pub menu_id: MenuId,
+    pub visit_type: VisitType,
+    pub mode: ConsultationMode,
+    pub memo: Option<Memo>,
+}
+
+/// Input of a video URL; `start_at: None` means "create at current time" (R8).
+#[derive(Clone, Debug)]
+pub struct NewVideoUrl {
+    pub doctor_id: StaffId,
+    pub start_at: Option<DateTime<Utc>>,
+    pub title: Option<Title>,
+}
+
+pub struct AppointmentService {
+    store: Arc<dyn EventStore>,
+    directory: Arc<dyn Directory>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+}
+
+impl AppointmentService {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        directory: Arc<dyn Directory>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            clock,
+            ids,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn new_id(&self) -> Uuid {
+        self.ids.new_id()
+    }
+
+    /// One appointment of `clinic`; another clinic's appointment is not found (R1).
+    pub async fn get(&self, clinic: ClinicId, id: AppointmentId) -> Result<AppointmentAt, CommandError> {
+        let (state, version) = self.load(id).await?;
+        match state {
+            State::Present(appointment) if appointment.clinic_id == clinic => Ok(AppointmentAt {
+                id,
+                appointment,
+                version,
+            }),
+            _ => Err(DomainError::NotFound.into()),
+        }
+    }
+
+    /// An appointment reached through a capability link (R12): the link itself is the
+    /// authority, so no clinic is asked for.
+    pub async fn get_by_capability(&self, id: AppointmentId) -> Result<AppointmentAt, CommandError> {
+        let (state, version) = self.load(id).await?;
+        match state {
+            State::Present(appointment) => Ok(AppointmentAt {
+                id,
+                appointment,
+                version,
+            }),
+            State::Absent => Err(DomainError::NotFound.into()),
+        }
+    }
+
+    /// The appointment's full history, for auditors.
+    pub async fn history(
+        &self,
+        clinic: ClinicId,
+        id: AppointmentId,
+    ) -> Result<Vec<RecordedEvent>, CommandError> {
+        self.get(clinic, id).await?;
+        Ok(self.store.read_stream(&id.stream_id()).await?)
+    }
+
+    pub async fn create_appointment(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        input: NewBooking,
+    ) -> Result<AppointmentAt, CommandError> {
+        self.require_doctor(ctx.clinic_id, input.doctor_id).await?;
+        let menu = self
+            .directory
+            .menu(ctx.clinic_id, input.menu_id)
+            .await?
+            .ok_or(CommandError::UnknownMenu)?;
+        let command = Command::CreateAppointment(CreateAppointment {
+            clinic_id: ctx.clinic_id,
+            doctor_id: input.doctor_id,
+            start_at: input.start_at,
+            patient_name: input.patient_name,
+            chart_number: input.chart_number,
+            menu,
+            visit_type: input.visit_type,
+            mode: input.mode,
+            memo: input.memo,
+        });
+        self.execute(ctx, id, command).await
+    }
+
+    pub async fn create_video_url(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        input: NewVideoUrl,
+    ) -> Result<AppointmentAt, CommandError> {
+        self.require_doctor(ctx.clinic_id, input.doctor_id).await?;
+        let command = Command::CreateVideoUrl(CreateVideoUrl {
+            clinic_id: ctx.clinic_id,
+            doctor_id: input.doctor_id,
+            start_at: input.start_at.unwrap_or_else(|| self.clock.now()),
+            title: input.title,
+        });
+        self.execute(ctx, id, command).await
+    }
+
+    /// First send (`resend: false`, R14) or resend (R15) of the patient URL.
+    pub async fn send_url(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        destination: Destination,
+        resend: bool,
+    ) -> Result<AppointmentAt, CommandError> {
+        let send = SendUrl {
+            delivery_id: DeliveryId(self.ids.new_id()),
+            destination,
+            now: self.clock.now(),
+        };
+        let command = if resend {
+            Command::ResendUrl(send)
+        } else {
+            Command::SendUrl(send)
+        };
+        self.execute(ctx, id, command).await
+    }
+
+    pub async fn edit_video_call(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        edit: EditVideoCall,
+    ) -> Result<AppointmentAt, CommandError> {
+        if let Some(doctor) = edit.doctor_id {
+            self.require_doctor(ctx.clinic_id, doctor).await?;
+        }
+        self.execute(ctx, id, Command::EditVideoCall(edit)).await
+    }
+
+    pub async fn cancel(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+    ) -> Result<AppointmentAt, CommandError> {
+        let now = self.clock.now();
+        self.execute(ctx, id, Command::CancelCall { now }).await
+    }
+
+    pub async fn start_call(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+    ) -> Result<AppointmentAt, CommandError> {
+        let now = self.clock.now();
+        self.execute(ctx, id, Command::StartCall { now }).await
+    }
+
+    pub async fn end_call(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+    ) -> Result<AppointmentAt, CommandError> {
+        let now = self.clock.now();
+        self.execute(ctx, id, Command::EndCall { now }).await
+    }
+
+    pub async fn record_delivery(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        delivery_id: DeliveryId,
+        report: DeliveryReport,
+    ) -> Result<AppointmentAt, CommandError> {
+        self.execute(ctx, id, Command::RecordDelivery { delivery_id, report })
+            .await
+    }
+
+    async fn require_doctor(&self, clinic: ClinicId, doctor: StaffId) -> Result<(), CommandError> {
+        match self.directory.doctor(clinic, doctor).await? {
+            Some(_) => Ok(()),
+            None => Err(CommandError::UnknownDoctor),
+        }
+    }
+
+    async fn load(&self, id: AppointmentId) -> Result<(State, u64), CommandError> {
+        let recorded = self.store.read_stream(&id.stream_id()).await?;
+        let mut state = State::Absent;
+        for r in &recorded {
+            let event = Event::decode(&r.event_type, r.schema_version, &r.data)
+                .map_err(|e| CommandError::Unavailable(e.to_string()))?;
+            state = appointment::evolve(state, &event);
+        }
+        Ok((state, recorded.last().map_or(0, |r| r.version)))
+    }
+
+    /// Decide on fresh state and append with the version read; on a race, read again and
+    /// decide again (or, under `If-Match`, report the mismatch).
+    async fn execute(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        command: Command,
+    ) -> Result<AppointmentAt, CommandError> {
+        let stream_id = id.stream_id();
+        for _ in 0..MAX_ATTEMPTS {
+            let (state, version) = self.load(id).await?;
+            if state.appointment().is_some_and(|a| a.clinic_id != ctx.clinic_id) {
+                return Err(DomainError::NotFound.into());
+            }
+            if let Some(expected) = ctx.if_match
+                && expected != version
+            {
+                return Err(CommandError::VersionMismatch { current: version });
+            }
+            let events = appointment::decide(&state, &command)?;
+            let new_events = events.iter().map(|e| self.envelope(ctx, e)).collect::<Vec<_>>();
+            let version = if new_events.is_empty() {
+                version
+            } else {
+                match self
+                    .store
+                    .append(&stream_id, ExpectedVersion::from_version(version), new_events)
+                    .await
+                {
+                    Ok(appended) => appended.version,
+                    Err(StoreError::Conflict { actual, .. }) if ctx.if_match.is_some() => {
+                        return Err(CommandError::VersionMismatch { current: actual });
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            let state = events.iter().fold(state, appointment::evolve);
+            let appointment = state.appointment().cloned().ok_or(DomainError::NotFound)?;
+            return Ok(AppointmentAt {
+                id,
+                appointment,
+                version,
+            });
+        }
+        Err(CommandError::Contended)
+    }
+
+    fn envelope(&self, ctx: &CommandContext, event: &Event) -> NewEvent {
+        NewEvent {
+            event_id: self.ids.new_id(),
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            occurred_at: self.clock.now(),
+            data: event.to_data(),
+            metadata: EventMetadata {
+                clinic_id: ctx.clinic_id,
+                actor: ctx.actor,
+                correlation_id: ctx.correlation_id,
+                causation_id: ctx.causation_id,
+            },
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The appointment aggregate, for both kinds: an in-clinic booking (院内予約, R3–R7) and a
+//! video URL only (ビデオ通話URL作成, R8–R11), plus sending (R14–R15) and the call (R18–R20).
+//!
+//! `decide(state, command)` returns the events a command causes or the rule it breaks;
+//! `evolve(state, event)` folds one event into the state. Both are pure.
+
+use crate::error::DomainError;
+use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
+use crate::menu::{ConsultationMode, Menu, VisitType};
+use crate::values::{ChartNumber, Destination, Memo, PatientName, Title, ValidityWindow, WindowPosition};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+mod events;
+pub use events::*;
+
+/// A video-URL appointment has no menu and so no duration; the schedule draws it over one
+/// slot of the grid.
+pub const VIDEO_URL_DURATION_MIN: i64 = 15;
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------
+
+/// 非会員 in-clinic booking (R3). The handler resolves `menu` from the clinic's set-up and
+/// checks that `doctor_id` is one of the clinic's doctors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateAppointment {
+    pub clinic_id: ClinicId,
+    pub doctor_id: StaffId,
+    pub start_at: DateTime<Utc>,
+    pub patient_name: PatientName,
+    pub chart_number: Option<ChartNumber>,
+    pub menu: Menu,
+    pub visit_type: VisitType,
+    pub mode: ConsultationMode,
+    pub memo: Option<Memo>,
+}
+
+/// ビデオ通話URL作成 (R8).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateVideoUrl {
+    pub clinic_id: ClinicId,
+    pub doctor_id: StaffId,
+    pub start_at: DateTime<Utc>,
+    pub title: Option<Title>,
+}
+
+/// Send or resend the patient URL (R14, R15).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendUrl {
+    pub delivery_id: DeliveryId,
+    pub destination: Destination,
+    pub now: DateTime<Utc>,
+}
+
+/// Edit a video-URL appointment (R10): only the fields given change.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct EditVideoCall {
+    pub title: Option<Title>,
+    pub doctor_id: Option<StaffId>,
+}
+
+/// What the delivery worker reports back after trying to send.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeliveryReport {
+    Sent { at: DateTime<Utc> },
+    Failed { at: DateTime<Utc>, reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    CreateAppointment(CreateAppointment),
+    CreateVideoUrl(CreateVideoUrl),
+    SendUrl(SendUrl),
+    ResendUrl(SendUrl),
+    EditVideoCall(EditVideoCall),
+    CancelCall {
+        now: DateTime<Utc>,
+    },
+    StartCall {
+        now: DateTime<Utc>,
+    },
+    EndCall {
+        now: DateTime<Utc>,
+    },
+    RecordDelivery {
+        delivery_id: DeliveryId,
+        report: DeliveryReport,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Booked,
+    InCall,
+    Ended,
+    Cancelled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    InClinic,
+    VideoUrl,
+}
+
+/// What the patient page may learn about its link (SPEC §6 `patient-links`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    NotYetOpen,
+    Open,
+    Expired,
+    Cancelled,
+    Ended,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InClinicDetails {
+    pub patient_name: PatientName,
+    pub chart_number: Option<ChartNumber>,
+    pub menu: BookedMenu,
+    pub visit_type: VisitType,
+    pub mode: ConsultationMode,
+    pub memo: Option<Memo>,
+    pub waived_booking_fee_yen: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Details {
+    InClinic(InClinicDetails),
+    VideoUrl { title: Option<Title> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeliveryOutcome {
+    Pending,
+    Sent { at: DateTime<Utc> },
+    Failed { at: DateTime<Utc>, reason: String },
+}
+
+/// One attempt to deliver the patient URL; all of them stay (R15).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub destination: Destination,
+    pub requested_at: DateTime<Utc>,
+    pub resend: bool,
+    pub outcome: DeliveryOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Appointment {
+    pub clinic_id: ClinicId,
+    pub doctor_id: StaffId,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub details: Details,
+    /// Present for online appointments only (R6): the URLs and their validity (R13).
+    pub video: Option<ValidityWindow>,
+    pub status: Status,
+    pub deliveries: Vec<Delivery>,
+}
+
+impl Appointment {
+    pub fn kind(&self) -> Kind {
+        match self.details {
+            Details::InClinic(_) => Kind::InClinic,
+            Details::VideoUrl { .. } => Kind::VideoUrl,
+        }
+    }
+
+    /// The name staff see in lists: the patient's name, or the title of a video URL.
+    pub fn display_name(&self) -> &str {
+        match &self.details {
+            Details::InClinic(d) => d.patient_name.as_str(),
+            Details::VideoUrl { title } => title.as_ref().map_or("", |t| t.as_str()),
+        }
+    }
+
+    /// The attempt whose destination and time the appointment shows (R15: the latest wins).
+    pub fn latest_delivery(&self) -> Option<&Delivery> {
+        self.deliveries.last()
+    }
+
+    /// What the patient page shows; `None` for in-person bookings, which have no link.
+    pub fn link_status(&self, now: DateTime<Utc>) -> Option<LinkStatus> {
+        let window = self.video?;
+        Some(match self.status {
+            Status::Cancelled => LinkStatus::Cancelled,
+            Status::Ended => LinkStatus::Ended,
+            Status::Booked | Status::InCall => match window.position(now) {
+                WindowPosition::NotYetOpen => LinkStatus::NotYetOpen,
+                WindowPosition::Open => LinkStatus::Open,
+                WindowPosition::Expired => LinkStatus::Expired,
+            },
+        })
+    }
+
+    fn require_video(&self) -> Result<ValidityWindow, DomainError> {
+        self.video.ok_or(DomainError::NoVideoCall)
+    }
+
+    fn require_not_closed(&self) -> Result<(), DomainError> {
+        match self.status {
+            Status::Cancelled => Err(DomainError::Cancelled),
+            Status::Ended => Err(DomainError::CallEnded),
+            Status::Booked | Status::InCall => Ok(()),
+        }
+    }
+}
+
+/// The aggregate's state: nothing yet, or an appointment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum State {
+    #[default]
+    Absent,
+    Present(Appointment),
+}
+
+impl State {
+    pub fn appointment(&self) -> Option<&Appointment> {
+        match self {
+            Self::Absent => None,
+            Self::Present(a) => Some(a),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// decide
+// ---------------------------------------------------------------------------------------------
+
+/// The rules: which events `command` causes in `state`, or which rule it breaks.
+/// An empty list means "already so": repeating a cancel, a start or an end changes nothing.
+pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainError> {
+    match (state, command) {
+        (State::Absent, Command::CreateAppointment(c)) => create_appointment(c),
+        (State::Absent, Command::CreateVideoUrl(c)) => Ok(vec![create_video_url(c)]),
+        (State::Present(_), Command::CreateAppointment(_) | Command::CreateVideoUrl(_)) => {
+            Err(DomainError::AlreadyExists)
+        }
+        (State::Absent, _) => Err(DomainError::NotFound),
+        (State::Present(a), Command::SendUrl(c)) => {
+            if !a.deliveries.is_empty() {
+                return Err(DomainError::AlreadySent);
+            }
+            request_delivery(a, c, false)
+        }
+        (State::Present(a), Command::ResendUrl(c)) => request_delivery(a, c, true),
+        (State::Present(a), Command::EditVideoCall(c)) => edit_video_call(a, c),
+        (State::Present(a), Command::CancelCall { now }) => match a.status {
+            Status::Cancelled => Ok(vec![]),
+            Status::InCall => Err(DomainError::CallInProgress),
+            Status::Ended => Err(DomainError::CallEnded),
+            Status::Booked => Ok(vec![Event::CallCancelled(CallCancelled { cancelled_at: *now })]),
+        },
+        (State::Present(a), Command::StartCall { now }) => {
+            let window = a.require_video()?;
+            a.require_not_closed()?;
+            if a.status == Status::InCall {
+                return Ok(vec![]);
+            }
+            if window.position(*now) != WindowPosition::Open {
+                return Err(DomainError::OutsideValidityWindow);
+            }
+            Ok(vec![Event::CallStarted(CallStarted { started_at: *now })])
+        }
+        (State::Present(a), Command::EndCall { now }) => {
+            a.require_video()?;
+            match a.status {
+                Status::InCall => Ok(vec![Event::CallEnded(CallEnded { ended_at: *now })]),
+                Status::Ended => Ok(vec![]),
+                Status::Booked => Err(DomainError::CallNotStarted),
+                Status::Cancelled => Err(DomainError::Cancelled),
+            }
+        }
+        (State::Present(a), Command::RecordDelivery { delivery_id, report }) => {
+            let delivery = a
+                .deliveries
+                .iter()
+                .find(|d| d.id == *delivery_id)
+                .ok_or(DomainError::UnknownDelivery)?;
+            if delivery.outcome != DeliveryOutcome::Pending {
+                return Ok(vec![]);
+            }
+            Ok(vec![match report {
+                DeliveryReport::Sent { at } => Event::UrlDelivered(UrlDelivered {
+                    delivery_id: *delivery_id,
+                    sent_at: *at,
+                }),
+                DeliveryReport::Failed { at, reason } => Event::UrlDeliveryFailed(UrlDeliveryFailed {
+                    delivery_id: *delivery_id,
+                    failed_at: *at,
+                    reason: reason.clone(),
+                }),
+            }])
+        }
+    }
+}
+
+fn create_appointment(c: &CreateAppointment) -> Result<Vec<Event>, DomainError> {
+    // R6: the menu must allow the chosen mode.
+    if !c.menu.allows(c.mode) {
+        return Err(DomainError::ModeNotAllowed {
+            mode: c.mode.as_str(),
+        });
+    }
+    let duration_min = c.menu.duration_min(c.visit_type);
+    Ok(vec![Event::AppointmentBooked(AppointmentBooked {
+        clinic_id: c.clinic_id,
+        doctor_id: c.doctor_id,
+        start_at: c.start_at,
+        end_at: c.start_at + Duration::minutes(i64::from(duration_min)),
+        patient_name: c.patient_name.clone(),
+        chart_number: c.chart_number.clone(),
+        menu: BookedMenu {
+            id: c.menu.id,
+            name: c.menu.name.clone(),
+            duration_min,
+        },
+        visit_type: c.visit_type,
+        mode: c.mode,
+        memo: c.memo.clone(),
+        // R5: an in-clinic booking never charges the fee; record what was waived.
+        waived_booking_fee_yen: c.menu.booking_fee_yen,
+        // R6: only online bookings get a video call and URLs.
+        video: (c.mode == ConsultationMode::Online).then(|| ValidityWindow::for_start(c.start_at)),
+    })])
+}
+
+fn create_video_url(c: &CreateVideoUrl) -> Event {
+    Event::VideoUrlCreated(VideoUrlCreated {
+        clinic_id: c.clinic_id,
+        doctor_id: c.doctor_id,
+        start_at: c.start_at,
+        end_at: c.start_at + Duration::minutes(VIDEO_URL_DURATION_MIN),
+        title: c.title.clone(),
+        video: ValidityWindow::for_start(c.start_at),
+    })
+}
+
+fn request_delivery(a: &Appointment, c: &SendUrl, resend: bool) -> Result<Vec<Event>, DomainError> {
+    let window = a.require_video()?;
+    a.require_not_closed()?;
+    // Sending a link that can no longer open would only confuse the patient.
+    if window.position(c.now) == WindowPosition::Expired {
+        return Err(DomainError::OutsideValidityWindow);
+    }
+    Ok(vec![Event::UrlDeliveryRequested(UrlDeliveryRequested {
+        delivery_id: c.delivery_id,
+        destination: c.destination.clone(),
+        resend,
+        requested_at: c.now,
+    })])
+}
+
+fn edit_video_call(a: &Appointment, c: &EditVideoCall) -> Result<Vec<Event>, DomainError> {
+    let Details::VideoUrl { title } = &a.details else {
+        return Err(DomainError::NotEditable);
+    };
+    a.require_not_closed()?;
+    let new_title = c.title.as_ref().filter(|t| Some(*t) != title.as_ref());
+    let new_doctor = c.doctor_id.filter(|d| *d != a.doctor_id);
+    if new_title.is_none() && new_doctor.is_none() {
+        return Ok(vec![]);
+    }
+    Ok(vec![Event::VideoCallEdited(VideoCallEdited {
+        title: new_title.cloned(),
+        doctor_id: new_doctor,
+    })])
+}
+
+// ---------------------------------------------------------------------------------------------
+// evolve
+// ---------------------------------------------------------------------------------------------
+
+/// Fold one event into the state. Events are facts: evolve never rejects one.
+pub fn evolve(state: State, event: &Event) -> State {
+    match (state, event) {
+        (_, Event::AppointmentBooked(e)) => State::Present(Appointment {
+            clinic_id: e.clinic_id,
+            doctor_id: e.doctor_id,
+            start_at: e.start_at,
+            end_at: e.end_at,
+            details: Details::InClinic(InClinicDetails {
+                patient_name: e.patient_name.clone(),
+                chart_number: e.chart_number.clone(),
+                menu: e.menu.clone(),
+                visit_type: e.visit_type,
+                mode: e.mode,
+                memo: e.memo.clone(),
+                waived_booking_fee_yen: e.waived_booking_fee_yen,
+            }),
+            video: e.video,
+            status: Status::Booked,
+            deliveries: vec![],
+        }),
+        (_, Event::VideoUrlCreated(e)) => State::Present(Appointment {
+            clinic_id: e.clinic_id,
+            doctor_id: e.doctor_id,
+            start_at: e.start_at,
+            end_at: e.end_at,
+            details: Details::VideoUrl {
+                title: e.title.clone(),
+            },
+            video: Some(e.video),
+            status: Status::Booked,
+            deliveries: vec![],
+        }),
+        (State::Absent, _) => State::Absent,
+        (State::Present(mut a), event) => {
+            match event {
+                // Creation events were matched above, whatever the state.
+                Event::AppointmentBooked(_) | Event::VideoUrlCreated(_) => {}
+                Event::VideoCallEdited(e) => {
+                    if let Some(doctor) = e.doctor_id {
+                        a.doctor_id = doctor;
+                    }
+                    if let (Some(new_title), Details::VideoUrl { title }) = (&e.title, &mut a.details) {
+                        *title = Some(new_title.clone());
+                    }
+                }
+                Event::UrlDeliveryRequested(e) => a.deliveries.push(Delivery {
+                    id: e.delivery_id,
+                    destination: e.destination.clone(),
+                    requested_at: e.requested_at,
+                    resend: e.resend,
+                    outcome: DeliveryOutcome::Pending,
+                }),
+                Event::UrlDelivered(e) => {
+                    set_outcome(&mut a, e.delivery_id, DeliveryOutcome::Sent { at: e.sent_at })
+                }
+                Event::UrlDeliveryFailed(e) => set_outcome(
+                    &mut a,
+                    e.delivery_id,
+                    DeliveryOutcome::Failed {
+                        at: e.failed_at,
+                        reason: e.reason.clone(),
+                    },
+                ),
+                Event::CallCancelled(_) => a.status = Status::Cancelled,
+                Event::CallStarted(_) => a.status = Status::InCall,
+                Event::CallEnded(_) => a.status = Status::Ended,
+            }
+            State::Present(a)
+        }
+    }
+}
+
+fn set_outcome(a: &mut Appointment, id: DeliveryId, outcome: DeliveryOutcome) {
+    if let Some(d) = a.deliveries.iter_mut().find(|d| d.id == id) {
+        d.outcome = outcome;
+    }
+}
+
+/// Replay a history into a state.
+pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> State {
+    events.into_iter().fold(State::Absent, evolve)
+}
+
+/// Menu fields copied into the booking (R3), so a later menu edit never rewrites history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedMenu {
+    pub id: MenuId,
+    pub name: String,
+    pub duration_min: u32,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! The appointment's events: what happened, in the past tense, with everything a reader of
+//! the history needs. Each has a `type` name and a `schema_version`; older payloads are
+//! upcast to the current shape before they are read (see [`Event::decode`]).
+
+use super::BookedMenu;
+use crate::ids::{ClinicId, DeliveryId, StaffId};
+use crate::menu::{ConsultationMode, VisitType};
+use crate::values::{ChartNumber, Destination, Memo, PatientName, Title, ValidityWindow};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An in-clinic booking was made (R3–R6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppointmentBooked {
+    pub clinic_id: ClinicId,
+    pub doctor_id: StaffId,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub patient_name: PatientName,
+    pub chart_number: Option<ChartNumber>,
+    pub menu: BookedMenu,
+    pub visit_type: VisitType,
+    pub mode: ConsultationMode,
+    pub memo: Option<Memo>,
+    /// R5: the menu's booking fee, not charged because the booking was made in the clinic.
+    pub waived_booking_fee_yen: u32,
+    /// R6, R13: present only for online consultations.
+    pub video: Option<ValidityWindow>,
+}
+
+/// A video URL without a booking was created (R8).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoUrlCreated {
+    pub clinic_id: ClinicId,
+    pub doctor_id: StaffId,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub title: Option<Title>,
+    pub video: ValidityWindow,
+}
+
+/// Title or doctor of a video-URL appointment changed (R10); absent fields did not change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoCallEdited {
+    pub title: Option<Title>,
+    pub doctor_id: Option<StaffId>,
+}
+
+/// Staff asked to send the patient URL (R14) or to send it again (R15). The URL itself is
+/// never part of the event: it is derived from a secret outside the log (R12).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UrlDeliveryRequested {
+    pub delivery_id: DeliveryId,
+    #[serde(flatten)]
+    pub destination: Destination,
+    pub resend: bool,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// The channel accepted the message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UrlDelivered {
+    pub delivery_id: DeliveryId,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// The channel refused the message; staff see it and can resend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UrlDeliveryFailed {
+    pub delivery_id: DeliveryId,
+    pub failed_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// The clinic cancelled (R11); the patient is not told, both URLs stop working.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallCancelled {
+    pub cancelled_at: DateTime<Utc>,
+}
+
+/// The doctor pressed 「ビデオ通話を開始する」 (R18).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallStarted {
+    pub started_at: DateTime<Utc>,
+}
+
+/// The call ended; the media session closes for both sides (R20).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallEnded {
+    pub ended_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    AppointmentBooked(AppointmentBooked),
+    VideoUrlCreated(VideoUrlCreated),
+    VideoCallEdited(VideoCallEdited),
+    UrlDeliveryRequested(UrlDeliveryRequested),
+    UrlDelivered(UrlDelivered),
+    UrlDeliveryFailed(UrlDeliveryFailed),
+    CallCancelled(CallCancelled),
+    CallStarted(CallStarted),
+    CallEnded(CallEnded),
+}
+
+/// An event that could not be read back: unknown type, or a payload that no upcaster fixes.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode event {event_type} v{schema_version}: {reason}")]
+pub struct DecodeError {
+    pub event_type: String,
+    pub schema_version: u32,
+    pub reason: String,
+}
+
+impl Event {
+    /// Every event type this version of enkaku writes, for documentation and tests.
+    pub const TYPES: [&'static str; 9] = [
+        "AppointmentBooked",
+        "VideoUrlCreated",
+        "VideoCallEdited",
+        "UrlDeliveryRequested",
+        "UrlDelivered",
+        "UrlDeliveryFailed",
+        "CallCancelled",
+        "CallStarted",
+        "CallEnded",
+    ];
+
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::AppointmentBooked(_) => "AppointmentBooked",
+            Self::VideoUrlCreated(_) => "VideoUrlCreated",
+            Self::VideoCallEdited(_) => "VideoCallEdited",
+            Self::UrlDeliveryRequested(_) => "UrlDeliveryRequested",
+            Self::UrlDelivered(_) => "UrlDelivered",
+            Self::UrlDeliveryFailed(_) => "UrlDeliveryFailed",
+            Self::CallCancelled(_) => "CallCancelled",
+            Self::CallStarted(_) => "CallStarted",
+            Self::CallEnded(_) => "CallEnded",
+        }
+    }
+
+    /// The schema version written today for this event's type.
+    pub fn schema_version(&self) -> u32 {
+        current_schema_version(self.event_type())
+    }
+
+    /// The `data` part of the envelope.
+    pub fn to_data(&self) -> Value {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(mut map)) => map.remove("data").unwrap_or(Value::Null),
+            // Serialising plain structs of strings, numbers and dates cannot fail.
+            _ => Value::Null,
+        }
+    }
+
+    /// Read an event from its envelope's `type`, `schema_version` and `data`, upcasting old
+    /// payloads to the current shape first.
+    pub fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError> {
+        let fail = |reason: String| DecodeError {
+            event_type: event_type.to_owned(),
+            schema_version,
+            reason,
+        };
+        let current = current_schema_version(event_type);
+        if schema_version == 0 || schema_version > current {
+            return Err(fail(format!("this build reads up to v{current}")));
+        }
+        let data = upcast(event_type, schema_version, data.clone());
+        serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
+            .map_err(|e| fail(e.to_string()))
+    }
+}
+
+fn current_schema_version(event_type: &str) -> u32 {
+    match event_type {
+        "AppointmentBooked" => 2,
+        _ => 1,
+    }
+}
+
+/// Bring an old payload up to the current schema, one version at a time.
+fn upcast(event_type: &str, mut schema_version: u32, mut data: Value) -> Value {
+    while schema_version < current_schema_version(event_type) {
+        data = match (event_type, schema_version) {
+            ("AppointmentBooked", 1) => booked_v1_to_v2(data),
+            _ => data,
+        };
+        schema_version += 1;
+    }
+    data
+}
+
+/// `AppointmentBooked` v1 kept the menu as flat `menu_id` / `menu_name` / `duration_min` and
+/// called the waived fee `booking_fee_yen`; v2 nests the menu snapshot and names the fee for
+/// what it is.
+fn booked_v1_to_v2(mut data: Value) -> Value {
+    if let Value::Object(map) = &mut data {
+        let id = map.remove("menu_id").unwrap_or(Value::Null);
+        let name = map.remove("menu_name").unwrap_or(Value::Null);
+        let duration_min = map.remove("duration_min").unwrap_or(Value::Null);
+        map.insert(
+            "menu".into(),
+            serde_json::json!({ "id": id, "name": name, "duration_min": duration_min }),
+        );
+        let fee = map.remove("booking_fee_yen").unwrap_or(Value::from(0));
+        map.insert("waived_booking_fee_yen".into(), fee);
+    }
+    data
+}

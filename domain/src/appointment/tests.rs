@@ -1,0 +1,553 @@
+//! Given events, when a command, then events or an error — one test per rule of SPEC §3.
+
+use super::*;
+use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
+use crate::values::{EmailAddress, SmsNumber};
+use chrono::TimeZone;
+use proptest::prelude::*;
+use uuid::Uuid;
+
+fn clinic() -> ClinicId {
+    ClinicId(Uuid::from_u128(1))
+}
+fn doctor() -> StaffId {
+    StaffId(Uuid::from_u128(2))
+}
+fn other_doctor() -> StaffId {
+    StaffId(Uuid::from_u128(3))
+}
+/// 2022-08-30 13:00 in Tokyo, the example of R13.
+fn start() -> DateTime<Utc> {
+    chrono_tz::Asia::Tokyo
+        .with_ymd_and_hms(2022, 8, 30, 13, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+fn at(minutes_from_start: i64) -> DateTime<Utc> {
+    start() + Duration::minutes(minutes_from_start)
+}
+
+fn menu(modes: &[ConsultationMode], fee: u32) -> Menu {
+    Menu {
+        id: MenuId(Uuid::from_u128(10)),
+        name: "内科".into(),
+        modes: modes.to_vec(),
+        duration_first_min: 30,
+        duration_revisit_min: 15,
+        booking_fee_yen: fee,
+    }
+}
+
+fn booking(mode: ConsultationMode, menu: Menu) -> CreateAppointment {
+    CreateAppointment {
+        clinic_id: clinic(),
+        doctor_id: doctor(),
+        start_at: start(),
+        patient_name: PatientName::parse("山田 花子").unwrap(),
+        chart_number: Some(ChartNumber::parse("A-0001").unwrap()),
+        menu,
+        visit_type: VisitType::First,
+        mode,
+        memo: Some(Memo::parse("初診").unwrap()),
+    }
+}
+
+fn both_modes() -> Menu {
+    menu(&[ConsultationMode::InPerson, ConsultationMode::Online], 0)
+}
+
+fn video_url() -> CreateVideoUrl {
+    CreateVideoUrl {
+        clinic_id: clinic(),
+        doctor_id: doctor(),
+        start_at: start(),
+        title: Some(Title::parse("さくら苑").unwrap()),
+    }
+}
+
+fn send(id: u128, now: DateTime<Utc>) -> SendUrl {
+    SendUrl {
+        delivery_id: DeliveryId(Uuid::from_u128(id)),
+        destination: Destination::Sms(SmsNumber::parse("090-1234-5678").unwrap()),
+        now,
+    }
+}
+
+/// Given these commands were accepted, return the history they produced.
+fn given(commands: &[Command]) -> Vec<Event> {
+    let mut history = vec![];
+    for command in commands {
+        let events = decide(&fold(&history), command).expect("given commands must be accepted");
+        history.extend(events);
+    }
+    history
+}
+
+fn when(history: &[Event], command: Command) -> Result<Vec<Event>, DomainError> {
+    decide(&fold(history), &command)
+}
+
+fn then_state(history: &[Event], more: &[Event]) -> Appointment {
+    let all: Vec<Event> = history.iter().chain(more).cloned().collect();
+    fold(&all).appointment().cloned().expect("appointment exists")
+}
+
+fn online_booking() -> Vec<Event> {
+    given(&[Command::CreateAppointment(booking(
+        ConsultationMode::Online,
+        both_modes(),
+    ))])
+}
+
+fn created_video_url() -> Vec<Event> {
+    given(&[Command::CreateVideoUrl(video_url())])
+}
+
+#[test]
+fn r3_duration_comes_from_the_menu_and_the_visit_type() {
+    let mut first = booking(ConsultationMode::Online, both_modes());
+    let events = when(&[], Command::CreateAppointment(first.clone())).unwrap();
+    let Event::AppointmentBooked(e) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(e.end_at - e.start_at, Duration::minutes(30));
+    assert_eq!(e.menu.duration_min, 30);
+    assert_eq!(e.menu.name, "内科");
+
+    first.visit_type = VisitType::Revisit;
+    let events = when(&[], Command::CreateAppointment(first)).unwrap();
+    let Event::AppointmentBooked(e) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(e.end_at - e.start_at, Duration::minutes(15));
+}
+
+#[test]
+fn r3_booking_records_every_field_staff_entered() {
+    let a = then_state(&online_booking(), &[]);
+    let Details::InClinic(d) = &a.details else {
+        panic!()
+    };
+    assert_eq!(d.patient_name.as_str(), "山田 花子");
+    assert_eq!(d.chart_number.as_ref().unwrap().as_str(), "A-0001");
+    assert_eq!(d.memo.as_ref().unwrap().as_str(), "初診");
+    assert_eq!(a.doctor_id, doctor());
+    assert_eq!(a.status, Status::Booked);
+    assert_eq!(a.kind(), Kind::InClinic);
+}
+
+#[test]
+fn r5_in_clinic_booking_waives_the_booking_fee() {
+    let self_pay = menu(&[ConsultationMode::Online], 3000);
+    let events = when(
+        &[],
+        Command::CreateAppointment(booking(ConsultationMode::Online, self_pay)),
+    )
+    .unwrap();
+    let Event::AppointmentBooked(e) = &events[0] else {
+        panic!()
+    };
+    assert_eq!(e.waived_booking_fee_yen, 3000);
+}
+
+#[test]
+fn r6_in_person_bookings_have_no_video_call() {
+    let history = given(&[Command::CreateAppointment(booking(
+        ConsultationMode::InPerson,
+        both_modes(),
+    ))]);
+    let a = then_state(&history, &[]);
+    assert_eq!(a.video, None);
+    assert_eq!(a.link_status(at(0)), None);
+    assert_eq!(
+        when(&history, Command::SendUrl(send(1, at(0)))),
+        Err(DomainError::NoVideoCall)
+    );
+    assert_eq!(
+        when(&history, Command::StartCall { now: at(0) }),
+        Err(DomainError::NoVideoCall)
+    );
+}
+
+#[test]
+fn r6_online_bookings_get_a_validity_window() {
+    let a = then_state(&online_booking(), &[]);
+    assert_eq!(a.video, Some(ValidityWindow::for_start(start())));
+}
+
+#[test]
+fn r6_a_menu_that_does_not_allow_the_mode_is_rejected() {
+    let online_only = menu(&[ConsultationMode::Online], 0);
+    assert_eq!(
+        when(
+            &[],
+            Command::CreateAppointment(booking(ConsultationMode::InPerson, online_only))
+        ),
+        Err(DomainError::ModeNotAllowed { mode: "in_person" })
+    );
+    let in_person_only = menu(&[ConsultationMode::InPerson], 0);
+    assert_eq!(
+        when(
+            &[],
+            Command::CreateAppointment(booking(ConsultationMode::Online, in_person_only))
+        ),
+        Err(DomainError::ModeNotAllowed { mode: "online" })
+    );
+}
+
+#[test]
+fn r8_video_url_has_a_window_and_a_title() {
+    let a = then_state(&created_video_url(), &[]);
+    assert_eq!(a.kind(), Kind::VideoUrl);
+    assert_eq!(a.display_name(), "さくら苑");
+    assert_eq!(a.video, Some(ValidityWindow::for_start(start())));
+    assert_eq!(a.end_at - a.start_at, Duration::minutes(VIDEO_URL_DURATION_MIN));
+}
+
+#[test]
+fn creating_twice_is_rejected() {
+    assert_eq!(
+        when(&created_video_url(), Command::CreateVideoUrl(video_url())),
+        Err(DomainError::AlreadyExists)
+    );
+}
+
+#[test]
+fn commands_on_a_missing_appointment_are_not_found() {
+    assert_eq!(
+        when(&[], Command::CancelCall { now: at(0) }),
+        Err(DomainError::NotFound)
+    );
+}
+
+#[test]
+fn r10_title_and_doctor_can_be_edited() {
+    let history = created_video_url();
+    let edit = EditVideoCall {
+        title: Some(Title::parse("ひまわり荘").unwrap()),
+        doctor_id: Some(other_doctor()),
+    };
+    let events = when(&history, Command::EditVideoCall(edit)).unwrap();
+    let a = then_state(&history, &events);
+    assert_eq!(a.display_name(), "ひまわり荘");
+    assert_eq!(a.doctor_id, other_doctor());
+}
+
+#[test]
+fn r10_an_edit_that_changes_nothing_records_nothing() {
+    let history = created_video_url();
+    let same = EditVideoCall {
+        title: Some(Title::parse("さくら苑").unwrap()),
+        doctor_id: Some(doctor()),
+    };
+    assert_eq!(when(&history, Command::EditVideoCall(same)), Ok(vec![]));
+}
+
+#[test]
+fn r10_in_clinic_bookings_are_not_edited_this_way() {
+    assert_eq!(
+        when(
+            &online_booking(),
+            Command::EditVideoCall(EditVideoCall::default())
+        ),
+        Err(DomainError::NotEditable)
+    );
+}
+
+#[test]
+fn r11_cancel_closes_the_links_and_repeating_it_changes_nothing() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::CancelCall { now: at(-120) },
+    ]);
+    let a = then_state(&history, &[]);
+    assert_eq!(a.status, Status::Cancelled);
+    assert_eq!(a.link_status(at(0)), Some(LinkStatus::Cancelled));
+    assert_eq!(when(&history, Command::CancelCall { now: at(-110) }), Ok(vec![]));
+    assert_eq!(
+        when(&history, Command::StartCall { now: at(0) }),
+        Err(DomainError::Cancelled)
+    );
+    assert_eq!(
+        when(&history, Command::ResendUrl(send(1, at(0)))),
+        Err(DomainError::Cancelled)
+    );
+}
+
+#[test]
+fn r11_a_call_in_progress_cannot_be_cancelled() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::StartCall { now: at(0) },
+    ]);
+    assert_eq!(
+        when(&history, Command::CancelCall { now: at(1) }),
+        Err(DomainError::CallInProgress)
+    );
+}
+
+#[test]
+fn r13_link_status_follows_the_window() {
+    let a = then_state(&created_video_url(), &[]);
+    assert_eq!(a.link_status(at(-61)), Some(LinkStatus::NotYetOpen));
+    assert_eq!(a.link_status(at(-60)), Some(LinkStatus::Open));
+    assert_eq!(a.link_status(at(24 * 60)), Some(LinkStatus::Open));
+    assert_eq!(a.link_status(at(24 * 60 + 1)), Some(LinkStatus::Expired));
+}
+
+#[test]
+fn r13_the_call_starts_only_inside_the_window() {
+    let history = created_video_url();
+    assert_eq!(
+        when(&history, Command::StartCall { now: at(-61) }),
+        Err(DomainError::OutsideValidityWindow)
+    );
+    assert_eq!(
+        when(&history, Command::StartCall { now: at(24 * 60 + 1) }),
+        Err(DomainError::OutsideValidityWindow)
+    );
+    assert!(matches!(
+        when(&history, Command::StartCall { now: at(-60) }).unwrap()[..],
+        [Event::CallStarted(_)]
+    ));
+}
+
+#[test]
+fn r14_first_send_is_recorded_and_a_second_send_must_be_a_resend() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(-600))),
+    ]);
+    let a = then_state(&history, &[]);
+    let d = a.latest_delivery().unwrap();
+    assert_eq!(d.destination.address(), "+819012345678");
+    assert_eq!(d.outcome, DeliveryOutcome::Pending);
+    assert!(!d.resend);
+    assert_eq!(
+        when(&history, Command::SendUrl(send(2, at(-500)))),
+        Err(DomainError::AlreadySent)
+    );
+}
+
+#[test]
+fn r14_an_expired_link_is_not_sent() {
+    assert_eq!(
+        when(&created_video_url(), Command::SendUrl(send(1, at(24 * 60 + 1)))),
+        Err(DomainError::OutsideValidityWindow)
+    );
+}
+
+#[test]
+fn r15_resend_overwrites_what_is_shown_and_keeps_every_attempt() {
+    let corrected = SendUrl {
+        delivery_id: DeliveryId(Uuid::from_u128(2)),
+        destination: Destination::Email(EmailAddress::parse("hanako@example.jp").unwrap()),
+        now: at(-300),
+    };
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(-600))),
+        Command::RecordDelivery {
+            delivery_id: DeliveryId(Uuid::from_u128(1)),
+            report: DeliveryReport::Sent { at: at(-599) },
+        },
+        Command::ResendUrl(corrected),
+        Command::RecordDelivery {
+            delivery_id: DeliveryId(Uuid::from_u128(2)),
+            report: DeliveryReport::Sent { at: at(-299) },
+        },
+    ]);
+    let a = then_state(&history, &[]);
+    assert_eq!(a.deliveries.len(), 2);
+    let shown = a.latest_delivery().unwrap();
+    assert_eq!(shown.destination.address(), "hanako@example.jp");
+    assert_eq!(shown.outcome, DeliveryOutcome::Sent { at: at(-299) });
+    assert!(shown.resend);
+    assert_eq!(a.deliveries[0].outcome, DeliveryOutcome::Sent { at: at(-599) });
+}
+
+#[test]
+fn r15_resend_works_without_a_first_send() {
+    let events = when(&created_video_url(), Command::ResendUrl(send(1, at(0)))).unwrap();
+    assert!(matches!(&events[..], [Event::UrlDeliveryRequested(e)] if e.resend));
+}
+
+#[test]
+fn delivery_reports_are_recorded_once() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(0))),
+        Command::RecordDelivery {
+            delivery_id: DeliveryId(Uuid::from_u128(1)),
+            report: DeliveryReport::Failed {
+                at: at(1),
+                reason: "refused".into(),
+            },
+        },
+    ]);
+    let again = Command::RecordDelivery {
+        delivery_id: DeliveryId(Uuid::from_u128(1)),
+        report: DeliveryReport::Sent { at: at(2) },
+    };
+    assert_eq!(when(&history, again), Ok(vec![]));
+    let unknown = Command::RecordDelivery {
+        delivery_id: DeliveryId(Uuid::from_u128(9)),
+        report: DeliveryReport::Sent { at: at(2) },
+    };
+    assert_eq!(when(&history, unknown), Err(DomainError::UnknownDelivery));
+}
+
+#[test]
+fn r18_starting_twice_is_harmless() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::StartCall { now: at(0) },
+    ]);
+    assert_eq!(then_state(&history, &[]).status, Status::InCall);
+    assert_eq!(when(&history, Command::StartCall { now: at(5) }), Ok(vec![]));
+}
+
+#[test]
+fn r20_ending_closes_the_call_for_good() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::StartCall { now: at(0) },
+        Command::EndCall { now: at(20) },
+    ]);
+    let a = then_state(&history, &[]);
+    assert_eq!(a.status, Status::Ended);
+    assert_eq!(a.link_status(at(21)), Some(LinkStatus::Ended));
+    assert_eq!(when(&history, Command::EndCall { now: at(21) }), Ok(vec![]));
+    assert_eq!(
+        when(&history, Command::StartCall { now: at(22) }),
+        Err(DomainError::CallEnded)
+    );
+}
+
+#[test]
+fn r20_a_call_that_never_started_cannot_end() {
+    assert_eq!(
+        when(&created_video_url(), Command::EndCall { now: at(0) }),
+        Err(DomainError::CallNotStarted)
+    );
+}
+
+#[test]
+fn every_event_round_trips_through_its_envelope_data() {
+    let mut history = online_booking();
+    history.extend(given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::EditVideoCall(EditVideoCall {
+            title: None,
+            doctor_id: Some(other_doctor()),
+        }),
+        Command::SendUrl(send(1, at(0))),
+        Command::RecordDelivery {
+            delivery_id: DeliveryId(Uuid::from_u128(1)),
+            report: DeliveryReport::Sent { at: at(1) },
+        },
+        Command::ResendUrl(send(2, at(2))),
+        Command::RecordDelivery {
+            delivery_id: DeliveryId(Uuid::from_u128(2)),
+            report: DeliveryReport::Failed {
+                at: at(3),
+                reason: "x".into(),
+            },
+        },
+        Command::StartCall { now: at(4) },
+        Command::EndCall { now: at(5) },
+    ]));
+    history.extend(given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::CancelCall { now: at(0) },
+    ]));
+    let mut seen = std::collections::BTreeSet::new();
+    for event in &history {
+        let back = Event::decode(event.event_type(), event.schema_version(), &event.to_data()).unwrap();
+        assert_eq!(&back, event);
+        seen.insert(event.event_type());
+    }
+    assert_eq!(seen.len(), Event::TYPES.len(), "every event type is covered");
+}
+
+#[test]
+fn an_appointment_booked_v1_payload_is_upcast_to_the_current_shape() {
+    let v1 = serde_json::json!({
+        "clinic_id": clinic(), "doctor_id": doctor(),
+        "start_at": "2022-08-30T04:00:00Z", "end_at": "2022-08-30T04:30:00Z",
+        "patient_name": "山田 花子", "chart_number": null,
+        "menu_id": MenuId(Uuid::from_u128(10)), "menu_name": "内科", "duration_min": 30,
+        "visit_type": "first", "mode": "online", "memo": null,
+        "booking_fee_yen": 3000,
+        "video": { "valid_from": "2022-08-30T03:00:00Z", "valid_until": "2022-08-31T04:00:00Z" }
+    });
+    let event = Event::decode("AppointmentBooked", 1, &v1).unwrap();
+    let Event::AppointmentBooked(e) = event else {
+        panic!()
+    };
+    assert_eq!(
+        e.menu,
+        BookedMenu {
+            id: MenuId(Uuid::from_u128(10)),
+            name: "内科".into(),
+            duration_min: 30
+        }
+    );
+    assert_eq!(e.waived_booking_fee_yen, 3000);
+    assert_eq!(e.start_at, start());
+}
+
+#[test]
+fn unknown_types_and_future_versions_are_errors_not_panics() {
+    assert!(Event::decode("Nope", 1, &serde_json::json!({})).is_err());
+    assert!(Event::decode("CallStarted", 7, &serde_json::json!({})).is_err());
+    assert!(Event::decode("CallStarted", 1, &serde_json::json!({"started_at": 5})).is_err());
+}
+
+fn any_command() -> impl Strategy<Value = Command> {
+    let minute = -200i64..(26 * 60);
+    prop_oneof![
+        Just(Command::CreateVideoUrl(video_url())),
+        Just(Command::CreateAppointment(booking(
+            ConsultationMode::Online,
+            both_modes()
+        ))),
+        Just(Command::CreateAppointment(booking(
+            ConsultationMode::InPerson,
+            both_modes()
+        ))),
+        (1u128..4, minute.clone()).prop_map(|(id, m)| Command::SendUrl(send(id, at(m)))),
+        (1u128..4, minute.clone()).prop_map(|(id, m)| Command::ResendUrl(send(id, at(m)))),
+        minute.clone().prop_map(|m| Command::CancelCall { now: at(m) }),
+        minute.clone().prop_map(|m| Command::StartCall { now: at(m) }),
+        minute.clone().prop_map(|m| Command::EndCall { now: at(m) }),
+        (1u128..4, minute).prop_map(|(id, m)| Command::RecordDelivery {
+            delivery_id: DeliveryId(Uuid::from_u128(id)),
+            report: DeliveryReport::Sent { at: at(m) },
+        }),
+    ]
+}
+
+proptest! {
+    /// Whatever staff do, in whatever order: nothing panics, a cancelled or ended appointment
+    /// never comes back, and only online appointments ever hold deliveries.
+    #[test]
+    fn any_command_sequence_keeps_the_invariants(commands in prop::collection::vec(any_command(), 0..25)) {
+        let mut history: Vec<Event> = vec![];
+        let mut was_closed = false;
+        for command in &commands {
+            if let Ok(events) = decide(&fold(&history), command) {
+                history.extend(events);
+            }
+            if let Some(a) = fold(&history).appointment() {
+                if was_closed {
+                    prop_assert!(matches!(a.status, Status::Cancelled | Status::Ended));
+                }
+                was_closed = matches!(a.status, Status::Cancelled | Status::Ended);
+                if a.video.is_none() {
+                    prop_assert!(a.deliveries.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Typed identifiers, so a doctor id can never be passed where a clinic id is expected.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A tenant: every piece of data belongs to exactly one clinic (R1).
+    ClinicId
+);
+id_type!(
+    /// A staff member (doctor or reception) of one clinic.
+    StaffId
+);
+id_type!(
+    /// An appointment of either kind; also the id of its event stream.
+    AppointmentId
+);
+id_type!(
+    /// A treatment menu (診療メニュー).
+    MenuId
+);
+id_type!(
+    /// One attempt to deliver the patient URL (R15 keeps every attempt).
+    DeliveryId
+);
+
+impl AppointmentId {
+    /// Name of the event stream holding this appointment's history.
+    pub fn stream_id(&self) -> String {
+        format!("appointment-{}", self.0)
+    }
+
+    /// Inverse of [`AppointmentId::stream_id`].
+    pub fn from_stream_id(stream_id: &str) -> Option<Self> {
+        stream_id
+            .strip_prefix("appointment-")
+            .and_then(|s| s.parse().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_id_round_trips() {
+        let id = AppointmentId(Uuid::now_v7());
+        assert_eq!(AppointmentId::from_stream_id(&id.stream_id()), Some(id));
+        assert_eq!(AppointmentId::from_stream_id("clinic-x"), None);
+    }
+}

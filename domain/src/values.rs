@@ -1,0 +1,363 @@
+//! Value types that can only be built through a validating constructor ("parse, don't
+//! validate"): once a `PatientName` or `SmsNumber` exists, it is valid.
+
+use crate::error::DomainError;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Checks shared by every free-text field: trimmed, length-bounded, no control characters
+/// (a newline in a name would break SMS bodies and CSV exports alike).
+fn clean_text(
+    field: &'static str,
+    raw: &str,
+    max_chars: usize,
+    allow_newlines: bool,
+) -> Result<String, DomainError> {
+    let text = raw.trim();
+    let chars = text.chars().count();
+    if chars > max_chars {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\r' || c == '\t')))
+    {
+        return Err(DomainError::invalid(field, "must not contain control characters"));
+    }
+    Ok(text.to_owned())
+}
+
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = DomainError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_type!(
+    /// 患者名: required, 1–100 characters (R3). Never shown to the patient.
+    PatientName
+);
+impl PatientName {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let text = clean_text("patient_name", raw, 100, false)?;
+        if text.is_empty() {
+            return Err(DomainError::invalid("patient_name", "is required"));
+        }
+        Ok(Self(text))
+    }
+}
+
+text_type!(
+    /// カルテ番号: optional, 1–32 letters, digits, `-` or `_` (R3).
+    ChartNumber
+);
+impl ChartNumber {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let text = clean_text("chart_number", raw, 32, false)?;
+        if text.is_empty()
+            || !text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(DomainError::invalid(
+                "chart_number",
+                "must be 1 to 32 letters, digits, '-' or '_'",
+            ));
+        }
+        Ok(Self(text))
+    }
+}
+
+text_type!(
+    /// Clinic-internal title of a video-URL appointment, e.g. a care home's name (R8); may be empty.
+    Title
+);
+impl Title {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        clean_text("title", raw, 100, false).map(Self)
+    }
+}
+
+text_type!(
+    /// 当日メモ: clinic-internal memo, up to 1000 characters, newlines allowed (R3).
+    Memo
+);
+impl Memo {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        clean_text("memo", raw, 1000, true).map(Self)
+    }
+}
+
+text_type!(
+    /// A mobile phone number able to receive SMS, stored in E.164 form. Numbers without a
+    /// country code are read as Japanese (R14).
+    SmsNumber
+);
+impl SmsNumber {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        use phonenumber::{Mode, Type, country::Id, metadata::DATABASE};
+        let invalid = || DomainError::invalid("destination", "is not a valid mobile phone number");
+        let text = raw.trim();
+        if text.is_empty() || text.len() > 32 {
+            return Err(invalid());
+        }
+        let number = phonenumber::parse(Some(Id::JP), text).map_err(|_| invalid())?;
+        if !number.is_valid() {
+            return Err(invalid());
+        }
+        match number.number_type(&DATABASE) {
+            Type::Mobile | Type::FixedLineOrMobile => {}
+            _ => {
+                return Err(DomainError::invalid(
+                    "destination",
+                    "is not a mobile number: SMS needs a mobile phone",
+                ));
+            }
+        }
+        Ok(Self(number.format().mode(Mode::E164).to_string()))
+    }
+}
+
+text_type!(
+    /// An e-mail address as RFC 5322 allows, with a dotted domain (R14).
+    EmailAddress
+);
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let text = raw.trim();
+        let options = email_address::Options::default()
+            .with_required_tld()
+            .without_domain_literal()
+            .without_display_text();
+        if text.len() > 254 {
+            return Err(DomainError::invalid(
+                "destination",
+                "is too long for an e-mail address",
+            ));
+        }
+        email_address::EmailAddress::parse_with_options(text, options)
+            .map(|address| Self(address.as_str().to_owned()))
+            .map_err(|e| DomainError::invalid("destination", format!("is not a valid e-mail address ({e})")))
+    }
+}
+
+/// How the patient URL travels (R14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Email => "email",
+        }
+    }
+}
+
+/// Where the patient URL goes: a channel and an address valid for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "channel", content = "destination", rename_all = "snake_case")]
+pub enum Destination {
+    Sms(SmsNumber),
+    Email(EmailAddress),
+}
+
+impl Destination {
+    pub fn parse(channel: Channel, raw: &str) -> Result<Self, DomainError> {
+        match channel {
+            Channel::Sms => SmsNumber::parse(raw).map(Self::Sms),
+            Channel::Email => EmailAddress::parse(raw).map(Self::Email),
+        }
+    }
+
+    pub fn channel(&self) -> Channel {
+        match self {
+            Self::Sms(_) => Channel::Sms,
+            Self::Email(_) => Channel::Email,
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        match self {
+            Self::Sms(n) => n.as_str(),
+            Self::Email(e) => e.as_str(),
+        }
+    }
+}
+
+/// When a video call's URLs work (R13): from one hour before the start until the same time
+/// the next day. Start 2022-08-30 13:00 → 2022-08-30 12:00 to 2022-08-31 13:00.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidityWindow {
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+}
+
+/// Where `now` falls relative to a [`ValidityWindow`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowPosition {
+    NotYetOpen,
+    Open,
+    Expired,
+}
+
+impl ValidityWindow {
+    pub fn for_start(start_at: DateTime<Utc>) -> Self {
+        Self {
+            valid_from: start_at - Duration::hours(1),
+            valid_until: start_at + Duration::days(1),
+        }
+    }
+
+    /// Both ends are inclusive: at exactly 12:00 and exactly 13:00 the next day the link works.
+    pub fn position(&self, now: DateTime<Utc>) -> WindowPosition {
+        if now < self.valid_from {
+            WindowPosition::NotYetOpen
+        } else if now > self.valid_until {
+            WindowPosition::Expired
+        } else {
+            WindowPosition::Open
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    #[test]
+    fn r13_window_matches_the_example_of_the_spec() {
+        let tokyo = chrono_tz::Asia::Tokyo;
+        let start = tokyo.with_ymd_and_hms(2022, 8, 30, 13, 0, 0).unwrap();
+        let window = ValidityWindow::for_start(start.with_timezone(&Utc));
+        assert_eq!(
+            window.valid_from,
+            tokyo.with_ymd_and_hms(2022, 8, 30, 12, 0, 0).unwrap()
+        );
+        assert_eq!(
+            window.valid_until,
+            tokyo.with_ymd_and_hms(2022, 8, 31, 13, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn r13_window_edges_are_inclusive() {
+        let start = Utc.with_ymd_and_hms(2022, 8, 30, 4, 0, 0).unwrap();
+        let w = ValidityWindow::for_start(start);
+        let second = Duration::seconds(1);
+        assert_eq!(w.position(w.valid_from - second), WindowPosition::NotYetOpen);
+        assert_eq!(w.position(w.valid_from), WindowPosition::Open);
+        assert_eq!(w.position(w.valid_until), WindowPosition::Open);
+        assert_eq!(w.position(w.valid_until + second), WindowPosition::Expired);
+    }
+
+    #[test]
+    fn r14_japanese_mobile_numbers_are_normalised_to_e164() {
+        for raw in [
+            "090-1234-5678",
+            "09012345678",
+            "+81 90 1234 5678",
+            " 080-1234-5678 ",
+        ] {
+            let n = SmsNumber::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert!(n.as_str().starts_with("+81"), "{raw} → {n}");
+        }
+        assert_eq!(
+            SmsNumber::parse("090-1234-5678").unwrap().as_str(),
+            "+819012345678"
+        );
+    }
+
+    #[test]
+    fn r14_landlines_and_garbage_are_not_sms_numbers() {
+        for raw in ["03-1234-5678", "12345", "", "not a number", "090-1234-56789-1"] {
+            assert!(SmsNumber::parse(raw).is_err(), "{raw:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn r14_email_addresses_need_a_real_domain() {
+        assert!(EmailAddress::parse("patient@example.jp").is_ok());
+        for raw in [
+            "patient",
+            "patient@",
+            "@example.jp",
+            "patient@localhost",
+            "a b@example.jp",
+            "Name <p@example.jp>",
+        ] {
+            assert!(EmailAddress::parse(raw).is_err(), "{raw:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn r3_patient_name_is_required_and_trimmed() {
+        assert!(PatientName::parse("   ").is_err());
+        assert_eq!(PatientName::parse(" 山田 花子 ").unwrap().as_str(), "山田 花子");
+        assert!(PatientName::parse("a\u{0}b").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn patient_name_never_panics_and_valid_names_round_trip(raw in "\\PC{0,120}") {
+            if let Ok(name) = PatientName::parse(&raw) {
+                prop_assert_eq!(PatientName::parse(name.as_str()).unwrap(), name.clone());
+                prop_assert!(!name.as_str().is_empty());
+                prop_assert!(name.as_str().chars().count() <= 100);
+            }
+        }
+
+        #[test]
+        fn sms_parser_never_panics_and_is_idempotent(raw in "[+0-9 ()-]{0,24}") {
+            if let Ok(n) = SmsNumber::parse(&raw) {
+                prop_assert_eq!(SmsNumber::parse(n.as_str()).unwrap(), n);
+            }
+        }
+
+        #[test]
+        fn window_always_spans_25_hours_around_the_start(secs in 0i64..4_000_000_000) {
+            let start = Utc.timestamp_opt(secs, 0).unwrap();
+            let w = ValidityWindow::for_start(start);
+            prop_assert_eq!(w.valid_until - w.valid_from, Duration::hours(25));
+            prop_assert_eq!(w.position(start), WindowPosition::Open);
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The clinic directory (R1): clinics, staff, menus and opening hours. This is reference data
+//! managed by set-up, not by the appointment workflow, so it lives in plain tables.
+
+use crate::db::Db;
+use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+use async_trait::async_trait;
+use enkaku_commands::ports::{ClinicProfile, Directory, DirectoryError, Doctor};
+use enkaku_domain::clinic::OpeningRange;
+use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
+use enkaku_domain::menu::{ConsultationMode, Menu};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Doctor,
+    Reception,
+}
+
+/// A staff member with what login needs. The hash is argon2id in PHC string form.
+#[derive(Clone, Debug)]
+pub struct StaffRecord {
+    pub id: StaffId,
+    pub clinic_id: ClinicId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(FromRow)]
+struct StaffRow {
+    id: String,
+    clinic_id: String,
+    email: String,
+    name: String,
+    role: String,
+    password_hash: String,
+}
+
+#[derive(FromRow)]
+struct MenuRow {
+    id: String,
+    name: String,
+    modes: String,
+    duration_first_min: i32,
+    duration_revisit_min: i32,
+    booking_fee_yen: i32,
+}
+
+#[derive(Clone)]
+pub struct SqlDirectory {
+    db: Db,
+}
+
+fn unavailable(e: sqlx::Error) -> DirectoryError {
+    DirectoryError(e.to_string())
+}
+
+fn uuid(text: &str) -> Result<Uuid, DirectoryError> {
+    text.parse()
+        .map_err(|_| DirectoryError(format!("bad id in directory: {text}")))
+}
+
+impl SqlDirectory {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub async fn staff_by_email(&self, email: &str) -> Result<Option<StaffRecord>, DirectoryError> {
+        let row: Option<StaffRow> = sqlx::query_as(
+            "SELECT id, clinic_id, email, name, role, password_hash FROM staff WHERE email = $1",
+        )
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(staff_record).transpose()
+    }
+
+    pub async fn staff(&self, id: StaffId) -> Result<Option<StaffRecord>, DirectoryError> {
+        let row: Option<StaffRow> =
+            sqlx::query_as("SELECT id, clinic_id, email, name, role, password_hash FROM staff WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.db.pool)
+                .await
+                .map_err(unavailable)?;
+        row.map(staff_record).transpose()
+    }
+
+    pub async fn doctors(&self, clinic: ClinicId) -> Result<Vec<Doctor>, DirectoryError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, name FROM staff WHERE clinic_id = $1 AND role = 'doctor' ORDER BY email",
+        )
+        .bind(clinic.to_string())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(id, name)| {
+                Ok(Doctor {
+                    id: StaffId(uuid(&id)?),
+                    clinic_id: clinic,
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn menus(&self, clinic: ClinicId) -> Result<Vec<Menu>, DirectoryError> {
+        let rows: Vec<MenuRow> = sqlx::query_as(
+            "SELECT id, name, modes, duration_first_min, duration_revisit_min, booking_fee_yen
+             FROM menus WHERE clinic_id = $1 ORDER BY sort_order",
+        )
+        .bind(clinic.to_string())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter().map(menu).collect()
+    }
+
+    pub async fn opening_hours(&self, clinic: ClinicId) -> Result<(Vec<OpeningRange>, u32), DirectoryError> {
+        let rows: Vec<(i32, i32, i32)> = sqlx::query_as(
+            "SELECT weekday, opens_min, closes_min FROM clinic_hours WHERE clinic_id = $1 ORDER BY weekday, opens_min",
+        )
+        .bind(clinic.to_string())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        let slot: Option<i32> = sqlx::query_scalar("SELECT slot_minutes FROM clinics WHERE id = $1")
+            .bind(clinic.to_string())
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+        let ranges = rows
+            .into_iter()
+            .map(|(weekday, opens, closes)| OpeningRange {
+                weekday: weekday as u32,
+                opens_min: opens as u32,
+                closes_min: closes as u32,
+            })
+            .collect();
+        Ok((ranges, slot.unwrap_or(15) as u32))
+    }
+}
+
+fn staff_record(row: StaffRow) -> Result<StaffRecord, DirectoryError> {
+    Ok(StaffRecord {
+        id: StaffId(uuid(&row.id)?),
+        clinic_id: ClinicId(uuid(&row.clinic_id)?),
+        email: row.email,
+        name: row.name,
+        role: if row.role == "doctor" {
+            Role::Doctor
+        } else {
+            Role::Reception
+        },
+        password_hash: row.password_hash,
+    })
+}
+
+fn menu(row: MenuRow) -> Result<Menu, DirectoryError> {
+    let modes = row
+        .modes
+        .split(',')
+        .filter_map(|m| match m.trim() {
+            "in_person" => Some(ConsultationMode::InPerson),
+            "online" => Some(ConsultationMode::Online),
+            _ => None,
+        })
+        .collect();
+    Ok(Menu {
+        id: MenuId(uuid(&row.id)?),
+        name: row.name,
+        modes,
+        duration_first_min: row.duration_first_min as u32,
+        duration_revisit_min: row.duration_revisit_min as u32,
+        booking_fee_yen: row.booking_fee_yen as u32,
+    })
+}
+
+#[async_trait]
+impl Directory for SqlDirectory {
+    async fn doctor(&self, clinic: ClinicId, id: StaffId) -> Result<Option<Doctor>, DirectoryError> {
+        Ok(self
+            .staff(id)
+            .await?
+            .filter(|s| s.clinic_id == clinic && s.role == Role::Doctor)
+            .map(|s| Doctor {
+                id: s.id,
+                clinic_id: s.clinic_id,
+                name: s.name,
+            }))
+    }
+
+    async fn menu(&self, clinic: ClinicId, id: MenuId) -> Result<Option<Menu>, DirectoryError> {
+        Ok(self.menus(clinic).await?.into_iter().find(|m| m.id == id))
+    }
+
+    async fn clinic(&self, id: ClinicId) -> Result<Option<ClinicProfile>, DirectoryError> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT name, time_zone FROM clinics WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.db.pool)
+                .await
+                .map_err(unavailable)?;
+        row.map(|(name, tz)| {
+            Ok(ClinicProfile {
+                id,
+                name,
+                time_zone: tz
+                    .parse()
+                    .map_err(|_| DirectoryError(format!("unknown time zone {tz}")))?,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// The demo data of SPEC §6, with fixed ids so links and bookmarks survive a re-seed.
+pub mod demo {
+    use super::*;
+
+    pub const PASSWORD: &str = "demo-password";
+
+    fn id(name: &str) -> Uuid {
+        Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            format!("https://enkaku.test/demo/{name}").as_bytes(),
+        )
+    }
+
+    pub fn demo_clinic() -> ClinicId {
+        ClinicId(id("clinic/demo"))
+    }
+    pub fn sample_clinic() -> ClinicId {
+        ClinicId(id("clinic/sample"))
+    }
+    pub fn yamada() -> StaffId {
+        StaffId(id("staff/yamada"))
+    }
+    pub fn sato() -> StaffId {
+        StaffId(id("staff/sato"))
+    }
+    pub fn suzuki() -> StaffId {
+        StaffId(id("staff/suzuki"))
+    }
+    /// Allows both modes; first visit 30 min, revisit 15 min.
+    pub fn general_menu() -> MenuId {
+        MenuId(id("menu/general"))
+    }
+    /// Online only, self-pay, with a booking fee.
+    pub fn online_self_pay_menu() -> MenuId {
+        MenuId(id("menu/online-self-pay"))
+    }
+    pub fn in_person_menu() -> MenuId {
+        MenuId(id("menu/in-person"))
+    }
+    pub fn sample_menu() -> MenuId {
+        MenuId(id("menu/sample-general"))
+    }
+
+    /// Seed both demo clinics unless they exist. Returns whether anything was written.
+    pub async fn seed(db: &Db) -> Result<bool, sqlx::Error> {
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM clinics WHERE id = $1")
+            .bind(demo_clinic().to_string())
+            .fetch_optional(&db.pool)
+            .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let mut tx = db.begin_write().await?;
+        let clinics = [
+            (demo_clinic(), "デモクリニック"),
+            (sample_clinic(), "サンプル医院"),
+        ];
+        for (clinic, name) in clinics {
+            sqlx::query(
+                "INSERT INTO clinics (id, name, time_zone, slot_minutes) VALUES ($1, $2, 'Asia/Tokyo', 15)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(clinic.to_string())
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+            for weekday in 0..5 {
+                for (opens, closes) in [(9 * 60, 12 * 60), (14 * 60, 18 * 60)] {
+                    sqlx::query(
+                        "INSERT INTO clinic_hours (clinic_id, weekday, opens_min, closes_min) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (clinic_id, weekday, opens_min) DO NOTHING",
+                    )
+                    .bind(clinic.to_string())
+                    .bind(weekday)
+                    .bind(opens)
+                    .bind(closes)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        let staff = [
+            (yamada(), demo_clinic(), "yamada@demo.enkaku.test", "山田 太郎"),
+            (sato(), demo_clinic(), "sato@demo.enkaku.test", "佐藤 花子"),
+            (
+                suzuki(),
+                sample_clinic(),
+                "suzuki@sample.enkaku.test",
+                "鈴木 一郎",
+            ),
+        ];
+        for (staff_id, clinic, email, name) in staff {
+            sqlx::query(
+                "INSERT INTO staff (id, clinic_id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, 'doctor', $5)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(staff_id.to_string())
+            .bind(clinic.to_string())
+            .bind(email)
+            .bind(name)
+            .bind(hash_password(PASSWORD))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let menus = [
+            (
+                general_menu(),
+                demo_clinic(),
+                "一般内科",
+                "in_person,online",
+                30,
+                15,
+                0,
+                1,
+            ),
+            (
+                online_self_pay_menu(),
+                demo_clinic(),
+                "オンライン自費診療",
+                "online",
+                20,
+                10,
+                3000,
+                2,
+            ),
+            (
+                in_person_menu(),
+                demo_clinic(),
+                "予防接種",
+                "in_person",
+                15,
+                15,
+                0,
+                3,
+            ),
+            (
+                sample_menu(),
+                sample_clinic(),
+                "一般診療",
+                "in_person,online",
+                20,
+                10,
+                0,
+                1,
+            ),
+        ];
+        for (menu_id, clinic, name, modes, first, revisit, fee, order) in menus {
+            sqlx::query(
+                "INSERT INTO menus (id, clinic_id, name, modes, duration_first_min, duration_revisit_min, booking_fee_yen, sort_order)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(menu_id.to_string())
+            .bind(clinic.to_string())
+            .bind(name)
+            .bind(modes)
+            .bind(first)
+            .bind(revisit)
+            .bind(fee)
+            .bind(order)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// argon2id with the crate's default (OWASP-recommended) parameters and a random salt.
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        // Hashing with default parameters and a generated salt cannot fail.
+        .expect("argon2 hashing with default parameters")
+}
+
+/// Check a password against a stored hash; a malformed hash simply does not match.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}

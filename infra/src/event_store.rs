@@ -1,0 +1,256 @@
+//! The SQL event store, on SQLite or PostgreSQL.
+//!
+//! **One writer, group commit.** Appends go through a channel to a single writer task. It
+//! takes every request waiting in the channel, checks each one's expected version, inserts
+//! the ones that hold, and commits them all in *one* transaction — one fsync for many
+//! commands — then answers each caller. A request whose expected version is stale gets a
+//! conflict and writes nothing; the others in the batch are unaffected.
+//!
+//! **Gap-free global order.** The writer assigns positions (`MAX(position) + 1`) while holding
+//! the database's write lock (SQLite's `BEGIN IMMEDIATE`; on PostgreSQL a transaction-scoped
+//! advisory lock, which also serialises writers in other processes). So positions become
+//! visible in commit order, and a reader tailing `position > n` never skips an event that
+//! commits later with a lower position.
+
+use crate::db::{Backend, Db};
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use enkaku_commands::ports::{Appended, EventStore, ExpectedVersion, StoreError};
+use enkaku_domain::envelope::{EventMetadata, NewEvent, RecordedEvent};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Most appends committed together; bounds the transaction's size and the wait of its last caller.
+const MAX_BATCH: usize = 256;
+/// Key of the PostgreSQL advisory lock that serialises appends across processes.
+const APPEND_LOCK_KEY: i64 = 0x656e_6b61_6b75; // "enkaku"
+
+struct AppendRequest {
+    stream_id: String,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+pub struct SqlEventStore {
+    db: Db,
+    appends: mpsc::Sender<AppendRequest>,
+    head: watch::Receiver<u64>,
+}
+
+impl SqlEventStore {
+    /// Open the store and start its writer task.
+    pub async fn open(db: Db) -> Result<Self, StoreError> {
+        let head_position = head_position(&db).await?;
+        let (head_tx, head) = watch::channel(head_position);
+        let (appends, requests) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(writer(db.clone(), requests, head_tx));
+        Ok(Self { db, appends, head })
+    }
+}
+
+#[async_trait]
+impl EventStore for SqlEventStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest {
+            stream_id: stream_id.to_owned(),
+            expected,
+            events,
+            reply,
+        };
+        let gone = || StoreError::Unavailable("the event store writer has stopped".into());
+        self.appends.send(request).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, event_id, stream_id, version, event_type, schema_version, occurred_at, data, metadata
+             FROM events WHERE stream_id = $1 ORDER BY version",
+        )
+        .bind(stream_id)
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, event_id, stream_id, version, event_type, schema_version, occurred_at, data, metadata
+             FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+        )
+        .bind(to_i64(after))
+        .bind(to_i64(limit as u64))
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+}
+
+async fn head_position(db: &Db) -> Result<u64, StoreError> {
+    let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .map_err(unavailable)?;
+    Ok(max as u64)
+}
+
+async fn writer(db: Db, mut requests: mpsc::Receiver<AppendRequest>, head: watch::Sender<u64>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let results = match commit_batch(&db, &batch).await {
+            Ok((results, last_position)) => {
+                head.send_if_modified(|h| {
+                    let moved = last_position > *h;
+                    *h = (*h).max(last_position);
+                    moved
+                });
+                results
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "event store commit failed");
+                batch.iter().map(|_| Err(unavailable(&e))).collect()
+            }
+        };
+        for (request, result) in batch.drain(..).zip(results) {
+            // The caller may have given up (client went away); the commit stands anyway.
+            let _ = request.reply.send(result);
+        }
+    }
+}
+
+type BatchResults = Vec<Result<Appended, StoreError>>;
+
+/// Check and insert every request of the batch in one transaction.
+async fn commit_batch(db: &Db, batch: &[AppendRequest]) -> Result<(BatchResults, u64), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await?;
+    // Versions of streams already touched by this batch, so two requests on one stream in
+    // the same batch are checked against each other.
+    let mut versions: HashMap<&str, u64> = HashMap::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        let current = match versions.get(request.stream_id.as_str()) {
+            Some(v) => *v,
+            None => stream_version(&mut tx, &request.stream_id).await?,
+        };
+        if current != request.expected.as_version() {
+            versions.insert(&request.stream_id, current);
+            results.push(Err(StoreError::Conflict {
+                stream_id: request.stream_id.clone(),
+                expected: request.expected.as_version(),
+                actual: current,
+            }));
+            continue;
+        }
+        let mut version = current;
+        for event in &request.events {
+            position += 1;
+            version += 1;
+            insert(&mut tx, &request.stream_id, version, position, event).await?;
+        }
+        versions.insert(&request.stream_id, version);
+        results.push(Ok(Appended {
+            version,
+            position: position as u64,
+        }));
+    }
+    tx.commit().await?;
+    Ok((results, position as u64))
+}
+
+async fn stream_version(tx: &mut sqlx::AnyConnection, stream_id: &str) -> Result<u64, sqlx::Error> {
+    let v: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1")
+        .bind(stream_id)
+        .fetch_one(tx)
+        .await?;
+    Ok(v as u64)
+}
+
+async fn insert(
+    tx: &mut sqlx::AnyConnection,
+    stream_id: &str,
+    version: u64,
+    position: i64,
+    event: &NewEvent,
+) -> Result<(), sqlx::Error> {
+    let metadata = serde_json::to_string(&event.metadata).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO events (position, event_id, stream_id, version, event_type, schema_version, occurred_at, data, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(position)
+    .bind(event.event_id.to_string())
+    .bind(stream_id)
+    .bind(to_i64(version))
+    .bind(&event.event_type)
+    .bind(event.schema_version as i32)
+    .bind(format_time(event.occurred_at))
+    .bind(event.data.to_string())
+    .bind(metadata)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// RFC 3339 in UTC with fixed microsecond precision, so the text sorts like the time.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn decode_row(row: &AnyRow) -> Result<RecordedEvent, StoreError> {
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Unavailable(format!("corrupt event row ({what}): {e}"))
+    };
+    let get_text = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(col, &e));
+    let get_int = |col: &str| row.try_get::<i64, _>(col).map_err(|e| corrupt(col, &e));
+    let metadata: EventMetadata =
+        serde_json::from_str(&get_text("metadata")?).map_err(|e| corrupt("metadata", &e))?;
+    Ok(RecordedEvent {
+        event_id: get_text("event_id")?
+            .parse()
+            .map_err(|e| corrupt("event_id", &e))?,
+        stream_id: get_text("stream_id")?,
+        version: get_int("version")? as u64,
+        position: get_int("position")? as u64,
+        event_type: get_text("event_type")?,
+        schema_version: row
+            .try_get::<i32, _>("schema_version")
+            .map_err(|e| corrupt("schema_version", &e))? as u32,
+        occurred_at: DateTime::parse_from_rfc3339(&get_text("occurred_at")?)
+            .map_err(|e| corrupt("occurred_at", &e))?
+            .with_timezone(&Utc),
+        data: serde_json::from_str(&get_text("data")?).map_err(|e| corrupt("data", &e))?,
+        metadata,
+    })
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}

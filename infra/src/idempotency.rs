@@ -1,0 +1,135 @@
+//! `Idempotency-Key` records for POST creations (IETF draft semantics).
+//!
+//! The first request with a key claims it and fixes the new appointment's id. The command
+//! then creates the stream with "no stream yet" as its expected version, so even after a
+//! crash between the append and the saved response, a retry resumes on the same id and can
+//! never create a second appointment.
+
+use crate::db::Db;
+use chrono::{DateTime, Duration, Utc};
+use enkaku_domain::ids::{AppointmentId, ClinicId};
+
+/// What to do with a request that carries a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// First time: run the command for this appointment id.
+    Fresh(AppointmentId),
+    /// A previous attempt stopped without answering (crash): run again on the same id.
+    Resume(AppointmentId),
+    /// Done before: answer exactly as then.
+    Replay { status: u16, body: String },
+    /// The first request with this key is still running.
+    InProgress,
+    /// The key was used with a different request body.
+    Mismatch,
+}
+
+#[derive(Clone)]
+pub struct IdempotencyStore {
+    db: Db,
+    /// After this long a claim without a response is taken to have died with its process.
+    lease: Duration,
+}
+
+type Row = (String, String, Option<i32>, Option<String>, i64);
+
+impl IdempotencyStore {
+    pub fn new(db: Db, lease: Duration) -> Self {
+        Self { db, lease }
+    }
+
+    pub async fn claim(
+        &self,
+        clinic: ClinicId,
+        key: &str,
+        request_hash: &str,
+        fresh_id: AppointmentId,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (clinic_id, idem_key, request_hash, appointment_id, locked_at_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (clinic_id, idem_key) DO NOTHING",
+        )
+        .bind(clinic.to_string())
+        .bind(key)
+        .bind(request_hash)
+        .bind(fresh_id.to_string())
+        .bind(now.timestamp_millis())
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Claim::Fresh(fresh_id));
+        }
+        let (hash, id, status, body, locked_at): Row = sqlx::query_as(
+            "SELECT request_hash, appointment_id, response_status, response_body, locked_at_ms
+             FROM idempotency_keys WHERE clinic_id = $1 AND idem_key = $2",
+        )
+        .bind(clinic.to_string())
+        .bind(key)
+        .fetch_one(&self.db.pool)
+        .await?;
+        if hash != request_hash {
+            return Ok(Claim::Mismatch);
+        }
+        if let (Some(status), Some(body)) = (status, body) {
+            return Ok(Claim::Replay {
+                status: status as u16,
+                body,
+            });
+        }
+        if now.timestamp_millis() - locked_at < self.lease.num_milliseconds() {
+            return Ok(Claim::InProgress);
+        }
+        // Take over the abandoned claim, unless another retry just did.
+        let taken = sqlx::query(
+            "UPDATE idempotency_keys SET locked_at_ms = $3
+             WHERE clinic_id = $1 AND idem_key = $2 AND locked_at_ms = $4 AND response_status IS NULL",
+        )
+        .bind(clinic.to_string())
+        .bind(key)
+        .bind(now.timestamp_millis())
+        .bind(locked_at)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        let id = id.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok(if taken == 1 {
+            Claim::Resume(id)
+        } else {
+            Claim::InProgress
+        })
+    }
+
+    /// Remember the answer, so retries get exactly it.
+    pub async fn complete(
+        &self,
+        clinic: ClinicId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE clinic_id = $1 AND idem_key = $2",
+        )
+        .bind(clinic.to_string())
+        .bind(key)
+        .bind(i32::from(status))
+        .bind(body)
+        .execute(&self.db.pool)
+        .await
+        .map(|_| ())
+    }
+
+    /// Forget a claim whose request failed on our side (5xx), so a retry starts afresh.
+    pub async fn release(&self, clinic: ClinicId, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE clinic_id = $1 AND idem_key = $2 AND response_status IS NULL",
+        )
+        .bind(clinic.to_string())
+        .bind(key)
+        .execute(&self.db.pool)
+        .await
+        .map(|_| ())
+    }
+}

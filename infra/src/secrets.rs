@@ -1,0 +1,68 @@
+//! The key behind capability links (R12). It never enters the event log: it comes from
+//! `ENKAKU_LINK_SECRET` (hex, ≥ 32 bytes) or a file created once in the data directory.
+
+use rand::RngCore;
+use secrecy::SecretSlice;
+use std::path::Path;
+
+const FILE: &str = "link-secret.key";
+
+pub fn link_key(from_env: Option<&str>, data_dir: &Path) -> anyhow::Result<SecretSlice<u8>> {
+    if let Some(hex_key) = from_env {
+        let key =
+            hex::decode(hex_key.trim()).map_err(|_| anyhow::anyhow!("ENKAKU_LINK_SECRET must be hex"))?;
+        anyhow::ensure!(key.len() >= 32, "ENKAKU_LINK_SECRET must hold at least 32 bytes");
+        return Ok(key.into());
+    }
+    let path = data_dir.join(FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let key = hex::decode(text.trim()).map_err(|_| anyhow::anyhow!("{} is not hex", path.display()))?;
+        anyhow::ensure!(key.len() >= 32, "{} holds fewer than 32 bytes", path.display());
+        return Ok(key.into());
+    }
+    let mut key = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    std::fs::create_dir_all(data_dir)?;
+    write_private(&path, &hex::encode(&key))?;
+    Ok(key.into())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn the_key_is_created_once_and_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = link_key(None, dir.path()).unwrap();
+        let second = link_key(None, dir.path()).unwrap();
+        assert_eq!(first.expose_secret(), second.expose_secret());
+        assert_eq!(first.expose_secret().len(), 32);
+    }
+
+    #[test]
+    fn a_short_key_from_the_environment_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(link_key(Some("abcd"), dir.path()).is_err());
+        assert!(link_key(Some(&"ab".repeat(32)), dir.path()).is_ok());
+    }
+}

@@ -1,0 +1,100 @@
+//! Staff sessions. The token is 256 random bits handed to the client once; only its SHA-256
+//! is stored, so a copy of the database does not let anyone log in.
+
+use crate::db::Db;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use enkaku_domain::ids::{ClinicId, StaffId};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub staff_id: StaffId,
+    pub clinic_id: ClinicId,
+    /// Double-submit token: cookie-authenticated mutations must echo it in `X-CSRF-Token`.
+    pub csrf_token: String,
+}
+
+/// A freshly issued session: the secrets go to the client, never to a log.
+pub struct IssuedSession {
+    pub token: String,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[derive(Clone)]
+pub struct SessionStore {
+    db: Db,
+    ttl: Duration,
+}
+
+impl SessionStore {
+    pub fn new(db: Db, ttl: Duration) -> Self {
+        Self { db, ttl }
+    }
+
+    pub async fn issue(
+        &self,
+        staff: StaffId,
+        clinic: ClinicId,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, sqlx::Error> {
+        let session = IssuedSession {
+            token: random_token(),
+            csrf_token: random_token(),
+            expires_at: now + self.ttl,
+        };
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, staff_id, clinic_id, csrf_token, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(digest(&session.token))
+        .bind(staff.to_string())
+        .bind(clinic.to_string())
+        .bind(&session.csrf_token)
+        .bind(session.expires_at.timestamp_millis())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(session)
+    }
+
+    /// The live session a token opens, if any.
+    pub async fn find(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Session>, sqlx::Error> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT staff_id, clinic_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2",
+        )
+        .bind(digest(token))
+        .bind(now.timestamp_millis())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row.and_then(|(staff, clinic, csrf_token)| {
+            Some(Session {
+                staff_id: staff.parse().ok()?,
+                clinic_id: clinic.parse().ok()?,
+                csrf_token,
+            })
+        }))
+    }
+
+    pub async fn revoke(&self, token: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(digest(token))
+            .execute(&self.db.pool)
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,26 @@
+//! Projectors fold the ordered event feed into SQL read models: the **schedule** (per
+//! doctor, per day, every kind of appointment) and the **reception list** (per day, in-clinic
+//! bookings only).
+//!
+//! Each projector keeps its checkpoint in the same transaction as its rows, so a crash can
+//! never leave rows ahead of or behind the checkpoint; rows also carry the stream version
+//! they reflect, so applying an event twice changes nothing.
+
+pub mod feed;
+pub mod queries;
+pub mod reception;
+pub mod runner;
+pub mod schedule;
+
+pub use feed::{EventFeed, FeedError};
+pub use runner::{ProjectionRunner, Projector, WriteTransactions};
+
+use std::sync::Arc;
+
+/// Every projector enkaku runs, in a stable order.
+pub fn all() -> Vec<Arc<dyn Projector>> {
+    vec![
+        Arc::new(schedule::ScheduleProjector),
+        Arc::new(reception::ReceptionProjector),
+    ]
+}

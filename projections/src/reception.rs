@@ -1,0 +1,83 @@
+//! The reception list read model (R4, R9, R17): in-clinic bookings only, per day.
+//! Video-URL appointments never appear here.
+
+use crate::runner::Projector;
+use crate::schedule::{status_after, status_name, update_status};
+use async_trait::async_trait;
+use enkaku_domain::appointment::{Event, Status};
+use enkaku_domain::envelope::RecordedEvent;
+use enkaku_domain::ids::AppointmentId;
+use sqlx::AnyConnection;
+
+pub struct ReceptionProjector;
+
+#[async_trait]
+impl Projector for ReceptionProjector {
+    fn name(&self) -> &'static str {
+        "reception"
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS reception_entries (
+            appointment_id TEXT    PRIMARY KEY,
+            clinic_id      TEXT    NOT NULL,
+            doctor_id      TEXT    NOT NULL,
+            start_at_ms    BIGINT  NOT NULL,
+            end_at_ms      BIGINT  NOT NULL,
+            status         TEXT    NOT NULL,
+            video          INTEGER NOT NULL,
+            patient_name   TEXT    NOT NULL,
+            chart_number   TEXT,
+            menu_name      TEXT    NOT NULL,
+            mode           TEXT    NOT NULL,
+            version        BIGINT  NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS reception_by_time ON reception_entries (clinic_id, start_at_ms);"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["reception_entries"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut AnyConnection,
+        recorded: &RecordedEvent,
+        event: &Event,
+    ) -> Result<(), sqlx::Error> {
+        let version = recorded.version as i64;
+        let Some(id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
+            return Ok(());
+        };
+        let id = id.to_string();
+        let id = id.as_str();
+        match event {
+            Event::AppointmentBooked(e) => sqlx::query(
+                "INSERT INTO reception_entries
+                   (appointment_id, clinic_id, doctor_id, start_at_ms, end_at_ms, status, video,
+                    patient_name, chart_number, menu_name, mode, version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (appointment_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(e.clinic_id.to_string())
+            .bind(e.doctor_id.to_string())
+            .bind(e.start_at.timestamp_millis())
+            .bind(e.end_at.timestamp_millis())
+            .bind(status_name(Status::Booked))
+            .bind(i32::from(e.video.is_some()))
+            .bind(e.patient_name.to_string())
+            .bind(e.chart_number.as_ref().map(|c| c.to_string()))
+            .bind(&e.menu.name)
+            .bind(e.mode.as_str())
+            .bind(version)
+            .execute(tx)
+            .await
+            .map(|_| ()),
+            _ => match status_after(event) {
+                Some(status) => update_status(tx, "reception_entries", id, status, version).await,
+                None => Ok(()),
+            },
+        }
+    }
+}
