@@ -217,6 +217,8 @@ impl Appointment {
 }
 
 /// The aggregate's state: nothing yet, or an appointment.
+// One state lives per command being decided; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum State {
     #[default]

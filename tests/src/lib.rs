@@ -1,1 +1,294 @@
-//! placeholder
+//! Shared harness for enkaku's cross-crate tests: fresh stores on SQLite or PostgreSQL, the
+//! real application on a random port, and a small HTTP client that logs in like staff do.
+
+use enkaku_api::{Application, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// Which database a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests use (trust auth on this machine; see scripts/test).
+pub fn postgres_server() -> String {
+    std::env::var("ENKAKU_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh, empty PostgreSQL database for one test; returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let server = postgres_server();
+    let name = format!("enkaku_t_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("PostgreSQL must be running for the tests (scripts/test starts it)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    format!("{server}/{name}")
+}
+
+/// A place for one test's data: a temporary directory, and for PostgreSQL a fresh database.
+pub struct TestStore {
+    pub dir: TempDir,
+    pub database_url: Option<String>,
+}
+
+impl TestStore {
+    pub async fn new(backend: Backend) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            database_url: match backend {
+                Backend::Sqlite => None,
+                Backend::Postgres => Some(fresh_postgres_database().await),
+            },
+        }
+    }
+
+    pub fn config(&self, addr: SocketAddr) -> Config {
+        Config {
+            addr,
+            data_dir: self.dir.path().to_owned(),
+            database_url: self.database_url.clone(),
+            public_url: None,
+            link_secret: None,
+            seed_demo: true,
+            trust_forwarded: false,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.config(([127, 0, 0, 1], 0).into()).database_url()
+    }
+}
+
+/// The real application, serving on 127.0.0.1 with a random port until dropped.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: TestStore,
+    pub state: enkaku_api::state::AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub const YAMADA: &str = "yamada@demo.enkaku.test";
+pub const SATO: &str = "sato@demo.enkaku.test";
+pub const SUZUKI: &str = "suzuki@sample.enkaku.test";
+pub const PASSWORD: &str = "demo-password";
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_on(TestStore::new(backend).await).await
+    }
+
+    pub async fn spawn_on(store: TestStore) -> Self {
+        let app = Application::build(store.config(([127, 0, 0, 1], 0).into()))
+            .await
+            .expect("application builds");
+        let base = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            store,
+            state,
+            stop: Some(stop),
+        }
+    }
+
+    /// Log in and return a client that sends the bearer token.
+    pub async fn login(&self, email: &str) -> Staff {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/login", self.base))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        let body: Value = response.json().await.expect("login body");
+        Staff {
+            base: self.base.clone(),
+            http: self.http.clone(),
+            token: body["token"].as_str().expect("token").to_owned(),
+            staff_id: body["staff"]["id"].as_str().expect("staff id").to_owned(),
+            clinic_id: body["clinic"]["id"].as_str().expect("clinic id").to_owned(),
+        }
+    }
+
+    /// Wait until every read model has applied every committed event.
+    pub async fn projected(&self) {
+        let head = *self.state.store.head().borrow();
+        for _ in 0..400 {
+            if self.state.projections.position().await.expect("checkpoint") >= head {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("read models did not reach position {head} within 10 s");
+    }
+}
+
+/// A logged-in staff member.
+#[derive(Clone)]
+pub struct Staff {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: String,
+    pub staff_id: String,
+    pub clinic_id: String,
+}
+
+/// A response's status, headers and JSON body (`Null` when empty or not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Assert this is a problem+json with the given status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(
+            self.body["title"].is_string()
+                && self.body["detail"].is_string()
+                && self.body["type"].is_string()
+        );
+    }
+}
+
+impl Staff {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub async fn doctor_ids(&self) -> Vec<String> {
+        let reply = self.get("/api/v1/doctors").await;
+        reply.body["items"]
+            .as_array()
+            .expect("doctors")
+            .iter()
+            .map(|d| d["id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
+    /// The menu with this name in the staff member's clinic.
+    pub async fn menu(&self, name: &str) -> Value {
+        let reply = self.get("/api/v1/menus").await;
+        reply.body["items"]
+            .as_array()
+            .expect("menus")
+            .iter()
+            .find(|m| m["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("menu {name} in {}", reply.body))
+    }
+
+    /// A video URL for this staff member as the doctor, starting `start_at`.
+    pub async fn create_video_call(&self, start_at: &str, title: &str) -> Reply {
+        self.post(
+            "/api/v1/video-calls",
+            json!({ "doctor_id": self.staff_id, "start_at": start_at, "title": title }),
+        )
+        .await
+    }
+
+    /// An in-clinic booking with this staff member as the doctor.
+    pub async fn book(&self, start_at: &str, menu_name: &str, mode: &str, patient: &str) -> Reply {
+        let menu = self.menu(menu_name).await;
+        self.post(
+            "/api/v1/appointments",
+            json!({
+                "doctor_id": self.staff_id, "start_at": start_at, "patient_name": patient,
+                "chart_number": "K-123", "menu_id": menu["id"], "visit_type": "first",
+                "mode": mode, "memo": "初診・発熱"
+            }),
+        )
+        .await
+    }
+}
+
+/// An RFC 3339 time `hours` from now, whole seconds.
+pub fn hours_from_now(hours: i64) -> String {
+    let t = chrono::Utc::now() + chrono::Duration::hours(hours);
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The clinic-local (Asia/Tokyo) date of an RFC 3339 time.
+pub fn tokyo_date(rfc3339: &str) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(rfc3339).expect("rfc3339");
+    (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(9))
+        .format("%Y-%m-%d")
+        .to_string()
+}

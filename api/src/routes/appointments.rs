@@ -234,10 +234,7 @@ where
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
             )
         })?;
-    let mut hasher = Sha256::new();
-    hasher.update(path.as_bytes());
-    hasher.update(serde_json::to_vec(request).map_err(ApiError::internal)?);
-    let request_hash = hex::encode(hasher.finalize());
+    let request_hash = request_hash(path, request)?;
     let now = state.service.now();
     let claim = state
         .idempotency
@@ -292,6 +289,14 @@ where
             Err(e.into())
         }
     }
+}
+
+/// What makes two requests "the same" for an Idempotency-Key: the path and the parsed body.
+pub fn request_hash(path: &str, request: &impl Serialize) -> Result<String, ApiError> {
+    let mut hasher = Sha256::new();
+    hasher.update(path.as_bytes());
+    hasher.update(serde_json::to_vec(request).map_err(ApiError::internal)?);
+    Ok(hex::encode(hasher.finalize()))
 }
 
 // ---------------------------------------------------------------------------------------------

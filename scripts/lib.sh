@@ -1,0 +1,42 @@
+# Shared by scripts/test, scripts/run and scripts/bench. Sourced, not run.
+
+# Build output lives outside the checkout, so CI's fresh clones start warm.
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  if mkdir -p /var/cache/enkaku/target 2>/dev/null && [ -w /var/cache/enkaku/target ]; then
+    export CARGO_TARGET_DIR=/var/cache/enkaku/target
+  else
+    export CARGO_TARGET_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/enkaku/target"
+    mkdir -p "$CARGO_TARGET_DIR"
+  fi
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# PostgreSQL on 127.0.0.1:5432 with trust auth for user postgres: start it if it is down,
+# install it from Debian's packages if it is missing.
+ensure_postgres() {
+  export ENKAKU_TEST_POSTGRES="${ENKAKU_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return; fi
+  if ! command -v pg_ctlcluster >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    local conf
+    conf=$(ls /etc/postgresql/*/main/pg_hba.conf)
+    as_root sed -i -E 's/^(host|local)(.*)(scram-sha-256|md5|peer)$/\1\2trust/' "$conf"
+  fi
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start || true
+  for _ in $(seq 1 60); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && return
+    sleep 0.5
+  done
+  echo "PostgreSQL did not start on 127.0.0.1:5432" >&2
+  exit 1
+}
+
+# Each test creates its own database enkaku_t_<uuid>; clear those of earlier runs.
+drop_test_databases() {
+  psql "$ENKAKU_TEST_POSTGRES/postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'enkaku\_t\_%'" |
+    while read -r db; do psql -q "$ENKAKU_TEST_POSTGRES/postgres" -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+}

@@ -1,0 +1,1015 @@
+//! The HTTP contract of SPEC §6, exercised against the real application on a random port.
+//! Most tests run on the embedded default (SQLite); `flows_on_postgres` repeats the main
+//! flows on PostgreSQL.
+
+use enkaku_tests::{Backend, Reply, SATO, SUZUKI, Staff, TestApp, YAMADA, hours_from_now, tokyo_date};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn app() -> TestApp {
+    TestApp::spawn(Backend::Sqlite).await
+}
+
+fn id(reply: &Reply) -> String {
+    assert!(reply.status.is_success(), "{} {}", reply.status, reply.body);
+    reply.body["id"].as_str().expect("id").to_owned()
+}
+
+fn token_of(url: &Value) -> String {
+    url.as_str().expect("url").rsplit('/').next().unwrap().to_owned()
+}
+
+async fn public_get(app: &TestApp, path: &str) -> Reply {
+    let response = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.json().await.unwrap_or(Value::Null),
+    }
+}
+
+async fn schedule(staff: &Staff, date: &str) -> Value {
+    let reply = staff
+        .get(&format!(
+            "/api/v1/schedule?date={date}&doctor_id={}",
+            staff.staff_id
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+async fn reception(staff: &Staff, date: &str) -> Value {
+    let reply = staff.get(&format!("/api/v1/reception?date={date}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+fn entry<'a>(list: &'a Value, appointment: &str) -> Option<&'a Value> {
+    list["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["appointment_id"] == appointment)
+}
+
+/// Poll until the URL delivery worker has recorded an outcome.
+async fn delivered(staff: &Staff, appointment: &str) -> Value {
+    for _ in 0..200 {
+        let reply = staff.get(&format!("/api/v1/appointments/{appointment}")).await;
+        if reply.body["video"]["delivery"]["status"] != "pending" {
+            return reply.body;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("delivery stayed pending");
+}
+
+#[tokio::test]
+async fn login_me_and_bad_credentials() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let me = yamada.get("/api/v1/me").await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["clinic"]["name"], "デモクリニック");
+    assert_eq!(me.body["staff"]["email"], YAMADA);
+
+    let bad = app
+        .http
+        .post(format!("{}/api/v1/login", app.base))
+        .json(&json!({ "email": YAMADA, "password": "wrong" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+
+    let anonymous = public_get(&app, "/api/v1/me").await;
+    anonymous.assert_problem(401, "unauthorized");
+    let forged = Staff {
+        token: "forged".into(),
+        ..yamada.clone()
+    };
+    forged
+        .get("/api/v1/doctors")
+        .await
+        .assert_problem(401, "unauthorized");
+
+    let out = yamada.request(Method::POST, "/api/v1/logout", None, &[]).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    yamada.get("/api/v1/me").await.assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn r1_clinic_setup_matches_the_demo_and_tenants_are_isolated() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let suzuki = app.login(SUZUKI).await;
+    assert_eq!(yamada.doctor_ids().await.len(), 2);
+    assert_eq!(suzuki.doctor_ids().await, vec![suzuki.staff_id.clone()]);
+    let menus = yamada.get("/api/v1/menus").await.body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(menus.iter().any(|m| m["modes"] == json!(["in_person", "online"])
+        && m["duration_first_min"] != m["duration_revisit_min"]));
+    assert!(
+        menus
+            .iter()
+            .any(|m| m["modes"] == json!(["online"]) && m["booking_fee_yen"].as_u64() > Some(0))
+    );
+
+    let created = yamada.create_video_call(&hours_from_now(2), "さくら苑").await;
+    let appointment = id(&created);
+    // Another clinic sees nothing of it, and can change nothing.
+    suzuki
+        .get(&format!("/api/v1/appointments/{appointment}"))
+        .await
+        .assert_problem(404, "not_found");
+    suzuki
+        .get(&format!("/api/v1/appointments/{appointment}/events"))
+        .await
+        .assert_problem(404, "not_found");
+    suzuki
+        .post(&format!("/api/v1/appointments/{appointment}/cancel"), json!({}))
+        .await
+        .assert_problem(404, "not_found");
+    // Nor book with the other clinic's doctor.
+    let foreign_doctor = json!({ "doctor_id": yamada.staff_id, "start_at": hours_from_now(2) });
+    suzuki
+        .post("/api/v1/video-calls", foreign_doctor)
+        .await
+        .assert_problem(422, "unknown_doctor");
+    let still = yamada.get(&format!("/api/v1/appointments/{appointment}")).await;
+    assert_eq!(still.body["status"], "booked");
+}
+
+#[tokio::test]
+async fn r2_schedule_shows_the_slot_grid_and_all_times_on_request() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    // 2022-08-30 was a Tuesday.
+    let day = schedule(&yamada, "2022-08-30").await;
+    let slots = day["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 28);
+    assert_eq!(slots[0]["start_at"], "2022-08-30T09:00:00+09:00");
+    assert!(slots.iter().all(|s| s["closed"] == false));
+    let all = yamada
+        .get(&format!(
+            "/api/v1/schedule?date=2022-08-30&doctor_id={}&all_times=true",
+            yamada.staff_id
+        ))
+        .await;
+    assert_eq!(all.body["slots"].as_array().unwrap().len(), 96);
+    yamada
+        .get("/api/v1/schedule?date=nope&doctor_id=x")
+        .await
+        .assert_problem(422, "validation_failed");
+}
+
+#[tokio::test]
+async fn r3_r4_r5_an_in_clinic_booking_appears_in_schedule_and_reception_with_the_fee_waived() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let start = hours_from_now(3);
+    let created = yamada
+        .book(&start, "オンライン自費診療", "online", "山田 花子")
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let body = &created.body;
+    assert_eq!(body["kind"], "in_clinic");
+    assert_eq!(body["patient_name"], "山田 花子");
+    assert_eq!(body["chart_number"], "K-123");
+    assert_eq!(body["memo"], "初診・発熱");
+    assert_eq!(body["menu"]["name"], "オンライン自費診療");
+    assert_eq!(body["menu"]["duration_min"], 20);
+    assert_eq!(body["booking_fee_waived"], true);
+    assert_eq!(body["waived_booking_fee_yen"], 3000);
+    assert_eq!(body["doctor_id"], yamada.staff_id);
+    assert_eq!(body["status"], "booked");
+    assert_eq!(body["version"], 1);
+    assert_eq!(created.headers["etag"], "\"1\"");
+    let appointment = id(&created);
+
+    app.projected().await;
+    let date = tokyo_date(&start);
+    let in_schedule = schedule(&yamada, &date).await;
+    let e = entry(&in_schedule, &appointment).expect("R4: in the schedule");
+    assert_eq!(e["display_name"], "山田 花子");
+    assert_eq!(e["video"], true);
+    let in_reception = reception(&yamada, &date).await;
+    let r = entry(&in_reception, &appointment).expect("R4: in the reception list");
+    assert_eq!(r["kind"], "in_clinic");
+    assert_eq!(r["video"], true);
+    // The other doctor's schedule does not show it.
+    let sato = app.login(SATO).await;
+    assert!(entry(&schedule(&sato, &date).await, &appointment).is_none());
+}
+
+#[tokio::test]
+async fn r3_patient_name_is_required_and_bad_input_changes_nothing() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let menu = yamada.menu("一般内科").await;
+    let base = json!({
+        "doctor_id": yamada.staff_id, "start_at": hours_from_now(1), "patient_name": "  ",
+        "menu_id": menu["id"], "visit_type": "first", "mode": "online"
+    });
+    yamada
+        .post("/api/v1/appointments", base.clone())
+        .await
+        .assert_problem(422, "validation_failed");
+    let mut unknown_menu = base.clone();
+    unknown_menu["patient_name"] = json!("患者");
+    unknown_menu["menu_id"] = json!(uuid::Uuid::now_v7());
+    yamada
+        .post("/api/v1/appointments", unknown_menu)
+        .await
+        .assert_problem(422, "unknown_menu");
+    let mut bad_visit = base.clone();
+    bad_visit["patient_name"] = json!("患者");
+    bad_visit["visit_type"] = json!("third");
+    let reply = yamada.post("/api/v1/appointments", bad_visit).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.content_type(), "application/problem+json");
+    assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
+}
+
+#[tokio::test]
+async fn r6_in_person_bookings_have_no_url_and_menus_restrict_modes() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let in_person = yamada
+        .book(&hours_from_now(1), "一般内科", "in_person", "対面 太郎")
+        .await;
+    assert_eq!(in_person.status, StatusCode::CREATED);
+    assert_eq!(in_person.body["video"], Value::Null);
+    let appointment = id(&in_person);
+    let send = json!({ "channel": "sms", "destination": "090-1234-5678" });
+    yamada
+        .post(&format!("/api/v1/appointments/{appointment}/send-url"), send)
+        .await
+        .assert_problem(409, "no_video_call");
+    yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/start-call"),
+            json!({}),
+        )
+        .await
+        .assert_problem(409, "no_video_call");
+    yamada
+        .book(&hours_from_now(1), "オンライン自費診療", "in_person", "対面 太郎")
+        .await
+        .assert_problem(422, "mode_not_allowed");
+    yamada
+        .book(&hours_from_now(1), "予防接種", "online", "対面 太郎")
+        .await
+        .assert_problem(422, "mode_not_allowed");
+}
+
+#[tokio::test]
+async fn r8_r9_a_video_url_is_in_the_schedule_only_with_a_camera_mark() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let start = hours_from_now(5);
+    let created = yamada.create_video_call(&start, "さくら苑").await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.body["kind"], "video_url");
+    assert_eq!(created.body["title"], "さくら苑");
+    assert!(created.body.get("patient_name").is_none());
+    let appointment = id(&created);
+    app.projected().await;
+    let date = tokyo_date(&start);
+    let e = entry(&schedule(&yamada, &date).await, &appointment)
+        .cloned()
+        .expect("in the schedule");
+    assert_eq!(e["video"], true);
+    assert_eq!(e["kind"], "video_url");
+    assert_eq!(e["display_name"], "さくら苑");
+    assert!(
+        entry(&reception(&yamada, &date).await, &appointment).is_none(),
+        "R9: never in reception"
+    );
+
+    // "Create at current time".
+    let now = yamada
+        .post(
+            "/api/v1/video-calls",
+            json!({ "doctor_id": yamada.staff_id, "start_now": true }),
+        )
+        .await;
+    assert_eq!(now.status, StatusCode::CREATED);
+    let start_at = chrono::DateTime::parse_from_rfc3339(now.body["start_at"].as_str().unwrap()).unwrap();
+    assert!(
+        (chrono::Utc::now() - start_at.with_timezone(&chrono::Utc))
+            .num_seconds()
+            .abs()
+            < 60
+    );
+    let link = public_get(
+        &app,
+        &format!(
+            "/api/v1/patient-links/{}",
+            token_of(&now.body["video"]["patient_url"])
+        ),
+    )
+    .await;
+    assert_eq!(link.body["status"], "open");
+    yamada
+        .post("/api/v1/video-calls", json!({ "doctor_id": yamada.staff_id }))
+        .await
+        .assert_problem(422, "validation_failed");
+}
+
+#[tokio::test]
+async fn r10_title_and_doctor_can_be_edited_but_not_the_start_time() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let sato = app.login(SATO).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(2), "さくら苑").await);
+    let path = format!("/api/v1/appointments/{appointment}");
+    let edited = yamada
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({ "title": "ひまわり荘", "doctor_id": sato.staff_id })),
+            &[],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    assert_eq!(edited.body["title"], "ひまわり荘");
+    assert_eq!(edited.body["doctor_id"], sato.staff_id);
+    let refused = yamada
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({ "start_at": hours_from_now(4) })),
+            &[],
+        )
+        .await;
+    refused.assert_problem(422, "start_time_immutable");
+    assert!(refused.body["detail"].as_str().unwrap().contains("cancel"));
+    app.projected().await;
+    let date = tokyo_date(&hours_from_now(2));
+    let moved = entry(&schedule(&sato, &date).await, &appointment)
+        .cloned()
+        .expect("now on sato's schedule");
+    assert_eq!(moved["display_name"], "ひまわり荘");
+    let booking = id(&yamada
+        .book(&hours_from_now(2), "一般内科", "online", "患者")
+        .await);
+    yamada
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/appointments/{booking}"),
+            Some(json!({ "title": "x" })),
+            &[],
+        )
+        .await
+        .assert_problem(422, "not_editable");
+}
+
+#[tokio::test]
+async fn r11_cancelling_closes_both_urls_and_tells_the_patient_page() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let created = yamada.create_video_call(&hours_from_now(0), "さくら苑").await;
+    let appointment = id(&created);
+    let patient = token_of(&created.body["video"]["patient_url"]);
+    let cancelled = yamada
+        .post(&format!("/api/v1/appointments/{appointment}/cancel"), json!({}))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let link = public_get(&app, &format!("/api/v1/patient-links/{patient}")).await;
+    assert_eq!(link.body["status"], "cancelled");
+    yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/start-call"),
+            json!({}),
+        )
+        .await
+        .assert_problem(409, "appointment_cancelled");
+    app.projected().await;
+    let outbox = yamada.get("/api/v1/outbox").await;
+    assert_eq!(
+        outbox.body["items"],
+        json!([]),
+        "cancelling sends the patient nothing"
+    );
+}
+
+#[tokio::test]
+async fn r12_urls_are_distinct_capabilities_that_never_enter_the_event_log() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let created = yamada.create_video_call(&hours_from_now(0), "さくら苑").await;
+    let appointment = id(&created);
+    let video = &created.body["video"];
+    let (clinic, patient) = (token_of(&video["clinic_url"]), token_of(&video["patient_url"]));
+    assert_ne!(clinic, patient);
+    assert!(patient.len() >= 43, "at least 256 bits of MAC");
+    // The URLs can be shown again at any time, unchanged.
+    let again = yamada.get(&format!("/api/v1/appointments/{appointment}")).await;
+    assert_eq!(again.body["video"]["patient_url"], video["patient_url"]);
+    // The clinic's token does not open the patient's look-up; a forged one opens nothing.
+    public_get(&app, &format!("/api/v1/patient-links/{clinic}"))
+        .await
+        .assert_problem(404, "not_found");
+    let mut forged = patient.clone();
+    forged.replace_range(forged.len() - 2.., "AA");
+    public_get(&app, &format!("/api/v1/patient-links/{forged}"))
+        .await
+        .assert_problem(404, "not_found");
+    public_get(&app, "/api/v1/patient-links/nothing")
+        .await
+        .assert_problem(404, "not_found");
+    // The look-up tells the patient page nothing staff entered.
+    let link = public_get(&app, &format!("/api/v1/patient-links/{patient}")).await;
+    assert_eq!(link.body["clinic_name"], "デモクリニック");
+    assert!(!link.body.to_string().contains("さくら苑"));
+
+    yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/send-url"),
+            json!({"channel": "email", "destination": "hanako@example.jp"}),
+        )
+        .await;
+    delivered(&yamada, &appointment).await;
+    let history = yamada
+        .get(&format!("/api/v1/appointments/{appointment}/events"))
+        .await;
+    let text = history.body.to_string();
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 3);
+    assert!(
+        !text.contains(&clinic) && !text.contains(&patient),
+        "no secret in the log"
+    );
+    let all = app.state.store.read_all(0, 1000).await.unwrap();
+    assert!(all.iter().all(|e| !e.data.to_string().contains(&patient)));
+}
+
+#[tokio::test]
+async fn r13_the_server_enforces_the_validity_window() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let future = yamada.create_video_call(&hours_from_now(3), "").await;
+    let future_link = token_of(&future.body["video"]["patient_url"]);
+    let link = public_get(&app, &format!("/api/v1/patient-links/{future_link}")).await;
+    assert_eq!(link.status, StatusCode::OK);
+    assert_eq!(link.body["status"], "not_yet_open");
+    yamada
+        .post(
+            &format!("/api/v1/appointments/{}/start-call", id(&future)),
+            json!({}),
+        )
+        .await
+        .assert_problem(409, "outside_validity_window");
+
+    let past = yamada.create_video_call(&hours_from_now(-25), "").await;
+    let past_link = token_of(&past.body["video"]["patient_url"]);
+    assert_eq!(
+        public_get(&app, &format!("/api/v1/patient-links/{past_link}"))
+            .await
+            .body["status"],
+        "expired"
+    );
+    yamada
+        .post(
+            &format!("/api/v1/appointments/{}/start-call", id(&past)),
+            json!({}),
+        )
+        .await
+        .assert_problem(409, "outside_validity_window");
+
+    // Window = start − 1 h … start + 24 h, in the clinic's time zone.
+    let fixed = yamada.create_video_call("2022-08-30T13:00:00+09:00", "").await;
+    assert_eq!(fixed.body["video"]["valid_from"], "2022-08-30T12:00:00+09:00");
+    assert_eq!(fixed.body["video"]["valid_until"], "2022-08-31T13:00:00+09:00");
+}
+
+#[tokio::test]
+async fn r14_r15_sending_validates_the_destination_and_resend_overwrites_what_is_shown() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada
+        .book(&hours_from_now(1), "一般内科", "online", "山田 花子")
+        .await);
+    let send = format!("/api/v1/appointments/{appointment}/send-url");
+    for bad in [
+        json!({ "channel": "sms", "destination": "03-1234-5678" }),
+        json!({ "channel": "sms", "destination": "abc" }),
+        json!({ "channel": "email", "destination": "not-an-address" }),
+        json!({ "channel": "fax", "destination": "090-1234-5678" }),
+    ] {
+        let reply = yamada.post(&send, bad.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            reply.body
+        );
+        assert_eq!(reply.content_type(), "application/problem+json");
+    }
+    assert_eq!(
+        yamada
+            .get(&format!("/api/v1/appointments/{appointment}"))
+            .await
+            .body["version"],
+        1
+    );
+
+    let sent = yamada
+        .post(&send, json!({ "channel": "sms", "destination": "090-1234-5678" }))
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    let shown = delivered(&yamada, &appointment).await;
+    let delivery = &shown["video"]["delivery"];
+    assert_eq!(delivery["channel"], "sms");
+    assert_eq!(delivery["destination"], "+819012345678");
+    assert_eq!(delivery["status"], "sent");
+    assert!(delivery["sent_at"].is_string());
+    yamada
+        .post(&send, json!({ "channel": "sms", "destination": "090-1234-5678" }))
+        .await
+        .assert_problem(409, "already_sent");
+
+    let resend = format!("/api/v1/appointments/{appointment}/resend-url");
+    let again = yamada
+        .post(
+            &resend,
+            json!({ "channel": "email", "destination": "hanako@example.jp" }),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    let shown = delivered(&yamada, &appointment).await;
+    assert_eq!(shown["video"]["delivery"]["channel"], "email");
+    assert_eq!(shown["video"]["delivery"]["destination"], "hanako@example.jp");
+    assert_eq!(
+        shown["video"]["deliveries"].as_array().unwrap().len(),
+        2,
+        "every attempt stays"
+    );
+
+    let outbox = yamada.get("/api/v1/outbox").await;
+    let messages = outbox.body["items"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    let patient_url = shown["video"]["patient_url"].as_str().unwrap();
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["body"].as_str().unwrap().contains(patient_url))
+    );
+    assert!(
+        messages
+            .iter()
+            .all(|m| !m["body"].as_str().unwrap().contains("山田 花子")),
+        "R3: no name to the patient"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["destination"] == "hanako@example.jp" && m["channel"] == "email")
+    );
+}
+
+#[tokio::test]
+async fn r18_r20_a_call_starts_inside_the_window_and_ends_for_both_sides() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let created = yamada.create_video_call(&hours_from_now(0), "").await;
+    let appointment = id(&created);
+    let patient = token_of(&created.body["video"]["patient_url"]);
+    let end = format!("/api/v1/appointments/{appointment}/end-call");
+    yamada
+        .post(&end, json!({}))
+        .await
+        .assert_problem(409, "call_not_started");
+    let started = yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/start-call"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(started.body["status"], "in_call");
+    let ended = yamada.post(&end, json!({})).await;
+    assert_eq!(ended.status, StatusCode::OK);
+    assert_eq!(ended.body["status"], "ended");
+    assert_eq!(
+        public_get(&app, &format!("/api/v1/patient-links/{patient}"))
+            .await
+            .body["status"],
+        "ended"
+    );
+    let history = yamada
+        .get(&format!("/api/v1/appointments/{appointment}/events"))
+        .await;
+    let types: Vec<_> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(
+        types,
+        vec![json!("VideoUrlCreated"), json!("CallStarted"), json!("CallEnded")]
+    );
+    let first = &history.body["items"][0];
+    assert_eq!(first["metadata"]["actor"], yamada.staff_id);
+    assert_eq!(first["metadata"]["clinic_id"], yamada.clinic_id);
+    assert_eq!(first["stream_id"], format!("appointment-{appointment}"));
+    assert_eq!(first["schema_version"], 1);
+    assert!(first["position"].as_u64().unwrap() >= 1 && first["event_id"].is_string());
+    assert!(first["metadata"]["correlation_id"].is_string() && first["metadata"]["causation_id"].is_string());
+}
+
+#[tokio::test]
+async fn etag_and_if_match_guard_against_stale_writes() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(2), "a").await);
+    let path = format!("/api/v1/appointments/{appointment}");
+    let read = yamada.get(&path).await;
+    assert_eq!(read.headers["etag"], "\"1\"");
+    let ok = yamada
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({ "title": "b" })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.headers["etag"], "\"2\"");
+    let stale = yamada
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({ "title": "c" })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    stale.assert_problem(412, "version_conflict");
+    let cancel = yamada
+        .request(
+            Method::POST,
+            &format!("{path}/cancel"),
+            None,
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    cancel.assert_problem(412, "version_conflict");
+    assert_eq!(yamada.get(&path).await.body["title"], "b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_without_if_match_never_lose_an_update() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(2), "").await);
+    let resend = format!("/api/v1/appointments/{appointment}/resend-url");
+    let racers = (0..12).map(|n| {
+        let staff = yamada.clone();
+        let resend = resend.clone();
+        tokio::spawn(async move {
+            staff
+                .post(
+                    &resend,
+                    json!({ "channel": "email", "destination": format!("p{n}@example.jp") }),
+                )
+                .await
+        })
+    });
+    let replies = futures::future::join_all(racers).await;
+    let accepted = replies
+        .iter()
+        .filter(|r| r.as_ref().unwrap().status == StatusCode::ACCEPTED)
+        .count();
+    let conflicted = replies
+        .iter()
+        .filter(|r| r.as_ref().unwrap().status == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(accepted + conflicted, 12, "only 202 or 409");
+    let shown = yamada.get(&format!("/api/v1/appointments/{appointment}")).await;
+    let requests = yamada
+        .get(&format!("/api/v1/appointments/{appointment}/events"))
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "UrlDeliveryRequested")
+        .count();
+    assert_eq!(requests, accepted, "every acknowledged resend is in the history");
+    assert!(shown.body["video"]["deliveries"].as_array().unwrap().len() >= accepted);
+}
+
+#[tokio::test]
+async fn idempotency_keys_make_creation_retry_safe() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let body = json!({ "doctor_id": yamada.staff_id, "start_at": hours_from_now(2), "title": "retry" });
+    let key = [("idempotency-key", "0b6f0b1e-key-1")];
+    let first = yamada
+        .request(Method::POST, "/api/v1/video-calls", Some(body.clone()), &key)
+        .await;
+    let second = yamada
+        .request(Method::POST, "/api/v1/video-calls", Some(body.clone()), &key)
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(second.status, StatusCode::CREATED);
+    assert_eq!(first.body, second.body);
+    assert_eq!(second.headers["etag"], "\"1\"");
+    assert_eq!(*app.state.store.head().borrow(), 1, "the retry appended nothing");
+
+    let mut other = body.clone();
+    other["title"] = json!("different");
+    yamada
+        .request(Method::POST, "/api/v1/video-calls", Some(other), &key)
+        .await
+        .assert_problem(422, "idempotency_key_reused");
+    // Keys belong to a clinic: another clinic's identical key is a different request.
+    let suzuki = app.login(SUZUKI).await;
+    let theirs = json!({ "doctor_id": suzuki.staff_id, "start_at": hours_from_now(2) });
+    let reply = suzuki
+        .request(Method::POST, "/api/v1/video-calls", Some(theirs), &key)
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_key_whose_first_request_is_still_running_gets_409() {
+    use enkaku_api::routes::appointments::{CreateVideoCallRequest, request_hash};
+    use enkaku_infra::idempotency::Claim;
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let clinic = yamada.clinic_id.parse().unwrap();
+    let start_at = chrono::Utc::now() + chrono::Duration::hours(2);
+    let request = CreateVideoCallRequest {
+        doctor_id: yamada.staff_id.parse().unwrap(),
+        start_at: Some(start_at),
+        start_now: false,
+        title: None,
+    };
+    // Claim the key exactly as a request still in flight holds it...
+    let hash = request_hash("/api/v1/video-calls", &request).unwrap();
+    let in_flight = enkaku_domain::ids::AppointmentId(uuid::Uuid::now_v7());
+    let claim = app
+        .state
+        .idempotency
+        .claim(clinic, "busy-key", &hash, in_flight, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Fresh(in_flight));
+    // ...then retry it over HTTP.
+    let body = serde_json::to_value(&request).unwrap();
+    let retry = yamada
+        .request(
+            Method::POST,
+            "/api/v1/video-calls",
+            Some(body),
+            &[("idempotency-key", "busy-key")],
+        )
+        .await;
+    retry.assert_problem(409, "idempotency_key_in_use");
+    assert_eq!(*app.state.store.head().borrow(), 0, "the retry appended nothing");
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies_are_problems() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let raw = |body: Vec<u8>| {
+        app.http
+            .post(format!("{}/api/v1/video-calls", app.base))
+            .bearer_auth(&yamada.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let broken = raw(b"{\"doctor_id\": ".to_vec()).await.unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(broken.headers()["content-type"], "application/problem+json");
+    let huge = raw(vec![b' '; 2 * 1024 * 1024]).await.unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(huge.headers()["content-type"], "application/problem+json");
+    let unknown = yamada
+        .post(
+            "/api/v1/video-calls",
+            json!({ "doctor_id": yamada.staff_id, "start_now": true, "colour": "red" }),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    yamada
+        .get("/api/v1/appointments/not-a-uuid")
+        .await
+        .assert_problem(404, "not_found");
+    yamada
+        .get("/api/v1/nowhere")
+        .await
+        .assert_problem(404, "not_found");
+    yamada
+        .request(Method::DELETE, "/api/v1/me", None, &[])
+        .await
+        .assert_problem(405, "method_not_allowed");
+    assert_eq!(*app.state.store.head().borrow(), 0);
+}
+
+#[tokio::test]
+async fn login_and_patient_links_are_rate_limited_per_client_but_not_for_a_person() {
+    let app = app().await;
+    let attempt = || {
+        app.http
+            .post(format!("{}/api/v1/login", app.base))
+            .json(&json!({ "email": YAMADA, "password": "guess" }))
+            .send()
+    };
+    for n in 0..30 {
+        assert_eq!(
+            attempt().await.unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {n} was limited"
+        );
+    }
+    let mut limited = 0;
+    for _ in 0..40 {
+        let response = attempt().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(response.headers()["content-type"], "application/problem+json");
+            limited += 1;
+        }
+    }
+    assert!(limited >= 30, "a brute-force run is limited ({limited} of 40)");
+
+    let mut link_limited = 0;
+    for n in 0..200 {
+        let reply = public_get(&app, "/api/v1/patient-links/guess").await;
+        if n < 30 {
+            assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        }
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            link_limited += 1;
+        }
+    }
+    assert!(
+        link_limited > 100,
+        "token guessing is limited ({link_limited} of 200)"
+    );
+}
+
+#[tokio::test]
+async fn cookie_sessions_are_hardened_and_need_the_csrf_token_to_change_things() {
+    let app = app().await;
+    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let login = browser
+        .post(format!("{}/api/v1/login", app.base))
+        .json(&json!({ "email": YAMADA, "password": enkaku_tests::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("enkaku_session="))
+        .expect("session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    let body: Value = login.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let staff_id = body["staff"]["id"].as_str().unwrap().to_owned();
+
+    let me = browser
+        .get(format!("{}/api/v1/me", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "reads work with the cookie alone");
+    let create = json!({ "doctor_id": staff_id, "start_now": true });
+    let forged = browser
+        .post(format!("{}/api/v1/video-calls", app.base))
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let genuine = browser
+        .post(format!("{}/api/v1/video-calls", app.base))
+        .header("x-csrf-token", csrf)
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(genuine.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_the_openapi_document_lists_the_contract() {
+    let app = app().await;
+    let response = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let h = response.headers();
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert!(
+        !h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("unsafe-inline")
+    );
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert!(h.contains_key("x-request-id"));
+
+    let doc: Value = app
+        .http
+        .get(format!("{}/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/api/v1/login",
+        "/api/v1/me",
+        "/api/v1/doctors",
+        "/api/v1/menus",
+        "/api/v1/schedule",
+        "/api/v1/reception",
+        "/api/v1/appointments",
+        "/api/v1/video-calls",
+        "/api/v1/appointments/{id}",
+        "/api/v1/appointments/{id}/send-url",
+        "/api/v1/appointments/{id}/resend-url",
+        "/api/v1/appointments/{id}/cancel",
+        "/api/v1/appointments/{id}/start-call",
+        "/api/v1/appointments/{id}/end-call",
+        "/api/v1/appointments/{id}/events",
+        "/api/v1/patient-links/{token}",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["paths"]["/api/v1/appointments/{id}"]["patch"].is_object());
+}
+
+/// The main flows once more, on PostgreSQL.
+#[tokio::test]
+async fn flows_on_postgres() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let yamada = app.login(YAMADA).await;
+    let start = hours_from_now(0);
+    let booking = id(&yamada.book(&start, "一般内科", "online", "山田 花子").await);
+    let video = id(&yamada.create_video_call(&start, "さくら苑").await);
+    let sent = yamada
+        .post(
+            &format!("/api/v1/appointments/{booking}/send-url"),
+            json!({ "channel": "sms", "destination": "080-1111-2222" }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        delivered(&yamada, &booking).await["video"]["delivery"]["status"],
+        "sent"
+    );
+    yamada
+        .post(&format!("/api/v1/appointments/{video}/start-call"), json!({}))
+        .await;
+    yamada
+        .post(&format!("/api/v1/appointments/{video}/end-call"), json!({}))
+        .await;
+    app.projected().await;
+    let date = tokyo_date(&start);
+    let day = schedule(&yamada, &date).await;
+    assert!(entry(&day, &booking).is_some());
+    assert_eq!(entry(&day, &video).unwrap()["status"], "ended");
+    let list = reception(&yamada, &date).await;
+    assert!(entry(&list, &booking).is_some() && entry(&list, &video).is_none());
+    let suzuki = app.login(SUZUKI).await;
+    suzuki
+        .get(&format!("/api/v1/appointments/{booking}"))
+        .await
+        .assert_problem(404, "not_found");
+}
