@@ -15,6 +15,7 @@ use enkaku_domain::envelope::{Actor, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId};
 use enkaku_domain::values::Destination;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// A message ready for a channel. It holds the patient URL, so it lives only in the
@@ -44,6 +45,7 @@ pub trait Checkpoints: Send + Sync {
 
 const CHECKPOINT: &str = "url_delivery";
 const BATCH: usize = 256;
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct DeliveryWorker {
     pub store: Arc<dyn EventStore>,
@@ -58,46 +60,78 @@ pub struct DeliveryWorker {
 
 impl DeliveryWorker {
     /// Work until `shutdown` turns true; errors are logged and retried after a pause.
+    ///
+    /// The checkpoint is saved after a batch that delivered something, at most once a second
+    /// otherwise, and at shutdown: re-reading events without deliveries after a crash costs
+    /// nothing, while a commit per batch would cost the store a disk flush each time.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut head = self.store.head();
+        let mut saved = None;
+        let mut position = 0;
+        let mut saved_at = Instant::now();
         loop {
-            match self.catch_up().await {
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "url delivery worker failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if saved.is_none() {
+                match self.checkpoints.load(CHECKPOINT).await {
+                    Ok(p) => (position, saved) = (p, Some(p)),
+                    Err(e) => tracing::warn!(error = %e, "cannot read the delivery checkpoint"),
+                }
+            }
+            if saved.is_some() {
+                match self.catch_up(position).await {
+                    Ok((reached, delivered)) => {
+                        position = reached;
+                        if saved != Some(position) && (delivered || saved_at.elapsed() >= SAVE_EVERY) {
+                            saved = self.save(position).await.or(saved);
+                            saved_at = Instant::now();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "url delivery worker failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
             }
             tokio::select! {
                 _ = head.changed() => {}
-                _ = shutdown.changed() => return,
-                // A safety net for a missed wake-up (another process appended).
-                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                _ = shutdown.changed() => {}
+                // A safety net for a missed wake-up (another process appended) and for the
+                // once-a-second save.
+                _ = tokio::time::sleep(SAVE_EVERY) => {}
             }
             if *shutdown.borrow() {
+                if saved.is_some() && saved != Some(position) {
+                    self.save(position).await;
+                }
                 return;
             }
         }
     }
 
-    /// Handle every event after the checkpoint; returns how many deliveries were handled.
-    pub async fn catch_up(&self) -> Result<usize, CommandError> {
-        let mut position = self.checkpoints.load(CHECKPOINT).await?;
-        let mut handled = 0;
+    async fn save(&self, position: u64) -> Option<u64> {
+        match self.checkpoints.save(CHECKPOINT, position).await {
+            Ok(()) => Some(position),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot save the delivery checkpoint");
+                None
+            }
+        }
+    }
+
+    /// Handle every event after `position`; returns the position reached and whether any
+    /// delivery was handled.
+    pub async fn catch_up(&self, mut position: u64) -> Result<(u64, bool), CommandError> {
+        let mut delivered = false;
         loop {
             let batch = self.store.read_all(position, BATCH).await?;
             let Some(last) = batch.last() else {
-                return Ok(handled);
+                return Ok((position, delivered));
             };
             let last_position = last.position;
-            for recorded in &batch {
-                if recorded.event_type == "UrlDeliveryRequested" {
-                    self.deliver(recorded).await?;
-                    handled += 1;
-                }
+            for recorded in batch.iter().filter(|e| e.event_type == "UrlDeliveryRequested") {
+                self.deliver(recorded).await?;
+                delivered = true;
             }
             position = last_position;
-            self.checkpoints.save(CHECKPOINT, position).await?;
         }
     }
 

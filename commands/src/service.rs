@@ -296,8 +296,18 @@ impl AppointmentService {
         command: Command,
     ) -> Result<AppointmentAt, CommandError> {
         let stream_id = id.stream_id();
+        // A creation almost always targets a new stream: try it without reading first. If the
+        // stream exists the append conflicts and the next attempt reads and decides for real.
+        let mut assume_new = matches!(
+            command,
+            Command::CreateAppointment(_) | Command::CreateVideoUrl(_)
+        ) && ctx.if_match.is_none();
         for _ in 0..MAX_ATTEMPTS {
-            let (state, version) = self.load(id).await?;
+            let (state, version) = if std::mem::take(&mut assume_new) {
+                (State::Absent, 0)
+            } else {
+                self.load(id).await?
+            };
             if state.appointment().is_some_and(|a| a.clinic_id != ctx.clinic_id) {
                 return Err(DomainError::NotFound.into());
             }

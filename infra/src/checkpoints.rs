@@ -28,7 +28,7 @@ impl Checkpoints for SqlCheckpoints {
         )
         .bind(name)
         .bind(position as i64)
-        .execute(&self.0.pool)
+        .execute(self.0.writer())
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(())

@@ -14,7 +14,12 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// For reads (and, on PostgreSQL, for writes too).
     pub pool: AnyPool,
+    /// For writes. On SQLite this is one connection: SQLite takes one writer at a time
+    /// anyway, and waiting for the connection in async code is fair and immediate where
+    /// SQLite's busy handler would sleep and retry.
+    writer: AnyPool,
     pub backend: Backend,
 }
 
@@ -31,13 +36,13 @@ impl Db {
                 format!("unsupported database URL scheme in {}", redact(url)).into(),
             ));
         };
-        let options = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(Duration::from_secs(10));
-        let options = if backend == Backend::Sqlite {
+        let options = |connections: u32| {
+            let options = AnyPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(30));
+            if backend == Backend::Postgres {
+                return options;
+            }
             options.after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets readers run beside the writer; synchronous=FULL makes every
@@ -48,11 +53,22 @@ impl Db {
                     Ok(())
                 })
             })
-        } else {
-            options
         };
-        let pool = options.connect(url).await?;
-        let db = Self { pool, backend };
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                let writer = options(1).connect(url).await?;
+                (options(8).connect(url).await?, writer)
+            }
+            Backend::Postgres => {
+                let pool = options(16).connect(url).await?;
+                (pool.clone(), pool)
+            }
+        };
+        let db = Self {
+            pool,
+            writer,
+            backend,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -60,7 +76,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         sqlx::migrate!("./migrations")
             .set_ignore_missing(true)
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
     }
@@ -69,9 +85,14 @@ impl Db {
     /// default deferred transaction would fail (not wait) when it upgrades to a writer.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
+    }
+
+    /// Where single-statement writes go.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// Cheap round trip for health checks.

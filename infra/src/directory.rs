@@ -2,6 +2,7 @@
 //! managed by set-up, not by the appointment workflow, so it lives in plain tables.
 
 use crate::db::Db;
+use crate::ttl_cache::TtlCache;
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use async_trait::async_trait;
 use enkaku_commands::ports::{ClinicProfile, Directory, DirectoryError, Doctor};
@@ -9,6 +10,7 @@ use enkaku_domain::clinic::OpeningRange;
 use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, Menu};
 use sqlx::FromRow;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,9 +50,14 @@ struct MenuRow {
     booking_fee_yen: i32,
 }
 
+/// Set-up changes rarely; requests read it constantly. Cached this long.
+const SETUP_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Clone)]
 pub struct SqlDirectory {
     db: Db,
+    staff: Arc<TtlCache<StaffId, Option<StaffRecord>>>,
+    menus: Arc<TtlCache<ClinicId, Vec<Menu>>>,
 }
 
 fn unavailable(e: sqlx::Error) -> DirectoryError {
@@ -64,7 +71,11 @@ fn uuid(text: &str) -> Result<Uuid, DirectoryError> {
 
 impl SqlDirectory {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            staff: Arc::new(TtlCache::new(SETUP_CACHE, 10_000)),
+            menus: Arc::new(TtlCache::new(SETUP_CACHE, 10_000)),
+        }
     }
 
     pub async fn staff_by_email(&self, email: &str) -> Result<Option<StaffRecord>, DirectoryError> {
@@ -79,13 +90,18 @@ impl SqlDirectory {
     }
 
     pub async fn staff(&self, id: StaffId) -> Result<Option<StaffRecord>, DirectoryError> {
+        if let Some(cached) = self.staff.get(&id) {
+            return Ok(cached);
+        }
         let row: Option<StaffRow> =
             sqlx::query_as("SELECT id, clinic_id, email, name, role, password_hash FROM staff WHERE id = $1")
                 .bind(id.to_string())
                 .fetch_optional(&self.db.pool)
                 .await
                 .map_err(unavailable)?;
-        row.map(staff_record).transpose()
+        let record = row.map(staff_record).transpose()?;
+        self.staff.insert(id, record.clone());
+        Ok(record)
     }
 
     pub async fn doctors(&self, clinic: ClinicId) -> Result<Vec<Doctor>, DirectoryError> {
@@ -108,6 +124,9 @@ impl SqlDirectory {
     }
 
     pub async fn menus(&self, clinic: ClinicId) -> Result<Vec<Menu>, DirectoryError> {
+        if let Some(cached) = self.menus.get(&clinic) {
+            return Ok(cached);
+        }
         let rows: Vec<MenuRow> = sqlx::query_as(
             "SELECT id, name, modes, duration_first_min, duration_revisit_min, booking_fee_yen
              FROM menus WHERE clinic_id = $1 ORDER BY sort_order",
@@ -116,7 +135,9 @@ impl SqlDirectory {
         .fetch_all(&self.db.pool)
         .await
         .map_err(unavailable)?;
-        rows.into_iter().map(menu).collect()
+        let menus = rows.into_iter().map(menu).collect::<Result<Vec<_>, _>>()?;
+        self.menus.insert(clinic, menus.clone());
+        Ok(menus)
     }
 
     pub async fn opening_hours(&self, clinic: ClinicId) -> Result<(Vec<OpeningRange>, u32), DirectoryError> {

@@ -135,7 +135,9 @@ async fn writer(db: Db, mut requests: mpsc::Receiver<AppendRequest>, head: watch
 
 type BatchResults = Vec<Result<Appended, StoreError>>;
 
-/// Check and insert every request of the batch in one transaction.
+/// Check and insert every request of the batch in one transaction, with one query for the
+/// streams' versions and one multi-row insert, so a batch costs a handful of round trips
+/// however many requests it holds.
 async fn commit_batch(db: &Db, batch: &[AppendRequest]) -> Result<(BatchResults, u64), sqlx::Error> {
     let mut tx = db.begin_write().await?;
     if db.backend == Backend::Postgres {
@@ -144,20 +146,17 @@ async fn commit_batch(db: &Db, batch: &[AppendRequest]) -> Result<(BatchResults,
             .execute(&mut *tx)
             .await?;
     }
-    let mut position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
         .fetch_one(&mut *tx)
         .await?;
-    // Versions of streams already touched by this batch, so two requests on one stream in
-    // the same batch are checked against each other.
-    let mut versions: HashMap<&str, u64> = HashMap::new();
+    let mut versions = stream_versions(&mut tx, batch).await?;
+    let mut position = head;
+    let mut rows = Vec::new();
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
-        let current = match versions.get(request.stream_id.as_str()) {
-            Some(v) => *v,
-            None => stream_version(&mut tx, &request.stream_id).await?,
-        };
+        // Requests earlier in this batch count: two appends to one stream are checked in turn.
+        let current = versions.get(request.stream_id.as_str()).copied().unwrap_or(0);
         if current != request.expected.as_version() {
-            versions.insert(&request.stream_id, current);
             results.push(Err(StoreError::Conflict {
                 stream_id: request.stream_id.clone(),
                 expected: request.expected.as_version(),
@@ -169,7 +168,7 @@ async fn commit_batch(db: &Db, batch: &[AppendRequest]) -> Result<(BatchResults,
         for event in &request.events {
             position += 1;
             version += 1;
-            insert(&mut tx, &request.stream_id, version, position, event).await?;
+            rows.push((request.stream_id.as_str(), version, position, event));
         }
         versions.insert(&request.stream_id, version);
         results.push(Ok(Appended {
@@ -177,41 +176,83 @@ async fn commit_batch(db: &Db, batch: &[AppendRequest]) -> Result<(BatchResults,
             position: position as u64,
         }));
     }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        insert(&mut tx, chunk).await?;
+    }
     tx.commit().await?;
     Ok((results, position as u64))
 }
 
-async fn stream_version(tx: &mut sqlx::AnyConnection, stream_id: &str) -> Result<u64, sqlx::Error> {
-    let v: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1")
-        .bind(stream_id)
-        .fetch_one(tx)
-        .await?;
-    Ok(v as u64)
+/// Events per INSERT statement: 9 parameters each stays far below every backend's limit.
+const INSERT_CHUNK: usize = 400;
+
+/// An event about to be inserted: stream, version, position.
+type PendingRow<'a> = (&'a str, u64, i64, &'a NewEvent);
+
+async fn stream_versions<'a>(
+    tx: &mut sqlx::AnyConnection,
+    batch: &'a [AppendRequest],
+) -> Result<HashMap<&'a str, u64>, sqlx::Error> {
+    let streams: Vec<&str> = {
+        let mut seen = std::collections::HashSet::new();
+        batch
+            .iter()
+            .map(|r| r.stream_id.as_str())
+            .filter(|s| seen.insert(*s))
+            .collect()
+    };
+    let placeholders = (1..=streams.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT stream_id, MAX(version) FROM events WHERE stream_id IN ({placeholders}) GROUP BY stream_id"
+    );
+    let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+    for stream in &streams {
+        query = query.bind(*stream);
+    }
+    let found = query.fetch_all(tx).await?;
+    Ok(streams
+        .into_iter()
+        .map(|s| {
+            let version = found.iter().find(|(id, _)| id == s).map_or(0, |(_, v)| *v as u64);
+            (s, version)
+        })
+        .collect())
 }
 
-async fn insert(
-    tx: &mut sqlx::AnyConnection,
-    stream_id: &str,
-    version: u64,
-    position: i64,
-    event: &NewEvent,
-) -> Result<(), sqlx::Error> {
-    let metadata = serde_json::to_string(&event.metadata).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
+async fn insert(tx: &mut sqlx::AnyConnection, rows: &[PendingRow<'_>]) -> Result<(), sqlx::Error> {
+    const COLUMNS: usize = 9;
+    let values = (0..rows.len())
+        .map(|r| {
+            let params = (1..=COLUMNS)
+                .map(|c| format!("${}", r * COLUMNS + c))
+                .collect::<Vec<_>>();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
         "INSERT INTO events (position, event_id, stream_id, version, event_type, schema_version, occurred_at, data, metadata)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(position)
-    .bind(event.event_id.to_string())
-    .bind(stream_id)
-    .bind(to_i64(version))
-    .bind(&event.event_type)
-    .bind(event.schema_version as i32)
-    .bind(format_time(event.occurred_at))
-    .bind(event.data.to_string())
-    .bind(metadata)
-    .execute(tx)
-    .await?;
+         VALUES {values}"
+    );
+    let mut query = sqlx::query(&sql);
+    for (stream_id, version, position, event) in rows {
+        let metadata =
+            serde_json::to_string(&event.metadata).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        query = query
+            .bind(*position)
+            .bind(event.event_id.to_string())
+            .bind(*stream_id)
+            .bind(to_i64(*version))
+            .bind(event.event_type.as_str())
+            .bind(event.schema_version as i32)
+            .bind(format_time(event.occurred_at))
+            .bind(event.data.to_string())
+            .bind(metadata);
+    }
+    query.execute(tx).await?;
     Ok(())
 }
 

@@ -55,7 +55,7 @@ impl IdempotencyStore {
         .bind(request_hash)
         .bind(fresh_id.to_string())
         .bind(now.timestamp_millis())
-        .execute(&self.db.pool)
+        .execute(self.db.writer())
         .await?
         .rows_affected();
         if inserted == 1 {
@@ -90,7 +90,7 @@ impl IdempotencyStore {
         .bind(key)
         .bind(now.timestamp_millis())
         .bind(locked_at)
-        .execute(&self.db.pool)
+        .execute(self.db.writer())
         .await?
         .rows_affected();
         let id = id.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
@@ -116,7 +116,7 @@ impl IdempotencyStore {
         .bind(key)
         .bind(i32::from(status))
         .bind(body)
-        .execute(&self.db.pool)
+        .execute(self.db.writer())
         .await
         .map(|_| ())
     }
@@ -128,7 +128,7 @@ impl IdempotencyStore {
         )
         .bind(clinic.to_string())
         .bind(key)
-        .execute(&self.db.pool)
+        .execute(self.db.writer())
         .await
         .map(|_| ())
     }

@@ -10,5 +10,6 @@ pub mod idempotency;
 pub mod outbox;
 pub mod secrets;
 pub mod sessions;
+pub mod ttl_cache;
 
 pub use db::{Backend, Db};

@@ -66,7 +66,7 @@ impl UrlSender for Outbox {
         .bind(&m.subject)
         .bind(&m.body)
         .bind(Utc::now().timestamp_millis())
-        .execute(&self.db.pool)
+        .execute(self.db.writer())
         .await
         .map(|_| ())
         .map_err(|e| format!("outbox unavailable: {e}"))

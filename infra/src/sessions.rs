@@ -2,12 +2,14 @@
 //! is stored, so a copy of the database does not let anyone log in.
 
 use crate::db::Db;
+use crate::ttl_cache::TtlCache;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use enkaku_domain::ids::{ClinicId, StaffId};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -34,15 +36,24 @@ fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// How long a looked-up session is trusted without asking the database again. A logout in
+/// this process takes effect at once; in another process, within this time.
+const LOOKUP_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct SessionStore {
     db: Db,
     ttl: Duration,
+    cache: Arc<TtlCache<String, (Session, DateTime<Utc>)>>,
 }
 
 impl SessionStore {
     pub fn new(db: Db, ttl: Duration) -> Self {
-        Self { db, ttl }
+        Self {
+            db,
+            ttl,
+            cache: Arc::new(TtlCache::new(LOOKUP_CACHE, 100_000)),
+        }
     }
 
     pub async fn issue(
@@ -64,7 +75,7 @@ impl SessionStore {
         .bind(clinic.to_string())
         .bind(&session.csrf_token)
         .bind(session.expires_at.timestamp_millis())
-        .execute(&self.db.pool)
+        .execute(self.db.writer())
         .await?;
         Ok(session)
     }
@@ -74,26 +85,40 @@ impl SessionStore {
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
         }
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT staff_id, clinic_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2",
+        let key = digest(token);
+        if let Some((session, expires_at)) = self.cache.get(&key) {
+            return Ok((expires_at > now).then_some(session));
+        }
+        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT staff_id, clinic_id, csrf_token, expires_at_ms FROM sessions
+             WHERE token_hash = $1 AND expires_at_ms > $2",
         )
-        .bind(digest(token))
+        .bind(&key)
         .bind(now.timestamp_millis())
         .fetch_optional(&self.db.pool)
         .await?;
-        Ok(row.and_then(|(staff, clinic, csrf_token)| {
-            Some(Session {
-                staff_id: staff.parse().ok()?,
-                clinic_id: clinic.parse().ok()?,
-                csrf_token,
-            })
-        }))
+        let Some((staff, clinic, csrf_token, expires_at_ms)) = row else {
+            return Ok(None);
+        };
+        let (Ok(staff_id), Ok(clinic_id)) = (staff.parse(), clinic.parse()) else {
+            return Ok(None);
+        };
+        let session = Session {
+            staff_id,
+            clinic_id,
+            csrf_token,
+        };
+        let expires_at = DateTime::from_timestamp_millis(expires_at_ms).unwrap_or(now);
+        self.cache.insert(key, (session.clone(), expires_at));
+        Ok(Some(session))
     }
 
     pub async fn revoke(&self, token: &str) -> Result<(), sqlx::Error> {
+        let key = digest(token);
+        self.cache.remove(&key);
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(digest(token))
-            .execute(&self.db.pool)
+            .bind(key)
+            .execute(self.db.writer())
             .await
             .map(|_| ())
     }

@@ -65,10 +65,12 @@ impl ProjectionRunner {
 
     /// Create missing read-model tables.
     pub async fn prepare(&self) -> Result<(), ProjectionError> {
-        sqlx::raw_sql(CHECKPOINT_SCHEMA).execute(self.db.pool()).await?;
+        let mut tx = self.db.begin_write().await?;
+        sqlx::raw_sql(CHECKPOINT_SCHEMA).execute(&mut *tx).await?;
         for p in &self.projectors {
-            sqlx::raw_sql(p.schema()).execute(self.db.pool()).await?;
+            sqlx::raw_sql(p.schema()).execute(&mut *tx).await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -92,50 +94,42 @@ impl ProjectionRunner {
         self.prepare().await
     }
 
-    /// Apply everything the feed has now, for every projector; returns events applied.
-    /// `progress` is told each batch's last position.
+    /// Apply everything the feed has now, for every projector; returns events applied
+    /// (counting once per projector). All projectors move in one transaction per batch, so
+    /// a batch costs one commit however many read models there are. `progress` is told each
+    /// batch's last position.
     pub async fn catch_up(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<u64, ProjectionError> {
         let mut applied = 0;
-        for p in &self.projectors {
-            applied += self.catch_up_one(p.as_ref(), progress).await?;
-        }
-        Ok(applied)
-    }
-
-    async fn catch_up_one(
-        &self,
-        projector: &dyn Projector,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<u64, ProjectionError> {
-        let mut applied = 0;
         loop {
-            let from = checkpoint(self.db.pool(), projector.name()).await?;
+            let from = self.position().await?;
             let batch = self.feed.read_after(from, BATCH).await?;
             let Some(last) = batch.last().map(|e| e.position) else {
                 return Ok(applied);
             };
             let mut tx = self.db.begin_write().await?;
-            // Another runner may have moved the checkpoint meanwhile: re-read it under the lock.
-            let from = checkpoint(&mut *tx, projector.name()).await?;
-            for recorded in batch.iter().filter(|e| e.position > from) {
-                match Event::decode(&recorded.event_type, recorded.schema_version, &recorded.data) {
-                    Ok(event) => projector.apply(&mut tx, recorded, &event).await?,
-                    // Not an appointment event (or one from a newer build): not ours to show.
-                    Err(e) => {
-                        tracing::warn!(position = recorded.position, error = %e, "event skipped by projection")
+            for projector in &self.projectors {
+                // Re-read under the write lock: another runner may have moved it meanwhile.
+                let done = checkpoint(&mut *tx, projector.name()).await?;
+                for recorded in batch.iter().filter(|e| e.position > done) {
+                    match Event::decode(&recorded.event_type, recorded.schema_version, &recorded.data) {
+                        Ok(event) => projector.apply(&mut tx, recorded, &event).await?,
+                        // Not an appointment event (or one from a newer build): not ours to show.
+                        Err(e) => {
+                            tracing::warn!(position = recorded.position, error = %e, "event skipped by projection")
+                        }
                     }
+                    applied += 1;
                 }
-                applied += 1;
+                sqlx::query(
+                    "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET position = excluded.position
+                     WHERE projection_checkpoints.position < excluded.position",
+                )
+                .bind(projector.name())
+                .bind(last as i64)
+                .execute(&mut *tx)
+                .await?;
             }
-            sqlx::query(
-                "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET position = excluded.position
-                 WHERE projection_checkpoints.position < excluded.position",
-            )
-            .bind(projector.name())
-            .bind(last as i64)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await?;
             progress(last);
         }
