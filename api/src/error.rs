@@ -108,6 +108,14 @@ impl From<CommandError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "concurrent_modification", e.to_string())
             }
             CommandError::Unavailable(detail) => Self::internal(detail),
+            CommandError::UnreadableHistory(detail) => {
+                tracing::error!(error = %detail, "unreadable event history");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "unreadable_history",
+                    "this appointment's history cannot be read by this version",
+                )
+            }
         }
     }
 }

@@ -128,8 +128,14 @@ impl DeliveryWorker {
             };
             let last_position = last.position;
             for recorded in batch.iter().filter(|e| e.event_type == "UrlDeliveryRequested") {
-                self.deliver(recorded).await?;
-                delivered = true;
+                match self.deliver(recorded).await {
+                    Ok(()) => delivered = true,
+                    // One unreadable appointment must not hold up every later delivery.
+                    Err(CommandError::UnreadableHistory(e)) => {
+                        tracing::error!(event_id = %recorded.event_id, error = %e, "delivery skipped: unreadable history");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             position = last_position;
         }

@@ -46,6 +46,10 @@ pub enum CommandError {
     Contended,
     #[error("a backing store is unavailable: {0}")]
     Unavailable(String),
+    /// An event of the stream cannot be read by this build (unknown type, or a payload no
+    /// upcaster fixes). Retrying will not help; an operator must look.
+    #[error("the appointment's history cannot be read: {0}")]
+    UnreadableHistory(String),
 }
 
 impl From<StoreError> for CommandError {
@@ -281,7 +285,7 @@ impl AppointmentService {
         let mut state = State::Absent;
         for r in &recorded {
             let event = Event::decode(&r.event_type, r.schema_version, &r.data)
-                .map_err(|e| CommandError::Unavailable(e.to_string()))?;
+                .map_err(|e| CommandError::UnreadableHistory(e.to_string()))?;
             state = appointment::evolve(state, &event);
         }
         Ok((state, recorded.last().map_or(0, |r| r.version)))
