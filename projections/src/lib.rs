@@ -6,6 +6,7 @@
 //! never leave rows ahead of or behind the checkpoint; rows also carry the stream version
 //! they reflect, so applying an event twice changes nothing.
 
+pub mod bulk;
 pub mod feed;
 pub mod queries;
 pub mod reception;

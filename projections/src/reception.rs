@@ -1,6 +1,7 @@
 //! The reception list read model (R4, R9, R17): in-clinic bookings only, per day.
 //! Video-URL appointments never appear here.
 
+use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
 use crate::schedule::{status_after, status_name, update_status};
 use async_trait::async_trait;
@@ -42,42 +43,41 @@ impl Projector for ReceptionProjector {
     async fn apply(
         &self,
         tx: &mut AnyConnection,
-        recorded: &RecordedEvent,
-        event: &Event,
+        batch: &[(&RecordedEvent, Event)],
     ) -> Result<(), sqlx::Error> {
-        let version = recorded.version as i64;
-        let Some(id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
-            return Ok(());
-        };
-        let id = id.to_string();
-        let id = id.as_str();
-        match event {
-            Event::AppointmentBooked(e) => sqlx::query(
-                "INSERT INTO reception_entries
-                   (appointment_id, clinic_id, doctor_id, start_at_ms, end_at_ms, status, video,
-                    patient_name, chart_number, menu_name, mode, version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                 ON CONFLICT (appointment_id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(e.clinic_id.to_string())
-            .bind(e.doctor_id.to_string())
-            .bind(e.start_at.timestamp_millis())
-            .bind(e.end_at.timestamp_millis())
-            .bind(status_name(Status::Booked))
-            .bind(i32::from(e.video.is_some()))
-            .bind(e.patient_name.to_string())
-            .bind(e.chart_number.as_ref().map(|c| c.to_string()))
-            .bind(&e.menu.name)
-            .bind(e.mode.as_str())
-            .bind(version)
-            .execute(tx)
-            .await
-            .map(|_| ()),
-            _ => match status_after(event) {
-                Some(status) => update_status(tx, "reception_entries", id, status, version).await,
-                None => Ok(()),
-            },
+        let mut inserts = BulkInsert::new(
+            "INSERT INTO reception_entries
+               (appointment_id, clinic_id, doctor_id, start_at_ms, end_at_ms, status, video,
+                patient_name, chart_number, menu_name, mode, version)",
+            12,
+            "ON CONFLICT (appointment_id) DO NOTHING",
+        );
+        for (recorded, event) in batch {
+            let Some(id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
+                continue;
+            };
+            let id = id.to_string();
+            let version = recorded.version as i64;
+            if let Event::AppointmentBooked(e) = event {
+                inserts.push(vec![
+                    Value::Text(id),
+                    Value::Text(e.clinic_id.to_string()),
+                    Value::Text(e.doctor_id.to_string()),
+                    Value::Int(e.start_at.timestamp_millis()),
+                    Value::Int(e.end_at.timestamp_millis()),
+                    Value::Text(status_name(Status::Booked).into()),
+                    Value::Int(i64::from(e.video.is_some())),
+                    Value::Text(e.patient_name.to_string()),
+                    Value::MaybeText(e.chart_number.as_ref().map(|c| c.to_string())),
+                    Value::Text(e.menu.name.clone()),
+                    Value::Text(e.mode.as_str().into()),
+                    Value::Int(version),
+                ]);
+            } else if let Some(status) = status_after(event) {
+                inserts.flush(tx).await?;
+                update_status(tx, "reception_entries", &id, status, version).await?;
+            }
         }
+        inserts.flush(tx).await
     }
 }

@@ -36,12 +36,12 @@ pub trait Projector: Send + Sync {
     fn schema(&self) -> &'static str;
     /// Its tables, dropped by a rebuild.
     fn tables(&self) -> &'static [&'static str];
-    /// Fold one event into the rows. Must be idempotent.
+    /// Fold a batch of events, in order, into the rows. Must be idempotent: applying an
+    /// event a second time changes nothing.
     async fn apply(
         &self,
         tx: &mut AnyConnection,
-        recorded: &RecordedEvent,
-        event: &Event,
+        batch: &[(&RecordedEvent, Event)],
     ) -> Result<(), sqlx::Error>;
 }
 
@@ -106,20 +106,26 @@ impl ProjectionRunner {
             let Some(last) = batch.last().map(|e| e.position) else {
                 return Ok(applied);
             };
+            let decoded: Vec<(&RecordedEvent, Event)> = batch
+                .iter()
+                .filter_map(|recorded| {
+                    match Event::decode(&recorded.event_type, recorded.schema_version, &recorded.data) {
+                        Ok(event) => Some((recorded, event)),
+                        // Not an appointment event (or one from a newer build): not ours to show.
+                        Err(e) => {
+                            tracing::warn!(position = recorded.position, error = %e, "event skipped by projection");
+                            None
+                        }
+                    }
+                })
+                .collect();
             let mut tx = self.db.begin_write().await?;
             for projector in &self.projectors {
                 // Re-read under the write lock: another runner may have moved it meanwhile.
                 let done = checkpoint(&mut *tx, projector.name()).await?;
-                for recorded in batch.iter().filter(|e| e.position > done) {
-                    match Event::decode(&recorded.event_type, recorded.schema_version, &recorded.data) {
-                        Ok(event) => projector.apply(&mut tx, recorded, &event).await?,
-                        // Not an appointment event (or one from a newer build): not ours to show.
-                        Err(e) => {
-                            tracing::warn!(position = recorded.position, error = %e, "event skipped by projection")
-                        }
-                    }
-                    applied += 1;
-                }
+                let start = decoded.partition_point(|(recorded, _)| recorded.position <= done);
+                projector.apply(&mut tx, &decoded[start..]).await?;
+                applied += batch.iter().filter(|e| e.position > done).count() as u64;
                 sqlx::query(
                     "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2)
                      ON CONFLICT (name) DO UPDATE SET position = excluded.position

@@ -1,5 +1,6 @@
 //! The schedule read model (R2, R4, R9): every appointment of either kind, per doctor and day.
 
+use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Kind, Status};
@@ -38,92 +39,74 @@ impl Projector for ScheduleProjector {
     async fn apply(
         &self,
         tx: &mut AnyConnection,
-        recorded: &RecordedEvent,
-        event: &Event,
+        batch: &[(&RecordedEvent, Event)],
     ) -> Result<(), sqlx::Error> {
-        let version = recorded.version as i64;
-        let Some(id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
-            return Ok(());
-        };
-        let id = id.to_string();
-        let id = id.as_str();
-        match event {
-            Event::AppointmentBooked(e) => {
-                let row = NewRow {
-                    clinic_id: e.clinic_id.to_string(),
-                    doctor_id: e.doctor_id.to_string(),
-                    kind: Kind::InClinic,
-                    start_at_ms: e.start_at.timestamp_millis(),
-                    end_at_ms: e.end_at.timestamp_millis(),
-                    video: e.video.is_some(),
-                    display_name: e.patient_name.to_string(),
-                };
-                insert(tx, id, &row, version).await
-            }
-            Event::VideoUrlCreated(e) => {
-                let row = NewRow {
-                    clinic_id: e.clinic_id.to_string(),
-                    doctor_id: e.doctor_id.to_string(),
-                    kind: Kind::VideoUrl,
-                    start_at_ms: e.start_at.timestamp_millis(),
-                    end_at_ms: e.end_at.timestamp_millis(),
-                    video: true,
-                    display_name: e.title.as_ref().map(|t| t.to_string()).unwrap_or_default(),
-                };
-                insert(tx, id, &row, version).await
-            }
-            Event::VideoCallEdited(e) => {
+        let mut inserts = BulkInsert::new(
+            "INSERT INTO schedule_entries
+               (appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name, version)",
+            10,
+            "ON CONFLICT (appointment_id) DO NOTHING",
+        );
+        for (recorded, event) in batch {
+            let Some(id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
+                continue;
+            };
+            let id = id.to_string();
+            let version = recorded.version as i64;
+            let created = match event {
+                Event::AppointmentBooked(e) => Some((
+                    e.clinic_id,
+                    e.doctor_id,
+                    Kind::InClinic,
+                    e.start_at,
+                    e.end_at,
+                    e.video.is_some(),
+                    e.patient_name.to_string(),
+                )),
+                Event::VideoUrlCreated(e) => Some((
+                    e.clinic_id,
+                    e.doctor_id,
+                    Kind::VideoUrl,
+                    e.start_at,
+                    e.end_at,
+                    true,
+                    e.title.as_ref().map(|t| t.to_string()).unwrap_or_default(),
+                )),
+                _ => None,
+            };
+            if let Some((clinic, doctor, kind, start, end, video, name)) = created {
+                inserts.push(vec![
+                    Value::Text(id),
+                    Value::Text(clinic.to_string()),
+                    Value::Text(doctor.to_string()),
+                    Value::Text(kind_name(kind).into()),
+                    Value::Int(start.timestamp_millis()),
+                    Value::Int(end.timestamp_millis()),
+                    Value::Text(status_name(Status::Booked).into()),
+                    Value::Int(i64::from(video)),
+                    Value::Text(name),
+                    Value::Int(version),
+                ]);
+            } else if let Event::VideoCallEdited(e) = event {
+                inserts.flush(tx).await?;
                 sqlx::query(
                     "UPDATE schedule_entries
                      SET doctor_id = COALESCE($2, doctor_id), display_name = COALESCE($3, display_name), version = $4
                      WHERE appointment_id = $1 AND version < $4",
                 )
-                .bind(id)
+                .bind(&id)
                 .bind(e.doctor_id.map(|d| d.to_string()))
                 .bind(e.title.as_ref().map(|t| t.to_string()))
                 .bind(version)
-                .execute(tx)
-                .await
-                .map(|_| ())
+                .execute(&mut *tx)
+                .await?;
+            } else if let Some(status) = status_after(event) {
+                inserts.flush(tx).await?;
+                update_status(tx, "schedule_entries", &id, status, version).await?;
             }
-            _ => match status_after(event) {
-                Some(status) => update_status(tx, "schedule_entries", id, status, version).await,
-                None => Ok(()),
-            },
         }
+        inserts.flush(tx).await
     }
-}
-
-struct NewRow {
-    clinic_id: String,
-    doctor_id: String,
-    kind: Kind,
-    start_at_ms: i64,
-    end_at_ms: i64,
-    video: bool,
-    display_name: String,
-}
-
-async fn insert(tx: &mut AnyConnection, id: &str, row: &NewRow, version: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO schedule_entries
-           (appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (appointment_id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(&row.clinic_id)
-    .bind(&row.doctor_id)
-    .bind(kind_name(row.kind))
-    .bind(row.start_at_ms)
-    .bind(row.end_at_ms)
-    .bind(status_name(Status::Booked))
-    .bind(i32::from(row.video))
-    .bind(&row.display_name)
-    .bind(version)
-    .execute(tx)
-    .await
-    .map(|_| ())
 }
 
 /// The status an event moves an appointment to, if it moves it at all.
