@@ -3,11 +3,10 @@
 
 use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
-use crate::schedule::{status_after, status_name, update_status};
+use crate::schedule::{row_key, status_after, status_name, update_status};
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Status};
 use enkaku_domain::envelope::RecordedEvent;
-use enkaku_domain::ids::AppointmentId;
 use sqlx::AnyConnection;
 
 pub struct ReceptionProjector;
@@ -53,11 +52,9 @@ impl Projector for ReceptionProjector {
             "ON CONFLICT (appointment_id) DO NOTHING",
         );
         for (recorded, event) in batch {
-            let Some(id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
+            let Some((id, version)) = row_key(recorded) else {
                 continue;
             };
-            let id = id.to_string();
-            let version = recorded.version as i64;
             if let Event::AppointmentBooked(e) = event {
                 inserts.push(vec![
                     Value::Text(id),

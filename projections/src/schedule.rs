@@ -48,11 +48,9 @@ impl Projector for ScheduleProjector {
             "ON CONFLICT (appointment_id) DO NOTHING",
         );
         for (recorded, event) in batch {
-            let Some(id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
+            let Some((id, version)) = row_key(recorded) else {
                 continue;
             };
-            let id = id.to_string();
-            let version = recorded.version as i64;
             let created = match event {
                 Event::AppointmentBooked(e) => Some((
                     e.clinic_id,
@@ -107,6 +105,13 @@ impl Projector for ScheduleProjector {
         }
         inserts.flush(tx).await
     }
+}
+
+/// The key and version a read-model row of this event's appointment carries; `None` for
+/// streams that are not appointments.
+pub(crate) fn row_key(recorded: &RecordedEvent) -> Option<(String, i64)> {
+    let id = AppointmentId::from_stream_id(&recorded.stream_id)?;
+    Some((id.to_string(), recorded.version as i64))
 }
 
 /// The status an event moves an appointment to, if it moves it at all.

@@ -26,6 +26,33 @@ fn binary() -> PathBuf {
     path
 }
 
+/// `enkaku` pointed at a test store: its data directory, and its database if PostgreSQL.
+fn enkaku(data_dir: &std::path::Path, database_url: Option<&String>) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("ENKAKU_DATABASE_URL");
+    if let Some(url) = database_url {
+        command.env("ENKAKU_DATABASE_URL", url);
+    }
+    command
+}
+
+/// Run an `enkaku` subcommand to completion; returns what it printed.
+fn run_cli(config: &enkaku_api::Config, args: &[&str]) -> String {
+    let output = enkaku(&config.data_dir, config.database_url.as_ref())
+        .args(args)
+        .output()
+        .expect("run enkaku");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -41,13 +68,10 @@ struct Server {
 
 impl Server {
     async fn start(store: &TestStore, port: u16, log: &std::path::Path) -> Self {
-        let mut command = Command::new(binary());
+        let mut command = enkaku(store.dir.path(), store.database_url.as_ref());
         command
-            .arg("--data-dir")
-            .arg(store.dir.path())
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .env("ENKAKU_LOG", "debug")
-            .env_remove("ENKAKU_DATABASE_URL")
             .stdout(Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
@@ -56,9 +80,6 @@ impl Server {
                     .open(log)
                     .unwrap(),
             );
-        if let Some(url) = &store.database_url {
-            command.env("ENKAKU_DATABASE_URL", url);
-        }
         let server = Self {
             child: command.spawn().expect("start enkaku"),
             base: format!("http://127.0.0.1:{port}"),
@@ -93,6 +114,17 @@ impl Server {
         login["token"].as_str().unwrap().to_owned()
     }
 
+    /// GET a path as the logged-in staff member, as JSON.
+    async fn get(&self, http: &reqwest::Client, token: &str, path: &str) -> Value {
+        let response = http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
     async fn health(&self, http: &reqwest::Client) -> Value {
         http.get(format!("{}/healthz", self.base))
             .send()
@@ -122,28 +154,12 @@ async fn kill_after_a_burst_loses_nothing(backend: Backend) {
     let port = free_port();
     let server = Server::start(&store, port, &log).await;
     let token = server.token(&http).await;
-    let me: Value = http
-        .get(format!("{}/api/v1/me", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = server.get(&http, &token, "/api/v1/me").await;
     let doctor = me["staff"]["id"].as_str().unwrap().to_owned();
     let start = hours_from_now(1);
 
     // Something for the log check: a patient's name and phone number go in.
-    let menus: Value = http
-        .get(format!("{}/api/v1/menus", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let menus: Value = server.get(&http, &token, "/api/v1/menus").await;
     let booking: Value = http
         .post(format!("{}/api/v1/appointments", server.base))
         .bearer_auth(&token)
@@ -214,19 +230,13 @@ async fn kill_after_a_burst_loses_nothing(backend: Backend) {
         );
     }
     server.converged(&http).await;
-    let schedule: Value = http
-        .get(format!(
-            "{}/api/v1/schedule?date={}&doctor_id={doctor}",
-            server.base,
-            tokyo_date(&start)
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let schedule: Value = server
+        .get(
+            &http,
+            &token,
+            &format!("/api/v1/schedule?date={}&doctor_id={doctor}", tokyo_date(&start)),
+        )
+        .await;
     let entries = schedule["entries"].as_array().unwrap();
     for id in acknowledged.iter().chain([&booking_id]) {
         assert_eq!(
@@ -240,15 +250,9 @@ async fn kill_after_a_burst_loses_nothing(backend: Backend) {
     }
     assert_eq!(entries.len(), acknowledged.len() + 1);
     // The delivery worker resumed where it stopped: the URL went out.
-    let shown: Value = http
-        .get(format!("{}/api/v1/appointments/{booking_id}", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = server
+        .get(&http, &token, &format!("/api/v1/appointments/{booking_id}"))
+        .await;
     let patient_url = shown["video"]["patient_url"].as_str().unwrap().to_owned();
     server.kill();
 
@@ -397,22 +401,7 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // The auditor's rebuild, through the real CLI.
-    let mut command = Command::new(binary());
-    command
-        .arg("--data-dir")
-        .arg(config.data_dir.as_os_str())
-        .arg("replay")
-        .env_remove("ENKAKU_DATABASE_URL");
-    if let Some(url) = &config.database_url {
-        command.env("ENKAKU_DATABASE_URL", url);
-    }
-    let output = command.output().expect("enkaku replay");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let printed = run_cli(&config, &["replay"]);
     assert!(printed.contains("rebuilt 2 read models"), "{printed}");
     assert_eq!(read_models(&stack).await, live, "replay produced different rows");
 }
@@ -426,25 +415,7 @@ async fn events_cli_prints_the_auditors_view(backend: Backend) {
         .post(&format!("/api/v1/appointments/{id}/cancel"), json!({}))
         .await;
     let config = app.store.config(([127, 0, 0, 1], 0).into());
-    let run = |args: &[&str]| {
-        let mut command = Command::new(binary());
-        command
-            .arg("--data-dir")
-            .arg(config.data_dir.as_os_str())
-            .arg("events")
-            .args(args)
-            .env_remove("ENKAKU_DATABASE_URL");
-        if let Some(url) = &config.database_url {
-            command.env("ENKAKU_DATABASE_URL", url);
-        }
-        let output = command.output().expect("enkaku events");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let run = |args: &[&str]| run_cli(&config, &[&["events"], args].concat());
     let stream: Vec<Value> = run(&["--stream", &id])
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
