@@ -75,7 +75,9 @@ pub trait EventStore: Send + Sync {
     /// The whole stream, oldest first; empty when it does not exist.
     async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Up to `limit` events with a position greater than `after`, in position order.
+    /// Up to `limit` events with a position greater than `after`, in position order and
+    /// without a gap. It may return fewer than exist (an adapter may answer from the events it
+    /// committed itself); a tailer reads again from the last position until it gets nothing.
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The position of the last committed event, published on every commit, so tailing

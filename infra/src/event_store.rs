@@ -14,12 +14,13 @@
 
 use crate::db::{Backend, Db};
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use enkaku_commands::ports::{Appended, EventStore, ExpectedVersion, StoreError};
 use enkaku_domain::envelope::{EventMetadata, NewEvent, RecordedEvent};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most appends committed together; bounds the transaction's size and the wait of its last caller.
@@ -38,6 +39,48 @@ pub struct SqlEventStore {
     db: Db,
     appends: mpsc::Sender<AppendRequest>,
     head: watch::Receiver<u64>,
+    recent: Arc<RecentEvents>,
+}
+
+/// The events this process committed last, so tailers that are close behind (projectors, the
+/// delivery worker) read them from memory instead of the database. The window never has a
+/// gap: a commit that does not follow on from it (another process wrote in between) starts a
+/// new window. It only ever answers with events; "nothing newer" always comes from the
+/// database, which also sees other processes' commits.
+struct RecentEvents {
+    window: Mutex<VecDeque<RecordedEvent>>,
+}
+
+/// Events kept in memory: a few seconds of traffic at full load.
+const RECENT_CAPACITY: usize = 8192;
+
+impl RecentEvents {
+    fn remember(&self, committed: Vec<RecordedEvent>) {
+        let Some(first) = committed.first().map(|e| e.position) else {
+            return;
+        };
+        let Ok(mut window) = self.window.lock() else {
+            return;
+        };
+        if window.back().is_some_and(|last| last.position + 1 != first) {
+            window.clear();
+        }
+        window.extend(committed);
+        let excess = window.len().saturating_sub(RECENT_CAPACITY);
+        window.drain(..excess);
+    }
+
+    /// Events after `after`, if the window holds the very next one.
+    fn after(&self, after: u64, limit: usize) -> Option<Vec<RecordedEvent>> {
+        let window = self.window.lock().ok()?;
+        let front = window.front()?.position;
+        let back = window.back()?.position;
+        if front > after + 1 || back <= after {
+            return None;
+        }
+        let skip = (after + 1 - front) as usize;
+        Some(window.iter().skip(skip).take(limit).cloned().collect())
+    }
 }
 
 impl SqlEventStore {
@@ -46,8 +89,16 @@ impl SqlEventStore {
         let head_position = head_position(&db).await?;
         let (head_tx, head) = watch::channel(head_position);
         let (appends, requests) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(writer(db.clone(), requests, head_tx));
-        Ok(Self { db, appends, head })
+        let recent = Arc::new(RecentEvents {
+            window: Mutex::new(VecDeque::new()),
+        });
+        tokio::spawn(writer(db.clone(), requests, head_tx, recent.clone()));
+        Ok(Self {
+            db,
+            appends,
+            head,
+            recent,
+        })
     }
 }
 
@@ -84,6 +135,9 @@ impl EventStore for SqlEventStore {
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if let Some(events) = self.recent.after(after, limit) {
+            return Ok(events);
+        }
         let rows = sqlx::query(
             "SELECT position, event_id, stream_id, version, event_type, schema_version, occurred_at, data, metadata
              FROM events WHERE position > $1 ORDER BY position LIMIT $2",
@@ -109,7 +163,12 @@ async fn head_position(db: &Db) -> Result<u64, StoreError> {
     Ok(max as u64)
 }
 
-async fn writer(db: Db, mut requests: mpsc::Receiver<AppendRequest>, head: watch::Sender<u64>) {
+async fn writer(
+    db: Db,
+    mut requests: mpsc::Receiver<AppendRequest>,
+    head: watch::Sender<u64>,
+    recent: Arc<RecentEvents>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let results = match commit_batch(&db, &batch).await {
@@ -126,6 +185,18 @@ async fn writer(db: Db, mut requests: mpsc::Receiver<AppendRequest>, head: watch
                 batch.iter().map(|_| Err(unavailable(&e))).collect()
             }
         };
+        // Remember before answering, so a caller reads its own append from memory too.
+        let mut committed = Vec::new();
+        for (request, result) in batch.iter_mut().zip(&results) {
+            if let Ok(appended) = result {
+                committed.extend(recorded(
+                    &request.stream_id,
+                    appended,
+                    std::mem::take(&mut request.events),
+                ));
+            }
+        }
+        recent.remember(committed);
         for (request, result) in batch.drain(..).zip(results) {
             // The caller may have given up (client went away); the commit stands anyway.
             let _ = request.reply.send(result);
@@ -134,6 +205,27 @@ async fn writer(db: Db, mut requests: mpsc::Receiver<AppendRequest>, head: watch
 }
 
 type BatchResults = Vec<Result<Appended, StoreError>>;
+
+/// The stored form of one committed append, given where it ended: exactly what reading it
+/// back from the table gives (times at the stored microsecond precision).
+fn recorded(stream_id: &str, appended: &Appended, events: Vec<NewEvent>) -> Vec<RecordedEvent> {
+    let count = events.len() as u64;
+    events
+        .into_iter()
+        .zip(1..)
+        .map(|(e, n)| RecordedEvent {
+            event_id: e.event_id,
+            stream_id: stream_id.to_owned(),
+            version: appended.version - count + n,
+            position: appended.position - count + n,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at.trunc_subsecs(6),
+            data: e.data,
+            metadata: e.metadata,
+        })
+        .collect()
+}
 
 /// Check and insert every request of the batch in one transaction, with one query for the
 /// streams' versions and one multi-row insert, so a batch costs a handful of round trips
