@@ -9,13 +9,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use enkaku_infra::directory::verify_password;
+use enkaku_infra::directory::{hash_password, verify_password};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
+
+/// A valid argon2 hash of a random password no one knows.
+static UNKNOWN_STAFF_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(&uuid::Uuid::new_v4().to_string()));
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -111,19 +115,19 @@ async fn login(
     if request.password.len() > 1024 {
         return Err(bad());
     }
-    let record = state
-        .directory
-        .staff_by_email(&request.email)
-        .await?
-        .ok_or_else(bad)?;
+    let record = state.directory.staff_by_email(&request.email).await?;
+    // An unknown address is checked against a stand-in hash, so it takes as long as a wrong
+    // password and the timing does not tell which staff addresses exist.
+    let hash = record
+        .as_ref()
+        .map_or_else(|| UNKNOWN_STAFF_HASH.clone(), |r| r.password_hash.clone());
     // Hashing is deliberately slow: keep it off the async workers.
-    let hash = record.password_hash.clone();
     let ok = tokio::task::spawn_blocking(move || verify_password(&request.password, &hash))
         .await
         .map_err(ApiError::internal)?;
-    if !ok {
+    let Some(record) = record.filter(|_| ok) else {
         return Err(bad());
-    }
+    };
     let session = state
         .sessions
         .issue(record.id, record.clinic_id, state.service.now())
