@@ -82,6 +82,32 @@ impl Stack {
     }
 }
 
+/// How long an Idempotency-Key (and the answer saved with it) is kept.
+const IDEMPOTENCY_KEY_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
+
+/// Once a minute: forget idle rate-limit clients, expired sessions and old idempotency keys.
+async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+        state.login_limiter.forget_idle();
+        state.link_limiter.forget_idle();
+        let now = state.service.now();
+        if let Err(e) = state.sessions.purge_expired(now).await {
+            tracing::warn!(error = %e, "cannot purge expired sessions");
+        }
+        if let Err(e) = state
+            .idempotency
+            .purge_claimed_before(now - IDEMPOTENCY_KEY_LIFETIME)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot purge old idempotency keys");
+        }
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -143,22 +169,10 @@ impl Application {
             links,
             public_url: public_url.clone(),
         };
-        let limiters = (state.login_limiter.clone(), state.link_limiter.clone());
-        let mut forget = stopped.clone();
         let workers = vec![
             tokio::spawn(stack.projections.clone().run(stopped.clone())),
             tokio::spawn(delivery.run(stopped.clone())),
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(60)) => {
-                            limiters.0.forget_idle();
-                            limiters.1.forget_idle();
-                        }
-                        _ = forget.changed() => return,
-                    }
-                }
-            }),
+            tokio::spawn(housekeeping(state.clone(), stopped)),
         ];
         Ok(Self {
             router: routes::router(state.clone()),

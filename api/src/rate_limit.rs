@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 
 pub struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
-    /// Read the client from `X-Forwarded-For` (only behind a trusted proxy).
+    /// Read the client from the last `X-Forwarded-For` entry (only behind a trusted proxy).
     trust_forwarded: bool,
 }
 
@@ -44,11 +44,53 @@ impl RateLimiter {
             && let Some(ip) = headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                // The right-most entry is the one our proxy added; those left of it are
+                // whatever the client chose to send.
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse().ok())
         {
             return ip;
         }
         peer.ip()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn behind_a_proxy_the_client_is_the_address_the_proxy_added() {
+        let proxy: SocketAddr = "10.0.0.1:443".parse().unwrap();
+        let limiter = RateLimiter::new(60, 2, true);
+        // A client that invents a new left-most address on every try is still one client.
+        for n in 0..2 {
+            limiter
+                .check(proxy, &forwarded(&format!("198.51.100.{n}, 203.0.113.7")))
+                .unwrap();
+        }
+        assert!(
+            limiter
+                .check(proxy, &forwarded("198.51.100.99, 203.0.113.7"))
+                .is_err()
+        );
+        assert!(
+            limiter.check(proxy, &forwarded("203.0.113.8")).is_ok(),
+            "another client"
+        );
+    }
+
+    #[test]
+    fn without_a_trusted_proxy_the_header_is_ignored() {
+        let peer: SocketAddr = "192.0.2.5:5000".parse().unwrap();
+        let limiter = RateLimiter::new(60, 1, false);
+        limiter.check(peer, &forwarded("203.0.113.1")).unwrap();
+        assert!(limiter.check(peer, &forwarded("203.0.113.2")).is_err());
     }
 }

@@ -30,10 +30,22 @@ pub struct OutgoingMessage {
     pub body: String,
 }
 
+/// Why a channel did not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The channel could not be reached: the worker tries again later.
+    #[error("channel unavailable: {0}")]
+    Unavailable(String),
+    /// The channel refused this message for good; recorded as a failed delivery that staff
+    /// see. The reason goes into the event log, so it must not quote the address.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
 /// A delivery channel. `send` must be idempotent per `delivery_id`.
 #[async_trait]
 pub trait UrlSender: Send + Sync {
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), String>;
+    async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError>;
 }
 
 /// Where a log-tailing worker remembers how far it got.
@@ -130,11 +142,13 @@ impl DeliveryWorker {
             for recorded in batch.iter().filter(|e| e.event_type == "UrlDeliveryRequested") {
                 match self.deliver(recorded).await {
                     Ok(()) => delivered = true,
-                    // One unreadable appointment must not hold up every later delivery.
-                    Err(CommandError::UnreadableHistory(e)) => {
-                        tracing::error!(event_id = %recorded.event_id, error = %e, "delivery skipped: unreadable history");
+                    // Transient: stop here and try this request again later.
+                    Err(e @ (CommandError::Unavailable(_) | CommandError::Contended)) => return Err(e),
+                    // Permanent (an unreadable or inconsistent appointment): retrying cannot
+                    // help, and it must not hold up every later delivery.
+                    Err(e) => {
+                        tracing::error!(event_id = %recorded.event_id, error = %e, "delivery skipped");
                     }
-                    Err(e) => return Err(e),
                 }
             }
             position = last_position;
@@ -166,10 +180,12 @@ impl DeliveryWorker {
                 Ok(()) => DeliveryReport::Sent {
                     at: self.service.now(),
                 },
-                Err(reason) => DeliveryReport::Failed {
+                Err(SendError::Refused(reason)) => DeliveryReport::Failed {
                     at: self.service.now(),
                     reason,
                 },
+                // Not recorded: the checkpoint stays before this request, so it is tried again.
+                Err(SendError::Unavailable(e)) => return Err(CommandError::Unavailable(e)),
             }
         };
         let ctx = CommandContext {

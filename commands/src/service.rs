@@ -300,19 +300,22 @@ impl AppointmentService {
         command: Command,
     ) -> Result<AppointmentAt, CommandError> {
         let stream_id = id.stream_id();
-        // A creation almost always targets a new stream: try it without reading first. If the
-        // stream exists the append conflicts and the next attempt reads and decides for real.
-        let mut assume_new = matches!(
+        let creates = matches!(
             command,
             Command::CreateAppointment(_) | Command::CreateVideoUrl(_)
-        ) && ctx.if_match.is_none();
+        );
+        // A creation almost always targets a new stream: try it without reading first. If the
+        // stream exists the append conflicts and the next attempt reads and decides for real.
+        let mut assume_new = creates && ctx.if_match.is_none();
         for _ in 0..MAX_ATTEMPTS {
             let (state, version) = if std::mem::take(&mut assume_new) {
                 (State::Absent, 0)
             } else {
                 self.load(id).await?
             };
-            if state.appointment().is_some_and(|a| a.clinic_id != ctx.clinic_id) {
+            // Another clinic's appointment, or none at all: not found, whatever If-Match says.
+            let foreign = state.appointment().is_some_and(|a| a.clinic_id != ctx.clinic_id);
+            if foreign || (state == State::Absent && !creates) {
                 return Err(DomainError::NotFound.into());
             }
             if let Some(expected) = ctx.if_match

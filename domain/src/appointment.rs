@@ -244,7 +244,10 @@ impl State {
 pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainError> {
     match (state, command) {
         (State::Absent, Command::CreateAppointment(c)) => create_appointment(c),
-        (State::Absent, Command::CreateVideoUrl(c)) => Ok(vec![create_video_url(c)]),
+        (State::Absent, Command::CreateVideoUrl(c)) => {
+            check_start(c.start_at)?;
+            Ok(vec![create_video_url(c)])
+        }
         (State::Present(_), Command::CreateAppointment(_) | Command::CreateVideoUrl(_)) => {
             Err(DomainError::AlreadyExists)
         }
@@ -307,7 +310,25 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
     }
 }
 
+/// Start times a clinic can mean. Anything else is a typing error (or an attempt to overflow
+/// the date arithmetic), not an appointment.
+const EARLIEST_START_YEAR: i32 = 2000;
+const LATEST_START_YEAR: i32 = 2199;
+
+fn check_start(start_at: DateTime<Utc>) -> Result<(), DomainError> {
+    use chrono::Datelike;
+    if (EARLIEST_START_YEAR..=LATEST_START_YEAR).contains(&start_at.year()) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "start_at",
+            format!("must be between the years {EARLIEST_START_YEAR} and {LATEST_START_YEAR}"),
+        ))
+    }
+}
+
 fn create_appointment(c: &CreateAppointment) -> Result<Vec<Event>, DomainError> {
+    check_start(c.start_at)?;
     // R6: the menu must allow the chosen mode.
     if !c.menu.allows(c.mode) {
         return Err(DomainError::ModeNotAllowed {

@@ -121,6 +121,16 @@ impl IdempotencyStore {
         .map(|_| ())
     }
 
+    /// Forget keys claimed before `cutoff`. Their saved answers hold the appointment as created,
+    /// URLs included, so they are kept only as long as a client may sensibly retry.
+    pub async fn purge_claimed_before(&self, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE locked_at_ms < $1")
+            .bind(cutoff.timestamp_millis())
+            .execute(self.db.writer())
+            .await
+            .map(|r| r.rows_affected())
+    }
+
     /// Forget a claim whose request failed on our side (5xx), so a retry starts afresh.
     pub async fn release(&self, clinic: ClinicId, key: &str) -> Result<(), sqlx::Error> {
         sqlx::query(

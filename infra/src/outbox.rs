@@ -5,7 +5,7 @@
 use crate::db::Db;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use enkaku_commands::delivery::{OutgoingMessage, UrlSender};
+use enkaku_commands::delivery::{OutgoingMessage, SendError, UrlSender};
 use enkaku_domain::ids::ClinicId;
 use serde::Serialize;
 use sqlx::FromRow;
@@ -53,7 +53,7 @@ impl Outbox {
 
 #[async_trait]
 impl UrlSender for Outbox {
-    async fn send(&self, m: &OutgoingMessage) -> Result<(), String> {
+    async fn send(&self, m: &OutgoingMessage) -> Result<(), SendError> {
         sqlx::query(
             "INSERT INTO outbox_messages (delivery_id, clinic_id, appointment_id, channel, destination, subject, body, created_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (delivery_id) DO NOTHING",
@@ -69,6 +69,6 @@ impl UrlSender for Outbox {
         .execute(self.db.writer())
         .await
         .map(|_| ())
-        .map_err(|e| format!("outbox unavailable: {e}"))
+        .map_err(|e| SendError::Unavailable(e.to_string()))
     }
 }

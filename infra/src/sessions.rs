@@ -113,6 +113,15 @@ impl SessionStore {
         Ok(Some(session))
     }
 
+    /// Delete sessions that have expired.
+    pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")
+            .bind(now.timestamp_millis())
+            .execute(self.db.writer())
+            .await
+            .map(|r| r.rows_affected())
+    }
+
     pub async fn revoke(&self, token: &str) -> Result<(), sqlx::Error> {
         let key = digest(token);
         self.cache.remove(&key);

@@ -121,7 +121,9 @@ impl ProjectionRunner {
                 .collect();
             let mut tx = self.db.begin_write().await?;
             for projector in &self.projectors {
-                // Re-read under the write lock: another runner may have moved it meanwhile.
+                // Re-read inside the transaction: another runner may have moved it meanwhile.
+                // Two runners applying one batch at once still agree: inserts ignore existing
+                // rows, updates are version-guarded and checkpoints only move forward.
                 let done = checkpoint(&mut *tx, projector.name()).await?;
                 let start = decoded.partition_point(|(recorded, _)| recorded.position <= done);
                 projector.apply(&mut tx, &decoded[start..]).await?;

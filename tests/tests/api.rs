@@ -661,6 +661,27 @@ async fn etag_and_if_match_guard_against_stale_writes() {
         .await;
     cancel.assert_problem(412, "version_conflict");
     assert_eq!(yamada.get(&path).await.body["title"], "b");
+    // If-Match compares strongly: a weak tag never matches, even with the right number.
+    yamada
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({ "title": "d" })),
+            &[("if-match", "W/\"2\"")],
+        )
+        .await
+        .assert_problem(412, "version_conflict");
+    // A missing appointment is not found, whatever If-Match says.
+    let missing = format!("/api/v1/appointments/{}", uuid::Uuid::now_v7());
+    yamada
+        .request(
+            Method::PATCH,
+            &missing,
+            Some(json!({ "title": "x" })),
+            &[("if-match", "\"1\"")],
+        )
+        .await
+        .assert_problem(404, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -973,6 +994,14 @@ async fn responses_carry_security_headers_and_the_openapi_document_lists_the_con
         );
     }
     assert!(doc["paths"]["/api/v1/appointments/{id}"]["patch"].is_object());
+    // How to authenticate is part of the contract; public endpoints say they need nothing.
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert!(doc["security"].as_array().is_some_and(|s| !s.is_empty()));
+    assert_eq!(doc["paths"]["/api/v1/login"]["post"]["security"], json!([{}]));
+    assert_eq!(
+        doc["paths"]["/api/v1/patient-links/{token}"]["get"]["security"],
+        json!([{}])
+    );
 }
 
 /// The main flows once more, on PostgreSQL.

@@ -174,8 +174,10 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
+    // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches.
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or("")
         .parse()
         .map(Some)
         .map_err(|_| {
@@ -299,6 +301,15 @@ pub fn request_hash(path: &str, request: &impl Serialize) -> Result<String, ApiE
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Run a creation in a task of its own, so it finishes (and completes or releases its
+/// Idempotency-Key claim) even when the client goes away or the request times out; otherwise
+/// a retry would find the key locked with nothing running.
+async fn to_completion(
+    work: impl Future<Output = Result<Response, ApiError>> + Send + 'static,
+) -> Result<Response, ApiError> {
+    tokio::spawn(work).await.map_err(ApiError::internal)?
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------------------------
@@ -316,8 +327,11 @@ async fn create_appointment(
 ) -> Result<Response, ApiError> {
     let input = request.parse()?;
     let ctx = context(&staff, &headers)?;
-    create_once(&state, &staff, &headers, &request, "/api/v1/appointments", |id| {
-        state.service.create_appointment(&ctx, id, input)
+    to_completion(async move {
+        create_once(&state, &staff, &headers, &request, "/api/v1/appointments", |id| {
+            state.service.create_appointment(&ctx, id, input)
+        })
+        .await
     })
     .await
 }
@@ -335,8 +349,11 @@ async fn create_video_call(
 ) -> Result<Response, ApiError> {
     let input = request.parse()?;
     let ctx = context(&staff, &headers)?;
-    create_once(&state, &staff, &headers, &request, "/api/v1/video-calls", |id| {
-        state.service.create_video_url(&ctx, id, input)
+    to_completion(async move {
+        create_once(&state, &staff, &headers, &request, "/api/v1/video-calls", |id| {
+            state.service.create_video_url(&ctx, id, input)
+        })
+        .await
     })
     .await
 }

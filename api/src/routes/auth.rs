@@ -95,7 +95,7 @@ async fn who(
 }
 
 /// Staff login; rate-limited per client address.
-#[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/login", security(()), tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
 async fn login(
     State(state): State<AppState>,

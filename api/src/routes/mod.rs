@@ -32,9 +32,30 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
         title = "enkaku",
         description = "Video consultations for patients without an account (SPEC §6)."
     ),
-    components(schemas(Problem))
+    components(schemas(Problem)),
+    modifiers(&StaffAuthentication),
+    security(("bearer" = []), ("session_cookie" = []))
 )]
 struct ApiDoc;
+
+/// Staff authenticate with the token from login, as a bearer token or the session cookie
+/// (cookie-authenticated changes also send `X-CSRF-Token`). Public endpoints opt out.
+struct StaffAuthentication;
+
+impl utoipa::Modify for StaffAuthentication {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::extract::SESSION_COOKIE))),
+        );
+    }
+}
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().split_for_parts().1

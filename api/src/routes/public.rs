@@ -34,7 +34,7 @@ pub struct Health {
 }
 
 /// Up, with its stores reachable (503 otherwise).
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+#[utoipa::path(get, path = "/healthz", security(()), tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.db.ping().await?;
     let projected = state.projections.position().await.map_err(ApiError::internal)?;
@@ -46,7 +46,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError
 }
 
 /// The process answers; touches nothing (the HTTP ceiling of benchmarks).
-#[utoipa::path(get, path = "/livez", tag = "operations", responses((status = 200, body = String)))]
+#[utoipa::path(get, path = "/livez", security(()), tag = "operations", responses((status = 200, body = String)))]
 async fn livez() -> impl IntoResponse {
     (StatusCode::OK, "ok")
 }
@@ -62,7 +62,7 @@ pub struct PatientLinkView {
 
 /// What the patient page needs; no login, the token is the capability (R12, R13, R19).
 /// Nothing staff entered (name, chart number, memo, title) is ever part of it (R3, R8).
-#[utoipa::path(get, path = "/api/v1/patient-links/{token}", tag = "patients",
+#[utoipa::path(get, path = "/api/v1/patient-links/{token}", security(()), tag = "patients",
     params(("token" = String, Path)),
     responses((status = 200, body = PatientLinkView), (status = 404, body = Problem), (status = 429, body = Problem)))]
 async fn patient_link(

@@ -205,6 +205,31 @@ fn r8_video_url_has_a_window_and_a_title() {
 }
 
 #[test]
+fn start_times_outside_any_sensible_range_are_rejected_not_overflowed() {
+    for year in [1900, 2200, 262_000] {
+        let start_at = chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        let video = CreateVideoUrl {
+            start_at,
+            ..video_url()
+        };
+        assert!(matches!(
+            when(&[], Command::CreateVideoUrl(video)),
+            Err(DomainError::InvalidField {
+                field: "start_at",
+                ..
+            })
+        ));
+        let mut booking = booking(ConsultationMode::Online, both_modes());
+        booking.start_at = start_at;
+        assert!(when(&[], Command::CreateAppointment(booking)).is_err());
+    }
+}
+
+#[test]
 fn creating_twice_is_rejected() {
     assert_eq!(
         when(&created_video_url(), Command::CreateVideoUrl(video_url())),
