@@ -815,6 +815,21 @@ async fn malformed_and_oversized_bodies_are_problems() {
     let huge = raw(vec![b' '; 2 * 1024 * 1024]).await.unwrap();
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(huge.headers()["content-type"], "application/problem+json");
+    // Also where the handler never reads a body.
+    let cancel = app
+        .http
+        .post(format!(
+            "{}/api/v1/appointments/{}/cancel",
+            app.base,
+            uuid::Uuid::now_v7()
+        ))
+        .bearer_auth(&yamada.token)
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(cancel.headers()["content-type"], "application/problem+json");
     let unknown = yamada
         .post(
             "/api/v1/video-calls",

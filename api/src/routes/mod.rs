@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(refuse_oversized_bodies))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -119,6 +120,26 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Bodies over the limit get 413 on every route, also on those that never read a body
+/// (where `DefaultBodyLimit` would not act). Bodies without a length are cut off by
+/// `DefaultBodyLimit` when a handler reads them.
+async fn refuse_oversized_bodies(request: Request, next: axum::middleware::Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request bodies are limited to 1 MiB",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Until the clinic UI arrives, the root explains where things are.
