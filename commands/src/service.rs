@@ -1,7 +1,7 @@
 //! The appointment command handler: load → decide → append with the expected version.
 
 use crate::ports::{Clock, Directory, EventStore, ExpectedVersion, IdSource, StoreError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{
     self, Appointment, Command, CreateAppointment, CreateVideoUrl, DeliveryReport, EditVideoCall, Event,
@@ -196,7 +196,10 @@ impl AppointmentService {
         let command = Command::CreateVideoUrl(CreateVideoUrl {
             clinic_id: ctx.clinic_id,
             doctor_id: input.doctor_id,
-            start_at: input.start_at.unwrap_or_else(|| self.clock.now()),
+            // "Create at current time": to the second, as staff would type it.
+            start_at: input
+                .start_at
+                .unwrap_or_else(|| self.clock.now().trunc_subsecs(0)),
             title: input.title,
         });
         self.execute(ctx, id, command).await
