@@ -22,6 +22,12 @@ async fn open(backend: Backend) -> (Arc<SqlEventStore>, TestStore) {
     )
 }
 
+/// A second store on the same database, as another process would open it.
+async fn another_process(store: &TestStore) -> SqlEventStore {
+    let db = Db::connect(&store.database_url()).await.expect("connect");
+    SqlEventStore::open(db).await.expect("open store")
+}
+
 fn event(n: u64) -> NewEvent {
     NewEvent {
         event_id: Uuid::now_v7(),
@@ -160,11 +166,7 @@ async fn racing_creators_of_one_stream_get_exactly_one_winner(backend: Backend) 
 /// stream's events in version order, and must never skip an event that commits late.
 async fn a_tailing_reader_sees_every_event_once_in_order(backend: Backend) {
     let (store, keep) = open(backend).await;
-    let second_process = Arc::new(
-        SqlEventStore::open(Db::connect(&keep.database_url()).await.unwrap())
-            .await
-            .unwrap(),
-    );
+    let second_process = Arc::new(another_process(&keep).await);
     const WRITERS: u64 = 8;
     const APPENDS: u64 = 40;
     let shared = stream();
@@ -259,8 +261,7 @@ async fn appends_survive_reopening(backend: Backend) {
         .await
         .unwrap();
     drop(store);
-    let db = Db::connect(&keep.database_url()).await.unwrap();
-    let reopened = SqlEventStore::open(db).await.unwrap();
+    let reopened = another_process(&keep).await;
     assert_eq!(reopened.read_stream(&s).await.unwrap().len(), 2);
     let next = reopened
         .append(&s, ExpectedVersion::Exact(2), vec![event(3)])
@@ -282,9 +283,7 @@ async fn recent_events_read_exactly_as_stored(backend: Backend) {
         .append(&s, ExpectedVersion::Exact(2), vec![event(3)])
         .await
         .unwrap();
-    let other_process = SqlEventStore::open(Db::connect(&keep.database_url()).await.unwrap())
-        .await
-        .unwrap();
+    let other_process = another_process(&keep).await;
     assert_eq!(
         store.read_all(0, 10).await.unwrap(),
         other_process.read_all(0, 10).await.unwrap()
@@ -303,9 +302,7 @@ async fn recent_events_read_exactly_as_stored(backend: Backend) {
         .append(&s, ExpectedVersion::Exact(4), vec![event(5)])
         .await
         .unwrap();
-    let table = SqlEventStore::open(Db::connect(&keep.database_url()).await.unwrap())
-        .await
-        .unwrap();
+    let table = another_process(&keep).await;
     for reader in [&*store, &other_process] {
         for after in [0, 3] {
             assert_eq!(
