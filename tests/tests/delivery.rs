@@ -1,0 +1,148 @@
+//! The URL delivery worker's contract with its channel, on the real store: a channel that is
+//! down is tried again (never recorded as a failure), a refusal is recorded for staff, and a
+//! message is handed over once per delivery however often the worker passes by.
+
+use async_trait::async_trait;
+use enkaku_commands::capability::LinkSigner;
+use enkaku_commands::delivery::{DeliveryWorker, OutgoingMessage, SendError, UrlSender};
+use enkaku_commands::ports::{SystemClock, UuidV7};
+use enkaku_commands::{AppointmentService, CommandContext, CommandError, NewVideoUrl};
+use enkaku_domain::appointment::DeliveryOutcome;
+use enkaku_domain::envelope::Actor;
+use enkaku_domain::ids::AppointmentId;
+use enkaku_domain::values::{Destination, EmailAddress};
+use enkaku_infra::Db;
+use enkaku_infra::checkpoints::SqlCheckpoints;
+use enkaku_infra::directory::{SqlDirectory, demo};
+use enkaku_infra::event_store::SqlEventStore;
+use enkaku_infra::outbox::Outbox;
+use enkaku_tests::{Backend, TestStore};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A channel that is down for its first `outages` calls, then refuses or delivers to the outbox.
+struct Channel {
+    outbox: Outbox,
+    outages: AtomicUsize,
+    refuse: bool,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl UrlSender for Channel {
+    async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.outages.load(Ordering::SeqCst) > 0 {
+            self.outages.fetch_sub(1, Ordering::SeqCst);
+            return Err(SendError::Unavailable("connection refused".into()));
+        }
+        if self.refuse {
+            return Err(SendError::Refused("mailbox does not exist".into()));
+        }
+        self.outbox.send(message).await
+    }
+}
+
+struct Setup {
+    worker: DeliveryWorker,
+    service: Arc<AppointmentService>,
+    channel: Arc<Channel>,
+    outbox: Outbox,
+    ctx: CommandContext,
+    _store: TestStore,
+}
+
+async fn setup(outages: usize, refuse: bool) -> Setup {
+    let store = TestStore::new(Backend::Sqlite).await;
+    let db = Db::connect(&store.database_url()).await.unwrap();
+    demo::seed(&db).await.unwrap();
+    let events = Arc::new(SqlEventStore::open(db.clone()).await.unwrap());
+    let directory = Arc::new(SqlDirectory::new(db.clone()));
+    let service = Arc::new(AppointmentService::new(
+        events.clone(),
+        directory.clone(),
+        Arc::new(SystemClock),
+        Arc::new(UuidV7),
+    ));
+    let outbox = Outbox::new(db.clone());
+    let channel = Arc::new(Channel {
+        outbox: outbox.clone(),
+        outages: AtomicUsize::new(outages),
+        refuse,
+        calls: AtomicUsize::new(0),
+    });
+    let worker = DeliveryWorker {
+        store: events,
+        service: service.clone(),
+        directory,
+        sender: channel.clone(),
+        checkpoints: Arc::new(SqlCheckpoints(db)),
+        links: Arc::new(LinkSigner::new(vec![7u8; 32].into())),
+        public_url: "https://clinic.example.jp".into(),
+    };
+    let ctx = CommandContext {
+        clinic_id: demo::demo_clinic(),
+        actor: Actor::Staff(demo::yamada()),
+        correlation_id: uuid::Uuid::now_v7(),
+        causation_id: uuid::Uuid::now_v7(),
+        if_match: None,
+    };
+    Setup {
+        worker,
+        service,
+        channel,
+        outbox,
+        ctx,
+        _store: store,
+    }
+}
+
+async fn request_a_delivery(s: &Setup) -> AppointmentId {
+    let id = AppointmentId(uuid::Uuid::now_v7());
+    let input = NewVideoUrl {
+        doctor_id: demo::yamada(),
+        start_at: None,
+        title: None,
+    };
+    s.service.create_video_url(&s.ctx, id, input).await.unwrap();
+    let to = Destination::Email(EmailAddress::parse("hanako@example.jp").unwrap());
+    s.service.send_url(&s.ctx, id, to, false).await.unwrap();
+    id
+}
+
+async fn outcome(s: &Setup, id: AppointmentId) -> DeliveryOutcome {
+    let at = s.service.get(s.ctx.clinic_id, id).await.unwrap();
+    at.appointment.latest_delivery().unwrap().outcome.clone()
+}
+
+#[tokio::test]
+async fn a_channel_that_is_down_is_tried_again_not_recorded_as_failed() {
+    let s = setup(2, false).await;
+    let id = request_a_delivery(&s).await;
+    for _ in 0..2 {
+        let err = s.worker.catch_up(0).await.unwrap_err();
+        assert!(matches!(err, CommandError::Unavailable(_)), "{err}");
+        assert_eq!(outcome(&s, id).await, DeliveryOutcome::Pending);
+    }
+    let (_, delivered) = s.worker.catch_up(0).await.unwrap();
+    assert!(delivered);
+    assert!(matches!(outcome(&s, id).await, DeliveryOutcome::Sent { .. }));
+    // Passing by again hands nothing over twice.
+    s.worker.catch_up(0).await.unwrap();
+    let messages = s.outbox.list(s.ctx.clinic_id, 10).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].body.contains("https://clinic.example.jp/p/"));
+    assert_eq!(s.channel.calls.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn a_refusal_is_recorded_for_staff_to_see() {
+    let s = setup(0, true).await;
+    let id = request_a_delivery(&s).await;
+    s.worker.catch_up(0).await.unwrap();
+    match outcome(&s, id).await {
+        DeliveryOutcome::Failed { reason, .. } => assert_eq!(reason, "mailbox does not exist"),
+        other => panic!("{other:?}"),
+    }
+    assert!(s.outbox.list(s.ctx.clinic_id, 10).await.unwrap().is_empty());
+}
