@@ -3,7 +3,7 @@
 
 use crate::rate_limit::RateLimiter;
 use crate::routes;
-use crate::state::{AppState, StateParts};
+use crate::state::{AppState, ClinicProfiles};
 use anyhow::Context;
 use enkaku_commands::AppointmentService;
 use enkaku_commands::capability::LinkSigner;
@@ -127,10 +127,10 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         let addr = listener.local_addr()?;
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+        let public_url = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{addr}"),
+        };
         let links = Arc::new(LinkSigner::new(secrets::link_key(
             config.link_secret.as_deref(),
             &config.data_dir,
@@ -144,7 +144,7 @@ impl Application {
             Arc::new(UuidV7),
         ));
         let outbox = Outbox::new(stack.db.clone());
-        let state = AppState::new(StateParts {
+        let state = AppState {
             db: stack.db.clone(),
             store: store.clone(),
             service: service.clone(),
@@ -155,9 +155,11 @@ impl Application {
             projections: stack.projections.clone(),
             links: links.clone(),
             public_url: public_url.clone(),
+            secure_cookies: public_url.starts_with("https://"),
             login_limiter: Arc::new(RateLimiter::new(60, 30, config.trust_forwarded)),
             link_limiter: Arc::new(RateLimiter::new(120, 60, config.trust_forwarded)),
-        });
+            clinics: ClinicProfiles::default(),
+        };
 
         let (stop_workers, stopped) = watch::channel(false);
         let delivery = DeliveryWorker {

@@ -176,7 +176,7 @@ async fn events(config: &Config, args: EventsArgs) -> anyhow::Result<()> {
     let stack = Stack::open(config).await?;
     let mut out = std::io::stdout().lock();
     if let Some(stream) = args.stream {
-        let stream_id = if stream.contains('-') && stream.starts_with("appointment-") {
+        let stream_id = if stream.starts_with("appointment-") {
             stream
         } else {
             format!("appointment-{stream}")

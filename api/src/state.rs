@@ -30,48 +30,18 @@ pub struct AppState {
     pub secure_cookies: bool,
     pub login_limiter: Arc<RateLimiter>,
     pub link_limiter: Arc<RateLimiter>,
-    clinics: Arc<RwLock<HashMap<ClinicId, ClinicProfile>>>,
+    pub clinics: ClinicProfiles,
 }
 
-pub struct StateParts {
-    pub db: Db,
-    pub store: Arc<dyn EventStore>,
-    pub service: Arc<AppointmentService>,
-    pub directory: SqlDirectory,
-    pub sessions: SessionStore,
-    pub idempotency: IdempotencyStore,
-    pub outbox: Outbox,
-    pub projections: Arc<ProjectionRunner>,
-    pub links: Arc<LinkSigner>,
-    pub public_url: String,
-    pub login_limiter: Arc<RateLimiter>,
-    pub link_limiter: Arc<RateLimiter>,
-}
+/// Clinic profiles (name, time zone) by id. They change only with set-up, and nearly every
+/// response needs one to show local times, so they are kept once read.
+#[derive(Clone, Default)]
+pub struct ClinicProfiles(Arc<RwLock<HashMap<ClinicId, ClinicProfile>>>);
 
 impl AppState {
-    pub fn new(p: StateParts) -> Self {
-        let public_url = p.public_url.trim_end_matches('/').to_owned();
-        Self {
-            secure_cookies: public_url.starts_with("https://"),
-            db: p.db,
-            store: p.store,
-            service: p.service,
-            directory: p.directory,
-            sessions: p.sessions,
-            idempotency: p.idempotency,
-            outbox: p.outbox,
-            projections: p.projections,
-            links: p.links,
-            public_url,
-            login_limiter: p.login_limiter,
-            link_limiter: p.link_limiter,
-            clinics: Arc::default(),
-        }
-    }
-
-    /// The clinic's profile (name, time zone), cached: it changes only with set-up.
+    /// The clinic's profile, from memory when it was read before.
     pub async fn clinic(&self, id: ClinicId) -> Result<ClinicProfile, crate::error::ApiError> {
-        if let Some(profile) = self.clinics.read().ok().and_then(|c| c.get(&id).cloned()) {
+        if let Some(profile) = self.clinics.0.read().ok().and_then(|c| c.get(&id).cloned()) {
             return Ok(profile);
         }
         let profile = self
@@ -79,7 +49,7 @@ impl AppState {
             .clinic(id)
             .await?
             .ok_or_else(crate::error::ApiError::not_found)?;
-        if let Ok(mut cache) = self.clinics.write() {
+        if let Ok(mut cache) = self.clinics.0.write() {
             cache.insert(id, profile.clone());
         }
         Ok(profile)

@@ -7,7 +7,6 @@ use enkaku_commands::AppointmentAt;
 use enkaku_commands::capability::{LinkRole, LinkSigner};
 use enkaku_domain::appointment::{Delivery, DeliveryOutcome, Details};
 use enkaku_domain::menu::Menu;
-use enkaku_projections::schedule::{kind_name, status_name};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -151,7 +150,7 @@ impl AppointmentView {
                         name: d.menu.name.clone(),
                         duration_min: d.menu.duration_min,
                     },
-                    visit_type: serde_plain(&d.visit_type),
+                    visit_type: d.visit_type.as_str().to_owned(),
                     mode: d.mode.as_str().to_owned(),
                     memo: d.memo.as_ref().map(|m| m.to_string()),
                     booking_fee_waived: true,
@@ -160,8 +159,8 @@ impl AppointmentView {
             ),
         };
         let video = a.video.map(|w| VideoView {
-            clinic_url: clinic_url(links, public_url, at),
-            patient_url: patient_url(links, public_url, at),
+            clinic_url: links.url(public_url, LinkRole::Clinic, at.id),
+            patient_url: links.url(public_url, LinkRole::Patient, at.id),
             valid_from: local(w.valid_from, tz),
             valid_until: local(w.valid_until, tz),
             delivery: a.latest_delivery().map(|d| DeliveryView::new(d, tz)),
@@ -169,32 +168,16 @@ impl AppointmentView {
         });
         Self {
             id: at.id.as_uuid(),
-            kind: kind_name(a.kind()).to_owned(),
+            kind: a.kind().as_str().to_owned(),
             clinic_id: a.clinic_id.as_uuid(),
             doctor_id: a.doctor_id.as_uuid(),
             start_at: local(a.start_at, tz),
             end_at: local(a.end_at, tz),
-            status: status_name(a.status).to_owned(),
+            status: a.status.as_str().to_owned(),
             version: at.version,
             title,
             booking,
             video,
         }
     }
-}
-
-pub fn clinic_url(links: &LinkSigner, public_url: &str, at: &AppointmentAt) -> String {
-    format!("{public_url}/call/{}", links.token(LinkRole::Clinic, at.id))
-}
-
-pub fn patient_url(links: &LinkSigner, public_url: &str, at: &AppointmentAt) -> String {
-    format!("{public_url}/p/{}", links.token(LinkRole::Patient, at.id))
-}
-
-/// The serde name of a unit enum variant (`first`, `revisit`, …).
-fn serde_plain<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }

@@ -72,6 +72,16 @@ impl LinkSigner {
         URL_SAFE_NO_PAD.encode(raw)
     }
 
+    /// The URL a role opens for an appointment: the clinic's call screen (`/call/…`) or the
+    /// patient page (`/p/…`), under `base` (e.g. `https://clinic.example.jp`).
+    pub fn url(&self, base: &str, role: LinkRole, id: AppointmentId) -> String {
+        let page = match role {
+            LinkRole::Clinic => "call",
+            LinkRole::Patient => "p",
+        };
+        format!("{}/{page}/{}", base.trim_end_matches('/'), self.token(role, id))
+    }
+
     /// The appointment and role a token opens, or `None` for anything forged or malformed.
     /// The comparison is constant-time.
     pub fn verify(&self, token: &str) -> Option<(LinkRole, AppointmentId)> {
@@ -106,6 +116,14 @@ mod tests {
         assert_ne!(clinic, patient);
         assert_eq!(s.verify(&clinic), Some((LinkRole::Clinic, id)));
         assert_eq!(s.verify(&patient), Some((LinkRole::Patient, id)));
+        assert_eq!(
+            s.url("https://c.example.jp/", LinkRole::Patient, id),
+            format!("https://c.example.jp/p/{patient}")
+        );
+        assert_eq!(
+            s.url("https://c.example.jp", LinkRole::Clinic, id),
+            format!("https://c.example.jp/call/{clinic}")
+        );
     }
 
     #[test]

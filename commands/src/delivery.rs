@@ -216,11 +216,9 @@ impl DeliveryWorker {
             .clinic(appointment.clinic_id)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let url = format!(
-            "{}/p/{}",
-            self.public_url.trim_end_matches('/'),
-            self.links.token(LinkRole::Patient, appointment_id)
-        );
+        let url = self
+            .links
+            .url(&self.public_url, LinkRole::Patient, appointment_id);
         let local = |t: chrono::DateTime<chrono::Utc>| {
             t.with_timezone(&clinic.time_zone)
                 .format("%Y/%m/%d %H:%M")

@@ -103,11 +103,32 @@ pub enum Status {
     Cancelled,
 }
 
+impl Status {
+    /// The name used in JSON, read models and the API.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::InCall => "in_call",
+            Self::Ended => "ended",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     InClinic,
     VideoUrl,
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::InClinic => "in_clinic",
+            Self::VideoUrl => "video_url",
+        }
+    }
 }
 
 /// What the patient page may learn about its link (SPEC §6 `patient-links`).
@@ -119,6 +140,18 @@ pub enum LinkStatus {
     Expired,
     Cancelled,
     Ended,
+}
+
+impl LinkStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::NotYetOpen => "not_yet_open",
+            Self::Open => "open",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Ended => "ended",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

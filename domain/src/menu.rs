@@ -35,6 +35,15 @@ pub enum VisitType {
     Revisit,
 }
 
+impl VisitType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::First => "first",
+            Self::Revisit => "revisit",
+        }
+    }
+}
+
 /// A menu as the clinic defines it today. Commands carry this snapshot so the decider stays
 /// pure; the booking event copies the parts it needs, so later menu edits never rewrite history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

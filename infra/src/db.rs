@@ -113,11 +113,6 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Milliseconds since the Unix epoch, the time format of non-event tables.
-pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
-use crate::schedule::{row_key, status_after, status_name, update_status};
+use crate::schedule::{row_key, status_after, update_status};
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Status};
 use enkaku_domain::envelope::RecordedEvent;
@@ -62,7 +62,7 @@ impl Projector for ReceptionProjector {
                     Value::Text(e.doctor_id.to_string()),
                     Value::Int(e.start_at.timestamp_millis()),
                     Value::Int(e.end_at.timestamp_millis()),
-                    Value::Text(status_name(Status::Booked).into()),
+                    Value::Text(Status::Booked.as_str().into()),
                     Value::Int(i64::from(e.video.is_some())),
                     Value::Text(e.patient_name.to_string()),
                     Value::MaybeText(e.chart_number.as_ref().map(|c| c.to_string())),

@@ -77,10 +77,10 @@ impl Projector for ScheduleProjector {
                     Value::Text(id),
                     Value::Text(clinic.to_string()),
                     Value::Text(doctor.to_string()),
-                    Value::Text(kind_name(kind).into()),
+                    Value::Text(kind.as_str().into()),
                     Value::Int(start.timestamp_millis()),
                     Value::Int(end.timestamp_millis()),
-                    Value::Text(status_name(Status::Booked).into()),
+                    Value::Text(Status::Booked.as_str().into()),
                     Value::Int(i64::from(video)),
                     Value::Text(name),
                     Value::Int(version),
@@ -136,25 +136,9 @@ pub(crate) async fn update_status(
         "UPDATE {table} SET status = $2, version = $3 WHERE appointment_id = $1 AND version < $3"
     ))
     .bind(id)
-    .bind(status_name(status))
+    .bind(status.as_str())
     .bind(version)
     .execute(tx)
     .await
     .map(|_| ())
-}
-
-pub fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Booked => "booked",
-        Status::InCall => "in_call",
-        Status::Ended => "ended",
-        Status::Cancelled => "cancelled",
-    }
-}
-
-pub fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::InClinic => "in_clinic",
-        Kind::VideoUrl => "video_url",
-    }
 }

@@ -252,7 +252,7 @@ fn after_all(seen: &[enkaku_domain::envelope::RecordedEvent]) -> u64 {
 }
 
 /// Appends survive closing and reopening the store (the durable part of the contract;
-/// the SIGKILL test in crash.rs checks it against a killed process).
+/// the SIGKILL test in recovery.rs checks it against a killed process).
 async fn appends_survive_reopening(backend: Backend) {
     let (store, keep) = open(backend).await;
     let s = stream();

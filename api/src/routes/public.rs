@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{DateTime, FixedOffset};
 use enkaku_commands::capability::LinkRole;
-use enkaku_domain::appointment::LinkStatus;
 use serde::Serialize;
 use std::net::SocketAddr;
 use utoipa::ToSchema;
@@ -83,19 +82,9 @@ async fn patient_link(
     let clinic = state.clinic(a.clinic_id).await?;
     let tz = clinic.time_zone;
     Ok(Json(PatientLinkView {
-        status: link_status_name(status).to_owned(),
+        status: status.as_str().to_owned(),
         valid_from: local(window.valid_from, tz),
         valid_until: local(window.valid_until, tz),
         clinic_name: clinic.name,
     }))
-}
-
-fn link_status_name(status: LinkStatus) -> &'static str {
-    match status {
-        LinkStatus::NotYetOpen => "not_yet_open",
-        LinkStatus::Open => "open",
-        LinkStatus::Expired => "expired",
-        LinkStatus::Cancelled => "cancelled",
-        LinkStatus::Ended => "ended",
-    }
 }

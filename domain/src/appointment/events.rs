@@ -115,19 +115,6 @@ pub struct DecodeError {
 }
 
 impl Event {
-    /// Every event type this version of enkaku writes, for documentation and tests.
-    pub const TYPES: [&'static str; 9] = [
-        "AppointmentBooked",
-        "VideoUrlCreated",
-        "VideoCallEdited",
-        "UrlDeliveryRequested",
-        "UrlDelivered",
-        "UrlDeliveryFailed",
-        "CallCancelled",
-        "CallStarted",
-        "CallEnded",
-    ];
-
     pub fn event_type(&self) -> &'static str {
         match self {
             Self::AppointmentBooked(_) => "AppointmentBooked",
