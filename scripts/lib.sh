@@ -10,6 +10,16 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
   fi
 fi
 
+# Tools built for the tests (the tansu broker) live outside the checkout too.
+if [ -z "${ENKAKU_TOOLS:-}" ]; then
+  if mkdir -p /var/cache/enkaku/tools 2>/dev/null && [ -w /var/cache/enkaku/tools ]; then
+    export ENKAKU_TOOLS=/var/cache/enkaku/tools
+  else
+    export ENKAKU_TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/enkaku/tools"
+    mkdir -p "$ENKAKU_TOOLS"
+  fi
+fi
+
 step() { printf '\n==> %s\n' "$*"; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -39,4 +49,18 @@ ensure_postgres() {
 drop_test_databases() {
   psql "$ENKAKU_TEST_POSTGRES/postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'enkaku\_t\_%'" |
     while read -r db; do psql -q "$ENKAKU_TEST_POSTGRES/postgres" -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+}
+
+# The Kafka-protocol broker tansu, built once (7-10 minutes) and cached. `libsql` adds its
+# file-backed storage engine, which creates its own schema, for the broker-restart test;
+# `dynostore` gives `memory://`, `postgres` the engine SPEC §5 names.
+TANSU_VERSION=0.6.0
+ensure_tansu() {
+  export ENKAKU_TANSU="$ENKAKU_TOOLS/bin/tansu"
+  local stamp="$ENKAKU_TOOLS/tansu-$TANSU_VERSION-dynostore-postgres-libsql"
+  if [ -x "$ENKAKU_TANSU" ] && [ -e "$stamp" ]; then return; fi
+  CARGO_TARGET_DIR="$ENKAKU_TOOLS/tansu-target" cargo install --quiet --locked --force \
+    --root "$ENKAKU_TOOLS" tansu --version "$TANSU_VERSION" --features dynostore,postgres,libsql
+  rm -rf "$ENKAKU_TOOLS/tansu-target"
+  touch "$stamp"
 }

@@ -4,20 +4,22 @@
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::state::{AppState, ClinicProfiles};
+use crate::workers::{CallHook, Delivery, Workers};
 use anyhow::Context;
 use enkaku_commands::AppointmentService;
 use enkaku_commands::capability::LinkSigner;
 use enkaku_commands::delivery::DeliveryWorker;
 use enkaku_commands::ports::{EventStore, SystemClock, UuidV7};
-use enkaku_infra::checkpoints::SqlCheckpoints;
 use enkaku_infra::directory::{SqlDirectory, demo};
 use enkaku_infra::event_store::SqlEventStore;
 use enkaku_infra::feed::StoreFeed;
 use enkaku_infra::idempotency::IdempotencyStore;
+use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::{Db, secrets};
-use enkaku_projections::ProjectionRunner;
+use enkaku_media::CallSignals;
+use enkaku_projections::{EventFeed, ProjectionRunner, ReactorRunner};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct Config {
     pub seed_demo: bool,
     /// Read client addresses from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_forwarded: bool,
+    /// Put Kafka in the path: publish every event, feed projectors and reactors from it.
+    pub kafka: Option<KafkaConfig>,
 }
 
 impl Config {
@@ -54,7 +58,9 @@ pub struct Stack {
     pub db: Db,
     pub store: Arc<SqlEventStore>,
     pub directory: SqlDirectory,
-    pub projections: Arc<ProjectionRunner>,
+    /// What projectors and reactors read: the store's log, or Kafka.
+    pub feed: Arc<dyn EventFeed>,
+    pub projections: Vec<Arc<ProjectionRunner>>,
 }
 
 impl Stack {
@@ -66,19 +72,53 @@ impl Stack {
             .await
             .with_context(|| format!("cannot open database {}", enkaku_infra::db::redact(&url)))?;
         let store = Arc::new(SqlEventStore::open(db.clone()).await?);
-        let feed = Arc::new(StoreFeed(store.clone()));
-        let projections = Arc::new(ProjectionRunner::new(
-            Arc::new(db.clone()),
-            feed,
-            enkaku_projections::all(),
-        ));
-        projections.prepare().await?;
+        let rows = Arc::new(db.clone());
+        let (feed, projections): (Arc<dyn EventFeed>, Vec<_>) = match &config.kafka {
+            // A consumer per read model, so each has its own consumer group and lag.
+            Some(kafka) => {
+                let feed: Arc<dyn EventFeed> = Arc::new(KafkaFeed::new(kafka.clone()));
+                let runners = enkaku_projections::all()
+                    .into_iter()
+                    .map(|p| {
+                        Arc::new(ProjectionRunner::new(
+                            p.name(),
+                            rows.clone(),
+                            feed.clone(),
+                            vec![p],
+                        ))
+                    })
+                    .collect();
+                (feed, runners)
+            }
+            // One runner for all: one commit per batch however many read models there are.
+            None => {
+                let feed: Arc<dyn EventFeed> = Arc::new(StoreFeed(store.clone()));
+                let runner =
+                    ProjectionRunner::new("read_models", rows, feed.clone(), enkaku_projections::all());
+                (feed, vec![Arc::new(runner)])
+            }
+        };
+        for runner in &projections {
+            runner.prepare().await?;
+        }
         Ok(Self {
             directory: SqlDirectory::new(db.clone()),
             db,
             store,
+            feed,
             projections,
         })
+    }
+
+    /// A runner that rebuilds every read model from the store's own log, whatever feed
+    /// serves them live (Kafka may no longer hold the oldest events).
+    pub fn rebuilder(&self) -> ProjectionRunner {
+        ProjectionRunner::new(
+            "rebuild",
+            Arc::new(self.db.clone()),
+            Arc::new(StoreFeed(self.store.clone())),
+            enkaku_projections::all(),
+        )
     }
 }
 
@@ -144,6 +184,37 @@ impl Application {
             Arc::new(UuidV7),
         ));
         let outbox = Outbox::new(stack.db.clone());
+        let calls = CallSignals::default();
+        let rows = Arc::new(stack.db.clone());
+        let delivery = Delivery(DeliveryWorker {
+            service: service.clone(),
+            directory,
+            sender: Arc::new(outbox.clone()),
+            links: links.clone(),
+            public_url: public_url.clone(),
+        });
+        let mut reactors = vec![
+            Arc::new(ReactorRunner::new(
+                rows.clone(),
+                stack.feed.clone(),
+                Arc::new(delivery),
+            )),
+            Arc::new(ReactorRunner::new(
+                rows.clone(),
+                stack.feed.clone(),
+                Arc::new(CallHook(calls.clone())),
+            )),
+        ];
+        if let Some(kafka) = &config.kafka {
+            enkaku_infra::kafka::ensure_topic(kafka).await?;
+            let publisher = Arc::new(KafkaPublisher::new(kafka)?);
+            let log = Arc::new(StoreFeed(store.clone()));
+            reactors.push(Arc::new(ReactorRunner::new(rows, log, publisher)));
+        }
+        let workers = Workers {
+            projections: stack.projections.clone(),
+            reactors,
+        };
         let state = AppState {
             db: stack.db.clone(),
             store: store.clone(),
@@ -152,7 +223,8 @@ impl Application {
             sessions: SessionStore::new(stack.db.clone(), chrono::Duration::hours(12)),
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
             outbox: outbox.clone(),
-            projections: stack.projections.clone(),
+            workers: workers.clone(),
+            calls,
             links: links.clone(),
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),
@@ -162,20 +234,8 @@ impl Application {
         };
 
         let (stop_workers, stopped) = watch::channel(false);
-        let delivery = DeliveryWorker {
-            store: store.clone(),
-            service,
-            directory,
-            sender: Arc::new(outbox),
-            checkpoints: Arc::new(SqlCheckpoints(stack.db.clone())),
-            links,
-            public_url: public_url.clone(),
-        };
-        let workers = vec![
-            tokio::spawn(stack.projections.clone().run(stopped.clone())),
-            tokio::spawn(delivery.run(stopped.clone())),
-            tokio::spawn(housekeeping(state.clone(), stopped)),
-        ];
+        let mut workers = workers.spawn(&stopped);
+        workers.push(tokio::spawn(housekeeping(state.clone(), stopped)));
         Ok(Self {
             router: routes::router(state.clone()),
             listener,

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enkaku_api::{Application, Config, Stack};
 use enkaku_commands::ports::EventStore;
+use enkaku_infra::kafka::KafkaConfig;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ enum Command {
     Replay,
     /// Print events as JSON lines: one stream's history, or the global log.
     Events(EventsArgs),
+    /// Print the AsyncAPI 3 document of the Kafka topic (docs/asyncapi.yaml).
+    Asyncapi {
+        #[arg(long, env = "ENKAKU_KAFKA_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_TOPIC)]
+        topic: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -55,6 +61,30 @@ struct ServeArgs {
     /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "ENKAKU_TRUST_FORWARDED")]
     trust_forwarded: bool,
+    /// Kafka bootstrap servers, e.g. `127.0.0.1:9092`: publish every event there and feed
+    /// the read models and reactors from it. Without it, the store's own log feeds them.
+    #[arg(long, env = "ENKAKU_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// The topic events are published to (created if missing).
+    #[arg(long, env = "ENKAKU_KAFKA_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_TOPIC)]
+    kafka_topic: String,
+    /// Partitions of the topic when enkaku creates it.
+    #[arg(long, env = "ENKAKU_KAFKA_PARTITIONS", default_value_t = 3)]
+    kafka_partitions: i32,
+    /// Consumer groups are named `<prefix><consumer>`.
+    #[arg(long, env = "ENKAKU_KAFKA_GROUP_PREFIX", default_value = "enkaku.")]
+    kafka_group_prefix: String,
+}
+
+impl ServeArgs {
+    fn kafka(&self) -> Option<KafkaConfig> {
+        self.kafka_brokers.as_ref().map(|brokers| KafkaConfig {
+            topic: self.kafka_topic.clone(),
+            partitions: self.kafka_partitions,
+            group_prefix: self.kafka_group_prefix.clone(),
+            ..KafkaConfig::new(brokers)
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -95,9 +125,14 @@ async fn main() -> anyhow::Result<()> {
         link_secret: serve.link_secret.clone(),
         seed_demo: !serve.no_demo,
         trust_forwarded: serve.trust_forwarded,
+        kafka: serve.kafka(),
     };
     match command {
         Command::Serve(serve) => serve_until_signal(config(&serve)).await,
+        Command::Asyncapi { topic } => {
+            print!("{}", enkaku_api::asyncapi_yaml(&topic)?);
+            Ok(())
+        }
         Command::Migrate => {
             Stack::open(&config(&ServeArgs::parse_default())).await?;
             eprintln!("schema is up to date");
@@ -153,16 +188,14 @@ async fn shutdown_signal() {
 async fn replay(config: &Config) -> anyhow::Result<()> {
     let stack = Stack::open(config).await?;
     let head = *stack.store.head().borrow();
-    stack.projections.reset().await?;
+    let rebuilder = stack.rebuilder();
+    rebuilder.reset().await?;
     let bar = indicatif::ProgressBar::new(head);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let applied = stack
-        .projections
-        .catch_up(&|position| bar.set_position(position))
-        .await?;
+    let applied = rebuilder.catch_up(&|position| bar.set_position(position)).await?;
     bar.finish();
     let projectors = enkaku_projections::all().len() as u64;
     println!(

@@ -1,6 +1,7 @@
 //! Everything handlers share.
 
 use crate::rate_limit::RateLimiter;
+use crate::workers::Workers;
 use enkaku_commands::ports::{ClinicProfile, Directory, EventStore};
 use enkaku_commands::{AppointmentService, capability::LinkSigner};
 use enkaku_domain::ids::ClinicId;
@@ -9,7 +10,7 @@ use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
-use enkaku_projections::ProjectionRunner;
+use enkaku_media::CallSignals;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -22,7 +23,9 @@ pub struct AppState {
     pub sessions: SessionStore,
     pub idempotency: IdempotencyStore,
     pub outbox: Outbox,
-    pub projections: Arc<ProjectionRunner>,
+    pub workers: Workers,
+    /// Call starts and ends for the media relay.
+    pub calls: CallSignals,
     pub links: Arc<LinkSigner>,
     /// Base of the clinic and patient URLs, without a trailing slash.
     pub public_url: String,

@@ -1,22 +1,20 @@
 //! The URL delivery worker: reacts to `UrlDeliveryRequested`, hands the message to a
 //! channel (the embedded outbox, SMS or SMTP), and records the outcome as an event.
 //!
-//! It tails the global log from a checkpoint. A crash between sending and saving the
-//! checkpoint means the message is handed over again on restart, so senders must treat the
-//! delivery id as an idempotency key (the outbox does).
+//! It runs as a reactor on the event feed (the store's log or Kafka). A crash between
+//! sending and recording the outcome means the message is handed over again on restart, so
+//! senders must treat the delivery id as an idempotency key (the outbox does).
 
 use crate::capability::{LinkRole, LinkSigner};
-use crate::ports::{Directory, EventStore, StoreError};
+use crate::ports::Directory;
 use crate::service::{AppointmentService, CommandContext, CommandError};
 use async_trait::async_trait;
 use enkaku_domain::DomainError;
-use enkaku_domain::appointment::{DeliveryReport, Event, Status};
+use enkaku_domain::appointment::{DeliveryOutcome, DeliveryReport, Event, Status};
 use enkaku_domain::envelope::{Actor, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId};
 use enkaku_domain::values::Destination;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// A message ready for a channel. It holds the patient URL, so it lives only in the
 /// channel's own store, never in the event log.
@@ -48,125 +46,59 @@ pub trait UrlSender: Send + Sync {
     async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError>;
 }
 
-/// Where a log-tailing worker remembers how far it got.
-#[async_trait]
-pub trait Checkpoints: Send + Sync {
-    async fn load(&self, name: &str) -> Result<u64, StoreError>;
-    async fn save(&self, name: &str, position: u64) -> Result<(), StoreError>;
-}
-
-const CHECKPOINT: &str = "url_delivery";
-const BATCH: usize = 256;
-const SAVE_EVERY: Duration = Duration::from_secs(1);
-
 pub struct DeliveryWorker {
-    pub store: Arc<dyn EventStore>,
     pub service: Arc<AppointmentService>,
     pub directory: Arc<dyn Directory>,
     pub sender: Arc<dyn UrlSender>,
-    pub checkpoints: Arc<dyn Checkpoints>,
     pub links: Arc<LinkSigner>,
     /// Base of the patient URL, e.g. `https://clinic.example.jp`.
     pub public_url: String,
 }
 
 impl DeliveryWorker {
-    /// Work until `shutdown` turns true; errors are logged and retried after a pause.
+    /// Act on one event of the feed: hand a `UrlDeliveryRequested` to the channel and record
+    /// the outcome. `Ok(true)` when it handled a delivery. An `Err` is transient (channel or
+    /// store down): the caller tries the same event again later.
     ///
-    /// The checkpoint is saved after a batch that delivered something, at most once a second
-    /// otherwise, and at shutdown: re-reading events without deliveries after a crash costs
-    /// nothing, while a commit per batch would cost the store a disk flush each time.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut head = self.store.head();
-        let mut saved = None;
-        let mut position = 0;
-        let mut saved_at = Instant::now();
-        loop {
-            if saved.is_none() {
-                match self.checkpoints.load(CHECKPOINT).await {
-                    Ok(p) => (position, saved) = (p, Some(p)),
-                    Err(e) => tracing::warn!(error = %e, "cannot read the delivery checkpoint"),
-                }
-            }
-            if saved.is_some() {
-                match self.catch_up(position).await {
-                    Ok((reached, delivered)) => {
-                        position = reached;
-                        if saved != Some(position) && (delivered || saved_at.elapsed() >= SAVE_EVERY) {
-                            saved = self.save(position).await.or(saved);
-                            saved_at = Instant::now();
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "url delivery worker failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-            tokio::select! {
-                _ = head.changed() => {}
-                _ = shutdown.changed() => {}
-                // A safety net for a missed wake-up (another process appended) and for the
-                // once-a-second save.
-                _ = tokio::time::sleep(SAVE_EVERY) => {}
-            }
-            if *shutdown.borrow() {
-                if saved.is_some() && saved != Some(position) {
-                    self.save(position).await;
-                }
-                return;
-            }
+    /// Safe to call twice for one event: a delivery whose outcome is recorded is not sent
+    /// again, and channels dedupe by delivery id for a crash between sending and recording.
+    pub async fn handle(&self, recorded: &RecordedEvent) -> Result<bool, CommandError> {
+        if recorded.event_type != "UrlDeliveryRequested" {
+            return Ok(false);
         }
-    }
-
-    async fn save(&self, position: u64) -> Option<u64> {
-        match self.checkpoints.save(CHECKPOINT, position).await {
-            Ok(()) => Some(position),
+        match self.deliver(recorded).await {
+            Ok(handled) => Ok(handled),
+            Err(e @ (CommandError::Unavailable(_) | CommandError::Contended)) => Err(e),
+            // Permanent (an unreadable or inconsistent appointment): retrying cannot help,
+            // and it must not hold up every later delivery.
             Err(e) => {
-                tracing::warn!(error = %e, "cannot save the delivery checkpoint");
-                None
+                tracing::error!(event_id = %recorded.event_id, error = %e, "delivery skipped");
+                Ok(false)
             }
         }
     }
 
-    /// Handle every event after `position`; returns the position reached and whether any
-    /// delivery was handled.
-    pub async fn catch_up(&self, mut position: u64) -> Result<(u64, bool), CommandError> {
-        let mut delivered = false;
-        loop {
-            let batch = self.store.read_all(position, BATCH).await?;
-            let Some(last) = batch.last() else {
-                return Ok((position, delivered));
-            };
-            let last_position = last.position;
-            for recorded in batch.iter().filter(|e| e.event_type == "UrlDeliveryRequested") {
-                match self.deliver(recorded).await {
-                    Ok(()) => delivered = true,
-                    // Transient: stop here and try this request again later.
-                    Err(e @ (CommandError::Unavailable(_) | CommandError::Contended)) => return Err(e),
-                    // Permanent (an unreadable or inconsistent appointment): retrying cannot
-                    // help, and it must not hold up every later delivery.
-                    Err(e) => {
-                        tracing::error!(event_id = %recorded.event_id, error = %e, "delivery skipped");
-                    }
-                }
-            }
-            position = last_position;
-        }
-    }
-
-    async fn deliver(&self, recorded: &RecordedEvent) -> Result<(), CommandError> {
+    /// `Ok(false)` when there was nothing (left) to deliver.
+    async fn deliver(&self, recorded: &RecordedEvent) -> Result<bool, CommandError> {
         let Ok(Event::UrlDeliveryRequested(request)) =
             Event::decode(&recorded.event_type, recorded.schema_version, &recorded.data)
         else {
             tracing::error!(event_id = %recorded.event_id, "undecodable delivery request skipped");
-            return Ok(());
+            return Ok(false);
         };
         let Some(appointment_id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
-            return Ok(());
+            return Ok(false);
         };
         let clinic_id = recorded.metadata.clinic_id;
         let current = self.service.get(clinic_id, appointment_id).await?;
+        let still_pending = current
+            .appointment
+            .deliveries
+            .iter()
+            .any(|d| d.id == request.delivery_id && d.outcome == DeliveryOutcome::Pending);
+        if !still_pending {
+            return Ok(false); // handled before this event was read again
+        }
         let report = if matches!(current.appointment.status, Status::Cancelled | Status::Ended) {
             DeliveryReport::Failed {
                 at: self.service.now(),
@@ -200,7 +132,8 @@ impl DeliveryWorker {
             .record_delivery(&ctx, appointment_id, request.delivery_id, report)
             .await
         {
-            Ok(_) | Err(CommandError::Rejected(DomainError::UnknownDelivery)) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(CommandError::Rejected(DomainError::UnknownDelivery)) => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -522,7 +522,7 @@ pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> State {
 }
 
 /// Menu fields copied into the booking (R3), so a later menu edit never rewrites history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BookedMenu {
     pub id: MenuId,
     pub name: String,

@@ -3,6 +3,7 @@
 
 use crate::error::DomainError;
 use chrono::{DateTime, Duration, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -34,7 +35,7 @@ fn clean_text(
 macro_rules! text_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -174,7 +175,7 @@ impl EmailAddress {
 }
 
 /// How the patient URL travels (R14).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Sms,
@@ -191,7 +192,7 @@ impl Channel {
 }
 
 /// Where the patient URL goes: a channel and an address valid for it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "channel", content = "destination", rename_all = "snake_case")]
 pub enum Destination {
     Sms(SmsNumber),
@@ -223,7 +224,7 @@ impl Destination {
 
 /// When a video call's URLs work (R13): from one hour before the start until the same time
 /// the next day. Start 2022-08-30 13:00 → 2022-08-30 12:00 to 2022-08-31 13:00.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidityWindow {
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,

@@ -101,6 +101,18 @@ impl Db {
     }
 }
 
+/// Read-model and offset transactions for projections and reactors.
+#[async_trait::async_trait]
+impl enkaku_projections::WriteTransactions for Db {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        Db::begin_write(self).await
+    }
+
+    fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
 /// A database URL without its password, fit for logs and error messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

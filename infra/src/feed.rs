@@ -1,24 +1,72 @@
-//! The embedded event feed: the event store's own global log, woken by its commits.
+//! The embedded event feed: the event store's own global log as one partition whose offsets
+//! are global positions, woken by the store's commits.
 
 use async_trait::async_trait;
 use enkaku_commands::ports::EventStore;
-use enkaku_domain::envelope::RecordedEvent;
-use enkaku_projections::{EventFeed, FeedError};
+use enkaku_projections::FeedError;
+use enkaku_projections::feed::{Cursor, EventFeed, FeedBatch, FeedEvent, FeedReader};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// The feed's name in `feed_offsets`.
+pub const LOG_FEED: &str = "log";
 
 pub struct StoreFeed(pub Arc<dyn EventStore>);
 
 #[async_trait]
 impl EventFeed for StoreFeed {
-    async fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, FeedError> {
-        self.0
-            .read_all(after, limit)
-            .await
-            .map_err(|e| FeedError(e.to_string()))
+    fn name(&self) -> String {
+        LOG_FEED.into()
     }
 
-    fn head(&self) -> watch::Receiver<u64> {
-        self.0.head()
+    async fn open(&self, _consumer: &str, from: &Cursor) -> Result<Box<dyn FeedReader>, FeedError> {
+        Ok(Box::new(StoreReader {
+            store: self.0.clone(),
+            head: self.0.head(),
+            next: from.get(&0).copied().unwrap_or(0).max(1),
+        }))
+    }
+}
+
+struct StoreReader {
+    store: Arc<dyn EventStore>,
+    head: watch::Receiver<u64>,
+    /// The next position to read (positions start at 1).
+    next: u64,
+}
+
+#[async_trait]
+impl FeedReader for StoreReader {
+    async fn next_batch(&mut self, limit: usize, wait: Duration) -> Result<FeedBatch, FeedError> {
+        if *self.head.borrow_and_update() < self.next {
+            // Another process may append to a shared PostgreSQL store without waking this
+            // one, so the wait also ends by time.
+            let _ = tokio::time::timeout(wait, self.head.changed()).await;
+        }
+        let events = self
+            .store
+            .read_all(self.next - 1, limit)
+            .await
+            .map_err(|e| FeedError(e.to_string()))?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(FeedBatch::default());
+        };
+        self.next = last + 1;
+        Ok(FeedBatch {
+            events: events
+                .into_iter()
+                .map(|event| FeedEvent {
+                    partition: 0,
+                    offset: event.position,
+                    event,
+                })
+                .collect(),
+            reached: Cursor::from([(0, self.next)]),
+        })
+    }
+
+    fn lag(&self) -> u64 {
+        (*self.head.borrow() + 1).saturating_sub(self.next)
     }
 }

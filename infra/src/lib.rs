@@ -1,12 +1,13 @@
-//! Adapters: the SQL event store (SQLite or PostgreSQL), the clinic directory, staff
-//! sessions, idempotency records, the embedded outbox, and start-up configuration.
+//! Adapters: the SQL event store (SQLite or PostgreSQL), the event feeds (the store's log,
+//! Kafka) and the Kafka publisher, the clinic directory, staff sessions, idempotency records,
+//! the embedded outbox, and start-up configuration.
 
-pub mod checkpoints;
 pub mod db;
 pub mod directory;
 pub mod event_store;
 pub mod feed;
 pub mod idempotency;
+pub mod kafka;
 pub mod outbox;
 pub mod secrets;
 pub mod sessions;

@@ -1,21 +1,62 @@
-//! The ordered event feed projectors read from. The embedded default reads the event store's
-//! global log; a Kafka-backed feed can take its place.
+//! The event feed projectors and reactors read from: the event store's own global log in the
+//! embedded default, a Kafka topic in production. A feed is split into partitions, each in
+//! order; a consumer remembers, per partition, the next offset it has not yet applied.
+//!
+//! The store's log is one partition whose offsets are global positions. A Kafka topic has
+//! several, keyed by stream, so one appointment's events stay in order while different
+//! appointments' events may interleave differently than in the log. Read models therefore
+//! rely on per-stream order only (every row carries the stream version it reflects).
 
 use async_trait::async_trait;
 use enkaku_domain::envelope::RecordedEvent;
+use std::collections::BTreeMap;
+use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::watch;
 
 #[derive(Debug, Error)]
 #[error("event feed unavailable: {0}")]
 pub struct FeedError(pub String);
 
+/// Partition → the next offset to read.
+pub type Cursor = BTreeMap<i32, u64>;
+
+/// One event as a feed delivered it.
+#[derive(Clone, Debug)]
+pub struct FeedEvent {
+    pub partition: i32,
+    pub offset: u64,
+    pub event: RecordedEvent,
+}
+
+#[derive(Debug, Default)]
+pub struct FeedBatch {
+    /// In order within each partition.
+    pub events: Vec<FeedEvent>,
+    /// Where each partition read in this batch continues, past any message skipped as
+    /// unreadable.
+    pub reached: Cursor,
+}
+
 #[async_trait]
 pub trait EventFeed: Send + Sync {
-    /// Up to `limit` events with a position greater than `after`, in position order, with no
-    /// gaps: an event is never delivered after one with a higher position.
-    async fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, FeedError>;
+    /// Names the offsets' space, e.g. `log` or `kafka:enkaku.appointments.v1`; checkpoints
+    /// are kept per feed, so switching feeds never mixes offsets.
+    fn name(&self) -> String;
 
-    /// The newest position known to the feed; changes wake waiting projectors.
-    fn head(&self) -> watch::Receiver<u64>;
+    /// A reader for `consumer` that starts at `from` (partitions missing there start at
+    /// their beginning).
+    async fn open(&self, consumer: &str, from: &Cursor) -> Result<Box<dyn FeedReader>, FeedError>;
+}
+
+#[async_trait]
+pub trait FeedReader: Send {
+    /// Up to `limit` events, waiting at most `wait` for the first one. Cancel-safe.
+    async fn next_batch(&mut self, limit: usize, wait: Duration) -> Result<FeedBatch, FeedError>;
+
+    /// Events in the feed not yet returned by this reader, as far as it knows.
+    fn lag(&self) -> u64;
+
+    /// Told that everything up to `cursor` is durably applied (Kafka commits it to the
+    /// consumer group, for operators' tools; the source of truth stays in SQL).
+    fn applied(&mut self, _cursor: &Cursor) {}
 }

@@ -2,18 +2,23 @@
 //! doctor, per day, every kind of appointment) and the **reception list** (per day, in-clinic
 //! bookings only).
 //!
-//! Each projector keeps its checkpoint in the same transaction as its rows, so a crash can
+//! Reactors (URL delivery, the media relay's hook) run on the same feeds.
+//!
+//! Each projector keeps its offsets in the same transaction as its rows, so a crash can
 //! never leave rows ahead of or behind the checkpoint; rows also carry the stream version
 //! they reflect, so applying an event twice changes nothing.
 
 pub mod bulk;
 pub mod feed;
+pub mod offsets;
 pub mod queries;
+pub mod reactor;
 pub mod reception;
 pub mod runner;
 pub mod schedule;
 
 pub use feed::{EventFeed, FeedError};
+pub use reactor::{Reactor, ReactorRunner, RetryLater};
 pub use runner::{ProjectionRunner, Projector, WriteTransactions};
 
 use std::sync::Arc;

@@ -42,7 +42,7 @@ impl Projector for ReceptionProjector {
     async fn apply(
         &self,
         tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, Event)],
+        batch: &[(&RecordedEvent, &Event)],
     ) -> Result<(), sqlx::Error> {
         let mut inserts = BulkInsert::new(
             "INSERT INTO reception_entries

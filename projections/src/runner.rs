@@ -1,16 +1,20 @@
-//! Runs projectors: read a batch from the feed, apply it and move the checkpoint in one
-//! transaction, repeat; sleep until the feed's head moves.
+//! Runs projectors: read a batch from the feed, apply it and move each projector's offsets in
+//! one transaction, repeat.
 
-use crate::feed::EventFeed;
+use crate::feed::{EventFeed, FeedBatch, FeedEvent, FeedReader};
+use crate::offsets::{self, Progress};
 use async_trait::async_trait;
 use enkaku_domain::appointment::Event;
 use enkaku_domain::envelope::RecordedEvent;
 use sqlx::{Any, AnyConnection, Transaction};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
 const BATCH: usize = 512;
+/// How long a reader waits for events before the runner looks at its shutdown signal and lag.
+const POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -30,43 +34,63 @@ pub trait WriteTransactions: Send + Sync {
 
 #[async_trait]
 pub trait Projector: Send + Sync {
-    /// Also the key of its checkpoint.
+    /// Also the key of its offsets.
     fn name(&self) -> &'static str;
     /// `CREATE … IF NOT EXISTS` statements for its tables.
     fn schema(&self) -> &'static str;
     /// Its tables, dropped by a rebuild.
     fn tables(&self) -> &'static [&'static str];
-    /// Fold a batch of events, in order, into the rows. Must be idempotent: applying an
-    /// event a second time changes nothing.
+    /// Fold a batch of events into the rows. Events of one stream come in stream order;
+    /// different streams may interleave in any order. Must be idempotent: applying an event
+    /// a second time changes nothing.
     async fn apply(
         &self,
         tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, Event)],
+        batch: &[(&RecordedEvent, &Event)],
     ) -> Result<(), sqlx::Error>;
 }
 
-const CHECKPOINT_SCHEMA: &str =
-    "CREATE TABLE IF NOT EXISTS projection_checkpoints (name TEXT PRIMARY KEY, position BIGINT NOT NULL)";
-
 pub struct ProjectionRunner {
+    /// The consumer name the feed knows this runner by (its Kafka consumer group).
+    name: String,
     db: Arc<dyn WriteTransactions>,
     feed: Arc<dyn EventFeed>,
     projectors: Vec<Arc<dyn Projector>>,
+    lag: AtomicU64,
 }
 
 impl ProjectionRunner {
     pub fn new(
+        name: impl Into<String>,
         db: Arc<dyn WriteTransactions>,
         feed: Arc<dyn EventFeed>,
         projectors: Vec<Arc<dyn Projector>>,
     ) -> Self {
-        Self { db, feed, projectors }
+        Self {
+            name: name.into(),
+            db,
+            feed,
+            projectors,
+            lag: AtomicU64::new(0),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn feed_name(&self) -> String {
+        self.feed.name()
+    }
+
+    /// Events in the feed this runner has not applied yet, as of its last look.
+    pub fn lag(&self) -> u64 {
+        self.lag.load(Ordering::Relaxed)
     }
 
     /// Create missing read-model tables.
     pub async fn prepare(&self) -> Result<(), ProjectionError> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::raw_sql(CHECKPOINT_SCHEMA).execute(&mut *tx).await?;
         for p in &self.projectors {
             sqlx::raw_sql(p.schema()).execute(&mut *tx).await?;
         }
@@ -74,10 +98,9 @@ impl ProjectionRunner {
         Ok(())
     }
 
-    /// Drop every read model and its checkpoint, so the next catch-up rebuilds it from the
+    /// Drop every read model and its offsets, so the next catch-up rebuilds it from the
     /// first event.
     pub async fn reset(&self) -> Result<(), ProjectionError> {
-        self.prepare().await?;
         let mut tx = self.db.begin_write().await?;
         for p in &self.projectors {
             for table in p.tables() {
@@ -85,101 +108,116 @@ impl ProjectionRunner {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
-                .bind(p.name())
-                .execute(&mut *tx)
-                .await?;
+            offsets::forget(&mut tx, p.name()).await?;
         }
         tx.commit().await?;
         self.prepare().await
     }
 
+    async fn open(&self) -> Result<Box<dyn FeedReader>, ProjectionError> {
+        let feed = self.feed.name();
+        let mut cursors = Vec::new();
+        for p in &self.projectors {
+            cursors.push(offsets::load(self.db.pool(), p.name(), &feed).await?);
+        }
+        Ok(self.feed.open(&self.name, &offsets::earliest(&cursors)).await?)
+    }
+
     /// Apply everything the feed has now, for every projector; returns events applied
-    /// (counting once per projector). All projectors move in one transaction per batch, so
-    /// a batch costs one commit however many read models there are. `progress` is told each
-    /// batch's last position.
+    /// (counting once per projector). `progress` is told each batch's newest position.
     pub async fn catch_up(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<u64, ProjectionError> {
+        let mut reader = self.open().await?;
         let mut applied = 0;
         loop {
-            let from = self.position().await?;
-            let batch = self.feed.read_after(from, BATCH).await?;
-            let Some(last) = batch.last().map(|e| e.position) else {
+            let batch = reader.next_batch(BATCH, Duration::ZERO).await?;
+            if batch.reached.is_empty() {
                 return Ok(applied);
-            };
-            let decoded: Vec<(&RecordedEvent, Event)> = batch
-                .iter()
-                .filter_map(|recorded| {
-                    match Event::decode(&recorded.event_type, recorded.schema_version, &recorded.data) {
-                        Ok(event) => Some((recorded, event)),
-                        // Not an appointment event (or one from a newer build): not ours to show.
-                        Err(e) => {
-                            tracing::warn!(position = recorded.position, error = %e, "event skipped by projection");
-                            None
-                        }
-                    }
-                })
-                .collect();
-            let mut tx = self.db.begin_write().await?;
-            for projector in &self.projectors {
-                // Re-read inside the transaction: another runner may have moved it meanwhile.
-                // Two runners applying one batch at once still agree: inserts ignore existing
-                // rows, updates are version-guarded and checkpoints only move forward.
-                let done = checkpoint(&mut *tx, projector.name()).await?;
-                let start = decoded.partition_point(|(recorded, _)| recorded.position <= done);
-                projector.apply(&mut tx, &decoded[start..]).await?;
-                applied += batch.iter().filter(|e| e.position > done).count() as u64;
-                sqlx::query(
-                    "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2)
-                     ON CONFLICT (name) DO UPDATE SET position = excluded.position
-                     WHERE projection_checkpoints.position < excluded.position",
-                )
-                .bind(projector.name())
-                .bind(last as i64)
-                .execute(&mut *tx)
-                .await?;
             }
-            tx.commit().await?;
-            progress(last);
+            applied += self.apply(&batch).await?;
+            reader.applied(&batch.reached);
+            progress(batch.events.iter().map(|e| e.event.position).max().unwrap_or(0));
         }
     }
 
     /// Keep every projector up to date until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut head = self.feed.head();
-        loop {
-            if let Err(e) = self.catch_up(&|_| {}).await {
-                tracing::warn!(error = %e, "projection failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            tokio::select! {
-                _ = head.changed() => {}
-                _ = shutdown.changed() => {}
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
-            if *shutdown.borrow() {
-                return;
+        while !*shutdown.borrow() {
+            if let Err(e) = self.follow(&mut shutdown).await {
+                tracing::warn!(runner = %self.name, error = %e, "projection failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => {}
+                }
             }
         }
     }
 
-    /// The lowest checkpoint of all projectors: every event up to it is visible everywhere.
+    async fn follow(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ProjectionError> {
+        let mut reader = self.open().await?;
+        loop {
+            let batch = tokio::select! {
+                batch = reader.next_batch(BATCH, POLL) => batch?,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            if !batch.reached.is_empty() {
+                self.lag
+                    .store(reader.lag() + batch.events.len() as u64, Ordering::Relaxed);
+                self.apply(&batch).await?;
+                reader.applied(&batch.reached);
+            }
+            self.lag.store(reader.lag(), Ordering::Relaxed);
+        }
+    }
+
+    /// One transaction for every projector, so a batch costs one commit however many read
+    /// models there are, and rows never move without their offsets.
+    async fn apply(&self, batch: &FeedBatch) -> Result<u64, ProjectionError> {
+        let decoded: Vec<(&FeedEvent, Event)> = batch
+            .events
+            .iter()
+            .filter_map(|fed| {
+                let e = &fed.event;
+                match Event::decode(&e.event_type, e.schema_version, &e.data) {
+                    Ok(event) => Some((fed, event)),
+                    // Not an appointment event (or one from a newer build): not ours to show.
+                    Err(error) => {
+                        tracing::warn!(position = e.position, %error, "event skipped by projection");
+                        None
+                    }
+                }
+            })
+            .collect();
+        let feed = self.feed.name();
+        let progress = Progress::of(batch);
+        let mut applied = 0;
+        let mut tx = self.db.begin_write().await?;
+        for projector in &self.projectors {
+            // Read inside the transaction: another runner may have moved it meanwhile. Two
+            // runners applying one batch at once still agree: inserts ignore existing rows,
+            // updates are version-guarded and offsets only move forward.
+            let done = offsets::load(&mut *tx, projector.name(), &feed).await?;
+            let fresh: Vec<(&RecordedEvent, &Event)> = decoded
+                .iter()
+                .filter(|(fed, _)| fed.offset >= done.get(&fed.partition).copied().unwrap_or(0))
+                .map(|(fed, event)| (&fed.event, event))
+                .collect();
+            projector.apply(&mut tx, &fresh).await?;
+            applied += fresh.len() as u64;
+            offsets::save(&mut tx, projector.name(), &feed, &progress).await?;
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// The newest global log position every projector has applied. On the store's log that
+    /// means every event up to it; on Kafka, partitions progress separately, so it is only
+    /// the newest event applied (the lag is the exact figure there).
     pub async fn position(&self) -> Result<u64, ProjectionError> {
+        let feed = self.feed.name();
         let mut lowest = u64::MAX;
         for p in &self.projectors {
-            lowest = lowest.min(checkpoint(self.db.pool(), p.name()).await?);
+            lowest = lowest.min(offsets::last_position(self.db.pool(), p.name(), &feed).await?);
         }
         Ok(if self.projectors.is_empty() { 0 } else { lowest })
     }
-}
-
-async fn checkpoint<'e>(
-    executor: impl sqlx::Executor<'e, Database = Any>,
-    name: &str,
-) -> Result<u64, sqlx::Error> {
-    let position: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(executor)
-            .await?;
-    Ok(position.unwrap_or(0) as u64)
 }

@@ -39,7 +39,7 @@ impl Projector for ScheduleProjector {
     async fn apply(
         &self,
         tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, Event)],
+        batch: &[(&RecordedEvent, &Event)],
     ) -> Result<(), sqlx::Error> {
         let mut inserts = BulkInsert::new(
             "INSERT INTO schedule_entries

@@ -1,6 +1,9 @@
 //! Shared harness for enkaku's cross-crate tests: fresh stores on SQLite or PostgreSQL, the
 //! real application on a random port, and a small HTTP client that logs in like staff do.
 
+pub mod broker;
+pub mod process;
+
 use enkaku_api::{Application, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -61,6 +64,7 @@ impl TestStore {
             link_secret: None,
             seed_demo: true,
             trust_forwarded: false,
+            kafka: None,
         }
     }
 
@@ -97,9 +101,13 @@ impl TestApp {
     }
 
     pub async fn spawn_on(store: TestStore) -> Self {
-        let app = Application::build(store.config(([127, 0, 0, 1], 0).into()))
-            .await
-            .expect("application builds");
+        let config = store.config(([127, 0, 0, 1], 0).into());
+        Self::spawn_with(store, config).await
+    }
+
+    /// The application on `store`, configured by `config` (e.g. with Kafka).
+    pub async fn spawn_with(store: TestStore, config: Config) -> Self {
+        let app = Application::build(config).await.expect("application builds");
         let base = format!("http://{}", app.local_addr());
         let state = app.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -120,29 +128,14 @@ impl TestApp {
 
     /// Log in and return a client that sends the bearer token.
     pub async fn login(&self, email: &str) -> Staff {
-        let response = self
-            .http
-            .post(format!("{}/api/v1/login", self.base))
-            .json(&json!({ "email": email, "password": PASSWORD }))
-            .send()
-            .await
-            .expect("login request");
-        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
-        let body: Value = response.json().await.expect("login body");
-        Staff {
-            base: self.base.clone(),
-            http: self.http.clone(),
-            token: body["token"].as_str().expect("token").to_owned(),
-            staff_id: body["staff"]["id"].as_str().expect("staff id").to_owned(),
-            clinic_id: body["clinic"]["id"].as_str().expect("clinic id").to_owned(),
-        }
+        Staff::login(&self.http, &self.base, email).await
     }
 
     /// Wait until every read model has applied every committed event.
     pub async fn projected(&self) {
         let head = *self.state.store.head().borrow();
         for _ in 0..400 {
-            if self.state.projections.position().await.expect("checkpoint") >= head {
+            if self.state.workers.projected().await.expect("offsets") >= head {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -197,6 +190,25 @@ impl Reply {
 }
 
 impl Staff {
+    /// Log in at the server at `base`.
+    pub async fn login(http: &reqwest::Client, base: &str, email: &str) -> Self {
+        let response = http
+            .post(format!("{base}/api/v1/login"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        let body: Value = response.json().await.expect("login body");
+        Self {
+            base: base.to_owned(),
+            http: http.clone(),
+            token: body["token"].as_str().expect("token").to_owned(),
+            staff_id: body["staff"]["id"].as_str().expect("staff id").to_owned(),
+            clinic_id: body["clinic"]["id"].as_str().expect("clinic id").to_owned(),
+        }
+    }
+
     pub async fn request(
         &self,
         method: Method,

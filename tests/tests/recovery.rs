@@ -3,149 +3,12 @@
 //! projection wrote, and re-applying events changes nothing. Logs never carry patient data.
 
 use enkaku_api::Stack;
-use enkaku_tests::{Backend, PASSWORD, TestStore, YAMADA, hours_from_now, tokyo_date};
+use enkaku_tests::process::{Server, free_port, run_cli};
+use enkaku_tests::{Backend, TestStore, YAMADA, hours_from_now, tokyo_date};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-/// The `enkaku` binary next to this test's executable (scripts/test builds it first).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("enkaku");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --bin enkaku` first",
-        path.display()
-    );
-    path
-}
-
-/// `enkaku` pointed at a test store: its data directory, and its database if PostgreSQL.
-fn enkaku(data_dir: &std::path::Path, database_url: Option<&String>) -> Command {
-    let mut command = Command::new(binary());
-    command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("ENKAKU_DATABASE_URL");
-    if let Some(url) = database_url {
-        command.env("ENKAKU_DATABASE_URL", url);
-    }
-    command
-}
-
-/// Run an `enkaku` subcommand to completion; returns what it printed.
-fn run_cli(config: &enkaku_api::Config, args: &[&str]) -> String {
-    let output = enkaku(&config.data_dir, config.database_url.as_ref())
-        .args(args)
-        .output()
-        .expect("run enkaku");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(store: &TestStore, port: u16, log: &std::path::Path) -> Self {
-        let mut command = enkaku(store.dir.path(), store.database_url.as_ref());
-        command
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .env("ENKAKU_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .unwrap(),
-            );
-        let server = Self {
-            child: command.spawn().expect("start enkaku"),
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..300 {
-            if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
-                && r.status().is_success()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("enkaku did not become healthy; see {}", log.display());
-    }
-
-    /// SIGKILL: no shutdown hook runs, nothing is flushed that was not already durable.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    async fn token(&self, http: &reqwest::Client) -> String {
-        let login: Value = http
-            .post(format!("{}/api/v1/login", self.base))
-            .json(&json!({ "email": YAMADA, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        login["token"].as_str().unwrap().to_owned()
-    }
-
-    /// GET a path as the logged-in staff member, as JSON.
-    async fn get(&self, http: &reqwest::Client, token: &str, path: &str) -> Value {
-        let response = http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        response.json().await.unwrap()
-    }
-
-    async fn health(&self, http: &reqwest::Client) -> Value {
-        http.get(format!("{}/healthz", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn converged(&self, http: &reqwest::Client) -> Value {
-        for _ in 0..400 {
-            let h = self.health(http).await;
-            if h["projected"] == h["head"] {
-                return h;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("read models did not converge");
-    }
-}
 
 async fn kill_after_a_burst_loses_nothing(backend: Backend) {
     let store = TestStore::new(backend).await;
@@ -386,12 +249,12 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
     assert_eq!(live.1.len(), 5);
     assert!(live.0.iter().any(|r| r.6 == "cancelled") && live.0.iter().any(|r| r.6 == "ended"));
 
-    // Applying the same events again (checkpoints lost, rows kept) changes nothing.
-    sqlx::query("DELETE FROM projection_checkpoints")
+    // Applying the same events again (offsets lost, rows kept) changes nothing.
+    sqlx::query("DELETE FROM feed_offsets")
         .execute(&stack.db.pool)
         .await
         .unwrap();
-    stack.projections.catch_up(&|_| {}).await.unwrap();
+    stack.rebuilder().catch_up(&|_| {}).await.unwrap();
     assert_eq!(
         read_models(&stack).await,
         live,

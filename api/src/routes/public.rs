@@ -4,12 +4,18 @@ use crate::error::{ApiError, Problem};
 use crate::extract::ApiPath;
 use crate::state::AppState;
 use crate::views::local;
+use crate::workers::ConsumerLag;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, FixedOffset};
 use enkaku_commands::capability::LinkRole;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use std::net::SocketAddr;
 use utoipa::ToSchema;
@@ -20,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(livez))
+        .routes(routes!(metrics))
         .routes(routes!(patient_link))
 }
 
@@ -28,20 +35,67 @@ pub struct Health {
     pub status: String,
     /// Position of the last event in the store.
     pub head: u64,
-    /// Lowest position every read model has applied.
+    /// Lowest position every read model has applied (on Kafka, where partitions move
+    /// separately, the newest event applied; `consumers` has the exact lag).
     pub projected: u64,
+    /// Each projector, reactor and the Kafka publisher, with how far behind its feed it is.
+    pub consumers: Vec<ConsumerLag>,
 }
 
 /// Up, with its stores reachable (503 otherwise).
 #[utoipa::path(get, path = "/healthz", security(()), tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.db.ping().await?;
-    let projected = state.projections.position().await.map_err(ApiError::internal)?;
+    let projected = state.workers.projected().await.map_err(ApiError::internal)?;
     Ok(Json(Health {
         status: "ok".into(),
         head: *state.store.head().borrow(),
         projected,
+        consumers: state.workers.lags(),
     }))
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerLabels {
+    consumer: String,
+    kind: String,
+    feed: String,
+}
+
+/// Prometheus metrics: the log head and every consumer's lag, in events.
+#[utoipa::path(get, path = "/metrics", security(()), tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut registry = Registry::with_prefix("enkaku");
+    let head = Gauge::<i64>::default();
+    head.set(*state.store.head().borrow() as i64);
+    registry.register(
+        "log_head_position",
+        "Position of the newest event in the store",
+        head,
+    );
+    let lag = Family::<ConsumerLabels, Gauge>::default();
+    for consumer in state.workers.lags() {
+        lag.get_or_create(&ConsumerLabels {
+            consumer: consumer.name,
+            kind: consumer.kind.into(),
+            feed: consumer.feed,
+        })
+        .set(consumer.lag as i64);
+    }
+    registry.register(
+        "consumer_lag_events",
+        "Events a projector, reactor or the Kafka publisher has not handled yet",
+        lag,
+    );
+    let mut text = String::new();
+    encode(&mut text, &registry).map_err(ApiError::internal)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
 }
 
 /// The process answers; touches nothing (the HTTP ceiling of benchmarks).

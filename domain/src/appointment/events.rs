@@ -7,11 +7,12 @@ use crate::ids::{ClinicId, DeliveryId, StaffId};
 use crate::menu::{ConsultationMode, VisitType};
 use crate::values::{ChartNumber, Destination, Memo, PatientName, Title, ValidityWindow};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// An in-clinic booking was made (R3–R6).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AppointmentBooked {
     pub clinic_id: ClinicId,
     pub doctor_id: StaffId,
@@ -30,7 +31,7 @@ pub struct AppointmentBooked {
 }
 
 /// A video URL without a booking was created (R8).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VideoUrlCreated {
     pub clinic_id: ClinicId,
     pub doctor_id: StaffId,
@@ -41,7 +42,7 @@ pub struct VideoUrlCreated {
 }
 
 /// Title or doctor of a video-URL appointment changed (R10); absent fields did not change.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VideoCallEdited {
     pub title: Option<Title>,
     pub doctor_id: Option<StaffId>,
@@ -49,7 +50,7 @@ pub struct VideoCallEdited {
 
 /// Staff asked to send the patient URL (R14) or to send it again (R15). The URL itself is
 /// never part of the event: it is derived from a secret outside the log (R12).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UrlDeliveryRequested {
     pub delivery_id: DeliveryId,
     #[serde(flatten)]
@@ -59,14 +60,14 @@ pub struct UrlDeliveryRequested {
 }
 
 /// The channel accepted the message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UrlDelivered {
     pub delivery_id: DeliveryId,
     pub sent_at: DateTime<Utc>,
 }
 
 /// The channel refused the message; staff see it and can resend.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UrlDeliveryFailed {
     pub delivery_id: DeliveryId,
     pub failed_at: DateTime<Utc>,
@@ -74,24 +75,24 @@ pub struct UrlDeliveryFailed {
 }
 
 /// The clinic cancelled (R11); the patient is not told, both URLs stop working.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CallCancelled {
     pub cancelled_at: DateTime<Utc>,
 }
 
 /// The doctor pressed 「ビデオ通話を開始する」 (R18).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CallStarted {
     pub started_at: DateTime<Utc>,
 }
 
 /// The call ended; the media session closes for both sides (R20).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CallEnded {
     pub ended_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
     AppointmentBooked(AppointmentBooked),
@@ -161,7 +162,8 @@ impl Event {
     }
 }
 
-fn current_schema_version(event_type: &str) -> u32 {
+/// The schema version written today for events of `event_type`.
+pub fn current_schema_version(event_type: &str) -> u32 {
     match event_type {
         "AppointmentBooked" => 2,
         _ => 1,

@@ -1,0 +1,66 @@
+//! Kafka: the publisher that copies the event log to a topic, and the feed that lets
+//! projectors and reactors read it back. Events travel as structured CloudEvents
+//! ([`cloudevent`]), keyed by `stream_id`.
+
+pub mod asyncapi;
+pub mod cloudevent;
+mod feed;
+mod publisher;
+
+pub use feed::KafkaFeed;
+pub use publisher::KafkaPublisher;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+
+pub const DEFAULT_TOPIC: &str = "enkaku.appointments.v1";
+
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`, e.g. `127.0.0.1:9092`.
+    pub brokers: String,
+    pub topic: String,
+    /// Used when enkaku creates a missing topic.
+    pub partitions: i32,
+    pub replication: i32,
+    /// Consumer groups are named `<prefix><consumer>`, e.g. `enkaku.schedule`.
+    pub group_prefix: String,
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic: DEFAULT_TOPIC.into(),
+            partitions: 3,
+            replication: 1,
+            group_prefix: "enkaku.".into(),
+        }
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        config
+    }
+}
+
+/// Create the topic unless it exists (some brokers, tansu among them, do not create topics
+/// on first use).
+pub async fn ensure_topic(config: &KafkaConfig) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = config.client().create()?;
+    let topic = NewTopic::new(
+        &config.topic,
+        config.partitions,
+        TopicReplication::Fixed(config.replication),
+    );
+    for result in admin.create_topics([&topic], &AdminOptions::new()).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("cannot create Kafka topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}

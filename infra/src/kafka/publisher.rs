@@ -1,0 +1,84 @@
+//! The publisher (an outbox relay): a reactor on the store's log that produces each event to
+//! Kafka and moves its offset only after the broker acknowledged the whole batch.
+//!
+//! The producer is idempotent with `acks=all`, so the broker neither duplicates nor reorders
+//! what one producer session sent. A batch that fails (broker down past the message timeout)
+//! is sent again from the saved offset, and so is everything after a crash between the
+//! acknowledgement and the save: integrators can see an event twice, always with the same
+//! id, and never out of order per key before its first copy.
+
+use super::{KafkaConfig, cloudevent};
+use async_trait::async_trait;
+use enkaku_projections::feed::FeedEvent;
+use enkaku_projections::{Reactor, RetryLater};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::Duration;
+
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    topic: String,
+    /// Its offsets' key: one place in the log per topic.
+    name: String,
+}
+
+impl KafkaPublisher {
+    pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
+        let producer = config
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            // A broker outage longer than this fails the batch, which is then sent again.
+            .set("message.timeout.ms", "30000")
+            .set("linger.ms", "2")
+            .create()?;
+        Ok(Self {
+            producer,
+            topic: config.topic.clone(),
+            name: format!("kafka_publisher:{}", config.topic),
+        })
+    }
+}
+
+#[async_trait]
+impl Reactor for KafkaPublisher {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn react(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
+        let mut acks = Vec::with_capacity(batch.len());
+        for fed in batch {
+            let event = &fed.event;
+            let payload = cloudevent::encode(event);
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "content-type",
+                value: Some(cloudevent::CONTENT_TYPE),
+            });
+            let mut record = FutureRecord::to(&self.topic)
+                .key(&event.stream_id)
+                .payload(&payload)
+                .headers(headers);
+            // Enqueued one after another, so the producer keeps the log's order per key.
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(ack) => break acks.push(ack),
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(RetryLater(format!("cannot produce to Kafka: {e}"))),
+                }
+            }
+        }
+        for ack in acks {
+            match ack.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(RetryLater(format!("Kafka did not take an event: {e}"))),
+                Err(_) => return Err(RetryLater("the Kafka producer shut down".into())),
+            }
+        }
+        Ok(!batch.is_empty())
+    }
+}

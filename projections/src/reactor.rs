@@ -1,0 +1,172 @@
+//! Reactors: handlers that act on events outside the read models (send the patient URL, tell
+//! the media relay a call started), on the same feeds as the projectors.
+//!
+//! Their offsets are saved after acting, not with the act, so delivery is at-least-once: a
+//! reactor must make acting twice on one event harmless.
+
+use crate::feed::{EventFeed, FeedEvent, FeedReader};
+use crate::offsets::{self, Progress};
+use crate::runner::{ProjectionError, WriteTransactions};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+const BATCH: usize = 256;
+/// Offsets are saved after a batch that acted, and otherwise at most this often: re-reading
+/// events that needed nothing costs little after a crash, while a commit per batch would
+/// cost the store a disk flush each time.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// The reactor cannot go on now (its channel is down); the runner retries from its last
+/// saved place after a pause.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RetryLater(pub String);
+
+#[async_trait]
+pub trait Reactor: Send + Sync {
+    /// Also the key of its offsets and its Kafka consumer group.
+    fn name(&self) -> &str;
+    /// Act on a batch of events (in order per partition); `Ok(true)` when it did something
+    /// outside. On `Err` the whole batch comes again.
+    async fn react(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater>;
+}
+
+pub struct ReactorRunner {
+    db: Arc<dyn WriteTransactions>,
+    feed: Arc<dyn EventFeed>,
+    reactor: Arc<dyn Reactor>,
+    lag: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error(transparent)]
+    Retry(#[from] RetryLater),
+}
+
+impl From<sqlx::Error> for StepError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Projection(e.into())
+    }
+}
+
+impl From<crate::feed::FeedError> for StepError {
+    fn from(e: crate::feed::FeedError) -> Self {
+        Self::Projection(e.into())
+    }
+}
+
+impl ReactorRunner {
+    pub fn new(db: Arc<dyn WriteTransactions>, feed: Arc<dyn EventFeed>, reactor: Arc<dyn Reactor>) -> Self {
+        Self {
+            db,
+            feed,
+            reactor,
+            lag: AtomicU64::new(0),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.reactor.name()
+    }
+
+    pub fn feed_name(&self) -> String {
+        self.feed.name()
+    }
+
+    /// Events in the feed this reactor has not handled yet, as of its last look.
+    pub fn lag(&self) -> u64 {
+        self.lag.load(Ordering::Relaxed)
+    }
+
+    async fn open(&self) -> Result<Box<dyn FeedReader>, ProjectionError> {
+        let from = offsets::load(self.db.pool(), self.reactor.name(), &self.feed.name()).await?;
+        Ok(self.feed.open(self.reactor.name(), &from).await?)
+    }
+
+    async fn save(&self, progress: &Progress) -> Result<(), ProjectionError> {
+        if progress.next.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().await?;
+        offsets::save(&mut tx, self.reactor.name(), &self.feed.name(), progress).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// React to everything the feed has now and save the place reached; returns whether any
+    /// event was acted on.
+    pub async fn catch_up(&self) -> Result<bool, RetryLater> {
+        let run = async {
+            let mut reader = self.open().await?;
+            let mut acted = false;
+            loop {
+                let batch = reader.next_batch(BATCH, Duration::ZERO).await?;
+                if batch.reached.is_empty() {
+                    return Ok::<_, StepError>(acted);
+                }
+                acted |= self.reactor.react(&batch.events).await?;
+                self.save(&Progress::of(&batch)).await?;
+            }
+        };
+        run.await.map_err(|e| match e {
+            StepError::Retry(e) => e,
+            StepError::Projection(e) => RetryLater(e.to_string()),
+        })
+    }
+
+    /// React until `shutdown` turns true; failures are logged and retried after a pause.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            if let Err(e) = self.follow(&mut shutdown).await {
+                tracing::warn!(reactor = self.name(), error = %e, "reactor stopped; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+
+    async fn follow(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), StepError> {
+        let mut reader = self.open().await?;
+        let mut unsaved = Progress::default();
+        let mut saved_at = Instant::now();
+        loop {
+            let batch = tokio::select! {
+                batch = reader.next_batch(BATCH, SAVE_EVERY) => batch?,
+                _ = shutdown.changed() => {
+                    return Ok(self.save(&unsaved).await?);
+                }
+            };
+            if batch.reached.is_empty() {
+                self.lag.store(reader.lag(), Ordering::Relaxed);
+                continue;
+            }
+            // Counted as behind until handled: the publisher may wait long for a broker.
+            self.lag
+                .store(reader.lag() + batch.events.len() as u64, Ordering::Relaxed);
+            let acted = match self.reactor.react(&batch.events).await {
+                Ok(acted) => acted,
+                Err(e) => {
+                    // Keep what earlier batches did; this one comes again.
+                    self.save(&unsaved).await?;
+                    return Err(e.into());
+                }
+            };
+            unsaved.absorb(&batch);
+            if !unsaved.next.is_empty() && (acted || saved_at.elapsed() >= SAVE_EVERY) {
+                self.save(&unsaved).await?;
+                reader.applied(&unsaved.next);
+                unsaved = Progress::default();
+                saved_at = Instant::now();
+            }
+            self.lag.store(reader.lag(), Ordering::Relaxed);
+        }
+    }
+}
