@@ -206,7 +206,6 @@ impl Application {
             )),
         ];
         if let Some(kafka) = &config.kafka {
-            enkaku_infra::kafka::ensure_topic(kafka).await?;
             let publisher = Arc::new(KafkaPublisher::new(kafka)?);
             let log = Arc::new(StoreFeed(store.clone()));
             reactors.push(Arc::new(ReactorRunner::new(rows, log, publisher)));

@@ -170,7 +170,9 @@ async fn plain(database_url: String, brokers: String, topic: String) -> anyhow::
     let store = enkaku_infra::event_store::SqlEventStore::open(db).await?;
     let mut events = Vec::new();
     loop {
-        let after = events.last().map_or(0, |e: &enkaku_domain::envelope::RecordedEvent| e.position);
+        let after = events
+            .last()
+            .map_or(0, |e: &enkaku_domain::envelope::RecordedEvent| e.position);
         let batch = store.read_all(after, 10_000).await?;
         if batch.is_empty() {
             break;
@@ -181,6 +183,11 @@ async fn plain(database_url: String, brokers: String, topic: String) -> anyhow::
         .iter()
         .map(|e| (e.stream_id.clone(), enkaku_infra::kafka::cloudevent::encode(e)))
         .collect();
+    let config = enkaku_infra::kafka::KafkaConfig {
+        topic: topic.clone(),
+        ..enkaku_infra::kafka::KafkaConfig::new(&brokers)
+    };
+    enkaku_infra::kafka::ensure_topic(&config).await?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("enable.idempotence", "true")
@@ -205,7 +212,9 @@ async fn plain(database_url: String, brokers: String, topic: String) -> anyhow::
         ack.await?.map_err(|(e, _)| e)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    Ok(json!({ "events": messages.len(), "seconds": elapsed, "events_per_second": messages.len() as f64 / elapsed }))
+    Ok(
+        json!({ "events": messages.len(), "seconds": elapsed, "events_per_second": messages.len() as f64 / elapsed }),
+    )
 }
 
 #[tokio::main]

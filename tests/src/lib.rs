@@ -291,6 +291,12 @@ impl Staff {
     }
 }
 
+/// The server's `/healthz` answer.
+pub async fn health(http: &reqwest::Client, base: &str) -> Value {
+    let response = http.get(format!("{base}/healthz")).send().await.expect("healthz");
+    response.json().await.expect("healthz body")
+}
+
 /// An RFC 3339 time `hours` from now, whole seconds.
 pub fn hours_from_now(hours: i64) -> String {
     let t = chrono::Utc::now() + chrono::Duration::hours(hours);

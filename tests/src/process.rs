@@ -132,13 +132,7 @@ impl Server {
     }
 
     pub async fn health(&self, http: &reqwest::Client) -> Value {
-        http.get(format!("{}/healthz", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        crate::health(http, &self.base).await
     }
 
     pub async fn converged(&self, http: &reqwest::Client) -> Value {

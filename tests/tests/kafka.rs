@@ -7,7 +7,7 @@ use enkaku_infra::kafka::{DEFAULT_TOPIC, KafkaConfig};
 use enkaku_media::CallSignal;
 use enkaku_tests::broker::Broker;
 use enkaku_tests::process::{Server, free_port};
-use enkaku_tests::{Backend, Staff, TestApp, TestStore, YAMADA, hours_from_now, tokyo_date};
+use enkaku_tests::{Backend, Staff, TestApp, TestStore, YAMADA, health, hours_from_now, tokyo_date};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-async fn kafka_app(broker: &Broker, store: TestStore) -> TestApp {
+/// The application with Kafka in the path, on a fresh `backend` store.
+async fn kafka_app(broker: &Broker, backend: Backend) -> TestApp {
+    let store = TestStore::new(backend).await;
     let mut config = store.config(([127, 0, 0, 1], 0).into());
     config.kafka = Some(KafkaConfig::new(broker.address()));
     TestApp::spawn_with(store, config).await
@@ -58,7 +60,7 @@ fn soon() -> String {
 async fn commands_reach_the_read_models_and_the_media_relay_through_kafka() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::in_memory(dir.path()).await;
-    let app = kafka_app(&broker, TestStore::new(Backend::Sqlite).await).await;
+    let app = kafka_app(&broker, Backend::Sqlite).await;
     let yamada = app.login(YAMADA).await;
     let mut relay = app.state.calls.subscribe();
 
@@ -92,7 +94,7 @@ async fn commands_reach_the_read_models_and_the_media_relay_through_kafka() {
     .await;
 
     // Operators see every consumer and its feed.
-    let health = yamada.get("/healthz").await.body;
+    let health = health(&app.http, &app.base).await;
     let consumers: Vec<(String, String, String)> = health["consumers"]
         .as_array()
         .unwrap()
@@ -224,7 +226,7 @@ async fn traffic(staff: &Staff, calls: usize) {
 async fn an_integrator_sees_every_event_as_a_cloudevent_in_order_per_key() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::in_memory(dir.path()).await;
-    let app = kafka_app(&broker, TestStore::new(Backend::Sqlite).await).await;
+    let app = kafka_app(&broker, Backend::Sqlite).await;
     let yamada = app.login(YAMADA).await;
     traffic(&yamada, 6).await;
     let before = stored_events(&app).await;
@@ -278,15 +280,7 @@ async fn an_integrator_sees_every_event_as_a_cloudevent_in_order_per_key() {
 
 /// The publisher's lag, from the health answer.
 async fn publisher_lag(http: &reqwest::Client, base: &str) -> u64 {
-    let health: Value = http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    health["consumers"]
+    health(http, base).await["consumers"]
         .as_array()
         .unwrap()
         .iter()
@@ -338,7 +332,7 @@ async fn assert_each_delivery_handled_once(database_url: &str, staff: &Staff) {
 async fn a_broker_outage_pauses_publishing_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Broker::persistent(dir.path()).await;
-    let app = kafka_app(&broker, TestStore::new(Backend::Postgres).await).await;
+    let app = kafka_app(&broker, Backend::Postgres).await;
     let yamada = app.login(YAMADA).await;
     traffic(&yamada, 2).await;
     eventually("the publisher caught up", async || {
@@ -442,4 +436,25 @@ async fn a_crash_between_produce_and_checkpoint_loses_nothing_and_applies_nothin
     }
     assert_each_delivery_handled_once(store.database_url.as_ref().unwrap(), &yamada).await;
     server.kill();
+}
+
+#[tokio::test]
+async fn enkaku_starts_and_takes_commands_before_the_broker_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::persistent(dir.path()).await;
+    broker.stop();
+    let app = kafka_app(&broker, Backend::Sqlite).await;
+    let yamada = app.login(YAMADA).await;
+    let start = hours_from_now(2);
+    let booked = yamada.book(&start, "一般内科", "in_person", "早朝 一郎").await;
+    assert_eq!(booked.status.as_u16(), 201, "{}", booked.body);
+    let id = booked.body["id"].as_str().unwrap().to_owned();
+
+    broker.resume().await;
+    let date = tokyo_date(&start);
+    let status = eventually("the booking in the reception list", async || {
+        reception_status(&yamada, &date, &id).await
+    })
+    .await;
+    assert_eq!(status, "booked");
 }

@@ -37,6 +37,8 @@ impl EventFeed for KafkaFeed {
     }
 
     async fn open(&self, consumer: &str, from: &Cursor) -> Result<Box<dyn FeedReader>, FeedError> {
+        // Before the first event is published, the topic may not exist yet.
+        super::ensure_topic(&self.config).await.map_err(unavailable)?;
         let topic = self.config.topic.clone();
         let context = HighWatermarks {
             topic: topic.clone(),
@@ -145,6 +147,17 @@ impl FeedReader for KafkaReader {
         }
         if let Err(e) = self.kafka.commit(&offsets, CommitMode::Async) {
             tracing::debug!(error = %e, "cannot commit offsets to the consumer group");
+        }
+    }
+}
+
+impl Drop for KafkaReader {
+    fn drop(&mut self) {
+        // Closing a consumer waits for the broker (up to its timeouts when the broker is
+        // away): let that happen off the async threads.
+        let kafka = self.kafka.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(move || drop(kafka));
         }
     }
 }

@@ -14,6 +14,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
+use std::time::Duration;
 
 pub const DEFAULT_TOPIC: &str = "enkaku.appointments.v1";
 
@@ -50,13 +51,21 @@ impl KafkaConfig {
 /// Create the topic unless it exists (some brokers, tansu among them, do not create topics
 /// on first use).
 pub async fn ensure_topic(config: &KafkaConfig) -> anyhow::Result<()> {
+    let config = config.clone();
+    // librdkafka clients block while they shut down (up to their timeouts when the broker
+    // is away), so this one lives and dies off the async threads.
+    tokio::task::spawn_blocking(move || futures::executor::block_on(create_topic(&config))).await?
+}
+
+async fn create_topic(config: &KafkaConfig) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = config.client().create()?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
     let topic = NewTopic::new(
         &config.topic,
         config.partitions,
         TopicReplication::Fixed(config.replication),
     );
-    for result in admin.create_topics([&topic], &AdminOptions::new()).await? {
+    for result in admin.create_topics([&topic], &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => anyhow::bail!("cannot create Kafka topic {name}: {code}"),

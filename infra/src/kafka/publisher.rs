@@ -14,10 +14,15 @@ use enkaku_projections::{Reactor, RetryLater};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub struct KafkaPublisher {
     producer: FutureProducer,
+    config: KafkaConfig,
+    /// Set once the topic is known to exist; until then each batch first makes sure of it,
+    /// so enkaku starts (and takes commands) while the broker is still away.
+    topic_ready: AtomicBool,
     topic: String,
     /// Its offsets' key: one place in the log per topic.
     name: String,
@@ -35,6 +40,8 @@ impl KafkaPublisher {
             .create()?;
         Ok(Self {
             producer,
+            config: config.clone(),
+            topic_ready: AtomicBool::new(false),
             topic: config.topic.clone(),
             name: format!("kafka_publisher:{}", config.topic),
         })
@@ -48,6 +55,12 @@ impl Reactor for KafkaPublisher {
     }
 
     async fn react(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
+        if !self.topic_ready.load(Ordering::Relaxed) {
+            super::ensure_topic(&self.config)
+                .await
+                .map_err(|e| RetryLater(e.to_string()))?;
+            self.topic_ready.store(true, Ordering::Relaxed);
+        }
         let mut acks = Vec::with_capacity(batch.len());
         for fed in batch {
             let event = &fed.event;
