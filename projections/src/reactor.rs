@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-const BATCH: usize = 256;
 /// Offsets are saved after a batch that acted, and otherwise at most this often: re-reading
 /// events that needed nothing costs little after a crash, while a commit per batch would
 /// cost the store a disk flush each time.
@@ -29,8 +28,13 @@ pub struct RetryLater(pub String);
 pub trait Reactor: Send + Sync {
     /// Also the key of its offsets and its Kafka consumer group.
     fn name(&self) -> &str;
-    /// Act on a batch of events (in order per partition); `Ok(true)` when it did something
-    /// outside. On `Err` the whole batch comes again.
+    /// The most events handed to one `react`.
+    fn batch_size(&self) -> usize {
+        256
+    }
+    /// Act on a batch of events (in order per partition). `Ok(true)` when acting again after
+    /// a crash would be costly (a message to a patient), so the place is saved at once;
+    /// otherwise it is saved at most once a second. On `Err` the whole batch comes again.
     async fn react(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater>;
 }
 
@@ -106,7 +110,9 @@ impl ReactorRunner {
             let mut reader = self.open().await?;
             let mut acted = false;
             loop {
-                let batch = reader.next_batch(BATCH, Duration::ZERO).await?;
+                let batch = reader
+                    .next_batch(self.reactor.batch_size(), Duration::ZERO)
+                    .await?;
                 if batch.reached.is_empty() {
                     return Ok::<_, StepError>(acted);
                 }
@@ -135,37 +141,59 @@ impl ReactorRunner {
 
     async fn follow(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), StepError> {
         let mut reader = self.open().await?;
+        let size = self.reactor.batch_size();
         let mut unsaved = Progress::default();
         let mut saved_at = Instant::now();
+        let mut prefetched = None;
         loop {
-            let batch = tokio::select! {
-                batch = reader.next_batch(BATCH, SAVE_EVERY) => batch?,
-                _ = shutdown.changed() => {
-                    return Ok(self.save(&unsaved).await?);
-                }
+            let batch = match prefetched.take() {
+                Some(batch) => batch,
+                None => tokio::select! {
+                    batch = reader.next_batch(size, SAVE_EVERY) => batch?,
+                    _ = shutdown.changed() => return Ok(self.save(&unsaved).await?),
+                },
             };
             if batch.reached.is_empty() {
+                if !unsaved.next.is_empty() && saved_at.elapsed() >= SAVE_EVERY {
+                    self.save(&unsaved).await?;
+                    reader.applied(&unsaved.next);
+                    unsaved = Progress::default();
+                    saved_at = Instant::now();
+                }
                 self.lag.store(reader.lag(), Ordering::Relaxed);
                 continue;
             }
             // Counted as behind until handled: the publisher may wait long for a broker.
             self.lag
                 .store(reader.lag() + batch.events.len() as u64, Ordering::Relaxed);
-            let acted = match self.reactor.react(&batch.events).await {
+            // Read (and decode) the next batch on another thread while this one is handled:
+            // the publisher encodes and waits for the broker's acknowledgements meanwhile.
+            let read_ahead = tokio::spawn(async move {
+                let next = reader.next_batch(size, Duration::ZERO).await;
+                (reader, next)
+            });
+            let acted = self.reactor.react(&batch.events).await;
+            let next;
+            (reader, next) = read_ahead
+                .await
+                .map_err(|e| ProjectionError::Feed(crate::feed::FeedError(e.to_string())))?;
+            let acted = match acted {
                 Ok(acted) => acted,
                 Err(e) => {
-                    // Keep what earlier batches did; this one comes again.
+                    // Keep what earlier batches did; this one (and the one read ahead) come
+                    // again from the saved place.
                     self.save(&unsaved).await?;
                     return Err(e.into());
                 }
             };
             unsaved.absorb(&batch);
-            if !unsaved.next.is_empty() && (acted || saved_at.elapsed() >= SAVE_EVERY) {
+            if acted || saved_at.elapsed() >= SAVE_EVERY {
                 self.save(&unsaved).await?;
                 reader.applied(&unsaved.next);
                 unsaved = Progress::default();
                 saved_at = Instant::now();
             }
+            prefetched = Some(next?);
             self.lag.store(reader.lag(), Ordering::Relaxed);
         }
     }

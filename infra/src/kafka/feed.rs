@@ -52,7 +52,7 @@ impl EventFeed for KafkaFeed {
             .set("auto.offset.reset", "earliest")
             // The broker answers a fetch as soon as data arrives; this bounds the wait when
             // it does not, and so the projection lag.
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", "5")
             .set("statistics.interval.ms", "1000")
             .create_with_context(context)
             .map_err(unavailable)?;
