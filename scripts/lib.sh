@@ -48,7 +48,7 @@ ensure_postgres() {
 # Each test creates its own database enkaku_t_<uuid>; clear those of earlier runs.
 drop_test_databases() {
   psql "$ENKAKU_TEST_POSTGRES/postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'enkaku\_t\_%'" |
-    while read -r db; do psql -q "$ENKAKU_TEST_POSTGRES/postgres" -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+    while read -r db; do psql -q "$ENKAKU_TEST_POSTGRES/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
 }
 
 # The Kafka-protocol broker tansu, built once (7-10 minutes) and cached. `libsql` adds its

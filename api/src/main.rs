@@ -71,9 +71,9 @@ struct ServeArgs {
     /// Partitions of the topic when enkaku creates it.
     #[arg(long, env = "ENKAKU_KAFKA_PARTITIONS", default_value_t = 3)]
     kafka_partitions: i32,
-    /// Consumer groups are named `<prefix><consumer>`.
-    #[arg(long, env = "ENKAKU_KAFKA_GROUP_PREFIX", default_value = "enkaku.")]
-    kafka_group_prefix: String,
+    /// Consumers' client ids are `<prefix><consumer>`.
+    #[arg(long, env = "ENKAKU_KAFKA_CLIENT_PREFIX", default_value = "enkaku.")]
+    kafka_client_prefix: String,
 }
 
 impl ServeArgs {
@@ -81,7 +81,7 @@ impl ServeArgs {
         self.kafka_brokers.as_ref().map(|brokers| KafkaConfig {
             topic: self.kafka_topic.clone(),
             partitions: self.kafka_partitions,
-            group_prefix: self.kafka_group_prefix.clone(),
+            client_prefix: self.kafka_client_prefix.clone(),
             ..KafkaConfig::new(brokers)
         })
     }

@@ -55,8 +55,4 @@ pub trait FeedReader: Send {
 
     /// Events in the feed not yet returned by this reader, as far as it knows.
     fn lag(&self) -> u64;
-
-    /// Told that everything up to `cursor` is durably applied (Kafka commits it to the
-    /// consumer group, for operators' tools; the source of truth stays in SQL).
-    fn applied(&mut self, _cursor: &Cursor) {}
 }

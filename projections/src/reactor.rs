@@ -26,7 +26,7 @@ pub struct RetryLater(pub String);
 
 #[async_trait]
 pub trait Reactor: Send + Sync {
-    /// Also the key of its offsets and its Kafka consumer group.
+    /// Also the key of its offsets and its Kafka client id.
     fn name(&self) -> &str;
     /// The most events handed to one `react`.
     fn batch_size(&self) -> usize {
@@ -156,7 +156,6 @@ impl ReactorRunner {
             if batch.reached.is_empty() {
                 if !unsaved.next.is_empty() && saved_at.elapsed() >= SAVE_EVERY {
                     self.save(&unsaved).await?;
-                    reader.applied(&unsaved.next);
                     unsaved = Progress::default();
                     saved_at = Instant::now();
                 }
@@ -189,7 +188,6 @@ impl ReactorRunner {
             unsaved.absorb(&batch);
             if acted || saved_at.elapsed() >= SAVE_EVERY {
                 self.save(&unsaved).await?;
-                reader.applied(&unsaved.next);
                 unsaved = Progress::default();
                 saved_at = Instant::now();
             }

@@ -51,7 +51,7 @@ pub trait Projector: Send + Sync {
 }
 
 pub struct ProjectionRunner {
-    /// The consumer name the feed knows this runner by (its Kafka consumer group).
+    /// The consumer name the feed knows this runner by (its Kafka client id).
     name: String,
     db: Arc<dyn WriteTransactions>,
     feed: Arc<dyn EventFeed>,
@@ -134,7 +134,6 @@ impl ProjectionRunner {
                 return Ok(applied);
             }
             applied += self.apply(&batch).await?;
-            reader.applied(&batch.reached);
             progress(batch.events.iter().map(|e| e.event.position).max().unwrap_or(0));
         }
     }
@@ -163,7 +162,6 @@ impl ProjectionRunner {
                 self.lag
                     .store(reader.lag() + batch.events.len() as u64, Ordering::Relaxed);
                 self.apply(&batch).await?;
-                reader.applied(&batch.reached);
             }
             self.lag.store(reader.lag(), Ordering::Relaxed);
         }

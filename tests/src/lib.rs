@@ -80,6 +80,7 @@ pub struct TestApp {
     pub store: TestStore,
     pub state: enkaku_api::state::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -111,7 +112,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let state = app.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async {
+        let serving = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
         Self {
@@ -123,6 +124,21 @@ impl TestApp {
             store,
             state,
             stop: Some(stop),
+            serving: Some(serving),
+        }
+    }
+
+    /// Stop serving and wait until every background worker has stopped (with Kafka, while
+    /// the broker is still there to say goodbye to).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            serving
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 

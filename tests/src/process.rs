@@ -146,3 +146,13 @@ impl Server {
         panic!("read models did not converge");
     }
 }
+
+/// A failing test must not leave its server running (and holding its database).
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -130,6 +130,7 @@ async fn commands_reach_the_read_models_and_the_media_relay_through_kafka() {
         "{metrics}"
     );
     assert!(metrics.contains("enkaku_log_head_position"), "{metrics}");
+    app.stop().await;
 }
 
 /// Everything a plain Kafka consumer in its own group reads from the topic until it has seen
@@ -276,6 +277,7 @@ async fn an_integrator_sees_every_event_as_a_cloudevent_in_order_per_key() {
             .to_owned();
         assert!(seen.iter().all(|(_, doc, _)| !doc.to_string().contains(&token)));
     }
+    app.stop().await;
 }
 
 /// The publisher's lag, from the health answer.
@@ -364,6 +366,7 @@ async fn a_broker_outage_pauses_publishing_and_loses_nothing() {
     let seen = read_topic(&broker, &stored.keys().cloned().collect()).await;
     assert_in_order_per_key(&seen);
     assert_each_delivery_handled_once(app.store.database_url.as_ref().unwrap(), &yamada).await;
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -403,12 +406,12 @@ async fn a_crash_between_produce_and_checkpoint_loses_nothing_and_applies_nothin
     let db = sqlx::PgPool::connect(store.database_url.as_ref().unwrap())
         .await
         .unwrap();
-    let rewound =
-        sqlx::query("UPDATE feed_offsets SET next_offset = 1 WHERE consumer LIKE 'kafka_publisher:%'")
-            .execute(&db)
-            .await
-            .unwrap();
-    assert_eq!(rewound.rows_affected(), 1);
+    // (The publisher saves its place at most once a second, so it may well not have saved
+    // any yet; forgetting it makes the case certain.)
+    sqlx::query("DELETE FROM feed_offsets WHERE consumer LIKE 'kafka_publisher:%'")
+        .execute(&db)
+        .await
+        .unwrap();
 
     let server = Server::start_with(&store, port, &log, &env).await;
     traffic(&yamada, 2).await;
@@ -457,4 +460,5 @@ async fn enkaku_starts_and_takes_commands_before_the_broker_is_up() {
     })
     .await;
     assert_eq!(status, "booked");
+    app.stop().await;
 }

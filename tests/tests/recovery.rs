@@ -143,23 +143,21 @@ async fn kill_after_a_burst_loses_nothing(backend: Backend) {
 async fn sigterm_shuts_down_gracefully(backend: Backend) {
     let store = TestStore::new(backend).await;
     let log = store.dir.path().join("server.log");
-    let server = Server::start(&store, free_port(), &log).await;
+    let mut server = Server::start(&store, free_port(), &log).await;
     let pid = server.child.id().to_string();
     let status = Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill -TERM");
     assert!(status.success());
-    let mut child = server.child;
     for _ in 0..100 {
-        if let Some(exit) = child.try_wait().expect("wait") {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
             assert!(exit.success(), "enkaku exited with {exit} after SIGTERM");
             assert!(std::fs::read_to_string(&log).unwrap().contains("shutting down"));
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    child.kill().ok();
     panic!("enkaku did not stop within 10 s of SIGTERM");
 }
 

@@ -1,15 +1,15 @@
 //! Kafka as an event feed: each consumer (a projector runner or a reactor) reads every
 //! partition of the topic, from offsets kept in SQL next to what it did with them. The
-//! partitions are assigned by enkaku, not balanced by the group coordinator: the offsets in
-//! SQL are the source of truth, so a rebalance could only get in the way. Applied offsets
-//! are also committed to the consumer group `<prefix><consumer>`, so operators' usual Kafka
-//! tools show each consumer's progress.
+//! partitions are assigned by enkaku, without the group coordinator: the offsets in SQL are
+//! the source of truth, so a rebalance could only get in the way. Nothing is committed to
+//! the broker either: closing a consumer waits for its pending commits, which hung shutdown
+//! while the broker was away. Each consumer's lag is on `/metrics` instead.
 
 use super::{KafkaConfig, cloudevent};
 use async_trait::async_trait;
 use enkaku_projections::FeedError;
 use enkaku_projections::feed::{Cursor, EventFeed, FeedBatch, FeedEvent, FeedReader};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -47,7 +47,9 @@ impl EventFeed for KafkaFeed {
         let kafka: StreamConsumer<HighWatermarks> = self
             .config
             .client()
-            .set("group.id", format!("{}{consumer}", self.config.group_prefix))
+            // librdkafka wants a group id for any consumer; nothing is committed to it.
+            .set("group.id", format!("{}{consumer}", self.config.client_prefix))
+            .set("client.id", format!("{}{consumer}", self.config.client_prefix))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             // The broker answers a fetch as soon as data arrives; this bounds the wait when
@@ -56,9 +58,14 @@ impl EventFeed for KafkaFeed {
             .set("statistics.interval.ms", "1000")
             .create_with_context(context)
             .map_err(unavailable)?;
-        let kafka = Arc::new(kafka);
+        // From here on, the reader owns the consumer, so an early return closes it off the
+        // async threads too.
+        let mut reader = KafkaReader {
+            kafka: Some(Arc::new(kafka)),
+            next: Cursor::new(),
+        };
         let metadata = {
-            let (kafka, topic) = (kafka.clone(), topic.clone());
+            let (kafka, topic) = (reader.kafka().clone(), topic.clone());
             tokio::task::spawn_blocking(move || kafka.fetch_metadata(Some(&topic), Duration::from_secs(10)))
                 .await
                 .map_err(unavailable)?
@@ -75,28 +82,32 @@ impl EventFeed for KafkaFeed {
                 "Kafka topic {topic} has no partitions (does it exist?)"
             )));
         }
-        let next: Cursor = partitions
+        reader.next = partitions
             .iter()
             .map(|&p| (p, from.get(&p).copied().unwrap_or(0)))
             .collect();
         let mut assignment = TopicPartitionList::new();
-        for (&p, &offset) in &next {
+        for (&p, &offset) in &reader.next {
             assignment
                 .add_partition_offset(&topic, p, Offset::Offset(offset as i64))
                 .map_err(unavailable)?;
         }
-        kafka.assign(&assignment).map_err(unavailable)?;
-        Ok(Box::new(KafkaReader { kafka, topic, next }))
+        reader.kafka().assign(&assignment).map_err(unavailable)?;
+        Ok(Box::new(reader))
     }
 }
 
 struct KafkaReader {
-    kafka: Arc<StreamConsumer<HighWatermarks>>,
-    topic: String,
+    /// Always `Some` until dropped: `Drop` moves it to a blocking thread (see there).
+    kafka: Option<Arc<StreamConsumer<HighWatermarks>>>,
     next: Cursor,
 }
 
 impl KafkaReader {
+    fn kafka(&self) -> &Arc<StreamConsumer<HighWatermarks>> {
+        self.kafka.as_ref().expect("present until dropped")
+    }
+
     fn take(&mut self, message: &BorrowedMessage<'_>, batch: &mut FeedBatch) {
         let (partition, offset) = (message.partition(), message.offset() as u64);
         self.next.insert(partition, offset + 1);
@@ -117,7 +128,7 @@ impl KafkaReader {
 impl FeedReader for KafkaReader {
     async fn next_batch(&mut self, limit: usize, wait: Duration) -> Result<FeedBatch, FeedError> {
         let mut batch = FeedBatch::default();
-        let kafka = self.kafka.clone();
+        let kafka = self.kafka().clone();
         match tokio::time::timeout(wait, kafka.recv()).await {
             Err(_) => return Ok(batch),
             Ok(first) => self.take(&first.map_err(unavailable)?, &mut batch),
@@ -133,29 +144,20 @@ impl FeedReader for KafkaReader {
     }
 
     fn lag(&self) -> u64 {
-        let high = self.kafka.context().high.lock().expect("not poisoned");
+        let high = self.kafka().context().high.lock().expect("not poisoned");
         self.next
             .iter()
             .map(|(p, &next)| high.get(p).map_or(0, |&h| h.saturating_sub(next)))
             .sum()
-    }
-
-    fn applied(&mut self, cursor: &Cursor) {
-        let mut offsets = TopicPartitionList::new();
-        for (&p, &next) in cursor {
-            let _ = offsets.add_partition_offset(&self.topic, p, Offset::Offset(next as i64));
-        }
-        if let Err(e) = self.kafka.commit(&offsets, CommitMode::Async) {
-            tracing::debug!(error = %e, "cannot commit offsets to the consumer group");
-        }
     }
 }
 
 impl Drop for KafkaReader {
     fn drop(&mut self) {
         // Closing a consumer waits for the broker (up to its timeouts when the broker is
-        // away): let that happen off the async threads.
-        let kafka = self.kafka.clone();
+        // away): let that happen off the async threads. Every other handle is a clone held
+        // only while a call runs, and calls borrow the reader, so this is the last one.
+        let kafka = self.kafka.take();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn_blocking(move || drop(kafka));
         }

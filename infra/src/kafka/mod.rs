@@ -26,8 +26,9 @@ pub struct KafkaConfig {
     /// Used when enkaku creates a missing topic.
     pub partitions: i32,
     pub replication: i32,
-    /// Consumer groups are named `<prefix><consumer>`, e.g. `enkaku.schedule`.
-    pub group_prefix: String,
+    /// Consumers' client ids (in the broker's logs) are `<prefix><consumer>`, e.g.
+    /// `enkaku.schedule`.
+    pub client_prefix: String,
 }
 
 impl KafkaConfig {
@@ -37,13 +38,17 @@ impl KafkaConfig {
             topic: DEFAULT_TOPIC.into(),
             partitions: 3,
             replication: 1,
-            group_prefix: "enkaku.".into(),
+            client_prefix: "enkaku.".into(),
         }
     }
 
     fn client(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers);
+        config
+            .set("bootstrap.servers", &self.brokers)
+            // After an outage, find the broker again within a second (librdkafka's default
+            // backs off up to 10 s).
+            .set("reconnect.backoff.max.ms", "1000");
         config
     }
 }
