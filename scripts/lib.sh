@@ -1,24 +1,19 @@
 # Shared by scripts/test, scripts/run and scripts/bench. Sourced, not run.
 
-# Build output lives outside the checkout, so CI's fresh clones start warm.
-if [ -z "${CARGO_TARGET_DIR:-}" ]; then
-  if mkdir -p /var/cache/enkaku/target 2>/dev/null && [ -w /var/cache/enkaku/target ]; then
-    export CARGO_TARGET_DIR=/var/cache/enkaku/target
-  else
-    export CARGO_TARGET_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/enkaku/target"
-    mkdir -p "$CARGO_TARGET_DIR"
+# A folder outside the checkout, so CI's fresh clones start warm: /var/cache/enkaku/<name>
+# where that is writable, else under the user's cache.
+cache_dir() {
+  local dir=/var/cache/enkaku/$1
+  if ! { mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ]; }; then
+    dir="${XDG_CACHE_HOME:-$HOME/.cache}/enkaku/$1"
+    mkdir -p "$dir"
   fi
-fi
+  echo "$dir"
+}
 
-# Tools built for the tests (the tansu broker) live outside the checkout too.
-if [ -z "${ENKAKU_TOOLS:-}" ]; then
-  if mkdir -p /var/cache/enkaku/tools 2>/dev/null && [ -w /var/cache/enkaku/tools ]; then
-    export ENKAKU_TOOLS=/var/cache/enkaku/tools
-  else
-    export ENKAKU_TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/enkaku/tools"
-    mkdir -p "$ENKAKU_TOOLS"
-  fi
-fi
+# Build output, and the tools built for the tests (the tansu broker).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cache_dir target)}"
+export ENKAKU_TOOLS="${ENKAKU_TOOLS:-$(cache_dir tools)}"
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -141,6 +141,7 @@ impl ReactorRunner {
 
     async fn follow(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), StepError> {
         let mut reader = self.open().await?;
+        self.lag.store(reader.lag(), Ordering::Relaxed);
         let size = self.reactor.batch_size();
         let mut unsaved = Progress::default();
         let mut saved_at = Instant::now();

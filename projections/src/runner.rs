@@ -153,6 +153,7 @@ impl ProjectionRunner {
 
     async fn follow(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ProjectionError> {
         let mut reader = self.open().await?;
+        self.lag.store(reader.lag(), Ordering::Relaxed);
         loop {
             let batch = tokio::select! {
                 batch = reader.next_batch(BATCH, POLL) => batch?,

@@ -155,8 +155,20 @@ async fn drain(base: String) -> anyhow::Result<Value> {
         let health: Value = http.get(format!("{base}/healthz")).send().await?.json().await?;
         health["head"].as_u64().unwrap_or(0)
     };
+    // Timed from the moment the server answers; done once the publisher, having had the
+    // backlog, reports none left.
     let started = Instant::now();
-    while publisher_lag().await? > 0 || started.elapsed() < Duration::from_millis(50) {
+    let mut seen_backlog = false;
+    loop {
+        let lag = publisher_lag().await?;
+        seen_backlog |= lag > 0;
+        if seen_backlog && lag == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "the publisher did not drain"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
