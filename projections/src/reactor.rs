@@ -103,6 +103,23 @@ impl ReactorRunner {
         Ok(())
     }
 
+    /// Save `unsaved` now if `urgent`, otherwise once `SAVE_EVERY` has passed since the last
+    /// save.
+    async fn save_when(
+        &self,
+        unsaved: &mut Progress,
+        saved_at: &mut Instant,
+        urgent: bool,
+    ) -> Result<(), ProjectionError> {
+        if unsaved.next.is_empty() || !(urgent || saved_at.elapsed() >= SAVE_EVERY) {
+            return Ok(());
+        }
+        self.save(unsaved).await?;
+        *unsaved = Progress::default();
+        *saved_at = Instant::now();
+        Ok(())
+    }
+
     /// React to everything the feed has now and save the place reached; returns whether any
     /// event was acted on.
     pub async fn catch_up(&self) -> Result<bool, RetryLater> {
@@ -155,11 +172,7 @@ impl ReactorRunner {
                 },
             };
             if batch.reached.is_empty() {
-                if !unsaved.next.is_empty() && saved_at.elapsed() >= SAVE_EVERY {
-                    self.save(&unsaved).await?;
-                    unsaved = Progress::default();
-                    saved_at = Instant::now();
-                }
+                self.save_when(&mut unsaved, &mut saved_at, false).await?;
                 self.lag.store(reader.lag(), Ordering::Relaxed);
                 continue;
             }
@@ -187,11 +200,7 @@ impl ReactorRunner {
                 }
             };
             unsaved.absorb(&batch);
-            if acted || saved_at.elapsed() >= SAVE_EVERY {
-                self.save(&unsaved).await?;
-                unsaved = Progress::default();
-                saved_at = Instant::now();
-            }
+            self.save_when(&mut unsaved, &mut saved_at, acted).await?;
             prefetched = Some(next?);
             self.lag.store(reader.lag(), Ordering::Relaxed);
         }
