@@ -1,7 +1,7 @@
 //! The real `enkaku` binary as a child process, for recovery tests that kill it.
 
-use crate::{PASSWORD, TestStore, YAMADA};
-use serde_json::{Value, json};
+use crate::{TestStore, YAMADA};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -107,17 +107,9 @@ impl Server {
         self.child.wait().expect("reaped");
     }
 
+    /// A session token of the demo doctor.
     pub async fn token(&self, http: &reqwest::Client) -> String {
-        let login: Value = http
-            .post(format!("{}/api/v1/login", self.base))
-            .json(&json!({ "email": YAMADA, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        login["token"].as_str().unwrap().to_owned()
+        crate::Staff::login(http, &self.base, YAMADA).await.token
     }
 
     /// GET a path as the logged-in staff member, as JSON.
