@@ -74,7 +74,7 @@ impl Stack {
         let store = Arc::new(SqlEventStore::open(db.clone()).await?);
         let rows = Arc::new(db.clone());
         let (feed, projections): (Arc<dyn EventFeed>, Vec<_>) = match &config.kafka {
-            // A consumer per read model, so each has its own consumer group and lag.
+            // A consumer per read model, so each has its own offsets and lag.
             Some(kafka) => {
                 let feed: Arc<dyn EventFeed> = Arc::new(KafkaFeed::new(kafka.clone()));
                 let runners = enkaku_projections::all()
