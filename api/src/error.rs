@@ -23,6 +23,10 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine code, e.g. `version_conflict` or `start_time_immutable`.
     pub code: String,
+    /// The request field at fault (e.g. `destination`), when there is one: forms show the
+    /// error next to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 #[derive(Debug)]
@@ -30,6 +34,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
+    pub field: Option<&'static str>,
 }
 
 impl ApiError {
@@ -38,7 +43,14 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            field: None,
         }
+    }
+
+    /// Name the request field at fault.
+    pub fn on_field(mut self, field: Option<&'static str>) -> Self {
+        self.field = field;
+        self
     }
 
     pub fn unauthorized() -> Self {
@@ -74,6 +86,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_owned(),
+            field: self.field.map(str::to_owned),
         }
     }
 }
@@ -97,10 +110,14 @@ impl From<CommandError> for ApiError {
                     ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
                     ErrorKind::Conflict => StatusCode::CONFLICT,
                 };
-                Self::new(status, d.code(), d.to_string())
+                Self::new(status, d.code(), d.to_string()).on_field(d.field())
             }
-            CommandError::UnknownDoctor => Self::invalid("unknown_doctor", e.to_string()),
-            CommandError::UnknownMenu => Self::invalid("unknown_menu", e.to_string()),
+            CommandError::UnknownDoctor => {
+                Self::invalid("unknown_doctor", e.to_string()).on_field(Some("doctor_id"))
+            }
+            CommandError::UnknownMenu => {
+                Self::invalid("unknown_menu", e.to_string()).on_field(Some("menu_id"))
+            }
             CommandError::VersionMismatch { .. } => {
                 Self::new(StatusCode::PRECONDITION_FAILED, "version_conflict", e.to_string())
             }

@@ -71,6 +71,16 @@ impl DomainError {
         }
     }
 
+    /// The request field the error is about, so a form can show it next to that field.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidField { field, .. } => Some(field),
+            Self::ModeNotAllowed { .. } => Some("mode"),
+            Self::StartTimeImmutable => Some("start_at"),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidField { .. }

@@ -6,11 +6,13 @@ use crate::offsets::{self, Progress};
 use async_trait::async_trait;
 use enkaku_domain::appointment::Event;
 use enkaku_domain::envelope::RecordedEvent;
+use enkaku_domain::ids::ClinicId;
 use sqlx::{Any, AnyConnection, Transaction};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 const BATCH: usize = 512;
 /// How long a reader waits for events before the runner looks at its shutdown signal and lag.
@@ -50,6 +52,20 @@ pub trait Projector: Send + Sync {
     ) -> Result<(), sqlx::Error>;
 }
 
+/// What one committed batch changed for one clinic: pages showing these read models refetch
+/// them (live updates), and an open appointment in `stream_ids` reloads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadModelChange {
+    pub clinic_id: ClinicId,
+    /// The read models (projector names) the rows changed in.
+    pub read_models: Vec<&'static str>,
+    pub stream_ids: Vec<String>,
+}
+
+/// Changes are hints, not data: a listener that falls this far behind is told it lagged and
+/// refetches everything.
+const CHANGE_BUFFER: usize = 256;
+
 pub struct ProjectionRunner {
     /// The consumer name the feed knows this runner by (its Kafka client id).
     name: String,
@@ -57,6 +73,7 @@ pub struct ProjectionRunner {
     feed: Arc<dyn EventFeed>,
     projectors: Vec<Arc<dyn Projector>>,
     lag: AtomicU64,
+    changes: broadcast::Sender<ReadModelChange>,
 }
 
 impl ProjectionRunner {
@@ -72,7 +89,13 @@ impl ProjectionRunner {
             feed,
             projectors,
             lag: AtomicU64::new(0),
+            changes: broadcast::channel(CHANGE_BUFFER).0,
         }
+    }
+
+    /// Hear about every batch once its rows are committed, so a reader refetching then sees it.
+    pub fn subscribe(&self) -> broadcast::Receiver<ReadModelChange> {
+        self.changes.subscribe()
     }
 
     pub fn name(&self) -> &str {
@@ -205,7 +228,32 @@ impl ProjectionRunner {
             offsets::save(&mut tx, projector.name(), &feed, &progress).await?;
         }
         tx.commit().await?;
+        if applied > 0 {
+            self.announce(&decoded);
+        }
         Ok(applied)
+    }
+
+    fn announce(&self, decoded: &[(&FeedEvent, Event)]) {
+        if self.changes.receiver_count() == 0 {
+            return;
+        }
+        let read_models: Vec<&'static str> = self.projectors.iter().map(|p| p.name()).collect();
+        let mut by_clinic = BTreeMap::<ClinicId, Vec<String>>::new();
+        for (fed, _) in decoded {
+            let streams = by_clinic.entry(fed.event.metadata.clinic_id).or_default();
+            if !streams.contains(&fed.event.stream_id) {
+                streams.push(fed.event.stream_id.clone());
+            }
+        }
+        for (clinic_id, stream_ids) in by_clinic {
+            // No listener is not an error: changes are only hints.
+            let _ = self.changes.send(ReadModelChange {
+                clinic_id,
+                read_models: read_models.clone(),
+                stream_ids,
+            });
+        }
     }
 
     /// The newest global log position every projector has applied. On the store's log that

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use enkaku_commands::capability::LinkRole;
 use enkaku_commands::{AppointmentAt, CommandContext, CommandError, NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::EditVideoCall;
@@ -35,6 +36,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_call))
         .routes(routes!(end_call))
         .routes(routes!(events))
+        .routes(routes!(call_link))
+        .routes(routes!(check_destination))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,6 +84,15 @@ pub struct EditRequest {
 pub struct SendUrlRequest {
     #[schema(value_type = String, example = "sms")]
     pub channel: Channel,
+    pub destination: String,
+}
+
+/// A destination as send-url would store it.
+#[derive(Serialize, ToSchema)]
+pub struct CheckedDestination {
+    /// `sms` or `email`.
+    pub channel: String,
+    /// Normalised: E.164 for phone numbers.
     pub destination: String,
 }
 
@@ -516,4 +528,37 @@ async fn events(
         .history(staff.clinic_id, appointment_id(&id)?)
         .await?;
     Ok(axum::Json(EventList { items }))
+}
+
+/// The appointment a clinic URL (`/call/{token}`) opens, for the call screen. Staff of the
+/// appointment's clinic only: the link alone is not enough.
+#[utoipa::path(get, path = "/api/v1/call-links/{token}", tag = "appointments",
+    params(("token" = String, Path)),
+    responses((status = 200, body = AppointmentView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn call_link(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let Some((LinkRole::Clinic, id)) = state.links.verify(&token) else {
+        return Err(ApiError::not_found());
+    };
+    let at = state.service.get(staff.clinic_id, id).await?;
+    respond(&state, StatusCode::OK, &at).await
+}
+
+/// Check a destination exactly as send-url and resend-url will (R14): the send form enables
+/// its button on 200 and shows the 422's detail next to the field otherwise.
+#[utoipa::path(post, path = "/api/v1/destinations/check", tag = "appointments",
+    request_body = SendUrlRequest,
+    responses((status = 200, body = CheckedDestination), (status = 422, body = Problem)))]
+async fn check_destination(
+    _staff: Staff,
+    ApiJson(request): ApiJson<SendUrlRequest>,
+) -> Result<axum::Json<CheckedDestination>, ApiError> {
+    let destination = Destination::parse(request.channel, &request.destination)?;
+    Ok(axum::Json(CheckedDestination {
+        channel: destination.channel().as_str().to_owned(),
+        destination: destination.address().to_owned(),
+    }))
 }

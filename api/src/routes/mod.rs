@@ -4,6 +4,7 @@
 pub mod appointments;
 pub mod auth;
 pub mod lists;
+pub mod live;
 pub mod outbox;
 pub mod public;
 pub mod setup;
@@ -13,7 +14,7 @@ use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};

@@ -1,0 +1,80 @@
+//! Live updates for the clinic UI: a server-sent event each time a read model of the staff
+//! member's clinic changed, sent after the rows are committed, so a page that refetches on
+//! it sees the change.
+
+use crate::error::Problem;
+use crate::extract::Staff;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use enkaku_domain::ids::{AppointmentId, ClinicId};
+use enkaku_projections::runner::ReadModelChange;
+use futures::{Stream, StreamExt, stream};
+use serde::Serialize;
+use std::convert::Infallible;
+use tokio::sync::broadcast::{self, error::RecvError};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(live))
+}
+
+/// The data of a `change` event.
+#[derive(Serialize, ToSchema)]
+pub struct LiveChange {
+    /// `schedule` and/or `reception`.
+    pub read_models: Vec<&'static str>,
+    /// The appointments whose events were applied.
+    pub appointment_ids: Vec<String>,
+}
+
+/// `text/event-stream`: a `change` event (`LiveChange`) whenever the clinic's schedule or
+/// reception list changed, and `resync` when this listener fell behind and should refetch
+/// everything. Comments keep the connection open through proxies.
+#[utoipa::path(get, path = "/api/v1/live", tag = "read models",
+    responses((status = 200, content_type = "text/event-stream", body = LiveChange), (status = 401, body = Problem)))]
+async fn live(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let clinic = staff.clinic_id;
+    let streams = state
+        .workers
+        .projections
+        .iter()
+        .map(|runner| changes(runner.subscribe(), clinic).boxed());
+    Sse::new(stream::select_all(streams).map(Ok)).keep_alive(KeepAlive::default())
+}
+
+/// One runner's changes for one clinic, as events.
+fn changes(receiver: broadcast::Receiver<ReadModelChange>, clinic: ClinicId) -> impl Stream<Item = Event> {
+    stream::unfold(receiver, move |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(change) if change.clinic_id == clinic => {
+                    let data = LiveChange {
+                        read_models: change.read_models,
+                        appointment_ids: change
+                            .stream_ids
+                            .iter()
+                            .filter_map(|s| AppointmentId::from_stream_id(s))
+                            .map(|id| id.to_string())
+                            .collect(),
+                    };
+                    let event = Event::default()
+                        .event("change")
+                        .json_data(data)
+                        .unwrap_or_else(|_| Event::default().event("resync").data(""));
+                    return Some((event, receiver));
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => {
+                    return Some((Event::default().event("resync").data(""), receiver));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+}
