@@ -158,7 +158,10 @@ impl ServeArgs {
 async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     println!("enkaku is running at {}", app.public_url());
-    println!("log in with yamada@demo.enkaku.test / demo-password (POST /api/v1/login)");
+    println!(
+        "open {}/ in a browser; log in with yamada@demo.enkaku.test / demo-password",
+        app.public_url()
+    );
     std::io::stdout().flush()?;
     app.run_until(shutdown_signal()).await
 }

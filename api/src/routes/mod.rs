@@ -70,6 +70,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(lists::router())
         .merge(appointments::router())
         .merge(outbox::router())
+        .merge(live::router())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -78,7 +79,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     router
         .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }))
-        .route("/", axum::routing::get(index))
+        .merge(crate::ui::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")
@@ -141,9 +142,4 @@ async fn refuse_oversized_bodies(request: Request, next: axum::middleware::Next)
         .into_response();
     }
     next.run(request).await
-}
-
-/// Until the clinic UI arrives, the root explains where things are.
-async fn index() -> Response {
-    Html(include_str!("index.html")).into_response()
 }

@@ -1,0 +1,97 @@
+// The call screen (R18) at the clinic URL: 「ビデオ通話」 top-left, the doctor's camera
+// bottom-left, the patient in the centre (media arrives with the relay), and the buttons
+// that start (`CallStarted`) and end (`CallEnded`) the call. Staff of the clinic only.
+
+import { call } from './lib/api.js';
+import { fill, h } from './lib/dom.js';
+import { dateTime } from './lib/format.js';
+import { describe } from './lib/messages.js';
+import { cameraHelp, startCamera, stopCamera } from './lib/camera.js';
+import { confirmDialog } from './lib/ui.js';
+
+const token = location.pathname.split('/').pop();
+const info = document.getElementById('call-info');
+const message = document.getElementById('call-message');
+const startButton = document.getElementById('start-call');
+const endButton = document.getElementById('end-call');
+const selfVideo = document.getElementById('self-video');
+const help = document.getElementById('camera-help');
+
+let appointment;
+let etag;
+let tz;
+let stream = null;
+
+async function load() {
+  try {
+    const me = await call('GET', '/api/v1/me');
+    tz = me.body.clinic.time_zone;
+    const result = await call('GET', `/api/v1/call-links/${encodeURIComponent(token)}`);
+    appointment = result.body;
+    etag = result.etag;
+    show();
+  } catch (problem) {
+    if (problem.status === 404) fill(message, 'このURLは無効です。予約の「医療機関用URL」からもう一度開いてください。');
+    else fill(message, describe(problem));
+  }
+}
+
+function show() {
+  const a = appointment;
+  const name = a.kind === 'video_url' ? (a.title || '(タイトルなし)') : a.patient_name;
+  document.body.dataset.status = a.status;
+  fill(info,
+    h('p', { class: 'call-name' }, name),
+    h('p', {}, `開始 ${dateTime(a.start_at, tz)}`),
+    h('p', {}, `有効期間 ${dateTime(a.video.valid_from, tz)}〜${dateTime(a.video.valid_until, tz)}`));
+  const over = { cancelled: 'このビデオ通話はキャンセルされました。', ended: 'このビデオ通話は終了しました。' }[a.status];
+  startButton.hidden = a.status !== 'booked';
+  startButton.disabled = a.status !== 'booked';
+  endButton.hidden = a.status !== 'in_call';
+  if (over) {
+    fill(message, over);
+    stopCamera(stream);
+    stream = null;
+  } else if (a.status === 'in_call') {
+    fill(message, '通話中です。');
+  } else {
+    fill(message, '患者の顔が映ったら「ビデオ通話を開始する」を押してください。患者への呼び出し通知はありません。映らない場合はお電話でURLを開くようご案内ください。');
+  }
+  if (!over && !stream) camera();
+}
+
+async function camera() {
+  try {
+    stream = await startCamera(selfVideo);
+    help.hidden = true;
+  } catch (error) {
+    help.hidden = false;
+    fill(help, cameraHelp(error.reason), h('button', { type: 'button', onclick: camera }, 'もう一度試す'));
+  }
+}
+
+async function act(action) {
+  try {
+    const result = await call('POST', `/api/v1/appointments/${appointment.id}/${action}`, { headers: { 'If-Match': etag } });
+    appointment = result.body;
+    etag = result.etag;
+  } catch (problem) {
+    if (problem.status === 412) return load();
+    fill(message, describe(problem));
+    return;
+  }
+  show();
+}
+
+startButton.addEventListener('click', async () => {
+  startButton.disabled = true;
+  await act('start-call');
+});
+
+endButton.addEventListener('click', async () => {
+  const yes = await confirmDialog({ title: '通話の終了', message: 'ビデオ通話を終了しますか?', confirm: '終了する', danger: true });
+  if (!yes) return;
+  await act('end-call');
+});
+
+await load();

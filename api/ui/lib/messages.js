@@ -1,0 +1,46 @@
+// Japanese wording for the API's problem codes and fields. The server's English `detail`
+// is the fallback for anything not listed.
+
+const BY_FIELD = {
+  patient_name: '患者名を入力してください(100文字以内)。',
+  chart_number: 'カルテ番号は英数字・「-」・「_」の32文字以内で入力してください。',
+  title: 'タイトルは100文字以内で入力してください。',
+  memo: '当日メモは1000文字以内で入力してください。',
+  start_at: '開始日時を入力してください。',
+};
+
+const BY_CODE = {
+  mode_not_allowed: 'この診療メニューでは選択した診察方式を利用できません。',
+  start_time_immutable: '開始日時は変更できません。変更する場合はキャンセルして作成し直してください。',
+  unknown_doctor: '担当医師が見つかりません。',
+  unknown_menu: '診療メニューが見つかりません。',
+  version_conflict: '他の方がこの予約を更新しました。最新の内容を表示しています。',
+  concurrent_modification: '他の方が同時に更新しました。もう一度お試しください。',
+  appointment_cancelled: 'この予約はキャンセルされています。',
+  call_ended: 'このビデオ通話は終了しています。',
+  call_in_progress: 'ビデオ通話中です。',
+  call_not_started: 'ビデオ通話はまだ開始されていません。',
+  outside_validity_window: 'ビデオ通話URLの有効期間外です(開始1時間前から翌日同時刻まで)。',
+  already_sent: 'URLは送信済みです。「URL再送」から送信してください。',
+  no_video_call: '対面の予約にはビデオ通話がありません。',
+  not_editable: 'この予約は編集できません。',
+  invalid_credentials: 'メールアドレスまたはパスワードが正しくありません。',
+  rate_limited: '試行回数が多すぎます。しばらくしてから再度お試しください。',
+  network: 'サーバーに接続できません。ネットワークを確認してください。',
+  unavailable: 'サーバーが一時的に利用できません。しばらくしてから再度お試しください。',
+};
+
+/** The message for a destination that failed the server's check (R14). */
+export function destinationMessage(channel) {
+  return channel === 'sms'
+    ? '有効な携帯電話番号を入力してください(例: 090-1234-5678)。'
+    : '有効なメールアドレスを入力してください。';
+}
+
+/** A person-readable Japanese message for a `Problem`. */
+export function describe(problem) {
+  if (problem.status === 429) return BY_CODE.rate_limited;
+  if (problem.code in BY_CODE) return BY_CODE[problem.code];
+  if (problem.field && problem.field in BY_FIELD) return BY_FIELD[problem.field];
+  return `エラーが発生しました: ${problem.detail || problem.code}`;
+}

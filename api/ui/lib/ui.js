@@ -1,0 +1,44 @@
+// Small shared pieces of the clinic UI: copying a URL, a confirmation dialog, request keys.
+
+import { fill, h } from './dom.js';
+
+/** Copy `text`, telling the person in `status` (an aria-live element) that it worked. */
+export async function copyText(text, status) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // No clipboard API (plain http on a LAN): fall back to a selected, hidden text area.
+    const area = h('textarea', { class: 'visually-hidden', readonly: true }, text);
+    document.body.append(area);
+    area.select();
+    document.execCommand('copy');
+    area.remove();
+  }
+  fill(status, 'コピーしました');
+  setTimeout(() => fill(status, ''), 3000);
+}
+
+/** A modal confirmation; resolves true when the person confirms. */
+export function confirmDialog({ title, message, confirm, cancel = '戻る', danger = false }) {
+  return new Promise((resolve) => {
+    const dialog = h('dialog', { class: 'confirm', 'aria-labelledby': 'confirm-title' },
+      h('h2', { id: 'confirm-title' }, title),
+      h('p', {}, message),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', onclick: () => dialog.close('no') }, cancel),
+        h('button', { type: 'button', class: danger ? 'danger' : 'primary', onclick: () => dialog.close('yes') }, confirm)));
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(dialog.returnValue === 'yes');
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/** A fresh Idempotency-Key, so a double click or a retry never books twice. */
+export function requestKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // randomUUID needs a secure context; the bytes alone do not.
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}

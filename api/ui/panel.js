@@ -1,0 +1,365 @@
+// The side panel: 予約受付 (R3, R8) with its two forms, and the appointment panel (R16) with
+// the URLs, delivery, resend, and for video URLs edit and cancel (R10, R11).
+
+import { call } from './lib/api.js';
+import { fill, h, icon } from './lib/dom.js';
+import { clearErrors, field, formError, radios, showProblem } from './lib/forms.js';
+import { dateTime, fromLocalInput, localInput } from './lib/format.js';
+import { describe } from './lib/messages.js';
+import { confirmDialog, copyText, requestKey } from './lib/ui.js';
+import { sendDialog } from './send.js';
+import { STATUS_LABELS } from './schedule.js';
+
+const VISIT_LABELS = { first: '初診', revisit: '再診' };
+const MODE_LABELS = { in_person: '対面', online: 'オンライン' };
+const DELIVERY_LABELS = { pending: '送信中', sent: '送信済み', failed: '送信失敗' };
+const CHANNEL_LABELS = { sms: 'SMS', email: 'メール' };
+const PENDING_RECHECK_MS = 1000;
+
+export class Panel {
+  constructor(ctx, element) {
+    this.ctx = ctx;
+    this.element = element;
+    this.showing = null; // {kind: 'booking', slot} or {kind: 'appointment', id, editing}
+    element.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && !event.defaultPrevented) this.close();
+    });
+  }
+
+  open(title, ...content) {
+    fill(this.element,
+      h('div', { class: 'panel-head' },
+        h('h2', { id: 'panel-title', tabindex: '-1' }, title),
+        h('button', { type: 'button', class: 'close', 'aria-label': 'パネルを閉じる', onclick: () => this.close() }, '×')),
+      ...content);
+    this.element.hidden = false;
+    document.body.classList.add('panel-open');
+    this.element.querySelector('#panel-title').focus();
+  }
+
+  close() {
+    this.showing = null;
+    this.element.hidden = true;
+    document.body.classList.remove('panel-open');
+    fill(this.element);
+  }
+
+  doctorChanged() {
+    if (this.showing?.kind === 'booking') this.showBooking(this.showing.slot, this.showing.choice);
+  }
+
+  appointmentsChanged(ids) {
+    const s = this.showing;
+    if (s?.kind === 'appointment' && !s.editing && ids.includes(s.id)) this.showAppointment(s.id, { keepFocus: true });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // 予約受付
+  // -------------------------------------------------------------------------------------------
+
+  showBooking(slot, choice = null) {
+    const { ctx } = this;
+    this.showing = { kind: 'booking', slot, choice };
+    const choose = (c) => this.showBooking(slot, c);
+    const form = choice === 'in_clinic' ? this.bookingForm(slot) : choice === 'video_url' ? this.videoForm(slot) : null;
+    this.open('予約受付',
+      h('p', { class: 'panel-sub' }, `${dateTime(slot, ctx.tz)} ・ 担当医師 ${ctx.doctorName(ctx.doctorId)}`),
+      h('div', { class: 'choices', role: 'group', 'aria-label': '予約の種類' },
+        h('button', { type: 'button', 'aria-pressed': String(choice === 'in_clinic'), onclick: () => choose('in_clinic') }, '非会員'),
+        h('button', { type: 'button', 'aria-pressed': String(choice === 'video_url'), onclick: () => choose('video_url') }, icon('video'), 'ビデオ通話URL作成')),
+      choice === null ? h('p', { class: 'hint' }, 'アカウントのない患者の予約は「非会員」、施設入居者などをまとめて診察する場合は「ビデオ通話URL作成」を選んでください。') : null,
+      form);
+    form?.querySelector('input, select')?.focus();
+  }
+
+  /** 非会員: the in-clinic booking form (R3–R6). */
+  bookingForm(slot) {
+    const { ctx } = this;
+    const key = requestKey();
+    const menuSelect = h('select', {}, ctx.menus.map((m) => h('option', { value: m.id }, m.name)));
+    const visit = radios({ legend: '初診・再診', name: 'visit_type', options: [['first', '初診'], ['revisit', '再診']], value: 'first' });
+    const mode = radios({ legend: '診察方式', name: 'mode', options: [['online', 'オンライン'], ['in_person', '対面']], value: 'online' });
+    const duration = h('output', { class: 'duration', 'aria-live': 'polite' });
+    const fee = h('p', { class: 'hint fee-note' });
+    const submit = h('button', { type: 'submit', class: 'primary' }, '予約');
+    const form = h('form', { class: 'booking-form', novalidate: true },
+      field({ label: '患者名', name: 'patient_name', control: h('input', { type: 'text', maxlength: '100', autocomplete: 'off' }), required: true }),
+      field({ label: 'カルテ番号', name: 'chart_number', control: h('input', { type: 'text', maxlength: '32', autocomplete: 'off' }), hint: '任意。取り違え防止のため入力をおすすめします。' }),
+      field({ label: '診療メニュー', name: 'menu_id', control: menuSelect }),
+      fee,
+      visit,
+      mode,
+      h('div', { class: 'field' }, h('span', { class: 'label', id: 'duration-label' }, '診察時間'), duration),
+      h('div', { class: 'field' }, h('span', { class: 'label' }, '担当医師'), h('span', { class: 'value' }, ctx.doctorName(ctx.doctorId))),
+      field({ label: '当日メモ', name: 'memo', control: h('textarea', { rows: '3', maxlength: '1000' }), hint: '院内用のメモです。' }),
+      h('p', { class: 'hint' }, 'ここで入力した内容は患者には表示されません。'),
+      formError(),
+      h('div', { class: 'actions' }, submit));
+    duration.setAttribute('aria-labelledby', 'duration-label');
+
+    const menu = () => ctx.menus.find((m) => m.id === menuSelect.value);
+    const update = () => {
+      const m = menu();
+      // Only the modes the menu allows can be chosen (R6).
+      for (const radio of mode.querySelectorAll('input')) {
+        radio.disabled = !m.modes.includes(radio.value);
+        if (radio.disabled && radio.checked) radio.checked = false;
+      }
+      if (!mode.querySelector('input:checked')) mode.querySelector('input:not(:disabled)').checked = true;
+      const first = form.visit_type.value === 'first';
+      fill(duration, `${first ? m.duration_first_min : m.duration_revisit_min}分`);
+      fill(fee, m.booking_fee_yen > 0 ? `このメニューの予約料(${m.booking_fee_yen.toLocaleString('ja-JP')}円)は院内予約では徴収されません。` : '');
+    };
+    menuSelect.addEventListener('change', update);
+    visit.addEventListener('change', update);
+    update();
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      submit.disabled = true;
+      const body = {
+        doctor_id: ctx.doctorId,
+        start_at: slot,
+        patient_name: form.patient_name.value,
+        chart_number: form.chart_number.value || null,
+        menu_id: menuSelect.value,
+        visit_type: form.visit_type.value,
+        mode: form.mode.value,
+        memo: form.memo.value || null,
+      };
+      try {
+        const { body: created } = await call('POST', '/api/v1/appointments', { body, headers: { 'Idempotency-Key': key } });
+        await this.afterCreate(created, created.mode === 'online');
+      } catch (problem) {
+        showProblem(form, problem);
+        submit.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  /** ビデオ通話URL作成 (R8). */
+  videoForm(slot) {
+    const { ctx } = this;
+    const key = requestKey();
+    const start = h('input', { type: 'datetime-local', value: localInput(slot, ctx.tz) });
+    const now = h('input', { type: 'checkbox', id: 'start-now', name: 'start_now' });
+    const send = h('input', { type: 'checkbox', id: 'send-after', name: 'send', checked: true });
+    const submit = h('button', { type: 'submit', class: 'primary' }, '作成');
+    const form = h('form', { class: 'video-form', novalidate: true },
+      field({ label: '開始日時', name: 'start_at', control: start, required: true, hint: 'ビデオ通話URLは開始1時間前から翌日の同時刻まで有効です。' }),
+      h('div', { class: 'checkbox' }, now, h('label', { for: 'start-now' }, '現在時刻で作成')),
+      field({ label: 'タイトル', name: 'title', control: h('input', { type: 'text', maxlength: '100', autocomplete: 'off' }), hint: '任意。患者名や施設名など。患者には表示されません。' }),
+      h('div', { class: 'field' }, h('span', { class: 'label' }, '担当医師'), h('span', { class: 'value' }, ctx.doctorName(ctx.doctorId))),
+      h('div', { class: 'checkbox' }, send, h('label', { for: 'send-after' }, '送信(作成後にビデオ通話URLを送信する)')),
+      formError(),
+      h('div', { class: 'actions' }, submit));
+    now.addEventListener('change', () => { start.disabled = now.checked; });
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      const body = { doctor_id: ctx.doctorId, title: form.title.value || null };
+      if (now.checked) body.start_now = true;
+      else if (start.value) body.start_at = fromLocalInput(start.value, ctx.tz).toISOString();
+      submit.disabled = true;
+      try {
+        const { body: created } = await call('POST', '/api/v1/video-calls', { body, headers: { 'Idempotency-Key': key } });
+        await this.afterCreate(created, send.checked);
+      } catch (problem) {
+        showProblem(form, problem);
+        submit.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  async afterCreate(created, offerSending) {
+    const sent = offerSending ? await sendDialog(created) : null;
+    this.renderAppointment(sent ?? created, null);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The appointment panel
+  // -------------------------------------------------------------------------------------------
+
+  async showAppointment(id, { keepFocus = false, notice = null } = {}) {
+    let result;
+    try {
+      result = await call('GET', `/api/v1/appointments/${id}`);
+    } catch (problem) {
+      this.open('予約内容', h('p', { class: 'form-error', role: 'alert' }, describe(problem)));
+      return;
+    }
+    const focused = keepFocus && this.element.contains(document.activeElement) ? document.activeElement : null;
+    this.renderAppointment(result.body, result.etag, notice);
+    if (focused?.dataset.action) this.element.querySelector(`[data-action="${focused.dataset.action}"]`)?.focus();
+  }
+
+  renderAppointment(a, etag, notice = null) {
+    this.showing = { kind: 'appointment', id: a.id, editing: false };
+    const etagOf = etag ?? `"${a.version}"`;
+    const video = a.kind === 'video_url';
+    const live = a.status !== 'cancelled' && a.status !== 'ended';
+    if (a.video?.delivery?.status === 'pending') this.recheckSoon(a.id, notice);
+    this.open(video ? 'ビデオ通話' : '予約内容',
+      notice ? h('p', { class: 'notice', role: 'status' }, notice) : null,
+      h('p', { class: `status-badge status-${a.status}` }, STATUS_LABELS[a.status] ?? a.status),
+      a.status === 'cancelled' ? h('p', { class: 'notice' }, 'この予約はキャンセルされました。医療機関用URL・患者用URLとも使えません。') : null,
+      video ? this.videoDetails(a) : this.bookingDetails(a),
+      a.video ? this.urls(a, live) : null,
+      video && live ? h('div', { class: 'actions' },
+        h('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => this.editForm(a, etagOf) }, '編集'),
+        h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel' }, onclick: () => this.cancel(a, etagOf) }, 'ビデオ通話キャンセル')) : null);
+  }
+
+  /**
+   * A delivery is handled in the background. Its outcome usually arrives as a live update,
+   * but it may have come before this panel showed the appointment: look once more.
+   */
+  recheckSoon(id, notice) {
+    setTimeout(() => {
+      const s = this.showing;
+      if (s?.kind === 'appointment' && s.id === id && !s.editing) this.showAppointment(id, { keepFocus: true, notice });
+    }, PENDING_RECHECK_MS);
+  }
+
+  bookingDetails(a) {
+    const { ctx } = this;
+    return h('section', { class: 'details', 'aria-label': '診療内容' },
+      h('h3', {}, '診療内容'),
+      h('dl', {},
+        row('患者名', a.patient_name),
+        row('カルテ番号', a.chart_number || '—'),
+        row('日時', `${dateTime(a.start_at, ctx.tz)}〜${dateTime(a.end_at, ctx.tz).slice(-5)}`),
+        row('診療メニュー', a.menu.name),
+        row('初診・再診', VISIT_LABELS[a.visit_type]),
+        row('診察方式', MODE_LABELS[a.mode]),
+        row('診察時間', `${a.menu.duration_min}分`),
+        row('担当医師', ctx.doctorName(a.doctor_id)),
+        row('当日メモ', a.memo || '—'),
+        a.waived_booking_fee_yen > 0 ? row('予約料', `院内予約のため徴収しません(${a.waived_booking_fee_yen.toLocaleString('ja-JP')}円)`) : null),
+      a.video && a.status !== 'cancelled' && a.status !== 'ended'
+        ? h('a', { class: 'button primary', href: a.video.clinic_url, target: '_blank', rel: 'noopener', dataset: { action: 'start' } }, '診察をはじめる')
+        : null);
+  }
+
+  videoDetails(a) {
+    const { ctx } = this;
+    return h('section', { class: 'details', 'aria-label': '予約内容' },
+      h('dl', {},
+        row('タイトル', a.title || '(タイトルなし)'),
+        row('開始日時', dateTime(a.start_at, ctx.tz)),
+        row('担当医師', ctx.doctorName(a.doctor_id))));
+  }
+
+  urls(a, live) {
+    const { ctx } = this;
+    const v = a.video;
+    const copied = h('span', { class: 'copied', 'aria-live': 'polite' });
+    const patientBox = h('div', { class: 'patient-url', id: `patient-url-${a.id}`, hidden: true },
+      h('label', { for: `patient-url-input-${a.id}` }, '患者用URL'),
+      h('input', { id: `patient-url-input-${a.id}`, type: 'text', readonly: true, value: v.patient_url }),
+      h('button', { type: 'button', onclick: () => copyText(v.patient_url, copied) }, 'このURLをコピー'),
+      h('p', { class: 'validity' }, `有効期間: ${dateTime(v.valid_from, ctx.tz)}〜${dateTime(v.valid_until, ctx.tz)}`));
+    const toggle = h('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': patientBox.id, dataset: { action: 'patient-url' } }, '患者用URLを表示');
+    toggle.addEventListener('click', () => {
+      patientBox.hidden = !patientBox.hidden;
+      toggle.setAttribute('aria-expanded', String(!patientBox.hidden));
+      fill(toggle, patientBox.hidden ? '患者用URLを表示' : '患者用URLを隠す');
+    });
+    const d = v.delivery;
+    return h('section', { class: 'urls' },
+      h('h3', {}, '医療機関用URL'),
+      h('input', { type: 'text', readonly: true, value: v.clinic_url, 'aria-label': '医療機関用URL' }),
+      h('div', { class: 'actions' },
+        live ? h('a', { class: 'button', href: v.clinic_url, target: '_blank', rel: 'noopener' }, 'ビデオ通話画面を表示') : null,
+        h('button', { type: 'button', dataset: { action: 'copy-clinic' }, onclick: () => copyText(v.clinic_url, copied) }, 'このURLをコピー'),
+        copied),
+      h('h3', {}, '患者用URL'),
+      toggle,
+      patientBox,
+      h('h3', {}, 'ビデオ通話URL送信先'),
+      d
+        ? h('dl', { class: 'delivery' },
+          row('送信先', `${CHANNEL_LABELS[d.channel] ?? d.channel} ${d.destination}`),
+          row('送信日時', d.sent_at ? dateTime(d.sent_at, ctx.tz) : DELIVERY_LABELS[d.status]),
+          d.status === 'failed' ? row('状態', `送信できませんでした${d.failure_reason ? `(${d.failure_reason})` : ''}`) : null)
+        : h('p', { class: 'delivery none' }, '未送信'),
+      live ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, 'URL再送') : null);
+  }
+
+  async resend(a) {
+    const sent = await sendDialog(a);
+    if (sent) this.renderAppointment(sent, null, 'ビデオ通話URLを送信しました。');
+  }
+
+  /** 編集 (R10): title and doctor; the start time is shown but cannot change. */
+  editForm(a, etag) {
+    const { ctx } = this;
+    this.showing = { kind: 'appointment', id: a.id, editing: true };
+    const doctor = h('select', {}, ctx.doctors.map((d) => h('option', { value: d.id }, d.name)));
+    doctor.value = a.doctor_id;
+    const save = h('button', { type: 'submit', class: 'primary' }, '保存');
+    const form = h('form', { class: 'edit-form', novalidate: true },
+      field({ label: 'タイトル', name: 'title', control: h('input', { type: 'text', maxlength: '100', value: a.title ?? '' }) }),
+      field({ label: '担当医師', name: 'doctor_id', control: doctor }),
+      h('div', { class: 'field', dataset: { field: 'start_at' } },
+        h('span', { class: 'label' }, '開始日時'),
+        h('span', { class: 'value' }, dateTime(a.start_at, ctx.tz)),
+        h('p', { class: 'hint' }, '開始日時は変更できません。変更する場合は、キャンセルして作成し直してください。'),
+        h('p', { class: 'field-error', 'aria-live': 'polite' })),
+      formError(),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', onclick: () => this.renderAppointment(a, etag) }, '戻る'),
+        save));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      save.disabled = true;
+      try {
+        const result = await call('PATCH', `/api/v1/appointments/${a.id}`, {
+          body: { title: form.title.value, doctor_id: doctor.value },
+          headers: { 'If-Match': etag },
+        });
+        this.renderAppointment(result.body, result.etag, '保存しました。');
+      } catch (problem) {
+        if (problem.status === 412) return this.stale(a.id, problem);
+        showProblem(form, problem);
+        save.disabled = false;
+      }
+    });
+    this.open('ビデオ通話の編集', form);
+    form.title.focus();
+  }
+
+  /** ビデオ通話キャンセル (R11), after a confirmation. */
+  async cancel(a, etag) {
+    const yes = await confirmDialog({
+      title: 'ビデオ通話のキャンセル',
+      message: 'このビデオ通話をキャンセルしますか?患者には通知されません。キャンセル後は医療機関用URL・患者用URLとも使えなくなります。',
+      confirm: 'キャンセルする',
+      danger: true,
+    });
+    if (!yes) return;
+    try {
+      const result = await call('POST', `/api/v1/appointments/${a.id}/cancel`, { headers: { 'If-Match': etag } });
+      this.renderAppointment(result.body, result.etag, 'ビデオ通話をキャンセルしました。');
+    } catch (problem) {
+      if (problem.status === 412) return this.stale(a.id, problem);
+      this.element.querySelector('.panel-head').after(h('p', { class: 'form-error', role: 'alert' }, describe(problem)));
+    }
+  }
+
+  /** Someone else changed it first: show the newest state and say so. */
+  async stale(id, problem) {
+    const result = await call('GET', `/api/v1/appointments/${id}`);
+    this.renderAppointment(result.body, result.etag, describe(problem));
+  }
+}
+
+function row(term, value) {
+  return [h('dt', {}, term), h('dd', {}, value)];
+}
+

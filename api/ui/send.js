@@ -1,0 +1,111 @@
+// The send pop-up (R14, R15): SMS or e-mail, a destination checked by the server exactly as
+// the send will be, 「送信する」 enabled only for a valid one, and 「送信しない」.
+
+import { call, post } from './lib/api.js';
+import { fill, h } from './lib/dom.js';
+import { clearErrors, field, formError, radios, setFieldError, showProblem } from './lib/forms.js';
+import { destinationMessage } from './lib/messages.js';
+
+const CHECK_DELAY_MS = 250;
+
+/**
+ * Ask where to send the patient URL of `appointment`, and send it. Resolves to the updated
+ * appointment, or null when the person chose not to send.
+ */
+export function sendDialog(appointment) {
+  const previous = appointment.video?.delivery;
+  const resend = Boolean(previous);
+  return new Promise((resolve) => {
+    let channel = previous?.channel ?? 'sms';
+    let checked = null; // the destination the server accepted, as typed
+    let serial = 0;
+    let timer = null;
+
+    const input = h('input', { type: 'tel', autocomplete: 'off', value: previous?.destination ?? '' });
+    const channelField = radios({ legend: '送信方法', name: 'channel', options: [['sms', 'SMS'], ['email', 'メール']], value: channel });
+    const destinationField = field({ label: '送信先電話番号', name: 'destination', control: input, required: true });
+    const submit = h('button', { type: 'submit', class: 'primary', disabled: true }, '送信する');
+    const form = h('form', { class: 'send-form', novalidate: true },
+      h('h2', { id: 'send-title' }, resend ? 'ビデオ通話URLの再送' : 'ビデオ通話URLの送信'),
+      h('p', {}, '患者用のビデオ通話URLを送信します。送信方法を選び、送信先を入力してください。'),
+      channelField,
+      destinationField,
+      formError(),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', onclick: () => dialog.close() }, '送信しない'),
+        submit));
+    const dialog = h('dialog', { class: 'send-dialog', 'aria-labelledby': 'send-title' }, form);
+
+    const shapeInput = () => {
+      const sms = channel === 'sms';
+      input.type = sms ? 'tel' : 'email';
+      input.inputMode = sms ? 'tel' : 'email';
+      input.placeholder = sms ? '090-1234-5678' : 'patient@example.jp';
+      fill(destinationField.querySelector('label'), sms ? '送信先電話番号' : '送信先メールアドレス', h('span', { class: 'required' }, '必須'));
+    };
+
+    // Ask the server, which validates exactly as the send will; only the newest answer counts.
+    const check = async () => {
+      serial += 1;
+      const mine = serial;
+      const value = input.value.trim();
+      checked = null;
+      submit.disabled = true;
+      if (!value) {
+        setFieldError(form, 'destination', '');
+        return;
+      }
+      try {
+        await call('POST', '/api/v1/destinations/check', { body: { channel, destination: value } });
+        if (mine !== serial) return;
+        checked = value;
+        submit.disabled = false;
+        setFieldError(form, 'destination', '');
+      } catch (problem) {
+        if (mine !== serial) return;
+        setFieldError(form, 'destination', problem.status === 422 ? destinationMessage(channel) : '');
+      }
+    };
+    const checkSoon = () => {
+      submit.disabled = true;
+      clearTimeout(timer);
+      timer = setTimeout(check, CHECK_DELAY_MS);
+    };
+
+    channelField.addEventListener('change', (event) => {
+      channel = event.target.value;
+      shapeInput();
+      check();
+    });
+    input.addEventListener('input', checkSoon);
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (checked === null || checked !== input.value.trim()) return;
+      clearErrors(form);
+      submit.disabled = true;
+      const path = `/api/v1/appointments/${appointment.id}/${resend ? 'resend-url' : 'send-url'}`;
+      try {
+        const updated = await post(path, { channel, destination: checked });
+        dialog.returnValue = 'sent';
+        dialog.sent = updated;
+        dialog.close();
+      } catch (problem) {
+        if (problem.field === 'destination') setFieldError(form, 'destination', destinationMessage(channel));
+        else showProblem(form, problem);
+        submit.disabled = false;
+      }
+    });
+
+    dialog.addEventListener('close', () => {
+      clearTimeout(timer);
+      dialog.remove();
+      resolve(dialog.sent ?? null);
+    });
+    shapeInput();
+    document.body.append(dialog);
+    dialog.showModal();
+    input.focus();
+    if (input.value) check();
+  });
+}

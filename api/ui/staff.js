@@ -1,0 +1,85 @@
+// The clinic UI: header (clinic, current doctor, navigation), the view for this path, the
+// side panel, and live updates from the read models.
+
+import { get, post } from './lib/api.js';
+import { fill, h } from './lib/dom.js';
+import { Panel } from './panel.js';
+import { scheduleView } from './schedule.js';
+import { receptionView } from './reception.js';
+import { outboxView } from './outbox.js';
+
+const VIEWS = { '/schedule': scheduleView, '/reception': receptionView, '/outbox': outboxView };
+
+const me = await get('/api/v1/me');
+const [doctors, menus] = await Promise.all([get('/api/v1/doctors'), get('/api/v1/menus')]);
+
+const doctorKey = `enkaku.doctor.${me.clinic.id}`;
+const known = (id) => doctors.items.some((d) => d.id === id);
+
+const ctx = {
+  staff: me.staff,
+  clinic: me.clinic,
+  tz: me.clinic.time_zone,
+  doctors: doctors.items,
+  menus: menus.items,
+  // The doctor in charge of new bookings (R3, R8): the one chosen in the header, remembered
+  // per browser; a doctor who logs in starts with themselves.
+  doctorId: [localStorage.getItem(doctorKey), me.staff.role === 'doctor' ? me.staff.id : null, doctors.items[0]?.id]
+    .find((id) => id && known(id)),
+  doctorName(id) {
+    return doctors.items.find((d) => d.id === id)?.name ?? '(不明な医師)';
+  },
+  view: null,
+  panel: null,
+};
+ctx.panel = new Panel(ctx, document.getElementById('panel'));
+
+document.title = `${me.clinic.name} — enkaku`;
+fill(document.getElementById('clinic-name'), me.clinic.name);
+fill(document.getElementById('staff-name'), `${me.staff.name} さん`);
+
+const select = document.getElementById('doctor-select');
+fill(select, doctors.items.map((d) => h('option', { value: d.id }, d.name)));
+select.value = ctx.doctorId ?? '';
+select.addEventListener('change', () => {
+  ctx.doctorId = select.value;
+  localStorage.setItem(doctorKey, select.value);
+  ctx.panel.doctorChanged();
+  ctx.view?.doctorChanged?.();
+});
+
+document.getElementById('logout').addEventListener('click', async () => {
+  try {
+    await post('/api/v1/logout');
+  } finally {
+    location.assign('/login');
+  }
+});
+
+const makeView = VIEWS[location.pathname] ?? scheduleView;
+for (const link of document.querySelectorAll('nav a')) {
+  if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');
+}
+ctx.view = makeView(ctx, document.getElementById('main'));
+
+// Live updates (SSE): refetch what changed once the read model committed it. On every
+// (re)connect refetch everything, since changes may have been missed while away.
+const status = document.getElementById('live-status');
+const live = new EventSource('/api/v1/live');
+live.addEventListener('change', (event) => {
+  const change = JSON.parse(event.data);
+  if (ctx.view.readModel === '*' || change.read_models.includes(ctx.view.readModel)) ctx.view.refresh();
+  ctx.panel.appointmentsChanged(change.appointment_ids);
+});
+live.addEventListener('resync', () => ctx.view.refresh());
+live.addEventListener('open', () => {
+  document.body.dataset.live = 'connected';
+  fill(status, '');
+  ctx.view.refresh();
+});
+live.addEventListener('error', () => {
+  document.body.dataset.live = 'reconnecting';
+  fill(status, '更新の受信が途切れました。再接続しています…');
+});
+
+await ctx.view.refresh();
