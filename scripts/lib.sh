@@ -59,3 +59,14 @@ ensure_tansu() {
   rm -rf "$ENKAKU_TOOLS/tansu-target"
   touch "$stamp"
 }
+
+# The browser tests: Debian's Chromium (never a downloaded browser), a Japanese font so that
+# screenshots are legible, and Playwright from the lock file.
+ensure_browser() {
+  if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi ipagothic; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null ||
+      { as_root apt-get update -qq &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null; }
+  fi
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+}

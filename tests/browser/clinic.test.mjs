@@ -1,0 +1,339 @@
+// The clinic UI and the patient page in a real browser (issue 4): what a person sees when
+// they book, send, edit, cancel and open the call, and what the patient sees at each stage.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, collectErrors, launchBrowser, login, screenshot, startServer, weekdayAhead } from './harness.mjs';
+
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+const DESKTOP = { viewport: { width: 1280, height: 1100 } };
+const R13_BEFORE_WINDOW = 'このビデオ通話は開始前です。開始1時間前より待機することができます。';
+
+let server;
+let browser;
+const date = weekdayAhead();
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A logged-in staff page (its own browser context, so its own session), and its errors. */
+async function staffPage(email) {
+  const context = await browser.newContext(DESKTOP);
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await login(page, server.url, email);
+  return { page, errors, context };
+}
+
+async function openSchedule(page) {
+  await page.goto(`${server.url}/schedule?date=${date}`);
+  await page.locator('body[data-live="connected"]').waitFor();
+  await page.locator('.slots').waitFor();
+}
+
+const slot = (page, time) => page.locator('.slot', { has: page.getByRole('button', { name: `${time} の予約受付` }) });
+
+describe('the clinic books a patient without an account (非会員)', () => {
+  let page;
+  let errors;
+  let patientUrl;
+
+  before(async () => {
+    const context = await browser.newContext(DESKTOP);
+    page = await context.newPage();
+    errors = collectErrors(page);
+  });
+
+  test('login shows the clinic and the current doctor', async () => {
+    await page.goto(`${server.url}/schedule`);
+    await page.waitForURL(/\/login\?next=/);
+    await screenshot(page, '01-login');
+    await page.getByLabel('メールアドレス').fill('yamada@demo.enkaku.test');
+    await page.getByLabel('パスワード').fill('wrong-password');
+    await page.getByRole('button', { name: 'ログイン' }).click();
+    await assert.doesNotReject(page.getByText('メールアドレスまたはパスワードが正しくありません。').waitFor());
+    await login(page, server.url);
+    await assert.doesNotReject(page.locator('#clinic-name', { hasText: 'デモクリニック' }).waitFor());
+    assert.equal(await page.getByLabel('医師', { exact: true }).locator('option:checked').textContent(), '山田 太郎');
+  });
+
+  test('a slot opens 予約受付 and the in-clinic form', async () => {
+    await openSchedule(page);
+    await screenshot(page, '02-schedule');
+    await page.getByRole('button', { name: '10:00 の予約受付' }).click();
+    await page.getByRole('button', { name: '非会員' }).click();
+    const panel = page.locator('#panel');
+    await assert.doesNotReject(panel.getByRole('heading', { name: '予約受付' }).waitFor());
+    // The duration follows the menu and the visit type (R3).
+    const duration = panel.locator('output.duration');
+    const first = await duration.textContent();
+    await panel.getByLabel('再診').check();
+    assert.notEqual(await duration.textContent(), first, 'revisit duration differs from the first visit');
+    await panel.getByLabel('初診').check();
+    await screenshot(page, '03-booking-form');
+
+    // Nothing but a name: the server's error appears next to the field.
+    await panel.getByRole('button', { name: '予約' }).click();
+    const nameError = panel.locator('[data-field="patient_name"] .field-error');
+    await assert.doesNotReject(nameError.filter({ hasText: '患者名を入力してください' }).waitFor());
+    assert.equal(await panel.getByLabel('患者名').getAttribute('aria-invalid'), 'true');
+  });
+
+  test('an invalid phone number keeps 「送信する」 disabled; a valid one sends by SMS', async () => {
+    const panel = page.locator('#panel');
+    await panel.getByLabel('患者名').fill('佐藤 花子');
+    await panel.getByLabel('カルテ番号').fill('K-0042');
+    await panel.getByLabel('オンライン').check();
+    await panel.getByLabel('当日メモ').fill('院内メモ: 血圧の薬');
+    await panel.getByRole('button', { name: '予約' }).click();
+
+    const dialog = page.getByRole('dialog', { name: 'ビデオ通話URLの送信' });
+    await dialog.waitFor();
+    const send = dialog.getByRole('button', { name: '送信する' });
+    await dialog.getByLabel('送信先電話番号').fill('12345');
+    await assert.doesNotReject(dialog.getByText('有効な携帯電話番号を入力してください').waitFor());
+    assert.equal(await send.isDisabled(), true, 'an invalid number cannot be sent');
+    await screenshot(page, '04-send-invalid-number');
+
+    await dialog.getByLabel('送信先電話番号').fill('090-1234-5678');
+    await send.waitFor({ state: 'visible' });
+    await page.waitForFunction(() => !document.querySelector('dialog.send-dialog button[type=submit]').disabled);
+    await send.click();
+    await dialog.waitFor({ state: 'detached' });
+
+    // The panel shows the destination; the sent time arrives with the live update (R14, R16).
+    await assert.doesNotReject(panel.getByText('SMS +819012345678').waitFor());
+    await assert.doesNotReject(panel.locator('dd', { hasText: /^\d{4}\/\d{2}\/\d{2}\(.\) \d{2}:\d{2}$/ }).waitFor());
+    await panel.getByRole('button', { name: '患者用URLを表示' }).click();
+    patientUrl = await panel.getByLabel('患者用URL').inputValue();
+    assert.match(patientUrl, /\/p\/[A-Za-z0-9_-]{40,}$/);
+    await assert.doesNotReject(panel.getByText(/^有効期間: .* 09:00〜.* 10:00$/).waitFor());
+    await screenshot(page, '05-appointment-panel');
+
+    // On the schedule, on its slot, with the video mark (R4).
+    const entry = slot(page, '10:00').locator('.entry', { hasText: '佐藤 花子' });
+    await assert.doesNotReject(entry.waitFor());
+    assert.equal(await entry.locator('svg.icon-video').count(), 1);
+  });
+
+  test('受付一覧 lists it with the video tooltip, and the name opens 診察をはじめる', async () => {
+    await page.getByRole('link', { name: '受付一覧' }).click();
+    await page.waitForURL(/\/reception/);
+    await page.goto(`${server.url}/reception?date=${date}`);
+    const row = page.locator('tr', { hasText: '佐藤 花子' });
+    await row.waitFor();
+    await row.locator('.video-mark').hover();
+    const tooltip = page.getByRole('tooltip');
+    await assert.doesNotReject(tooltip.filter({ hasText: 'ビデオ通話での診察です' }).waitFor({ state: 'visible' }));
+    await screenshot(page, '06-reception-tooltip');
+
+    await row.getByRole('button', { name: '佐藤 花子' }).click();
+    const start = page.locator('#panel').getByRole('link', { name: '診察をはじめる' });
+    await start.waitFor();
+    assert.match(await start.getAttribute('href'), /\/call\/[A-Za-z0-9_-]{40,}$/);
+    await screenshot(page, '07-reception-details');
+  });
+
+  test('the outbox shows the SMS with the patient link', async () => {
+    await page.getByRole('link', { name: '送信ボックス' }).click();
+    const message = page.locator('.message', { hasText: '+819012345678' });
+    await message.waitFor();
+    assert.equal(await message.getByRole('link', { name: patientUrl }).count(), 1);
+    await screenshot(page, '08-outbox');
+  });
+
+  test('the patient page before the window says so, at phone size, with nothing internal', async () => {
+    const context = await browser.newContext(PHONE);
+    const patient = await context.newPage();
+    const patientErrors = collectErrors(patient);
+    await patient.goto(patientUrl);
+    await assert.doesNotReject(patient.getByText(R13_BEFORE_WINDOW, { exact: true }).waitFor());
+    await assert.doesNotReject(patient.getByText('デモクリニック').waitFor());
+    const text = await patient.locator('body').innerText();
+    for (const internal of ['佐藤 花子', 'K-0042', '血圧', '山田']) {
+      assert.ok(!text.includes(internal), `the patient page shows "${internal}"`);
+    }
+    assert.equal(await patient.locator('video').count(), 0, 'no camera before the window');
+    await screenshot(patient, '12-patient-before-window');
+    assert.deepEqual(patientErrors, []);
+    await context.close();
+  });
+
+  after(() => assert.deepEqual(errors, []));
+});
+
+describe('a video URL only (ビデオ通話URL作成)', () => {
+  let page;
+  let errors;
+  let patientUrl;
+
+  before(async () => {
+    ({ page, errors } = await staffPage('yamada@demo.enkaku.test'));
+  });
+
+  test('is created from a slot, shows only in the schedule, and its title can be edited', async () => {
+    await openSchedule(page);
+    await page.getByRole('button', { name: '14:00 の予約受付' }).click();
+    await page.getByRole('button', { name: 'ビデオ通話URL作成' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByLabel('タイトル').fill('さくら苑 入居者');
+    await screenshot(page, '09-video-url-form');
+    await panel.getByRole('button', { name: '作成', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'ビデオ通話URLの送信' });
+    await dialog.getByRole('button', { name: '送信しない' }).click();
+    await assert.doesNotReject(panel.getByRole('heading', { name: 'ビデオ通話', exact: true }).waitFor());
+    await assert.doesNotReject(panel.getByText('未送信').waitFor());
+    await panel.getByRole('button', { name: '患者用URLを表示' }).click();
+    patientUrl = await panel.getByLabel('患者用URL').inputValue();
+
+    const entry = slot(page, '14:00').locator('.entry', { hasText: 'さくら苑 入居者' });
+    await entry.waitFor();
+    assert.equal(await entry.locator('svg.icon-video').count(), 1, 'the video-camera mark (R9)');
+
+    await panel.getByRole('button', { name: '編集' }).click();
+    await assert.doesNotReject(panel.getByText('開始日時は変更できません。変更する場合は、キャンセルして作成し直してください。').waitFor());
+    await screenshot(page, '10-edit');
+    await panel.getByLabel('タイトル').fill('さくら苑 2階');
+    await panel.getByRole('button', { name: '保存' }).click();
+    await assert.doesNotReject(panel.getByText('保存しました。').waitFor());
+    await assert.doesNotReject(slot(page, '14:00').locator('.entry', { hasText: 'さくら苑 2階' }).waitFor());
+
+    await page.goto(`${server.url}/reception?date=${date}`);
+    await page.locator('.reception-table, .empty').first().waitFor();
+    assert.equal(await page.getByText('さくら苑').count(), 0, 'never in the reception list (R9)');
+  });
+
+  test('is cancelled after a confirmation; the patient page then says so', async () => {
+    await openSchedule(page);
+    await slot(page, '14:00').locator('.entry', { hasText: 'さくら苑 2階' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByRole('button', { name: 'ビデオ通話キャンセル' }).click();
+    const confirm = page.getByRole('dialog', { name: 'ビデオ通話のキャンセル' });
+    await confirm.waitFor();
+    await screenshot(page, '11-cancel-confirm');
+    await confirm.getByRole('button', { name: 'キャンセルする' }).click();
+    await assert.doesNotReject(panel.getByText('ビデオ通話をキャンセルしました。').waitFor());
+    assert.equal(await panel.getByRole('button', { name: 'URL再送' }).count(), 0);
+    await assert.doesNotReject(slot(page, '14:00').locator('.entry.status-cancelled').waitFor());
+
+    const context = await browser.newContext(PHONE);
+    const patient = await context.newPage();
+    await patient.goto(patientUrl);
+    await assert.doesNotReject(patient.getByText('このビデオ通話はキャンセルされました。', { exact: false }).waitFor());
+    await screenshot(patient, '13-patient-cancelled');
+    await context.close();
+  });
+
+  after(() => assert.deepEqual(errors, []));
+});
+
+describe('a call that is open now', () => {
+  test('the patient waits with their own preview; the doctor sees the call screen and starts', async () => {
+    const { page, errors } = await staffPage('yamada@demo.enkaku.test');
+    await page.goto(`${server.url}/schedule`);
+    await page.locator('.slots, .empty').first().waitFor();
+    await page.getByRole('button', { name: /の予約受付$/ }).first().click().catch(async () => {
+      // Today may have no opening hours (a weekend): show every time.
+      await page.getByLabel('すべての時間を表示する').check();
+      await page.getByRole('button', { name: /の予約受付$/ }).first().click();
+    });
+    await page.getByRole('button', { name: 'ビデオ通話URL作成' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByLabel('現在時刻で作成').check();
+    assert.equal(await panel.getByLabel('開始日時').isDisabled(), true);
+    await panel.getByLabel('タイトル').fill('いま診察');
+    await panel.getByLabel('送信(作成後にビデオ通話URLを送信する)').uncheck();
+    await panel.getByRole('button', { name: '作成', exact: true }).click();
+    await panel.getByRole('button', { name: '患者用URLを表示' }).click();
+    const patientUrl = await panel.getByLabel('患者用URL').inputValue();
+    const clinicUrl = await panel.getByLabel('医療機関用URL').inputValue();
+
+    const phone = await browser.newContext(PHONE);
+    const patient = await phone.newPage();
+    const patientErrors = collectErrors(patient);
+    await patient.goto(patientUrl);
+    await assert.doesNotReject(patient.getByText('医師が通話を開始するまでお待ちください。').waitFor());
+    await patient.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0);
+    await screenshot(patient, '14-patient-open');
+
+    const call = await page.context().newPage();
+    const callErrors = collectErrors(call);
+    await call.goto(clinicUrl);
+    await assert.doesNotReject(call.getByText('ビデオ通話', { exact: true }).waitFor());
+    await call.waitForFunction(() => document.getElementById('self-video')?.videoWidth > 0);
+    const label = await call.locator('.call-label').boundingBox();
+    const self = await call.locator('#self-video').boundingBox();
+    const viewport = call.viewportSize();
+    assert.ok(label.x < 50 && label.y < 50, 'ビデオ通話 sits top-left');
+    assert.ok(self.x < 50 && self.y + self.height > viewport.height - 50, 'own camera sits bottom-left');
+    assert.equal(await call.getByRole('button', { name: '通話を終了する' }).isVisible(), false, 'no end before the start');
+    await screenshot(call, '15-call-screen');
+    await call.getByRole('button', { name: 'ビデオ通話を開始する' }).click();
+    await assert.doesNotReject(call.getByRole('button', { name: '通話を終了する' }).waitFor());
+    await assert.doesNotReject(call.getByText('通話中です。').waitFor());
+    await screenshot(call, '16-call-started');
+
+    assert.deepEqual([...errors, ...patientErrors, ...callErrors], []);
+    await phone.close();
+  });
+
+  test('a patient who refuses the camera gets help', async () => {
+    const refusing = await launchBrowser({ grantCamera: false });
+    try {
+      const { page } = await staffPage('yamada@demo.enkaku.test');
+      const me = await api(page, 'GET', '/api/v1/me');
+      const created = await api(page, 'POST', '/api/v1/video-calls', { doctor_id: me.staff.id, start_now: true });
+      const context = await refusing.newContext(PHONE);
+      const patient = await context.newPage();
+      await patient.goto(created.video.patient_url);
+      await assert.doesNotReject(patient.getByText('カメラとマイクの使用が許可されていません。', { exact: false }).waitFor());
+      assert.equal(await patient.getByRole('button', { name: 'もう一度試す' }).count(), 1);
+      await screenshot(patient, '17-patient-camera-denied');
+    } finally {
+      await refusing.close();
+    }
+  });
+});
+
+describe('live updates', () => {
+  test('another staff member sees a booking and a cancel without reloading', async () => {
+    const yamada = await staffPage('yamada@demo.enkaku.test');
+    const sato = await staffPage('sato@demo.enkaku.test');
+    // Sato looks at Yamada's schedule and at the reception list.
+    await openSchedule(sato.page);
+    await sato.page.getByLabel('医師', { exact: true }).selectOption({ label: '山田 太郎' });
+    const reception = await sato.context.newPage();
+    await reception.goto(`${server.url}/reception?date=${date}`);
+    await reception.locator('body[data-live="connected"]').waitFor();
+
+    await openSchedule(yamada.page);
+    await yamada.page.getByRole('button', { name: '11:30 の予約受付' }).click();
+    await yamada.page.getByRole('button', { name: '非会員' }).click();
+    await yamada.page.locator('#panel').getByLabel('患者名').fill('高橋 次郎');
+    await yamada.page.locator('#panel').getByLabel('対面').check();
+    await yamada.page.locator('#panel').getByRole('button', { name: '予約' }).click();
+    await yamada.page.locator('#panel').getByRole('heading', { name: '予約内容' }).waitFor();
+
+    await assert.doesNotReject(slot(sato.page, '11:30').locator('.entry', { hasText: '高橋 次郎' }).waitFor({ timeout: 5000 }));
+    await assert.doesNotReject(reception.locator('tr', { hasText: '高橋 次郎' }).waitFor({ timeout: 5000 }));
+    assert.equal(await reception.locator('tr', { hasText: '高橋 次郎' }).locator('.video-mark').count(), 0, 'in person: no video mark');
+    await screenshot(sato.page, '18-live-update');
+
+    // Yamada creates a video URL and cancels it, through the API this time.
+    const me = await api(yamada.page, 'GET', '/api/v1/me');
+    const start = (await slot(sato.page, '11:45').getAttribute('data-start'));
+    const created = await api(yamada.page, 'POST', '/api/v1/video-calls', { doctor_id: me.staff.id, start_at: start, title: 'ライブ確認' });
+    const entry = slot(sato.page, '11:45').locator('.entry', { hasText: 'ライブ確認' });
+    await assert.doesNotReject(entry.waitFor({ timeout: 5000 }));
+    await api(yamada.page, 'POST', `/api/v1/appointments/${created.id}/cancel`);
+    await assert.doesNotReject(slot(sato.page, '11:45').locator('.entry.status-cancelled', { hasText: 'ライブ確認' }).waitFor({ timeout: 5000 }));
+    assert.deepEqual([...yamada.errors, ...sato.errors], []);
+  });
+});

@@ -1,0 +1,115 @@
+// What the browser tests share: the real enkaku binary on a fresh data directory, Debian's
+// Chromium driven by Playwright (never a downloaded browser), and screenshots of every screen.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const SCREENSHOTS = join(here, 'screenshots');
+const CHROMIUM = process.env.ENKAKU_CHROMIUM ?? '/usr/bin/chromium';
+
+function binary() {
+  if (process.env.ENKAKU_BIN) return process.env.ENKAKU_BIN;
+  const target = process.env.CARGO_TARGET_DIR ?? join(here, '..', '..', 'target');
+  return join(target, 'debug', 'enkaku');
+}
+
+/** `enkaku serve` with the demo clinics on a free port; resolves once it prints its URL. */
+export async function startServer() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'enkaku-browser-'));
+  // The embedded default, whatever the caller's environment points at.
+  const env = { ...process.env, ENKAKU_LOG: 'warn' };
+  delete env.ENKAKU_DATABASE_URL;
+  delete env.ENKAKU_KAFKA_BROKERS;
+  const child = spawn(binary(), ['serve', '--data-dir', dataDir, '--addr', '127.0.0.1:0'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`enkaku did not start: ${out}`)), 60000);
+    child.on('exit', (code) => reject(new Error(`enkaku exited with ${code}: ${out}`)));
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /enkaku is running at (\S+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Chromium with a fake camera; `grantCamera: false` answers every permission prompt "no". */
+export async function launchBrowser({ grantCamera = true } = {}) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // A fake camera and microphone, granted without a prompt (or denied: headless
+      // Chromium dismisses a prompt it may not show).
+      '--use-fake-device-for-media-stream',
+      ...(grantCamera ? ['--use-fake-ui-for-media-stream'] : []),
+    ],
+  });
+}
+
+/** Fail the test on any error the page logs or throws: a broken script is a broken screen. */
+export function collectErrors(page) {
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    // Chromium logs every 4xx the API answers as "Failed to load resource"; those are the
+    // tests' own invalid inputs, checked where they happen.
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      errors.push(`console: ${message.text()}`);
+    }
+  });
+  return errors;
+}
+
+/** Save what the person sees under `screenshots/` (git-ignored), for a human to look at. */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Call the API as the page's logged-in staff member (its cookie and CSRF token). */
+export async function api(page, method, path, data) {
+  const csrf = (await page.context().cookies()).find((c) => c.name === 'enkaku_csrf')?.value ?? '';
+  const base = new URL(page.url()).origin;
+  const response = await page.request.fetch(`${base}${path}`, { method, data, headers: { 'X-CSRF-Token': csrf } });
+  assert.ok(response.ok(), `${method} ${path}: ${response.status()} ${await response.text()}`);
+  return response.json();
+}
+
+export async function login(page, base, email = 'yamada@demo.enkaku.test') {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('メールアドレス').fill(email);
+  await page.getByLabel('パスワード').fill('demo-password');
+  await page.getByRole('button', { name: 'ログイン' }).click();
+  await page.waitForURL(/\/schedule/);
+}
+
+/** A weekday at least a week ahead (in Tokyo), `YYYY-MM-DD`: its links are not open yet. */
+export function weekdayAhead(days = 8) {
+  const tokyo = new Date(Date.now() + 9 * 3600 * 1000);
+  const day = new Date(Date.UTC(tokyo.getUTCFullYear(), tokyo.getUTCMonth(), tokyo.getUTCDate() + days));
+  while (day.getUTCDay() === 0 || day.getUTCDay() === 6) day.setUTCDate(day.getUTCDate() + 1);
+  return day.toISOString().slice(0, 10);
+}
