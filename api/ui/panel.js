@@ -27,6 +27,8 @@ export class Panel {
   }
 
   open(title, ...content) {
+    // Closing gives the focus back to what opened the panel (a slot's button, a name).
+    if (this.element.hidden) this.opener = document.activeElement;
     fill(this.element,
       h('div', { class: 'panel-head' },
         h('h2', { id: 'panel-title', tabindex: '-1' }, title),
@@ -42,6 +44,8 @@ export class Panel {
     this.element.hidden = true;
     document.body.classList.remove('panel-open');
     fill(this.element);
+    if (this.opener?.isConnected) this.opener.focus();
+    this.opener = null;
   }
 
   doctorChanged() {

@@ -2,11 +2,9 @@
 // carries the camera icon whose tooltip reads 「ビデオ通話での診察です」; the name opens the
 // details, from which 「診察をはじめる」 opens the call screen.
 
-import { get } from './lib/api.js';
 import { fill, h, icon } from './lib/dom.js';
-import { dateFromAddress, dayNavigation, latestOnly, saveToAddress } from './lib/dates.js';
+import { dateFromAddress, dayNavigation, listLoader, saveToAddress } from './lib/lists.js';
 import { time } from './lib/format.js';
-import { describe } from './lib/messages.js';
 import { STATUS_LABELS } from './schedule.js';
 
 const MODE_LABELS = { online: 'オンライン', in_person: '対面' };
@@ -27,18 +25,10 @@ export function receptionView(ctx, main) {
             h('tbody', {}, list.entries.map((e) => row(ctx, e))))));
   };
 
-  const load = latestOnly(async () => {
+  const refresh = listLoader(main, () => {
     saveToAddress({ date });
-    try {
-      return await get(`/api/v1/reception?date=${date}`);
-    } catch (problem) {
-      return { problem };
-    }
-  }, (result) => {
-    if (result.problem) fill(main, h('p', { class: 'form-error', role: 'alert' }, describe(result.problem)));
-    else show(result);
-  });
-  const refresh = () => load();
+    return `/api/v1/reception?date=${date}`;
+  }, show);
   return { readModel: 'reception', refresh };
 }
 

@@ -1,11 +1,9 @@
 // スケジュール > 予約一覧 (R2, R4, R9): one doctor's day on the slot grid. Every slot, closed
 // ones too, has the person button that opens 予約受付 in the side panel.
 
-import { get } from './lib/api.js';
 import { fill, h, icon } from './lib/dom.js';
-import { dateFromAddress, dayNavigation, latestOnly, saveToAddress } from './lib/dates.js';
+import { dateFromAddress, dayNavigation, listLoader, saveToAddress } from './lib/lists.js';
 import { time } from './lib/format.js';
-import { describe } from './lib/messages.js';
 
 export const STATUS_LABELS = { booked: '予約済', in_call: '通話中', ended: '終了', cancelled: 'キャンセル' };
 
@@ -41,18 +39,10 @@ export function scheduleView(ctx, main) {
           : h('ol', { class: 'slots' }, slots.map((slot) => slotRow(ctx, slot, onSlot.get(slot.start_at))))));
   };
 
-  const load = latestOnly(async () => {
+  const refresh = listLoader(main, () => {
     saveToAddress({ date, all_times: allTimes ? 'true' : null });
-    try {
-      return await get(`/api/v1/schedule?date=${date}&doctor_id=${ctx.doctorId}${allTimes ? '&all_times=true' : ''}`);
-    } catch (problem) {
-      return { problem };
-    }
-  }, (result) => {
-    if (result.problem) fill(main, h('p', { class: 'form-error', role: 'alert' }, describe(result.problem)));
-    else show(result);
-  });
-  const refresh = () => load();
+    return `/api/v1/schedule?date=${date}&doctor_id=${ctx.doctorId}${allTimes ? '&all_times=true' : ''}`;
+  }, show);
 
   return { readModel: 'schedule', refresh, doctorChanged: refresh };
 }

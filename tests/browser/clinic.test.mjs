@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, collectErrors, launchBrowser, login, screenshot, startServer, weekdayAhead } from './harness.mjs';
+import { api, collectErrors, launchBrowser, login, screenshot, startServer, unlabelledControls, weekdayAhead } from './harness.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 const DESKTOP = { viewport: { width: 1280, height: 1100 } };
@@ -78,6 +78,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
     assert.notEqual(await duration.textContent(), first, 'revisit duration differs from the first visit');
     await panel.getByLabel('初診').check();
     await screenshot(page, '03-booking-form');
+    assert.deepEqual(await unlabelledControls(page), []);
 
     // Nothing but a name: the server's error appears next to the field.
     await panel.getByRole('button', { name: '予約' }).click();
@@ -100,7 +101,9 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await dialog.getByLabel('送信先電話番号').fill('12345');
     await assert.doesNotReject(dialog.getByText('有効な携帯電話番号を入力してください').waitFor());
     assert.equal(await send.isDisabled(), true, 'an invalid number cannot be sent');
+    assert.equal(await dialog.getByLabel('送信先電話番号').getAttribute('aria-invalid'), 'true');
     await screenshot(page, '04-send-invalid-number');
+    assert.deepEqual(await unlabelledControls(page), []);
 
     await dialog.getByLabel('送信先電話番号').fill('090-1234-5678');
     await send.waitFor({ state: 'visible' });
@@ -116,6 +119,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
     assert.match(patientUrl, /\/p\/[A-Za-z0-9_-]{40,}$/);
     await assert.doesNotReject(panel.getByText(/^有効期間: .* 09:00〜.* 10:00$/).waitFor());
     await screenshot(page, '05-appointment-panel');
+    assert.deepEqual(await unlabelledControls(page), []);
 
     // On the schedule, on its slot, with the video mark (R4).
     const entry = slot(page, '10:00').locator('.entry', { hasText: '佐藤 花子' });
@@ -139,6 +143,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await start.waitFor();
     assert.match(await start.getAttribute('href'), /\/call\/[A-Za-z0-9_-]{40,}$/);
     await screenshot(page, '07-reception-details');
+    assert.deepEqual(await unlabelledControls(page), []);
   });
 
   test('the outbox shows the SMS with the patient link', async () => {
@@ -275,6 +280,7 @@ describe('a call that is open now', () => {
     assert.ok(self.x < 50 && self.y + self.height > viewport.height - 50, 'own camera sits bottom-left');
     assert.equal(await call.getByRole('button', { name: '通話を終了する' }).isVisible(), false, 'no end before the start');
     await screenshot(call, '15-call-screen');
+    assert.deepEqual(await unlabelledControls(call), []);
     await call.getByRole('button', { name: 'ビデオ通話を開始する' }).click();
     await assert.doesNotReject(call.getByRole('button', { name: '通話を終了する' }).waitFor());
     await assert.doesNotReject(call.getByText('通話中です。').waitFor());
@@ -299,6 +305,30 @@ describe('a call that is open now', () => {
     } finally {
       await refusing.close();
     }
+  });
+});
+
+describe('the keyboard', () => {
+  test('reaches a slot, opens 予約受付, and Escape closes it', async () => {
+    const { page, errors } = await staffPage('yamada@demo.enkaku.test');
+    await openSchedule(page);
+    await page.getByLabel('すべての時間を表示する').check();
+    await assert.doesNotReject(page.locator('.slot.closed .closed-mark', { hasText: '休診' }).first().waitFor());
+    await screenshot(page, '02b-schedule-all-times');
+    await page.getByRole('button', { name: '09:00 の予約受付' }).focus();
+    await page.keyboard.press('Enter');
+    const heading = page.locator('#panel').getByRole('heading', { name: '予約受付' });
+    await heading.waitFor();
+    assert.equal(await heading.evaluate((h) => h === document.activeElement), true, 'focus moves to the panel');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await assert.doesNotReject(page.locator('#panel').getByLabel('患者名').waitFor());
+    await page.keyboard.press('Escape');
+    await page.locator('#panel').waitFor({ state: 'hidden' });
+    assert.equal(await page.getByRole('button', { name: '09:00 の予約受付' }).evaluate((b) => b === document.activeElement), true,
+      'focus returns to the slot');
+    assert.deepEqual(errors, []);
   });
 });
 

@@ -83,6 +83,21 @@ export function collectErrors(page) {
   return errors;
 }
 
+/**
+ * Controls a screen reader could not name: inputs, selects and text areas without a label,
+ * `aria-label` or `aria-labelledby`, and buttons and links without any text.
+ */
+export function unlabelledControls(page) {
+  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+    .filter((c) => c.type !== 'hidden' && c.getClientRects().length > 0)
+    .filter((c) => {
+      if (c.getAttribute('aria-label') || c.getAttribute('aria-labelledby')) return false;
+      if (c.matches('button, a')) return c.textContent.trim() === '';
+      return c.labels.length === 0;
+    })
+    .map((c) => c.outerHTML.slice(0, 120)));
+}
+
 /** Save what the person sees under `screenshots/` (git-ignored), for a human to look at. */
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });

@@ -1,8 +1,11 @@
-// The day a list shows, kept in the address (`?date=YYYY-MM-DD`) so a reload or a shared
-// link shows the same day, with the previous/today/next navigation every list has.
+// What the day lists (schedule, reception) share: the day kept in the address
+// (`?date=YYYY-MM-DD`) so a reload or a shared link shows the same day, the previous/today/next
+// navigation, and loading that shows only the newest answer.
 
-import { h } from './dom.js';
+import { get } from './api.js';
+import { fill, h } from './dom.js';
 import { addDays, longDate, today } from './format.js';
+import { describe } from './messages.js';
 
 export function dateFromAddress(tz) {
   const date = new URLSearchParams(location.search).get('date');
@@ -29,13 +32,24 @@ export function dayNavigation({ date, tz, onChange }) {
     h('h1', { class: 'day-title' }, longDate(date)));
 }
 
-/** Call `load` but apply only the newest answer, however the requests overtake each other. */
-export function latestOnly(load, apply) {
+/**
+ * A refresh for a list in `main`: GET `path()` and `show` the answer, or the error in its
+ * place. Only the newest answer is shown, however the requests overtake each other.
+ */
+export function listLoader(main, path, show) {
   let serial = 0;
   return async () => {
     serial += 1;
     const mine = serial;
-    const result = await load();
-    if (mine === serial) apply(result);
+    let result;
+    let problem = null;
+    try {
+      result = await get(path());
+    } catch (error) {
+      problem = error;
+    }
+    if (mine !== serial) return;
+    if (problem) fill(main, h('p', { class: 'form-error', role: 'alert' }, describe(problem)));
+    else show(result);
   };
 }
