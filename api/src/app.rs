@@ -154,6 +154,7 @@ pub struct Application {
     state: AppState,
     workers: Vec<JoinHandle<()>>,
     stop_workers: watch::Sender<bool>,
+    closing: watch::Sender<bool>,
     public_url: String,
 }
 
@@ -214,6 +215,7 @@ impl Application {
             projections: stack.projections.clone(),
             reactors,
         };
+        let (closing, closing_seen) = watch::channel(false);
         let state = AppState {
             db: stack.db.clone(),
             store: store.clone(),
@@ -230,6 +232,7 @@ impl Application {
             login_limiter: Arc::new(RateLimiter::new(60, 30, config.trust_forwarded)),
             link_limiter: Arc::new(RateLimiter::new(120, 60, config.trust_forwarded)),
             clinics: ClinicProfiles::default(),
+            closing: closing_seen,
         };
 
         let (stop_workers, stopped) = watch::channel(false);
@@ -241,6 +244,7 @@ impl Application {
             state,
             workers,
             stop_workers,
+            closing,
             public_url,
         })
     }
@@ -263,8 +267,12 @@ impl Application {
     /// background workers.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let closing = self.closing;
         axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = closing.send(true);
+            })
             .await?;
         let _ = self.stop_workers.send(true);
         for worker in self.workers {

@@ -34,6 +34,9 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     pub link_limiter: Arc<RateLimiter>,
     pub clinics: ClinicProfiles,
+    /// Turns true when the server begins to shut down: long-lived responses (live updates)
+    /// end then, or the graceful shutdown would wait for them forever.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Clinic profiles (name, time zone) by id. They change only with set-up, and nearly every

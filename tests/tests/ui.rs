@@ -310,4 +310,10 @@ async fn live_updates_reach_the_clinic_once_its_read_models_have_the_change() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // Open streams do not hold up a shutdown: they end, and pages reconnect.
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("the server stops with live streams open");
+    assert_eq!(mine.next_change(Duration::from_secs(1)).await, None);
 }

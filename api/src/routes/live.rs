@@ -45,7 +45,13 @@ async fn live(
         .projections
         .iter()
         .map(|runner| changes(runner.subscribe(), clinic).boxed());
-    Sse::new(stream::select_all(streams).map(Ok)).keep_alive(KeepAlive::default())
+    let mut closing = state.closing.clone();
+    let closed = async move {
+        let _ = closing.wait_for(|closing| *closing).await;
+    };
+    // The page reconnects by itself, to this server once it is back or to another one.
+    let events = stream::select_all(streams).take_until(closed).map(Ok);
+    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 /// One runner's changes for one clinic, as events.
