@@ -48,13 +48,18 @@ export class Panel {
     this.opener = null;
   }
 
+  /** The header's doctor is the one a new booking gets: say so, keeping what was typed. */
   doctorChanged() {
-    if (this.showing?.kind === 'booking') this.showBooking(this.showing.slot, this.showing.choice);
+    for (const name of this.element.querySelectorAll('.current-doctor')) fill(name, this.ctx.doctorName(this.ctx.doctorId));
   }
 
   appointmentsChanged(ids) {
     const s = this.showing;
-    if (s?.kind === 'appointment' && !s.editing && ids.includes(s.id)) this.showAppointment(s.id, { keepFocus: true });
+    if (s?.kind === 'appointment' && !s.editing && ids.includes(s.id)) {
+      // Keep what the panel just told the person ("保存しました。") through the reload.
+      const notice = this.element.querySelector('.notice[role="status"]')?.textContent ?? null;
+      this.showAppointment(s.id, { keepFocus: true, notice });
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -67,7 +72,7 @@ export class Panel {
     const choose = (c) => this.showBooking(slot, c);
     const form = choice === 'in_clinic' ? this.bookingForm(slot) : choice === 'video_url' ? this.videoForm(slot) : null;
     this.open('予約受付',
-      h('p', { class: 'panel-sub' }, `${dateTime(slot, ctx.tz)} ・ 担当医師 ${ctx.doctorName(ctx.doctorId)}`),
+      h('p', { class: 'panel-sub' }, `${dateTime(slot, ctx.tz)} ・ 担当医師 `, h('span', { class: 'current-doctor' }, ctx.doctorName(ctx.doctorId))),
       h('div', { class: 'choices', role: 'group', 'aria-label': '予約の種類' },
         h('button', { type: 'button', 'aria-pressed': String(choice === 'in_clinic'), onclick: () => choose('in_clinic') }, '非会員'),
         h('button', { type: 'button', 'aria-pressed': String(choice === 'video_url'), onclick: () => choose('video_url') }, icon('video'), 'ビデオ通話URL作成')),
@@ -94,7 +99,7 @@ export class Panel {
       visit,
       mode,
       h('div', { class: 'field' }, h('span', { class: 'label', id: 'duration-label' }, '診察時間'), duration),
-      h('div', { class: 'field' }, h('span', { class: 'label' }, '担当医師'), h('span', { class: 'value' }, ctx.doctorName(ctx.doctorId))),
+      h('div', { class: 'field' }, h('span', { class: 'label' }, '担当医師'), h('span', { class: 'value current-doctor' }, ctx.doctorName(ctx.doctorId))),
       field({ label: '当日メモ', name: 'memo', control: h('textarea', { rows: '3', maxlength: '1000' }), hint: '院内用のメモです。' }),
       h('p', { class: 'hint' }, 'ここで入力した内容は患者には表示されません。'),
       formError(),
@@ -155,7 +160,7 @@ export class Panel {
       field({ label: '開始日時', name: 'start_at', control: start, required: true, hint: 'ビデオ通話URLは開始1時間前から翌日の同時刻まで有効です。' }),
       h('div', { class: 'checkbox' }, now, h('label', { for: 'start-now' }, '現在時刻で作成')),
       field({ label: 'タイトル', name: 'title', control: h('input', { type: 'text', maxlength: '100', autocomplete: 'off' }), hint: '任意。患者名や施設名など。患者には表示されません。' }),
-      h('div', { class: 'field' }, h('span', { class: 'label' }, '担当医師'), h('span', { class: 'value' }, ctx.doctorName(ctx.doctorId))),
+      h('div', { class: 'field' }, h('span', { class: 'label' }, '担当医師'), h('span', { class: 'value current-doctor' }, ctx.doctorName(ctx.doctorId))),
       h('div', { class: 'checkbox' }, send, h('label', { for: 'send-after' }, '送信(作成後にビデオ通話URLを送信する)')),
       formError(),
       h('div', { class: 'actions' }, submit));

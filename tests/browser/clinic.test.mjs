@@ -89,7 +89,14 @@ describe('the clinic books a patient without an account (非会員)', () => {
 
   test('an invalid phone number keeps 「送信する」 disabled; a valid one sends by SMS', async () => {
     const panel = page.locator('#panel');
-    await panel.getByLabel('患者名').fill('佐藤 花子');
+    await panel.getByLabel('患者名').fill('田中 花子');
+    // Another doctor chosen in the header takes over the booking, and nothing typed is lost.
+    const doctor = page.locator('#doctor-select');
+    await doctor.selectOption({ label: '佐藤 花子' });
+    assert.equal(await panel.locator('.field .current-doctor').textContent(), '佐藤 花子');
+    await doctor.selectOption({ label: '山田 太郎' });
+    assert.equal(await panel.locator('.field .current-doctor').textContent(), '山田 太郎');
+    assert.equal(await panel.getByLabel('患者名').inputValue(), '田中 花子');
     await panel.getByLabel('カルテ番号').fill('K-0042');
     await panel.getByLabel('オンライン').check();
     await panel.getByLabel('当日メモ').fill('院内メモ: 血圧の薬');
@@ -122,7 +129,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
     assert.deepEqual(await unlabelledControls(page), []);
 
     // On the schedule, on its slot, with the video mark (R4).
-    const entry = slot(page, '10:00').locator('.entry', { hasText: '佐藤 花子' });
+    const entry = slot(page, '10:00').locator('.entry', { hasText: '田中 花子' });
     await assert.doesNotReject(entry.waitFor());
     assert.equal(await entry.locator('svg.icon-video').count(), 1);
   });
@@ -131,14 +138,14 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await page.getByRole('link', { name: '受付一覧' }).click();
     await page.waitForURL(/\/reception/);
     await page.goto(`${server.url}/reception?date=${date}`);
-    const row = page.locator('tr', { hasText: '佐藤 花子' });
+    const row = page.locator('tr', { hasText: '田中 花子' });
     await row.waitFor();
     await row.locator('.video-mark').hover();
     const tooltip = page.getByRole('tooltip');
     await assert.doesNotReject(tooltip.filter({ hasText: 'ビデオ通話での診察です' }).waitFor({ state: 'visible' }));
     await screenshot(page, '06-reception-tooltip');
 
-    await row.getByRole('button', { name: '佐藤 花子' }).click();
+    await row.getByRole('button', { name: '田中 花子' }).click();
     const start = page.locator('#panel').getByRole('link', { name: '診察をはじめる' });
     await start.waitFor();
     assert.match(await start.getAttribute('href'), /\/call\/[A-Za-z0-9_-]{40,}$/);
@@ -162,7 +169,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await assert.doesNotReject(patient.getByText(R13_BEFORE_WINDOW, { exact: true }).waitFor());
     await assert.doesNotReject(patient.getByText('デモクリニック').waitFor());
     const text = await patient.locator('body').innerText();
-    for (const internal of ['佐藤 花子', 'K-0042', '血圧', '山田']) {
+    for (const internal of ['田中 花子', 'K-0042', '血圧', '山田']) {
       assert.ok(!text.includes(internal), `the patient page shows "${internal}"`);
     }
     assert.equal(await patient.locator('video').count(), 0, 'no camera before the window');
@@ -240,7 +247,7 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
 });
 
 describe('a call that is open now', () => {
-  test('the patient waits with their own preview; the doctor sees the call screen and starts', async () => {
+  test('the patient waits with their own preview; the doctor sees the call screen, starts and ends', async () => {
     const { page, errors } = await staffPage('yamada@demo.enkaku.test');
     await page.goto(`${server.url}/schedule`);
     await page.locator('.slots, .empty').first().waitFor();
@@ -285,6 +292,15 @@ describe('a call that is open now', () => {
     await assert.doesNotReject(call.getByRole('button', { name: '通話を終了する' }).waitFor());
     await assert.doesNotReject(call.getByText('通話中です。').waitFor());
     await screenshot(call, '16-call-started');
+
+    await call.getByRole('button', { name: '通話を終了する' }).click();
+    await call.getByRole('dialog', { name: '通話の終了' }).getByRole('button', { name: '終了する' }).click();
+    await assert.doesNotReject(call.getByText('このビデオ通話は終了しました。').waitFor());
+    assert.equal(await call.locator('#self-video').evaluate((v) => v.srcObject === null || v.srcObject.getTracks().every((t) => t.readyState === 'ended')), true,
+      'the camera is off once the call ended');
+    await patient.reload();
+    await assert.doesNotReject(patient.getByText('ビデオ通話は終了しました。', { exact: false }).waitFor());
+    await screenshot(patient, '16b-patient-ended');
 
     assert.deepEqual([...errors, ...patientErrors, ...callErrors], []);
     await phone.close();
