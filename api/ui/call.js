@@ -6,21 +6,21 @@ import { call } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { dateTime } from './lib/format.js';
 import { describe } from './lib/messages.js';
-import { cameraHelp, startCamera, stopCamera } from './lib/camera.js';
+import { Camera, tokenFromPath } from './lib/camera.js';
 import { confirmDialog } from './lib/ui.js';
 
-const token = location.pathname.split('/').pop();
+const token = tokenFromPath();
 const info = document.getElementById('call-info');
 const message = document.getElementById('call-message');
 const startButton = document.getElementById('start-call');
 const endButton = document.getElementById('end-call');
 const selfVideo = document.getElementById('self-video');
 const help = document.getElementById('camera-help');
+const camera = new Camera();
 
-let appointment;
+let appointment = null;
 let etag;
 let tz;
-let stream = null;
 
 async function load() {
   try {
@@ -50,23 +50,12 @@ function show() {
   endButton.hidden = a.status !== 'in_call';
   if (over) {
     fill(message, over);
-    stopCamera(stream);
-    stream = null;
-  } else if (a.status === 'in_call') {
-    fill(message, '通話中です。');
+    camera.stop();
   } else {
-    fill(message, '患者の顔が映ったら「ビデオ通話を開始する」を押してください。患者への呼び出し通知はありません。映らない場合はお電話でURLを開くようご案内ください。');
-  }
-  if (!over && !stream) camera();
-}
-
-async function camera() {
-  try {
-    stream = await startCamera(selfVideo);
-    help.hidden = true;
-  } catch (error) {
-    help.hidden = false;
-    fill(help, cameraHelp(error.reason), h('button', { type: 'button', onclick: camera }, 'もう一度試す'));
+    fill(message, a.status === 'in_call'
+      ? '通話中です。'
+      : '患者の顔が映ったら「ビデオ通話を開始する」を押してください。患者への呼び出し通知はありません。映らない場合はお電話でURLを開くようご案内ください。');
+    if (!camera.active) camera.start(selfVideo, help);
   }
 }
 
@@ -75,23 +64,29 @@ async function act(action) {
     const result = await call('POST', `/api/v1/appointments/${appointment.id}/${action}`, { headers: { 'If-Match': etag } });
     appointment = result.body;
     etag = result.etag;
+    show();
   } catch (problem) {
     if (problem.status === 412) return load();
+    show();
     fill(message, describe(problem));
-    return;
   }
-  show();
 }
 
 startButton.addEventListener('click', async () => {
   startButton.disabled = true;
   await act('start-call');
+  if (!endButton.hidden) endButton.focus();
 });
 
 endButton.addEventListener('click', async () => {
   const yes = await confirmDialog({ title: '通話の終了', message: 'ビデオ通話を終了しますか?', confirm: '終了する', danger: true });
-  if (!yes) return;
-  await act('end-call');
+  if (yes) await act('end-call');
 });
 
 await load();
+
+// Someone else may start, end or cancel this call: follow its changes.
+const live = new EventSource('/api/v1/live');
+live.addEventListener('change', (event) => {
+  if (appointment && JSON.parse(event.data).appointment_ids.includes(appointment.id)) load();
+});

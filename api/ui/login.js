@@ -8,8 +8,15 @@ const error = document.getElementById('login-error');
 
 function nextPage() {
   const next = new URLSearchParams(location.search).get('next') || '/schedule';
-  // Only a local path: never send a person on to another site after login.
-  return next.startsWith('/') && !next.startsWith('//') ? next : '/schedule';
+  // Only a page of this site: never send a person on to another site after login. Parsing
+  // settles the tricks (`/\\host`, tabs, `//host`) that a prefix check lets through.
+  try {
+    const url = new URL(next, location.origin);
+    if (url.origin === location.origin) return url.pathname + url.search;
+  } catch {
+    // not a URL at all
+  }
+  return '/schedule';
 }
 
 form.addEventListener('submit', async (event) => {

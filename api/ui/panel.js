@@ -2,50 +2,67 @@
 // the URLs, delivery, resend, and for video URLs edit and cancel (R10, R11).
 
 import { call } from './lib/api.js';
-import { fill, h, icon } from './lib/dom.js';
+import { fill, focusByKey, h, icon } from './lib/dom.js';
 import { clearErrors, field, formError, radios, showProblem } from './lib/forms.js';
 import { dateTime, fromLocalInput, localInput } from './lib/format.js';
-import { describe } from './lib/messages.js';
+import { CHANNEL_LABELS, DELIVERY_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
+import { describe, errorParagraph } from './lib/messages.js';
 import { confirmDialog, copyText, requestKey } from './lib/ui.js';
 import { sendDialog } from './send.js';
-import { STATUS_LABELS } from './schedule.js';
 
-const VISIT_LABELS = { first: '初診', revisit: '再診' };
-const MODE_LABELS = { in_person: '対面', online: 'オンライン' };
-const DELIVERY_LABELS = { pending: '送信中', sent: '送信済み', failed: '送信失敗' };
-const CHANNEL_LABELS = { sms: 'SMS', email: 'メール' };
-const PENDING_RECHECK_MS = 1000;
+/** When to look again at a pending delivery whose outcome may have come before the panel. */
+const PENDING_RECHECKS_MS = [1000, 3000, 10000];
 
 export class Panel {
   constructor(ctx, element) {
     this.ctx = ctx;
     this.element = element;
-    this.showing = null; // {kind: 'booking', slot} or {kind: 'appointment', id, editing}
+    this.showing = null; // {kind: 'booking', slot, choice} or {kind: 'appointment', id, editing}
+    this.loads = 0; // bumped by every change of what the panel shows: older loads are dropped
+    this.recheck = null;
     element.addEventListener('keydown', (event) => {
       if (event.key === 'Escape' && !event.defaultPrevented) this.close();
     });
   }
 
-  open(title, ...content) {
-    // Closing gives the focus back to what opened the panel (a slot's button, a name).
-    if (this.element.hidden) this.opener = document.activeElement;
+  /** Forget loads and re-checks under way: what the panel shows is changing. */
+  invalidate() {
+    this.loads += 1;
+    clearTimeout(this.recheck);
+    return this.loads;
+  }
+
+  /**
+   * Show `content` under `title`. The heading takes the focus when the person opened or
+   * changed the panel (`focus`), never when a live update redraws it.
+   */
+  open(title, content, { focus = true } = {}) {
+    if (this.element.hidden) {
+      // Closing gives the focus back to what opened the panel, found again by its key if a
+      // live refresh replaced it meanwhile.
+      this.opener = document.activeElement;
+      this.openerKey = document.activeElement?.dataset?.focusKey ?? null;
+    }
     fill(this.element,
       h('div', { class: 'panel-head' },
         h('h2', { id: 'panel-title', tabindex: '-1' }, title),
         h('button', { type: 'button', class: 'close', 'aria-label': 'パネルを閉じる', onclick: () => this.close() }, '×')),
-      ...content);
+      content);
     this.element.hidden = false;
     document.body.classList.add('panel-open');
-    this.element.querySelector('#panel-title').focus();
+    if (focus) this.element.querySelector('#panel-title').focus();
   }
 
   close() {
+    this.invalidate();
     this.showing = null;
     this.element.hidden = true;
     document.body.classList.remove('panel-open');
     fill(this.element);
     if (this.opener?.isConnected) this.opener.focus();
+    else if (this.openerKey) focusByKey(this.openerKey);
     this.opener = null;
+    this.openerKey = null;
   }
 
   /** The header's doctor is the one a new booking gets: say so, keeping what was typed. */
@@ -53,12 +70,13 @@ export class Panel {
     for (const name of this.element.querySelectorAll('.current-doctor')) fill(name, this.ctx.doctorName(this.ctx.doctorId));
   }
 
+  /** A live update: reload the appointment shown if it changed, or whatever is shown if `ids` is null. */
   appointmentsChanged(ids) {
     const s = this.showing;
-    if (s?.kind === 'appointment' && !s.editing && ids.includes(s.id)) {
+    if (s?.kind === 'appointment' && !s.editing && (ids === null || ids.includes(s.id))) {
       // Keep what the panel just told the person ("保存しました。") through the reload.
       const notice = this.element.querySelector('.notice[role="status"]')?.textContent ?? null;
-      this.showAppointment(s.id, { keepFocus: true, notice });
+      this.showAppointment(s.id, { notice, live: true });
     }
   }
 
@@ -68,23 +86,24 @@ export class Panel {
 
   showBooking(slot, choice = null) {
     const { ctx } = this;
+    this.invalidate();
     this.showing = { kind: 'booking', slot, choice };
     const choose = (c) => this.showBooking(slot, c);
     const form = choice === 'in_clinic' ? this.bookingForm(slot) : choice === 'video_url' ? this.videoForm(slot) : null;
-    this.open('予約受付',
+    this.open('予約受付', [
       h('p', { class: 'panel-sub' }, `${dateTime(slot, ctx.tz)} ・ 担当医師 `, h('span', { class: 'current-doctor' }, ctx.doctorName(ctx.doctorId))),
       h('div', { class: 'choices', role: 'group', 'aria-label': '予約の種類' },
         h('button', { type: 'button', 'aria-pressed': String(choice === 'in_clinic'), onclick: () => choose('in_clinic') }, '非会員'),
         h('button', { type: 'button', 'aria-pressed': String(choice === 'video_url'), onclick: () => choose('video_url') }, icon('video'), 'ビデオ通話URL作成')),
       choice === null ? h('p', { class: 'hint' }, 'アカウントのない患者の予約は「非会員」、施設入居者などをまとめて診察する場合は「ビデオ通話URL作成」を選んでください。') : null,
-      form);
+      form]);
     form?.querySelector('input, select')?.focus();
   }
 
   /** 非会員: the in-clinic booking form (R3–R6). */
   bookingForm(slot) {
     const { ctx } = this;
-    const key = requestKey();
+    const keys = requestKeys();
     const menuSelect = h('select', {}, ctx.menus.map((m) => h('option', { value: m.id }, m.name)));
     const visit = radios({ legend: '初診・再診', name: 'visit_type', options: [['first', '初診'], ['revisit', '再診']], value: 'first' });
     const mode = radios({ legend: '診察方式', name: 'mode', options: [['online', 'オンライン'], ['in_person', '対面']], value: 'online' });
@@ -138,7 +157,7 @@ export class Panel {
         memo: form.memo.value || null,
       };
       try {
-        const { body: created } = await call('POST', '/api/v1/appointments', { body, headers: { 'Idempotency-Key': key } });
+        const { body: created } = await call('POST', '/api/v1/appointments', { body, headers: { 'Idempotency-Key': keys.for(body) } });
         await this.afterCreate(created, created.mode === 'online');
       } catch (problem) {
         showProblem(form, problem);
@@ -151,7 +170,7 @@ export class Panel {
   /** ビデオ通話URL作成 (R8). */
   videoForm(slot) {
     const { ctx } = this;
-    const key = requestKey();
+    const keys = requestKeys();
     const start = h('input', { type: 'datetime-local', value: localInput(slot, ctx.tz) });
     const now = h('input', { type: 'checkbox', id: 'start-now', name: 'start_now' });
     const send = h('input', { type: 'checkbox', id: 'send-after', name: 'send', checked: true });
@@ -174,7 +193,7 @@ export class Panel {
       else if (start.value) body.start_at = fromLocalInput(start.value, ctx.tz).toISOString();
       submit.disabled = true;
       try {
-        const { body: created } = await call('POST', '/api/v1/video-calls', { body, headers: { 'Idempotency-Key': key } });
+        const { body: created } = await call('POST', '/api/v1/video-calls', { body, headers: { 'Idempotency-Key': keys.for(body) } });
         await this.afterCreate(created, send.checked);
       } catch (problem) {
         showProblem(form, problem);
@@ -193,26 +212,41 @@ export class Panel {
   // The appointment panel
   // -------------------------------------------------------------------------------------------
 
-  async showAppointment(id, { keepFocus = false, notice = null } = {}) {
+  /**
+   * Load and show an appointment. `live` marks a redraw the person did not ask for: it keeps
+   * the focus where it is. Only the newest load is shown.
+   */
+  async showAppointment(id, { notice = null, live = false, attempt = 0 } = {}) {
+    const mine = this.invalidate();
+    if (!live) this.showing = { kind: 'appointment', id, editing: false };
     let result;
     try {
       result = await call('GET', `/api/v1/appointments/${id}`);
     } catch (problem) {
-      this.open('予約内容', h('p', { class: 'form-error', role: 'alert' }, describe(problem)));
+      if (mine === this.loads) this.open('予約内容', errorParagraph(problem), { focus: !live });
       return;
     }
-    const focused = keepFocus && this.element.contains(document.activeElement) ? document.activeElement : null;
-    this.renderAppointment(result.body, result.etag, notice);
-    if (focused?.dataset.action) this.element.querySelector(`[data-action="${focused.dataset.action}"]`)?.focus();
+    if (mine !== this.loads) return;
+    const action = live && this.element.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+    this.renderAppointment(result.body, result.etag, notice, { focus: !live, attempt });
+    if (action) this.element.querySelector(`[data-action="${action}"]`)?.focus();
   }
 
-  renderAppointment(a, etag, notice = null) {
+  renderAppointment(a, etag, notice = null, { focus = true, attempt = 0 } = {}) {
+    this.invalidate();
     this.showing = { kind: 'appointment', id: a.id, editing: false };
     const etagOf = etag ?? `"${a.version}"`;
     const video = a.kind === 'video_url';
     const live = a.status !== 'cancelled' && a.status !== 'ended';
-    if (a.video?.delivery?.status === 'pending') this.recheckSoon(a.id, notice);
-    this.open(video ? 'ビデオ通話' : '予約内容',
+    if (a.video?.delivery?.status === 'pending' && attempt < PENDING_RECHECKS_MS.length) {
+      // A delivery is handled in the background. Its outcome usually arrives as a live
+      // update, but it may have come before this panel showed the appointment.
+      this.recheck = setTimeout(
+        () => this.showAppointment(a.id, { notice, live: true, attempt: attempt + 1 }),
+        PENDING_RECHECKS_MS[attempt],
+      );
+    }
+    this.open(video ? 'ビデオ通話' : '予約内容', [
       notice ? h('p', { class: 'notice', role: 'status' }, notice) : null,
       h('p', { class: `status-badge status-${a.status}` }, STATUS_LABELS[a.status] ?? a.status),
       a.status === 'cancelled' ? h('p', { class: 'notice' }, 'この予約はキャンセルされました。医療機関用URL・患者用URLとも使えません。') : null,
@@ -220,18 +254,8 @@ export class Panel {
       a.video ? this.urls(a, live) : null,
       video && live ? h('div', { class: 'actions' },
         h('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => this.editForm(a, etagOf) }, '編集'),
-        h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel' }, onclick: () => this.cancel(a, etagOf) }, 'ビデオ通話キャンセル')) : null);
-  }
-
-  /**
-   * A delivery is handled in the background. Its outcome usually arrives as a live update,
-   * but it may have come before this panel showed the appointment: look once more.
-   */
-  recheckSoon(id, notice) {
-    setTimeout(() => {
-      const s = this.showing;
-      if (s?.kind === 'appointment' && s.id === id && !s.editing) this.showAppointment(id, { keepFocus: true, notice });
-    }, PENDING_RECHECK_MS);
+        h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel' }, onclick: () => this.cancel(a, etagOf) }, 'ビデオ通話キャンセル')) : null,
+    ], { focus });
   }
 
   bookingDetails(a) {
@@ -307,6 +331,7 @@ export class Panel {
   /** 編集 (R10): title and doctor; the start time is shown but cannot change. */
   editForm(a, etag) {
     const { ctx } = this;
+    this.invalidate();
     this.showing = { kind: 'appointment', id: a.id, editing: true };
     const doctor = h('select', {}, ctx.doctors.map((d) => h('option', { value: d.id }, d.name)));
     doctor.value = a.doctor_id;
@@ -321,7 +346,7 @@ export class Panel {
         h('p', { class: 'field-error', 'aria-live': 'polite' })),
       formError(),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', onclick: () => this.renderAppointment(a, etag) }, '戻る'),
+        h('button', { type: 'button', onclick: () => this.showAppointment(a.id) }, '戻る'),
         save));
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -357,15 +382,35 @@ export class Panel {
       this.renderAppointment(result.body, result.etag, 'ビデオ通話をキャンセルしました。');
     } catch (problem) {
       if (problem.status === 412) return this.stale(a.id, problem);
-      this.element.querySelector('.panel-head').after(h('p', { class: 'form-error', role: 'alert' }, describe(problem)));
+      if (this.showing?.id !== a.id) return;
+      this.element.querySelector('.form-error[role="alert"]')?.remove();
+      this.element.querySelector('.panel-head')?.after(errorParagraph(problem));
     }
   }
 
   /** Someone else changed it first: show the newest state and say so. */
-  async stale(id, problem) {
-    const result = await call('GET', `/api/v1/appointments/${id}`);
-    this.renderAppointment(result.body, result.etag, describe(problem));
+  stale(id, problem) {
+    return this.showAppointment(id, { notice: describe(problem) });
   }
+}
+
+/**
+ * Idempotency-Keys for one form: the same key while the request is the same (a retry after a
+ * lost answer books once), a new one when the person changed what they send.
+ */
+function requestKeys() {
+  let sent = null;
+  let key = null;
+  return {
+    for(body) {
+      const text = JSON.stringify(body);
+      if (text !== sent) {
+        sent = text;
+        key = requestKey();
+      }
+      return key;
+    },
+  };
 }
 
 function row(term, value) {

@@ -5,13 +5,16 @@
 import { call } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { wallClock } from './lib/format.js';
-import { cameraHelp, startCamera, stopCamera } from './lib/camera.js';
+import { Camera, tokenFromPath } from './lib/camera.js';
 
-const token = location.pathname.split('/').pop();
+const token = tokenFromPath();
 const main = document.getElementById('main');
 const clinicName = document.getElementById('clinic-name');
+const camera = new Camera();
 /** How often the page looks again, so it notices the window opening, a cancel or the end. */
 const RECHECK_MS = 15000;
+/** After a failed look (the network, a busy server), wait longer, up to this. */
+const MAX_BACKOFF_MS = 120000;
 
 // R13's words, exactly, for a link opened before its window.
 const NOT_YET_OPEN = 'このビデオ通話は開始前です。開始1時間前より待機することができます。';
@@ -23,24 +26,33 @@ const MESSAGES = {
   ended: 'ビデオ通話は終了しました。ありがとうございました。',
 };
 
-let stream = null;
 let shown = null;
+let failures = 0;
 
+/** Look at the link once; resolves when the page shows its state. */
 async function look() {
   let link;
   try {
     link = (await call('GET', `/api/v1/patient-links/${encodeURIComponent(token)}`, { allowAnonymous: true })).body;
   } catch (problem) {
-    if (problem.status === 404) showMessage('invalid', 'このURLは無効です。届いたSMSまたはメールのURLをもう一度ご確認ください。');
-    else if (problem.status === 429) showMessage('busy', 'アクセスが集中しています。しばらくしてから再度お試しください。');
-    else if (!shown) showMessage('offline', '接続できません。通信環境をご確認のうえ、ページを開き直してください。');
-    return;
+    if (problem.status === 404) {
+      showMessage('invalid', 'このURLは無効です。届いたSMSまたはメールのURLをもう一度ご確認ください。');
+      return false;
+    }
+    // Busy or unreachable for a moment: keep what the patient sees (their waiting preview)
+    // and look again later; only a page with nothing on it yet says so.
+    failures += 1;
+    if (!shown) showMessage(null, problem.status === 429 ? 'アクセスが集中しています。しばらくお待ちください。' : '接続できません。通信環境をご確認ください。自動で再接続します。');
+    return true;
   }
+  failures = 0;
   fill(clinicName, link.clinic_name);
   document.title = `オンライン診療 — ${link.clinic_name}`;
-  if (link.status === shown) return;
-  if (link.status === 'open') showWaiting(link);
-  else showMessage(link.status, MESSAGES[link.status], link);
+  if (link.status !== shown) {
+    if (link.status === 'open') showWaiting(link);
+    else showMessage(link.status, MESSAGES[link.status], link);
+  }
+  return true;
 }
 
 function validity(link) {
@@ -49,10 +61,9 @@ function validity(link) {
 
 function showMessage(state, text, link = null) {
   shown = state;
-  document.body.dataset.state = state;
-  stopCamera(stream);
-  stream = null;
-  fill(main, h('section', { class: `state state-${state}` },
+  document.body.dataset.state = state ?? 'unknown';
+  camera.stop();
+  fill(main, h('section', { class: `state state-${state ?? 'unknown'}` },
     h('p', { class: 'state-message' }, text),
     link ? validity(link) : null));
 }
@@ -70,21 +81,17 @@ function showWaiting(link) {
     help,
     h('p', { class: 'hint' }, '医師が通話を開始するまで、この画面を開いたままお待ちください。呼び出しの通知はありません。'),
     validity(link)));
-  const begin = async () => {
-    try {
-      stream = await startCamera(video);
-      help.hidden = true;
-      box.hidden = false;
-      fill(waiting, '医師が通話を開始するまでお待ちください。');
-    } catch (error) {
-      help.hidden = false;
-      box.hidden = true;
-      fill(waiting, 'カメラとマイクを使用できません。');
-      fill(help, cameraHelp(error.reason), h('button', { type: 'button', class: 'primary', onclick: begin }, 'もう一度試す'));
-    }
-  };
-  begin();
+  camera.start(video, help, (ok) => {
+    box.hidden = !ok;
+    fill(waiting, ok ? '医師が通話を開始するまでお待ちください。' : 'カメラとマイクを使用できません。');
+  });
 }
 
-await look();
-setInterval(look, RECHECK_MS);
+// One look at a time, the next one after the last answered.
+async function keepLooking() {
+  if (!(await look())) return;
+  const wait = Math.min(RECHECK_MS * 2 ** failures, MAX_BACKOFF_MS);
+  setTimeout(keepLooking, wait);
+}
+
+keepLooking();

@@ -2,14 +2,24 @@
 // ones too, has the person button that opens 予約受付 in the side panel.
 
 import { fill, h, icon } from './lib/dom.js';
-import { dateFromAddress, dayNavigation, listLoader, saveToAddress } from './lib/lists.js';
+import { dayFrame, listLoader, saveToAddress } from './lib/lists.js';
 import { time } from './lib/format.js';
-
-export const STATUS_LABELS = { booked: '予約済', in_call: '通話中', ended: '終了', cancelled: 'キャンセル' };
+import { STATUS_LABELS } from './lib/labels.js';
 
 export function scheduleView(ctx, main) {
-  let date = dateFromAddress(ctx.tz);
   let allTimes = new URLSearchParams(location.search).get('all_times') === 'true';
+  const doctorNote = h('span', { class: 'view-doctor' });
+  const showDoctor = () => fill(doctorNote, ` 担当医師: ${ctx.doctorName(ctx.doctorId)}`);
+  showDoctor();
+  const day = dayFrame({
+    title: ['スケジュール > 予約一覧', doctorNote],
+    tz: ctx.tz,
+    onChange: () => refresh(),
+    extras: h('label', { class: 'checkbox' },
+      h('input', { type: 'checkbox', checked: allTimes, onchange: (e) => { allTimes = e.target.checked; refresh(); } }),
+      'すべての時間を表示する'),
+  });
+  fill(main, day.frame);
 
   const show = (schedule) => {
     const slots = schedule.slots;
@@ -17,34 +27,35 @@ export function scheduleView(ctx, main) {
     const elsewhere = [];
     for (const entry of schedule.entries) {
       // An entry sits on the slot its start falls in (a call created "now" starts mid-slot).
-      const slot = slots.find((s) => Date.parse(s.start_at) <= Date.parse(entry.start_at) && Date.parse(entry.start_at) < Date.parse(s.end_at));
+      const start = Date.parse(entry.start_at);
+      const slot = slots.find((s) => Date.parse(s.start_at) <= start && start < Date.parse(s.end_at));
       if (slot) onSlot.get(slot.start_at).push(entry);
       else elsewhere.push(entry);
     }
-    fill(main,
-      h('section', { class: 'schedule', 'aria-labelledby': 'schedule-heading' },
-        h('h2', { id: 'schedule-heading', class: 'view-title' }, 'スケジュール > 予約一覧',
-          h('span', { class: 'view-doctor' }, ` 担当医師: ${ctx.doctorName(ctx.doctorId)}`)),
-        dayNavigation({ date, tz: ctx.tz, onChange: (d) => { date = d; refresh(); } }),
-        h('label', { class: 'checkbox' },
-          h('input', { type: 'checkbox', checked: allTimes, onchange: (e) => { allTimes = e.target.checked; refresh(); } }),
-          'すべての時間を表示する'),
-        elsewhere.length
-          ? h('div', { class: 'outside-hours' },
-            h('p', {}, '表示中の時間外の予約があります。「すべての時間を表示する」で枠に表示されます。'),
-            h('ul', { class: 'entries' }, elsewhere.map((e) => h('li', {}, entryButton(ctx, e)))))
-          : null,
-        slots.length === 0
-          ? h('p', { class: 'empty' }, 'この日は診療時間がありません。「すべての時間を表示する」で全時間帯を表示できます。')
-          : h('ol', { class: 'slots' }, slots.map((slot) => slotRow(ctx, slot, onSlot.get(slot.start_at))))));
+    fill(day.list,
+      elsewhere.length
+        ? h('div', { class: 'outside-hours' },
+          h('p', {}, '表示中の時間外の予約があります。「すべての時間を表示する」で枠に表示されます。'),
+          h('ul', { class: 'entries' }, elsewhere.map((e) => h('li', {}, entryButton(ctx, e)))))
+        : null,
+      slots.length === 0
+        ? h('p', { class: 'empty' }, 'この日は診療時間がありません。「すべての時間を表示する」で全時間帯を表示できます。')
+        : h('ol', { class: 'slots', 'aria-label': '予約枠' }, slots.map((slot) => slotRow(ctx, slot, onSlot.get(slot.start_at)))));
   };
 
-  const refresh = listLoader(main, () => {
-    saveToAddress({ date, all_times: allTimes ? 'true' : null });
-    return `/api/v1/schedule?date=${date}&doctor_id=${ctx.doctorId}${allTimes ? '&all_times=true' : ''}`;
+  const refresh = listLoader(day.list, () => {
+    saveToAddress({ date: day.date(), all_times: allTimes ? 'true' : null });
+    return `/api/v1/schedule?date=${day.date()}&doctor_id=${ctx.doctorId}${allTimes ? '&all_times=true' : ''}`;
   }, show);
 
-  return { readModel: 'schedule', refresh, doctorChanged: refresh };
+  return {
+    readModel: 'schedule',
+    refresh,
+    doctorChanged() {
+      showDoctor();
+      refresh();
+    },
+  };
 }
 
 function slotRow(ctx, slot, entries) {
@@ -56,19 +67,21 @@ function slotRow(ctx, slot, entries) {
     h('button', {
       type: 'button',
       class: 'book',
-      'aria-label': `${label} の予約受付`,
+      // Closed slots can be booked too (R2); the name says which it is.
+      'aria-label': `${label}${slot.closed ? '(休診枠)' : ''} の予約受付`,
       title: '予約受付',
+      dataset: { focusKey: `slot-${slot.start_at}` },
       onclick: () => ctx.panel.showBooking(slot.start_at),
     }, icon('person')));
 }
 
 /** An appointment on the grid: its video mark (R9), name or title, times and status. */
-export function entryButton(ctx, entry) {
+function entryButton(ctx, entry) {
   const name = entry.display_name || (entry.kind === 'video_url' ? '(タイトルなし)' : '');
   return h('button', {
     type: 'button',
     class: `entry status-${entry.status}${entry.video ? ' video' : ''}`,
-    dataset: { appointmentId: entry.appointment_id },
+    dataset: { appointmentId: entry.appointment_id, focusKey: `entry-${entry.appointment_id}` },
     onclick: () => ctx.panel.showAppointment(entry.appointment_id),
   },
   entry.video ? [icon('video'), h('span', { class: 'visually-hidden' }, 'ビデオ通話 ')] : null,

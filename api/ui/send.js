@@ -4,7 +4,7 @@
 import { call, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { clearErrors, field, formError, radios, setFieldError, showProblem } from './lib/forms.js';
-import { destinationMessage } from './lib/messages.js';
+import { describe, destinationMessage } from './lib/messages.js';
 
 const CHECK_DELAY_MS = 250;
 
@@ -14,7 +14,7 @@ const CHECK_DELAY_MS = 250;
  */
 export function sendDialog(appointment) {
   const previous = appointment.video?.delivery;
-  const resend = Boolean(previous);
+  let resend = Boolean(previous);
   return new Promise((resolve) => {
     let channel = previous?.channel ?? 'sms';
     let checked = null; // the destination the server accepted, as typed
@@ -63,7 +63,7 @@ export function sendDialog(appointment) {
         setFieldError(form, 'destination', '');
       } catch (problem) {
         if (mine !== serial) return;
-        setFieldError(form, 'destination', problem.status === 422 ? destinationMessage(channel) : '');
+        setFieldError(form, 'destination', problem.status === 422 ? destinationMessage(channel) : describe(problem));
       }
     };
     const checkSoon = () => {
@@ -84,9 +84,17 @@ export function sendDialog(appointment) {
       if (checked === null || checked !== input.value.trim()) return;
       clearErrors(form);
       submit.disabled = true;
-      const path = `/api/v1/appointments/${appointment.id}/${resend ? 'resend-url' : 'send-url'}`;
+      const send = () => post(`/api/v1/appointments/${appointment.id}/${resend ? 'resend-url' : 'send-url'}`, { channel, destination: checked });
       try {
-        const updated = await post(path, { channel, destination: checked });
+        let updated;
+        try {
+          updated = await send();
+        } catch (problem) {
+          // Someone sent it first while this dialog was open: this is a resend then.
+          if (problem.code !== 'already_sent') throw problem;
+          resend = true;
+          updated = await send();
+        }
         dialog.returnValue = 'sent';
         dialog.sent = updated;
         dialog.close();

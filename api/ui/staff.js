@@ -3,6 +3,7 @@
 
 import { get, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
+import { errorParagraph } from './lib/messages.js';
 import { Panel } from './panel.js';
 import { scheduleView } from './schedule.js';
 import { receptionView } from './reception.js';
@@ -10,15 +11,22 @@ import { outboxView } from './outbox.js';
 
 const VIEWS = { '/schedule': scheduleView, '/reception': receptionView, '/outbox': outboxView };
 
-const me = await get('/api/v1/me');
-const [doctors, menus] = await Promise.all([get('/api/v1/doctors'), get('/api/v1/menus')]);
+let me;
+let doctors;
+let menus;
+try {
+  me = await get('/api/v1/me');
+  [doctors, menus] = await Promise.all([get('/api/v1/doctors'), get('/api/v1/menus')]);
+} catch (problem) {
+  fill(document.getElementById('main'), errorParagraph(problem),
+    h('button', { type: 'button', onclick: () => location.reload() }, '再読み込み'));
+  throw problem;
+}
 
 const doctorKey = `enkaku.doctor.${me.clinic.id}`;
 const known = (id) => doctors.items.some((d) => d.id === id);
 
 const ctx = {
-  staff: me.staff,
-  clinic: me.clinic,
   tz: me.clinic.time_zone,
   doctors: doctors.items,
   menus: menus.items,
@@ -63,23 +71,40 @@ for (const link of document.querySelectorAll('nav a')) {
 ctx.view = makeView(ctx, document.getElementById('main'));
 
 // Live updates (SSE): refetch what changed once the read model committed it. On every
-// (re)connect refetch everything, since changes may have been missed while away.
+// (re)connect refetch everything, since changes may have been missed while away. The browser
+// retries a dropped stream by itself, but gives up on an HTTP error (an expired session, a
+// proxy's 502): then check the session (a 401 goes to the login page) and open a new one.
 const status = document.getElementById('live-status');
-const live = new EventSource('/api/v1/live');
-live.addEventListener('change', (event) => {
-  const change = JSON.parse(event.data);
-  if (ctx.view.readModel === '*' || change.read_models.includes(ctx.view.readModel)) ctx.view.refresh();
-  ctx.panel.appointmentsChanged(change.appointment_ids);
-});
-live.addEventListener('resync', () => ctx.view.refresh());
-live.addEventListener('open', () => {
-  document.body.dataset.live = 'connected';
-  fill(status, '');
+const refreshAll = () => {
   ctx.view.refresh();
-});
-live.addEventListener('error', () => {
-  document.body.dataset.live = 'reconnecting';
-  fill(status, '更新の受信が途切れました。再接続しています…');
-});
+  ctx.panel.appointmentsChanged(null);
+};
+let retryMs = 1000;
+function listen() {
+  const live = new EventSource('/api/v1/live');
+  live.addEventListener('change', (event) => {
+    const change = JSON.parse(event.data);
+    if (ctx.view.readModel === '*' || change.read_models.includes(ctx.view.readModel)) ctx.view.refresh();
+    ctx.panel.appointmentsChanged(change.appointment_ids);
+  });
+  live.addEventListener('resync', refreshAll);
+  live.addEventListener('open', () => {
+    retryMs = 1000;
+    document.body.dataset.live = 'connected';
+    fill(status, '');
+    refreshAll();
+  });
+  live.addEventListener('error', () => {
+    document.body.dataset.live = 'reconnecting';
+    fill(status, '更新の受信が途切れました。再接続しています…');
+    if (live.readyState !== EventSource.CLOSED) return;
+    setTimeout(async () => {
+      await get('/api/v1/me').catch(() => {});
+      listen();
+    }, retryMs);
+    retryMs = Math.min(retryMs * 2, 30000);
+  });
+}
+listen();
 
 await ctx.view.refresh();

@@ -59,7 +59,12 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await page.getByLabel('パスワード').fill('wrong-password');
     await page.getByRole('button', { name: 'ログイン' }).click();
     await assert.doesNotReject(page.getByText('メールアドレスまたはパスワードが正しくありません。').waitFor());
-    await login(page, server.url);
+    // A `next` that points at another site is refused: the person lands on the schedule.
+    await page.goto(`${server.url}/login?next=${encodeURIComponent('/\\evil.example/')}`);
+    await page.getByLabel('メールアドレス').fill('yamada@demo.enkaku.test');
+    await page.getByLabel('パスワード').fill('demo-password');
+    await page.getByRole('button', { name: 'ログイン' }).click();
+    await page.waitForURL(`${server.url}/schedule`);
     await assert.doesNotReject(page.locator('#clinic-name', { hasText: 'デモクリニック' }).waitFor());
     assert.equal(await page.getByLabel('医師', { exact: true }).locator('option:checked').textContent(), '山田 太郎');
   });
@@ -359,6 +364,9 @@ describe('live updates', () => {
     await reception.goto(`${server.url}/reception?date=${date}`);
     await reception.locator('body[data-live="connected"]').waitFor();
 
+    // Sato's keyboard focus is on a slot; the live redraw must not take it away.
+    await sato.page.getByRole('button', { name: '11:15 の予約受付' }).focus();
+
     await openSchedule(yamada.page);
     await yamada.page.getByRole('button', { name: '11:30 の予約受付' }).click();
     await yamada.page.getByRole('button', { name: '非会員' }).click();
@@ -368,6 +376,8 @@ describe('live updates', () => {
     await yamada.page.locator('#panel').getByRole('heading', { name: '予約内容' }).waitFor();
 
     await assert.doesNotReject(slot(sato.page, '11:30').locator('.entry', { hasText: '高橋 次郎' }).waitFor({ timeout: 5000 }));
+    assert.equal(await sato.page.evaluate(() => document.activeElement?.getAttribute('aria-label')), '11:15 の予約受付',
+      'the focus stays on the slot through the live redraw');
     await assert.doesNotReject(reception.locator('tr', { hasText: '高橋 次郎' }).waitFor({ timeout: 5000 }));
     assert.equal(await reception.locator('tr', { hasText: '高橋 次郎' }).locator('.video-mark').count(), 0, 'in person: no video mark');
     await screenshot(sato.page, '18-live-update');

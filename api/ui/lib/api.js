@@ -1,7 +1,7 @@
 // The HTTP API, as the page uses it: JSON in and out, the session cookie plus the CSRF
 // header on changes, and problem+json errors turned into `Problem` exceptions.
 
-export class Problem extends Error {
+class Problem extends Error {
   constructor(status, body) {
     super(body?.detail || `HTTP ${status}`);
     this.status = status;
@@ -17,7 +17,7 @@ function csrfToken() {
 }
 
 /** Go to the login page, coming back here afterwards. */
-export function toLogin() {
+function toLogin() {
   const next = location.pathname + location.search;
   location.assign(`/login?next=${encodeURIComponent(next)}`);
 }

@@ -1,19 +1,76 @@
 // The local camera and microphone: a preview, and help in plain Japanese when they cannot
 // be used.
 
-import { h } from './dom.js';
+import { fill, h } from './dom.js';
 
-/** Start the camera and microphone into `video`; resolves the stream or rejects with a reason. */
-export async function startCamera(video) {
-  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
-    throw new CameraError('insecure');
+/**
+ * One page's camera. `start` may be called again (after a refusal, or as the page's state
+ * changes) and `stop` at any time: a stream that arrives after a newer `start` or a `stop` is
+ * stopped at once, so the camera is never left on behind the person's back.
+ */
+export class Camera {
+  constructor() {
+    this.stream = null;
+    this.generation = 0;
+    /** Started and not stopped since (it may still be asking, or have been refused). */
+    this.active = false;
   }
-  try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
-    video.srcObject = stream;
+
+  /**
+   * Show the camera in `video`. On failure, fill `help` with what to do and a retry button;
+   * `onChange(ok)` hears each outcome.
+   */
+  async start(video, help, onChange = () => {}) {
+    this.stop();
+    this.active = true;
+    const mine = this.generation;
+    let stream;
+    try {
+      stream = await open();
+    } catch (error) {
+      if (mine !== this.generation) return;
+      help.hidden = false;
+      fill(help, cameraHelp(error.reason), h('button', { type: 'button', class: 'primary', onclick: () => this.start(video, help, onChange) }, 'もう一度試す'));
+      onChange(false);
+      return;
+    }
+    if (mine !== this.generation) {
+      stopTracks(stream);
+      return;
+    }
+    this.stream = stream;
     video.muted = true; // never play one's own microphone back
+    video.srcObject = stream;
     await video.play().catch(() => {});
-    return stream;
+    help.hidden = true;
+    onChange(true);
+  }
+
+  stop() {
+    this.active = false;
+    this.generation += 1;
+    stopTracks(this.stream);
+    this.stream = null;
+  }
+}
+
+function stopTracks(stream) {
+  for (const track of stream?.getTracks() ?? []) track.stop();
+}
+
+class CameraError extends Error {
+  constructor(reason) {
+    super(reason);
+    this.reason = reason;
+  }
+}
+
+async function open() {
+  if (!window.isSecureContext) throw new CameraError('insecure');
+  // In-app browsers (of messaging and mail apps) often have no camera API at all.
+  if (!navigator.mediaDevices?.getUserMedia) throw new CameraError('unsupported');
+  try {
+    return await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
   } catch (error) {
     const reason = {
       NotAllowedError: 'denied', SecurityError: 'denied', NotFoundError: 'missing',
@@ -23,19 +80,8 @@ export async function startCamera(video) {
   }
 }
 
-export function stopCamera(stream) {
-  for (const track of stream?.getTracks() ?? []) track.stop();
-}
-
-export class CameraError extends Error {
-  constructor(reason) {
-    super(reason);
-    this.reason = reason;
-  }
-}
-
 /** What to tell a person whose camera or microphone could not start. */
-export function cameraHelp(reason) {
+function cameraHelp(reason) {
   const steps = {
     denied: [
       h('p', {}, 'カメラとマイクの使用が許可されていません。次の手順で許可してから、「もう一度試す」を押してください。'),
@@ -46,8 +92,12 @@ export function cameraHelp(reason) {
     ],
     missing: [h('p', {}, 'カメラまたはマイクが見つかりません。カメラとマイクのある端末でこのURLを開いてください。')],
     busy: [h('p', {}, 'カメラまたはマイクを他のアプリが使用中です。他のアプリを閉じてから「もう一度試す」を押してください。')],
+    unsupported: [h('p', {}, 'このブラウザではカメラを使えません。URLをコピーして、iPhone・iPadはSafari、AndroidはChromeで開いてください(アプリ内のブラウザでは使えないことがあります)。')],
     insecure: [h('p', {}, 'このページでは安全な接続(https)でないとカメラを使えません。URLをご確認ください。')],
     other: [h('p', {}, 'カメラとマイクを開始できませんでした。ページを開き直してお試しください。')],
   };
   return steps[reason] ?? steps.other;
 }
+
+/** The capability token of a `/call/{token}` or `/p/{token}` page. */
+export const tokenFromPath = () => location.pathname.split('/').pop();

@@ -56,3 +56,18 @@ const ICONS = {
   // A person: head and shoulders.
   person: 'M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm0 2c-4.4 0-8 2.2-8 5v1h16v-1c0-2.8-3.6-5-8-5z',
 };
+
+/**
+ * Run `rebuild` (which replaces elements), then give the focus back to the element with the
+ * same `data-focus-key` if the focus was on one: a live refresh must not drop a keyboard user.
+ */
+export function keepingFocus(rebuild) {
+  const key = document.activeElement?.dataset?.focusKey;
+  rebuild();
+  if (key) focusByKey(key);
+}
+
+/** Focus the element with this `data-focus-key`, if it is on the page. */
+export function focusByKey(key) {
+  document.querySelector(`[data-focus-key="${CSS.escape(key)}"]`)?.focus();
+}

@@ -18,7 +18,7 @@ function parts(instant, timeZone) {
 const pad = (n) => String(n).padStart(2, '0');
 
 /** `YYYY-MM-DD` of an instant in the zone. */
-export function isoDate(instant, timeZone) {
+function isoDate(instant, timeZone) {
   const p = parts(new Date(instant), timeZone);
   return `${p.year}-${pad(p.month)}-${pad(p.day)}`;
 }

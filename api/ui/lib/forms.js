@@ -28,7 +28,8 @@ export function field({ label, name, control, hint, required = false }) {
 /** A group of radio buttons with a legend: `options` is `[[value, label], …]`. */
 export function radios({ legend, name, options, value }) {
   serial += 1;
-  return h('fieldset', { class: 'field radios', dataset: { field: name } },
+  const errorId = `f${serial}-${name}-error`;
+  return h('fieldset', { class: 'field radios', dataset: { field: name }, 'aria-describedby': errorId },
     h('legend', {}, legend),
     options.map(([v, text]) => {
       const id = `f${serial}-${name}-${v}`;
@@ -36,7 +37,7 @@ export function radios({ legend, name, options, value }) {
         h('input', { type: 'radio', id, name, value: v, checked: v === value }),
         h('label', { for: id }, text));
     }),
-    h('p', { class: 'field-error', 'aria-live': 'polite' }));
+    h('p', { class: 'field-error', id: errorId, 'aria-live': 'polite' }));
 }
 
 /** Show `message` under the field named `name` in `form`; false if the form has no such field. */

@@ -1,13 +1,14 @@
 // What the day lists (schedule, reception) share: the day kept in the address
-// (`?date=YYYY-MM-DD`) so a reload or a shared link shows the same day, the previous/today/next
-// navigation, and loading that shows only the newest answer.
+// (`?date=YYYY-MM-DD`) so a reload or a shared link shows the same day, a frame with the
+// previous/today/next navigation that stays put while the list under it is refreshed, and
+// loading that shows only the newest answer.
 
 import { get } from './api.js';
-import { fill, h } from './dom.js';
+import { fill, h, keepingFocus } from './dom.js';
 import { addDays, longDate, today } from './format.js';
-import { describe } from './messages.js';
+import { errorParagraph } from './messages.js';
 
-export function dateFromAddress(tz) {
+function dateFromAddress(tz) {
   const date = new URLSearchParams(location.search).get('date');
   return /^\d{4}-\d{2}-\d{2}$/.test(date ?? '') ? date : today(tz);
 }
@@ -21,22 +22,41 @@ export function saveToAddress(params) {
   history.replaceState(null, '', `${location.pathname}?${search}`);
 }
 
-/** Day navigation: ‹ 前日, 今日, 翌日 ›, a date picker and the day as a heading. */
-export function dayNavigation({ date, tz, onChange }) {
-  const picker = h('input', { type: 'date', value: date, 'aria-label': '日付を選ぶ', onchange: (e) => e.target.value && onChange(e.target.value) });
-  return h('div', { class: 'day-nav' },
-    h('button', { type: 'button', onclick: () => onChange(addDays(date, -1)), 'aria-label': '前の日' }, '‹ 前日'),
-    h('button', { type: 'button', onclick: () => onChange(today(tz)) }, '今日'),
-    h('button', { type: 'button', onclick: () => onChange(addDays(date, 1)), 'aria-label': '次の日' }, '翌日 ›'),
-    picker,
-    h('h1', { class: 'day-title' }, longDate(date)));
+/**
+ * The frame of a day list: `title`, the day navigation, `extras` (controls), and `list`, the
+ * element refreshes fill. `onChange` runs when the person picks another day.
+ */
+export function dayFrame({ title, tz, onChange, extras = [] }) {
+  let date = dateFromAddress(tz);
+  const heading = h('h2', { class: 'day-title' }, longDate(date));
+  const picker = h('input', { type: 'date', value: date, 'aria-label': '日付を選ぶ' });
+  const go = (d) => {
+    date = d;
+    if (picker.value !== d) picker.value = d;
+    fill(heading, longDate(d));
+    onChange(d);
+  };
+  picker.addEventListener('change', () => picker.value && go(picker.value));
+  const list = h('div', { class: 'day-list' });
+  const frame = h('section', { class: 'day-frame' },
+    h('h1', { class: 'view-title' }, title),
+    h('div', { class: 'day-nav' },
+      h('button', { type: 'button', onclick: () => go(addDays(date, -1)), 'aria-label': '前の日' }, '‹ 前日'),
+      h('button', { type: 'button', onclick: () => go(today(tz)) }, '今日'),
+      h('button', { type: 'button', onclick: () => go(addDays(date, 1)), 'aria-label': '次の日' }, '翌日 ›'),
+      picker,
+      heading),
+    extras,
+    list);
+  return { frame, list, date: () => date };
 }
 
 /**
- * A refresh for a list in `main`: GET `path()` and `show` the answer, or the error in its
- * place. Only the newest answer is shown, however the requests overtake each other.
+ * A refresh for `container`: GET `path()` and `show` the answer there, or the error in its
+ * place. Only the newest answer is shown, however the requests overtake each other, and the
+ * keyboard focus survives the redraw.
  */
-export function listLoader(main, path, show) {
+export function listLoader(container, path, show) {
   let serial = 0;
   return async () => {
     serial += 1;
@@ -49,7 +69,6 @@ export function listLoader(main, path, show) {
       problem = error;
     }
     if (mine !== serial) return;
-    if (problem) fill(main, h('p', { class: 'form-error', role: 'alert' }, describe(problem)));
-    else show(result);
+    keepingFocus(() => (problem ? fill(container, errorParagraph(problem)) : show(result)));
   };
 }

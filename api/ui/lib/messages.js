@@ -1,5 +1,7 @@
-// Japanese wording for the API's problem codes and fields. The server's English `detail`
-// is the fallback for anything not listed.
+// Japanese wording for the API's problem codes and fields; the server's English `detail` is
+// for logs and integrators, never shown to staff or patients.
+
+import { h } from './dom.js';
 
 const BY_FIELD = {
   patient_name: '患者名を入力してください(100文字以内)。',
@@ -7,6 +9,10 @@ const BY_FIELD = {
   title: 'タイトルは100文字以内で入力してください。',
   memo: '当日メモは1000文字以内で入力してください。',
   start_at: '開始日時を入力してください。',
+  doctor_id: '担当医師を選んでください。',
+  menu_id: '診療メニューを選んでください。',
+  visit_type: '初診・再診を選んでください。',
+  mode: '診察方式を選んでください。',
 };
 
 const BY_CODE = {
@@ -27,6 +33,10 @@ const BY_CODE = {
   invalid_credentials: 'メールアドレスまたはパスワードが正しくありません。',
   rate_limited: '試行回数が多すぎます。しばらくしてから再度お試しください。',
   network: 'サーバーに接続できません。ネットワークを確認してください。',
+  not_found: '見つかりません。削除されたか、URLが正しくありません。',
+  csrf_failed: 'ログインの有効期限が切れた可能性があります。ページを再読み込みしてください。',
+  idempotency_key_in_use: '前の操作を処理中です。少し待ってから再度お試しください。',
+  idempotency_key_reused: '入力内容が変わりました。もう一度お試しください。',
   unavailable: 'サーバーが一時的に利用できません。しばらくしてから再度お試しください。',
 };
 
@@ -42,5 +52,9 @@ export function describe(problem) {
   if (problem.status === 429) return BY_CODE.rate_limited;
   if (problem.code in BY_CODE) return BY_CODE[problem.code];
   if (problem.field && problem.field in BY_FIELD) return BY_FIELD[problem.field];
-  return `エラーが発生しました: ${problem.detail || problem.code}`;
+  if (problem.code === 'validation_failed') return '入力内容を確認してください。';
+  return `エラーが発生しました(${problem.code})。`;
 }
+
+/** An announced error paragraph for a `Problem`. */
+export const errorParagraph = (problem) => h('p', { class: 'form-error', role: 'alert' }, describe(problem));

@@ -1,0 +1,7 @@
+// The Japanese words for the API's enum values, in one place.
+
+export const STATUS_LABELS = { booked: '予約済', in_call: '通話中', ended: '終了', cancelled: 'キャンセル' };
+export const MODE_LABELS = { in_person: '対面', online: 'オンライン' };
+export const VISIT_LABELS = { first: '初診', revisit: '再診' };
+export const CHANNEL_LABELS = { sms: 'SMS', email: 'メール' };
+export const DELIVERY_LABELS = { pending: '送信中', failed: '送信失敗' };
