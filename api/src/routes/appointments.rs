@@ -548,7 +548,7 @@ async fn call_link(
 }
 
 /// Check a destination exactly as send-url and resend-url will (R14): the send form enables
-/// its button on 200 and shows the 422's detail next to the field otherwise.
+/// its button on 200, and on a 422 shows an error next to the field.
 #[utoipa::path(post, path = "/api/v1/destinations/check", tag = "appointments",
     request_body = SendUrlRequest,
     responses((status = 200, body = CheckedDestination), (status = 422, body = Problem)))]
