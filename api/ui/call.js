@@ -2,7 +2,7 @@
 // bottom-left, the patient in the centre (media arrives with the relay), and the buttons
 // that start (`CallStarted`) and end (`CallEnded`) the call. Staff of the clinic only.
 
-import { call } from './lib/api.js';
+import { call, get, ifMatch } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { dateTime } from './lib/format.js';
 import { describe } from './lib/messages.js';
@@ -19,16 +19,12 @@ const help = document.getElementById('camera-help');
 const camera = new Camera();
 
 let appointment = null;
-let etag;
 let tz;
 
 async function load() {
   try {
-    const me = await call('GET', '/api/v1/me');
-    tz = me.body.clinic.time_zone;
-    const result = await call('GET', `/api/v1/call-links/${encodeURIComponent(token)}`);
-    appointment = result.body;
-    etag = result.etag;
+    tz = (await get('/api/v1/me')).clinic.time_zone;
+    appointment = await get(`/api/v1/call-links/${encodeURIComponent(token)}`);
     show();
   } catch (problem) {
     if (problem.status === 404) fill(message, 'このURLは無効です。予約の「医療機関用URL」からもう一度開いてください。');
@@ -61,9 +57,7 @@ function show() {
 
 async function act(action) {
   try {
-    const result = await call('POST', `/api/v1/appointments/${appointment.id}/${action}`, { headers: { 'If-Match': etag } });
-    appointment = result.body;
-    etag = result.etag;
+    appointment = await call('POST', `/api/v1/appointments/${appointment.id}/${action}`, { headers: ifMatch(appointment) });
     show();
   } catch (problem) {
     if (problem.status === 412) return load();

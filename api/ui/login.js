@@ -1,6 +1,6 @@
 // Staff login: on success, back to where the person was going (a path on this site only).
 
-import { call } from './lib/api.js';
+import { post } from './lib/api.js';
 import { describe } from './lib/messages.js';
 
 const form = document.getElementById('login-form');
@@ -25,10 +25,7 @@ form.addEventListener('submit', async (event) => {
   const button = form.querySelector('button');
   button.disabled = true;
   try {
-    await call('POST', '/api/v1/login', {
-      body: { email: form.email.value.trim(), password: form.password.value },
-      allowAnonymous: true,
-    });
+    await post('/api/v1/login', { email: form.email.value.trim(), password: form.password.value }, { allowAnonymous: true });
     location.assign(nextPage());
   } catch (problem) {
     error.textContent = describe(problem);

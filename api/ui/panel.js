@@ -1,13 +1,13 @@
 // The side panel: 予約受付 (R3, R8) with its two forms, and the appointment panel (R16) with
 // the URLs, delivery, resend, and for video URLs edit and cancel (R10, R11).
 
-import { call } from './lib/api.js';
+import { call, get, ifMatch, post } from './lib/api.js';
 import { fill, focusByKey, h, icon } from './lib/dom.js';
 import { clearErrors, field, formError, radios, showProblem } from './lib/forms.js';
 import { dateTime, fromLocalInput, localInput } from './lib/format.js';
 import { CHANNEL_LABELS, DELIVERY_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
 import { describe, errorParagraph } from './lib/messages.js';
-import { confirmDialog, copyText, requestKey } from './lib/ui.js';
+import { confirmDialog, copyText, requestKeys } from './lib/ui.js';
 import { sendDialog } from './send.js';
 
 /** When to look again at a pending delivery whose outcome may have come before the panel. */
@@ -103,13 +103,12 @@ export class Panel {
   /** 非会員: the in-clinic booking form (R3–R6). */
   bookingForm(slot) {
     const { ctx } = this;
-    const keys = requestKeys();
     const menuSelect = h('select', {}, ctx.menus.map((m) => h('option', { value: m.id }, m.name)));
     const visit = radios({ legend: '初診・再診', name: 'visit_type', options: [['first', '初診'], ['revisit', '再診']], value: 'first' });
     const mode = radios({ legend: '診察方式', name: 'mode', options: [['online', 'オンライン'], ['in_person', '対面']], value: 'online' });
     const duration = h('output', { class: 'duration', 'aria-live': 'polite' });
     const fee = h('p', { class: 'hint fee-note' });
-    const submit = h('button', { type: 'submit', class: 'primary' }, '予約');
+
     const form = h('form', { class: 'booking-form', novalidate: true },
       field({ label: '患者名', name: 'patient_name', control: h('input', { type: 'text', maxlength: '100', autocomplete: 'off' }), required: true }),
       field({ label: 'カルテ番号', name: 'chart_number', control: h('input', { type: 'text', maxlength: '32', autocomplete: 'off' }), hint: '任意。取り違え防止のため入力をおすすめします。' }),
@@ -118,11 +117,11 @@ export class Panel {
       visit,
       mode,
       h('div', { class: 'field' }, h('span', { class: 'label', id: 'duration-label' }, '診察時間'), duration),
-      h('div', { class: 'field' }, h('span', { class: 'label' }, '担当医師'), h('span', { class: 'value current-doctor' }, ctx.doctorName(ctx.doctorId))),
+      this.currentDoctor(),
       field({ label: '当日メモ', name: 'memo', control: h('textarea', { rows: '3', maxlength: '1000' }), hint: '院内用のメモです。' }),
       h('p', { class: 'hint' }, 'ここで入力した内容は患者には表示されません。'),
       formError(),
-      h('div', { class: 'actions' }, submit));
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, '予約')));
     duration.setAttribute('aria-labelledby', 'duration-label');
 
     const menu = () => ctx.menus.find((m) => m.id === menuSelect.value);
@@ -142,70 +141,76 @@ export class Panel {
     visit.addEventListener('change', update);
     update();
 
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      clearErrors(form);
-      submit.disabled = true;
-      const body = {
-        doctor_id: ctx.doctorId,
-        start_at: slot,
-        patient_name: form.patient_name.value,
-        chart_number: form.chart_number.value || null,
-        menu_id: menuSelect.value,
-        visit_type: form.visit_type.value,
-        mode: form.mode.value,
-        memo: form.memo.value || null,
-      };
-      try {
-        const { body: created } = await call('POST', '/api/v1/appointments', { body, headers: { 'Idempotency-Key': keys.for(body) } });
-        await this.afterCreate(created, created.mode === 'online');
-      } catch (problem) {
-        showProblem(form, problem);
-        submit.disabled = false;
-      }
-    });
+    this.onCreate(form, '/api/v1/appointments', () => ({
+      doctor_id: ctx.doctorId,
+      start_at: slot,
+      patient_name: form.patient_name.value,
+      chart_number: form.chart_number.value || null,
+      menu_id: menuSelect.value,
+      visit_type: form.visit_type.value,
+      mode: form.mode.value,
+      memo: form.memo.value || null,
+    }), (created) => created.mode === 'online');
     return form;
+  }
+
+  /** 担当医師 of a new booking: the doctor chosen in the header (R3, R8). */
+  currentDoctor() {
+    return h('div', { class: 'field' },
+      h('span', { class: 'label' }, '担当医師'),
+      h('span', { class: 'value current-doctor' }, this.ctx.doctorName(this.ctx.doctorId)));
   }
 
   /** ビデオ通話URL作成 (R8). */
   videoForm(slot) {
     const { ctx } = this;
-    const keys = requestKeys();
     const start = h('input', { type: 'datetime-local', value: localInput(slot, ctx.tz) });
     const now = h('input', { type: 'checkbox', id: 'start-now', name: 'start_now' });
     const send = h('input', { type: 'checkbox', id: 'send-after', name: 'send', checked: true });
-    const submit = h('button', { type: 'submit', class: 'primary' }, '作成');
+
     const form = h('form', { class: 'video-form', novalidate: true },
       field({ label: '開始日時', name: 'start_at', control: start, required: true, hint: 'ビデオ通話URLは開始1時間前から翌日の同時刻まで有効です。' }),
       h('div', { class: 'checkbox' }, now, h('label', { for: 'start-now' }, '現在時刻で作成')),
       field({ label: 'タイトル', name: 'title', control: h('input', { type: 'text', maxlength: '100', autocomplete: 'off' }), hint: '任意。患者名や施設名など。患者には表示されません。' }),
-      h('div', { class: 'field' }, h('span', { class: 'label' }, '担当医師'), h('span', { class: 'value current-doctor' }, ctx.doctorName(ctx.doctorId))),
+      this.currentDoctor(),
       h('div', { class: 'checkbox' }, send, h('label', { for: 'send-after' }, '送信(作成後にビデオ通話URLを送信する)')),
       formError(),
-      h('div', { class: 'actions' }, submit));
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, '作成')));
     now.addEventListener('change', () => { start.disabled = now.checked; });
 
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      clearErrors(form);
+    this.onCreate(form, '/api/v1/video-calls', () => {
       const body = { doctor_id: ctx.doctorId, title: form.title.value || null };
       if (now.checked) body.start_now = true;
       else if (start.value) body.start_at = fromLocalInput(start.value, ctx.tz).toISOString();
-      submit.disabled = true;
-      try {
-        const { body: created } = await call('POST', '/api/v1/video-calls', { body, headers: { 'Idempotency-Key': keys.for(body) } });
-        await this.afterCreate(created, send.checked);
-      } catch (problem) {
-        showProblem(form, problem);
-        submit.disabled = false;
-      }
-    });
+      return body;
+    }, () => send.checked);
     return form;
   }
 
-  async afterCreate(created, offerSending) {
-    const sent = offerSending ? await sendDialog(created) : null;
-    this.renderAppointment(sent ?? created, null);
+  /**
+   * Submitting a creation form: POST `body()` to `path` with an Idempotency-Key (a double
+   * click or a retry books once), offer the send pop-up if `offerSending(created)`, then show
+   * the appointment. Errors go next to their field.
+   */
+  onCreate(form, path, body, offerSending) {
+    const keys = requestKeys();
+    const submit = form.querySelector('button[type="submit"]');
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      submit.disabled = true;
+      const request = body();
+      let created;
+      try {
+        created = await post(path, request, { headers: { 'Idempotency-Key': keys.for(request) } });
+      } catch (problem) {
+        showProblem(form, problem);
+        submit.disabled = false;
+        return;
+      }
+      const sent = offerSending(created) ? await sendDialog(created) : null;
+      this.renderAppointment(sent ?? created);
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -221,23 +226,22 @@ export class Panel {
     if (!live) this.showing = { kind: 'appointment', id, editing: false };
     let result;
     try {
-      result = await call('GET', `/api/v1/appointments/${id}`);
+      result = await get(`/api/v1/appointments/${id}`);
     } catch (problem) {
       if (mine === this.loads) this.open('予約内容', errorParagraph(problem), { focus: !live });
       return;
     }
     if (mine !== this.loads) return;
     const action = live && this.element.contains(document.activeElement) ? document.activeElement.dataset.action : null;
-    this.renderAppointment(result.body, result.etag, notice, { focus: !live, attempt });
+    this.renderAppointment(result, notice, { focus: !live, attempt });
     if (action) this.element.querySelector(`[data-action="${action}"]`)?.focus();
   }
 
-  renderAppointment(a, etag, notice = null, { focus = true, attempt = 0 } = {}) {
+  renderAppointment(a, notice = null, { focus = true, attempt = 0 } = {}) {
     this.invalidate();
     this.showing = { kind: 'appointment', id: a.id, editing: false };
-    const etagOf = etag ?? `"${a.version}"`;
     const video = a.kind === 'video_url';
-    const live = a.status !== 'cancelled' && a.status !== 'ended';
+    const active = isActive(a);
     if (a.video?.delivery?.status === 'pending' && attempt < PENDING_RECHECKS_MS.length) {
       // A delivery is handled in the background. Its outcome usually arrives as a live
       // update, but it may have come before this panel showed the appointment.
@@ -251,10 +255,10 @@ export class Panel {
       h('p', { class: `status-badge status-${a.status}` }, STATUS_LABELS[a.status] ?? a.status),
       a.status === 'cancelled' ? h('p', { class: 'notice' }, 'この予約はキャンセルされました。医療機関用URL・患者用URLとも使えません。') : null,
       video ? this.videoDetails(a) : this.bookingDetails(a),
-      a.video ? this.urls(a, live) : null,
-      video && live ? h('div', { class: 'actions' },
-        h('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => this.editForm(a, etagOf) }, '編集'),
-        h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel' }, onclick: () => this.cancel(a, etagOf) }, 'ビデオ通話キャンセル')) : null,
+      a.video ? this.urls(a, active) : null,
+      video && active ? h('div', { class: 'actions' },
+        h('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => this.editForm(a) }, '編集'),
+        h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel' }, onclick: () => this.cancel(a) }, 'ビデオ通話キャンセル')) : null,
     ], { focus });
   }
 
@@ -273,7 +277,7 @@ export class Panel {
         row('担当医師', ctx.doctorName(a.doctor_id)),
         row('当日メモ', a.memo || '—'),
         a.waived_booking_fee_yen > 0 ? row('予約料', `院内予約のため徴収しません(${a.waived_booking_fee_yen.toLocaleString('ja-JP')}円)`) : null),
-      a.video && a.status !== 'cancelled' && a.status !== 'ended'
+      a.video && isActive(a)
         ? h('a', { class: 'button primary', href: a.video.clinic_url, target: '_blank', rel: 'noopener', dataset: { action: 'start' } }, '診察をはじめる')
         : null);
   }
@@ -287,7 +291,7 @@ export class Panel {
         row('担当医師', ctx.doctorName(a.doctor_id))));
   }
 
-  urls(a, live) {
+  urls(a, active) {
     const { ctx } = this;
     const v = a.video;
     const copied = h('span', { class: 'copied', 'aria-live': 'polite' });
@@ -307,7 +311,7 @@ export class Panel {
       h('h3', {}, '医療機関用URL'),
       h('input', { type: 'text', readonly: true, value: v.clinic_url, 'aria-label': '医療機関用URL' }),
       h('div', { class: 'actions' },
-        live ? h('a', { class: 'button', href: v.clinic_url, target: '_blank', rel: 'noopener' }, 'ビデオ通話画面を表示') : null,
+        active ? h('a', { class: 'button', href: v.clinic_url, target: '_blank', rel: 'noopener' }, 'ビデオ通話画面を表示') : null,
         h('button', { type: 'button', dataset: { action: 'copy-clinic' }, onclick: () => copyText(v.clinic_url, copied) }, 'このURLをコピー'),
         copied),
       h('h3', {}, '患者用URL'),
@@ -320,16 +324,16 @@ export class Panel {
           row('送信日時', d.sent_at ? dateTime(d.sent_at, ctx.tz) : DELIVERY_LABELS[d.status]),
           d.status === 'failed' ? row('状態', `送信できませんでした${d.failure_reason ? `(${d.failure_reason})` : ''}`) : null)
         : h('p', { class: 'delivery none' }, '未送信'),
-      live ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, 'URL再送') : null);
+      active ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, 'URL再送') : null);
   }
 
   async resend(a) {
     const sent = await sendDialog(a);
-    if (sent) this.renderAppointment(sent, null, 'ビデオ通話URLを送信しました。');
+    if (sent) this.renderAppointment(sent, 'ビデオ通話URLを送信しました。');
   }
 
   /** 編集 (R10): title and doctor; the start time is shown but cannot change. */
-  editForm(a, etag) {
+  editForm(a) {
     const { ctx } = this;
     this.invalidate();
     this.showing = { kind: 'appointment', id: a.id, editing: true };
@@ -353,11 +357,11 @@ export class Panel {
       clearErrors(form);
       save.disabled = true;
       try {
-        const result = await call('PATCH', `/api/v1/appointments/${a.id}`, {
+        const edited = await call('PATCH', `/api/v1/appointments/${a.id}`, {
           body: { title: form.title.value, doctor_id: doctor.value },
-          headers: { 'If-Match': etag },
+          headers: ifMatch(a),
         });
-        this.renderAppointment(result.body, result.etag, '保存しました。');
+        this.renderAppointment(edited, '保存しました。');
       } catch (problem) {
         if (problem.status === 412) return this.stale(a.id, problem);
         showProblem(form, problem);
@@ -369,7 +373,7 @@ export class Panel {
   }
 
   /** ビデオ通話キャンセル (R11), after a confirmation. */
-  async cancel(a, etag) {
+  async cancel(a) {
     const yes = await confirmDialog({
       title: 'ビデオ通話のキャンセル',
       message: 'このビデオ通話をキャンセルしますか?患者には通知されません。キャンセル後は医療機関用URL・患者用URLとも使えなくなります。',
@@ -378,8 +382,8 @@ export class Panel {
     });
     if (!yes) return;
     try {
-      const result = await call('POST', `/api/v1/appointments/${a.id}/cancel`, { headers: { 'If-Match': etag } });
-      this.renderAppointment(result.body, result.etag, 'ビデオ通話をキャンセルしました。');
+      const cancelled = await post(`/api/v1/appointments/${a.id}/cancel`, undefined, { headers: ifMatch(a) });
+      this.renderAppointment(cancelled, 'ビデオ通話をキャンセルしました。');
     } catch (problem) {
       if (problem.status === 412) return this.stale(a.id, problem);
       if (this.showing?.id !== a.id) return;
@@ -394,24 +398,8 @@ export class Panel {
   }
 }
 
-/**
- * Idempotency-Keys for one form: the same key while the request is the same (a retry after a
- * lost answer books once), a new one when the person changed what they send.
- */
-function requestKeys() {
-  let sent = null;
-  let key = null;
-  return {
-    for(body) {
-      const text = JSON.stringify(body);
-      if (text !== sent) {
-        sent = text;
-        key = requestKey();
-      }
-      return key;
-    },
-  };
-}
+/** Neither cancelled nor ended: its URLs work and it can still change. */
+const isActive = (a) => a.status !== 'cancelled' && a.status !== 'ended';
 
 function row(term, value) {
   return [h('dt', {}, term), h('dd', {}, value)];

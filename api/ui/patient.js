@@ -2,7 +2,7 @@
 // and the link's state, and while the link is open asks for the camera and microphone, shows
 // the patient their own preview and a waiting message. Nothing staff entered is ever here.
 
-import { call } from './lib/api.js';
+import { get } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { wallClock } from './lib/format.js';
 import { Camera, tokenFromPath } from './lib/camera.js';
@@ -33,7 +33,7 @@ let failures = 0;
 async function look() {
   let link;
   try {
-    link = (await call('GET', `/api/v1/patient-links/${encodeURIComponent(token)}`, { allowAnonymous: true })).body;
+    link = await get(`/api/v1/patient-links/${encodeURIComponent(token)}`, { allowAnonymous: true });
   } catch (problem) {
     if (problem.status === 404) {
       showMessage('invalid', 'このURLは無効です。届いたSMSまたはメールのURLをもう一度ご確認ください。');

@@ -1,7 +1,7 @@
 // The send pop-up (R14, R15): SMS or e-mail, a destination checked by the server exactly as
 // the send will be, 「送信する」 enabled only for a valid one, and 「送信しない」.
 
-import { call, post } from './lib/api.js';
+import { post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { clearErrors, field, formError, radios, setFieldError, showProblem } from './lib/forms.js';
 import { describe, destinationMessage } from './lib/messages.js';
@@ -56,7 +56,7 @@ export function sendDialog(appointment) {
         return;
       }
       try {
-        await call('POST', '/api/v1/destinations/check', { body: { channel, destination: value } });
+        await post('/api/v1/destinations/check', { channel, destination: value });
         if (mine !== serial) return;
         checked = value;
         submit.disabled = false;

@@ -23,7 +23,7 @@ function toLogin() {
 }
 
 /**
- * Call the API. Returns `{body, etag}`. A 401 sends the person to the login page unless
+ * Call the API; resolves to the JSON answer. A 401 sends the person to the login page unless
  * `allowAnonymous` is set.
  */
 export async function call(method, path, { body, headers = {}, allowAnonymous = false } = {}) {
@@ -54,8 +54,14 @@ export async function call(method, path, { body, headers = {}, allowAnonymous = 
     }
     throw new Problem(response.status, json);
   }
-  return { body: json, etag: response.headers.get('ETag') };
+  return json;
 }
 
-export const get = async (path, options) => (await call('GET', path, options)).body;
-export const post = async (path, body, options = {}) => (await call('POST', path, { ...options, body })).body;
+export const get = (path, options) => call('GET', path, options);
+export const post = (path, body, options = {}) => call('POST', path, { ...options, body });
+
+/**
+ * `If-Match` for a change to `appointment` as shown: its ETag is its version (SPEC §6), so a
+ * change made meanwhile by someone else gets 412 instead of being overwritten.
+ */
+export const ifMatch = (appointment) => ({ 'If-Match': `"${appointment.version}"` });

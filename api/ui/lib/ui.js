@@ -36,8 +36,26 @@ export function confirmDialog({ title, message, confirm, cancel = '戻る', dang
   });
 }
 
-/** A fresh Idempotency-Key, so a double click or a retry never books twice. */
-export function requestKey() {
+/**
+ * Idempotency-Keys for one form: the same key while the request is the same (a retry after a
+ * lost answer books once), a new one when the person changed what they send.
+ */
+export function requestKeys() {
+  let sent = null;
+  let key = null;
+  return {
+    for(body) {
+      const text = JSON.stringify(body);
+      if (text !== sent) {
+        sent = text;
+        key = requestKey();
+      }
+      return key;
+    },
+  };
+}
+
+function requestKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
   // randomUUID needs a secure context; the bytes alone do not.
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
