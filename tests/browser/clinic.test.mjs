@@ -72,6 +72,16 @@ describe('the clinic books a patient without an account (非会員)', () => {
   test('a slot opens 予約受付 and the in-clinic form', async () => {
     await openSchedule(page);
     await screenshot(page, '02-schedule');
+    // Day navigation moves the day, its heading and the address, and comes back.
+    const heading = page.locator('.day-title');
+    const shown = await heading.textContent();
+    await page.getByRole('button', { name: '次の日' }).click();
+    await page.waitForURL((url) => url.searchParams.get('date') !== date);
+    assert.notEqual(await heading.textContent(), shown);
+    await page.getByRole('button', { name: '前の日' }).click();
+    await page.waitForURL((url) => url.searchParams.get('date') === date);
+    assert.equal(await heading.textContent(), shown);
+    await page.locator('.slots').waitFor();
     await page.getByRole('button', { name: '10:00 の予約受付' }).click();
     await page.getByRole('button', { name: '非会員' }).click();
     const panel = page.locator('#panel');
@@ -82,6 +92,14 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await panel.getByLabel('再診').check();
     assert.notEqual(await duration.textContent(), first, 'revisit duration differs from the first visit');
     await panel.getByLabel('初診').check();
+    // A menu that allows only online consultations cannot be booked in person (R6), and its
+    // booking fee is said to be waived (R5).
+    await panel.getByLabel('診療メニュー').selectOption({ label: 'オンライン自費診療' });
+    assert.equal(await panel.getByLabel('対面').isDisabled(), true);
+    assert.equal(await panel.getByLabel('オンライン').isChecked(), true);
+    await assert.doesNotReject(panel.getByText(/院内予約では徴収されません/).waitFor());
+    await panel.getByLabel('診療メニュー').selectOption({ label: '一般内科' });
+    assert.equal(await panel.getByLabel('対面').isDisabled(), false);
     await screenshot(page, '03-booking-form');
     assert.deepEqual(await unlabelledControls(page), []);
 
@@ -139,6 +157,25 @@ describe('the clinic books a patient without an account (非会員)', () => {
     assert.equal(await entry.locator('svg.icon-video').count(), 1);
   });
 
+  test('the clinic URL can be copied, and 「URL再送」 by e-mail overwrites the destination', async () => {
+    const panel = page.locator('#panel');
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    await panel.getByRole('button', { name: 'このURLをコピー' }).first().click();
+    await assert.doesNotReject(panel.getByText('コピーしました').waitFor());
+    const clinicUrl = await panel.getByLabel('医療機関用URL').inputValue();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), clinicUrl);
+
+    await panel.getByRole('button', { name: 'URL再送' }).click();
+    const dialog = page.getByRole('dialog', { name: 'ビデオ通話URLの再送' });
+    await dialog.getByLabel('メール').check();
+    await dialog.getByLabel('送信先メールアドレス').fill('hanako@example.jp');
+    await page.waitForFunction(() => !document.querySelector('dialog.send-dialog button[type=submit]').disabled);
+    await dialog.getByRole('button', { name: '送信する' }).click();
+    await assert.doesNotReject(panel.getByText('ビデオ通話URLを送信しました。').waitFor());
+    await assert.doesNotReject(panel.getByText('メール hanako@example.jp').waitFor());
+    assert.equal(await panel.getByText('SMS +819012345678').count(), 0, 'the shown destination is overwritten (R15)');
+  });
+
   test('受付一覧 lists it with the video tooltip, and the name opens 診察をはじめる', async () => {
     await page.getByRole('link', { name: '受付一覧' }).click();
     await page.waitForURL(/\/reception/);
@@ -163,6 +200,8 @@ describe('the clinic books a patient without an account (非会員)', () => {
     const message = page.locator('.message', { hasText: '+819012345678' });
     await message.waitFor();
     assert.equal(await message.getByRole('link', { name: patientUrl }).count(), 1);
+    // The resend is in the history too (R15).
+    await assert.doesNotReject(page.locator('.message', { hasText: 'hanako@example.jp' }).waitFor());
     await screenshot(page, '08-outbox');
   });
 
