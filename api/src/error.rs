@@ -35,7 +35,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub field: Option<&'static str>,
+    /// Seconds after which a retry may succeed: sent as `Retry-After` (every 429 and 503
+    /// says when to come back).
+    pub retry_after: Option<u64>,
 }
+
+/// What a 503 for a backing-service failure tells clients to wait, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
@@ -44,7 +50,24 @@ impl ApiError {
             code,
             detail: detail.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// Tell the client when to come back (`Retry-After`, at least one second).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// A 503 `unavailable`: a backing service (database, broker) did not answer in time.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "a backing service is unavailable; try again",
+        )
+        .retry_after(UNAVAILABLE_RETRY_AFTER)
     }
 
     /// Name the request field at fault.
@@ -72,11 +95,7 @@ impl ApiError {
     /// A failure on our side: logged in full, answered without detail.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "a backing service is unavailable; try again",
-        )
+        Self::unavailable()
     }
 
     pub fn problem(&self) -> Problem {
@@ -97,6 +116,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -25,12 +25,15 @@ impl RateLimiter {
 
     pub fn check(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), ApiError> {
         let client = self.client(peer, headers);
-        self.limiter.check_key(&client).map_err(|_| {
+        self.limiter.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(self.limiter.clock()));
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                "too many attempts from this address; wait a minute and try again",
+                "too many attempts from this address; wait a moment and try again",
             )
+            // Round up: coming back a fraction early would only be refused again.
+            .retry_after(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
         })
     }
 

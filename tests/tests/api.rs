@@ -873,6 +873,8 @@ async fn login_and_patient_links_are_rate_limited_per_client_but_not_for_a_perso
         let response = attempt().await.unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(response.headers()["content-type"], "application/problem+json");
+            let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry_after), "come back in {retry_after} s");
             limited += 1;
         }
     }
