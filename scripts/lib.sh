@@ -70,3 +70,21 @@ ensure_browser() {
   fi
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 }
+
+# schemathesis, the schema-driven API fuzzer, from PyPI into a virtual environment kept with
+# the tools (pinned, so a new release cannot change what the test command checks).
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis() {
+  local venv="$ENKAKU_TOOLS/schemathesis-$SCHEMATHESIS_VERSION"
+  export SCHEMATHESIS="$venv/bin/schemathesis"
+  if [ -x "$SCHEMATHESIS" ]; then return; fi
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ||
+      { as_root apt-get update -qq &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" ||
+    { rm -rf "$venv"; return 1; }
+}

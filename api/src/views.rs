@@ -20,6 +20,7 @@ pub struct MenuView {
     pub id: Uuid,
     pub name: String,
     /// `in_person` and/or `online`.
+    #[schema(schema_with = crate::openapi::modes)]
     pub modes: Vec<String>,
     pub duration_first_min: u32,
     pub duration_revisit_min: u32,
@@ -49,13 +50,13 @@ pub struct BookedMenuView {
 
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryView {
-    /// `sms` or `email`.
+    #[schema(schema_with = crate::openapi::channel)]
     pub channel: String,
     pub destination: String,
     /// When the channel accepted the message; null while pending or after a failure.
     pub sent_at: Option<DateTime<FixedOffset>>,
     pub requested_at: DateTime<FixedOffset>,
-    /// `pending`, `sent` or `failed`.
+    #[schema(schema_with = crate::openapi::delivery_status)]
     pub status: String,
     pub resend: bool,
     pub failure_reason: Option<String>,
@@ -97,19 +98,20 @@ pub struct VideoView {
 #[derive(Serialize, ToSchema)]
 pub struct AppointmentView {
     pub id: Uuid,
-    /// `in_clinic` or `video_url`.
+    #[schema(schema_with = crate::openapi::kind)]
     pub kind: String,
     pub clinic_id: Uuid,
     pub doctor_id: Uuid,
     pub start_at: DateTime<FixedOffset>,
     pub end_at: DateTime<FixedOffset>,
-    /// `booked`, `in_call`, `ended` or `cancelled`.
+    #[schema(schema_with = crate::openapi::status)]
     pub status: String,
     pub version: u64,
     /// Video URL only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(flatten)]
+    #[schema(schema_with = crate::openapi::flattened_booking)]
     pub booking: Option<BookingView>,
     /// Online appointments only; null for in-person bookings (R6).
     pub video: Option<VideoView>,
@@ -121,9 +123,9 @@ pub struct BookingView {
     pub patient_name: String,
     pub chart_number: Option<String>,
     pub menu: BookedMenuView,
-    /// `first` or `revisit`.
+    #[schema(schema_with = crate::openapi::visit_type)]
     pub visit_type: String,
-    /// `in_person` or `online`.
+    #[schema(schema_with = crate::openapi::mode)]
     pub mode: String,
     pub memo: Option<String>,
     /// Always true: in-clinic bookings never charge the fee (R5).

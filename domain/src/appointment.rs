@@ -104,6 +104,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 4] = [Self::Booked, Self::InCall, Self::Ended, Self::Cancelled];
+
     /// The name used in JSON, read models and the API.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -123,6 +126,9 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 2] = [Self::InClinic, Self::VideoUrl];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::InClinic => "in_clinic",
@@ -143,6 +149,15 @@ pub enum LinkStatus {
 }
 
 impl LinkStatus {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 5] = [
+        Self::NotYetOpen,
+        Self::Open,
+        Self::Expired,
+        Self::Cancelled,
+        Self::Ended,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::NotYetOpen => "not_yet_open",

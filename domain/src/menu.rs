@@ -13,6 +13,9 @@ pub enum ConsultationMode {
 }
 
 impl ConsultationMode {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 2] = [Self::InPerson, Self::Online];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::InPerson => "in_person",
@@ -36,6 +39,9 @@ pub enum VisitType {
 }
 
 impl VisitType {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 2] = [Self::First, Self::Revisit];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::First => "first",

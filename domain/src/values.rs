@@ -183,6 +183,9 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 2] = [Self::Sms, Self::Email];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sms => "sms",

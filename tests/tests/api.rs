@@ -671,6 +671,25 @@ async fn etag_and_if_match_guard_against_stale_writes() {
         )
         .await
         .assert_problem(412, "version_conflict");
+    // A well-formed tag that is not a version is stale too; what is not an entity tag at
+    // all is a malformed request, not a stale one.
+    for (value, status, code) in [
+        ("\"v2\"", 412, "version_conflict"),
+        ("2", 400, "malformed_if_match"),
+        ("", 400, "malformed_if_match"),
+        ("\"2", 400, "malformed_if_match"),
+    ] {
+        yamada
+            .request(
+                Method::PATCH,
+                &path,
+                Some(json!({ "title": "d" })),
+                &[("if-match", value)],
+            )
+            .await
+            .assert_problem(status, code);
+    }
+    assert_eq!(yamada.get(&path).await.body["title"], "b");
     // A missing appointment is not found, whatever If-Match says.
     let missing = format!("/api/v1/appointments/{}", uuid::Uuid::now_v7());
     yamada
@@ -873,7 +892,11 @@ async fn login_and_patient_links_are_rate_limited_per_client_but_not_for_a_perso
         let response = attempt().await.unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(response.headers()["content-type"], "application/problem+json");
-            let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let retry_after: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!((1..=60).contains(&retry_after), "come back in {retry_after} s");
             limited += 1;
         }
@@ -1018,6 +1041,45 @@ async fn responses_carry_security_headers_and_the_openapi_document_lists_the_con
     assert_eq!(
         doc["paths"]["/api/v1/patient-links/{token}"]["get"]["security"],
         json!([{}])
+    );
+
+    // Query parameters are in the query; errors are problems, with Retry-After on 503.
+    let schedule = &doc["paths"]["/api/v1/schedule"]["get"];
+    for parameter in schedule["parameters"].as_array().unwrap() {
+        assert_eq!(parameter["in"], "query", "{parameter}");
+    }
+    let create = &doc["paths"]["/api/v1/appointments"]["post"]["responses"];
+    for status in ["400", "401", "413", "415", "422", "503"] {
+        let content = create[status]["content"].as_object().unwrap();
+        assert_eq!(
+            content.keys().collect::<Vec<_>>(),
+            ["application/problem+json"],
+            "{status}"
+        );
+    }
+    assert!(create["503"]["headers"]["Retry-After"].is_object());
+    let patch = &doc["paths"]["/api/v1/appointments/{id}"]["patch"]["responses"];
+    for status in ["404", "409", "412", "422"] {
+        assert!(patch[status].is_object(), "PATCH documents {status}");
+    }
+    // Closed sets of values are enums, listed from the domain's own.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["SendUrlRequest"]["properties"]["channel"]["enum"],
+        json!(["sms", "email"])
+    );
+    assert_eq!(
+        schemas["EntryView"]["properties"]["status"]["enum"],
+        json!(["booked", "in_call", "ended", "cancelled"])
+    );
+    assert_eq!(
+        doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap(),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
 }
 

@@ -50,13 +50,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct CreateAppointmentRequest {
     pub doctor_id: Uuid,
     pub start_at: DateTime<Utc>,
+    #[schema(min_length = 1, max_length = 100)]
     pub patient_name: String,
+    #[schema(max_length = 32, pattern = "^[A-Za-z0-9_-]*$")]
     pub chart_number: Option<String>,
     pub menu_id: Uuid,
-    #[schema(value_type = String, example = "first")]
+    #[schema(schema_with = crate::openapi::visit_type)]
     pub visit_type: VisitType,
-    #[schema(value_type = String, example = "online")]
+    #[schema(schema_with = crate::openapi::mode)]
     pub mode: ConsultationMode,
+    #[schema(max_length = 1000)]
     pub memo: Option<String>,
 }
 
@@ -68,12 +71,14 @@ pub struct CreateVideoCallRequest {
     pub start_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub start_now: bool,
+    #[schema(max_length = 100)]
     pub title: Option<String>,
 }
 
 /// Edit a video-URL appointment (R10). `start_at` is refused: cancel and create again.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EditRequest {
+    #[schema(max_length = 100)]
     pub title: Option<String>,
     pub doctor_id: Option<Uuid>,
 }
@@ -82,7 +87,7 @@ pub struct EditRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendUrlRequest {
-    #[schema(value_type = String, example = "sms")]
+    #[schema(schema_with = crate::openapi::channel)]
     pub channel: Channel,
     pub destination: String,
 }
@@ -90,7 +95,7 @@ pub struct SendUrlRequest {
 /// A destination as send-url would store it.
 #[derive(Serialize, ToSchema)]
 pub struct CheckedDestination {
-    /// `sms` or `email`.
+    #[schema(schema_with = crate::openapi::channel)]
     pub channel: String,
     /// Normalised: E.164 for phone numbers.
     pub destination: String,
@@ -176,8 +181,9 @@ fn with_etag(status: StatusCode, body: String, version: u64) -> Response {
     response
 }
 
-/// `If-Match: "<version>"` → that version; `*` or no header → none. Anything else cannot
-/// match a version, so it fails as a stale one would.
+/// `If-Match: "<version>"` → that version; `*` or no header → none. Another entity tag
+/// cannot match a version, so it fails as a stale one would (412); a value that is not an
+/// entity tag at all is a malformed request (400).
 fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -186,19 +192,26 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches.
-    text.strip_prefix('"')
+    let (weak, tag) = match text.strip_prefix("W/") {
+        Some(tag) => (true, tag),
+        None => (false, text),
+    };
+    // RFC 9110 §8.8.3: an entity tag is an opaque string in double quotes.
+    let opaque = tag
+        .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or("")
-        .parse()
-        .map(Some)
-        .map_err(|_| {
+        .filter(|t| t.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b)))
+        .ok_or_else(|| {
             ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "version_conflict",
-                "If-Match does not name a version of this appointment",
+                StatusCode::BAD_REQUEST,
+                "malformed_if_match",
+                "If-Match must be * or one entity tag, such as \"3\"",
             )
-        })
+        })?;
+    // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches, nor does a
+    // tag that is not a number. Both become version 0, the version of no appointment, so
+    // the service answers 412 once it has found the appointment (and 404 when it has not).
+    Ok(Some(if weak { 0 } else { opaque.parse().unwrap_or(0) }))
 }
 
 fn context(staff: &Staff, headers: &HeaderMap) -> Result<CommandContext, ApiError> {
@@ -473,10 +486,9 @@ async fn cancel(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let at = state
-        .service
-        .cancel(&context(&staff, &headers)?, appointment_id(&id)?)
-        .await?;
+    // An unknown id is not found, whatever If-Match says.
+    let id = appointment_id(&id)?;
+    let at = state.service.cancel(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 
@@ -490,10 +502,9 @@ async fn start_call(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let at = state
-        .service
-        .start_call(&context(&staff, &headers)?, appointment_id(&id)?)
-        .await?;
+    // An unknown id is not found, whatever If-Match says.
+    let id = appointment_id(&id)?;
+    let at = state.service.start_call(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 
@@ -507,10 +518,9 @@ async fn end_call(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let at = state
-        .service
-        .end_call(&context(&staff, &headers)?, appointment_id(&id)?)
-        .await?;
+    // An unknown id is not found, whatever If-Match says.
+    let id = appointment_id(&id)?;
+    let at = state.service.end_call(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 

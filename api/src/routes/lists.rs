@@ -23,9 +23,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
     /// The clinic's local date, `YYYY-MM-DD`.
-    #[param(value_type = String)]
+    #[param(value_type = String, format = Date)]
     pub date: NaiveDate,
     pub doctor_id: Uuid,
     /// すべての時間を表示する: include times outside opening hours, marked closed.
@@ -34,8 +35,10 @@ pub struct ScheduleQuery {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReceptionQuery {
-    #[param(value_type = String)]
+    /// The clinic's local date, `YYYY-MM-DD`.
+    #[param(value_type = String, format = Date)]
     pub date: NaiveDate,
 }
 
@@ -49,11 +52,12 @@ pub struct SlotView {
 #[derive(Serialize, ToSchema)]
 pub struct EntryView {
     pub appointment_id: Uuid,
-    /// `in_clinic` or `video_url`.
+    #[schema(schema_with = crate::openapi::kind)]
     pub kind: String,
     pub doctor_id: Uuid,
     pub start_at: DateTime<FixedOffset>,
     pub end_at: DateTime<FixedOffset>,
+    #[schema(schema_with = crate::openapi::status)]
     pub status: String,
     /// Shows the video mark (R9, R17).
     pub video: bool,
@@ -64,6 +68,7 @@ pub struct EntryView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub menu_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::openapi::mode)]
     pub mode: Option<String>,
 }
 

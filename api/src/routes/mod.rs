@@ -9,7 +9,7 @@ pub mod outbox;
 pub mod public;
 pub mod setup;
 
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -27,43 +27,19 @@ use utoipa_axum::router::OpenApiRouter;
 /// Request bodies above this get 413 (SPEC §6).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "enkaku",
-        description = "Video consultations for patients without an account (SPEC §6)."
-    ),
-    components(schemas(Problem)),
-    modifiers(&StaffAuthentication),
-    security(("bearer" = []), ("session_cookie" = []))
-)]
-struct ApiDoc;
-
-/// Staff authenticate with the token from login, as a bearer token or the session cookie
-/// (cookie-authenticated changes also send `X-CSRF-Token`). Public endpoints opt out.
-struct StaffAuthentication;
-
-impl utoipa::Modify for StaffAuthentication {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        components.add_security_scheme(
-            "session_cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::extract::SESSION_COOKIE))),
-        );
-    }
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes_and_document().1
 }
 
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+/// The routes, and the document that describes exactly them.
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = api_router().split_for_parts();
+    crate::openapi::complete(&mut doc);
+    (router, doc)
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(public::router())
         .merge(auth::router())
         .merge(setup::router())
@@ -74,7 +50,7 @@ fn api_router() -> OpenApiRouter<AppState> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, doc) = api_router().split_for_parts();
+    let (router, doc) = routes_and_document();
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
     router

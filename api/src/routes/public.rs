@@ -63,7 +63,7 @@ struct ConsumerLabels {
 }
 
 /// Prometheus metrics: the log head and every consumer's lag, in events.
-#[utoipa::path(get, path = "/metrics", security(()), tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", security(()), tag = "operations", responses((status = 200, body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let mut registry = Registry::with_prefix("enkaku");
     let head = Gauge::<i64>::default();
@@ -99,14 +99,15 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
 }
 
 /// The process answers; touches nothing (the HTTP ceiling of benchmarks).
-#[utoipa::path(get, path = "/livez", security(()), tag = "operations", responses((status = 200, body = String)))]
+#[utoipa::path(get, path = "/livez", security(()), tag = "operations", responses((status = 200, body = String, content_type = "text/plain; charset=utf-8")))]
 async fn livez() -> impl IntoResponse {
     (StatusCode::OK, "ok")
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PatientLinkView {
-    /// `not_yet_open`, `open`, `expired`, `cancelled` or `ended` (R11, R13, R20).
+    /// Where the link stands (R11, R13, R20).
+    #[schema(schema_with = crate::openapi::link_status)]
     pub status: String,
     pub valid_from: DateTime<FixedOffset>,
     pub valid_until: DateTime<FixedOffset>,

@@ -38,6 +38,15 @@ const BY_CODE = {
   idempotency_key_in_use: '前の操作を処理中です。少し待ってから再度お試しください。',
   idempotency_key_reused: '入力内容が変わりました。もう一度お試しください。',
   unavailable: 'サーバーが一時的に利用できません。しばらくしてから再度お試しください。',
+  unauthorized: 'ログインしてください。',
+  malformed_if_match: '画面の情報が古い可能性があります。ページを再読み込みしてください。',
+  malformed_json: '送信内容を読み取れませんでした。ページを再読み込みしてお試しください。',
+  unsupported_media_type: '送信内容を読み取れませんでした。ページを再読み込みしてお試しください。',
+  body_too_large: '送信内容が大きすぎます。',
+  method_not_allowed: 'この操作はできません。',
+  invalid_idempotency_key: '送信内容を読み取れませんでした。ページを再読み込みしてお試しください。',
+  unreadable_history: 'この予約の履歴を読み込めません。管理者にお問い合わせください。',
+  internal: '予期しないエラーが発生しました。しばらくしてから再度お試しください。',
 };
 
 /** The message for a destination that failed the server's check (R14). */

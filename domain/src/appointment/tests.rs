@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
-use crate::values::{EmailAddress, SmsNumber};
+use crate::values::{Channel, EmailAddress, SmsNumber};
 use chrono::TimeZone;
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -583,25 +583,22 @@ fn enum_names_in_the_api_and_read_models_match_their_serde_names() {
     fn same<T: serde::Serialize>(value: T, name: &str) {
         assert_eq!(serde_json::to_value(value).unwrap(), name);
     }
-    for s in [Status::Booked, Status::InCall, Status::Ended, Status::Cancelled] {
+    for s in Status::ALL {
         same(s, s.as_str());
     }
-    for k in [Kind::InClinic, Kind::VideoUrl] {
+    for k in Kind::ALL {
         same(k, k.as_str());
     }
-    for l in [
-        LinkStatus::NotYetOpen,
-        LinkStatus::Open,
-        LinkStatus::Expired,
-        LinkStatus::Cancelled,
-        LinkStatus::Ended,
-    ] {
+    for l in LinkStatus::ALL {
         same(l, l.as_str());
     }
-    for v in [VisitType::First, VisitType::Revisit] {
+    for v in VisitType::ALL {
         same(v, v.as_str());
     }
-    for m in [ConsultationMode::InPerson, ConsultationMode::Online] {
+    for m in ConsultationMode::ALL {
         same(m, m.as_str());
+    }
+    for c in Channel::ALL {
+        same(c, c.as_str());
     }
 }
