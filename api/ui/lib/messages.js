@@ -47,6 +47,8 @@ const BY_CODE = {
   invalid_idempotency_key: '送信内容を読み取れませんでした。ページを再読み込みしてお試しください。',
   unreadable_history: 'この予約の履歴を読み込めません。管理者にお問い合わせください。',
   internal: '予期しないエラーが発生しました。しばらくしてから再度お試しください。',
+  already_exists: 'この予約はすでに作成されています。',
+  unknown_delivery: '送信記録が見つかりません。',
 };
 
 /** The message for a destination that failed the server's check (R14). */
