@@ -873,7 +873,11 @@ async fn login_and_patient_links_are_rate_limited_per_client_but_not_for_a_perso
         let response = attempt().await.unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(response.headers()["content-type"], "application/problem+json");
-            let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let retry_after: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!((1..=60).contains(&retry_after), "come back in {retry_after} s");
             limited += 1;
         }
@@ -1112,4 +1116,30 @@ async fn an_unreadable_history_does_not_hold_up_other_deliveries() {
         delivered(&yamada, &fine).await["video"]["delivery"]["status"],
         "sent"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What gets accepted (issue 9, item 9)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn names_with_bidi_controls_are_refused_and_invisible_characters_stripped() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let start = hours_from_now(1);
+    let reply = yamada
+        .book(&start, "一般内科", "online", "山田\u{202E}子花")
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["field"], "patient_name");
+    let reply = yamada.create_video_call(&start, "さくら\u{2066}苑").await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["field"], "title");
+    assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
+
+    let booked = yamada
+        .book(&start, "一般内科", "online", "\u{FEFF}山田\u{200B}\u{3000}花子")
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    assert_eq!(booked.body["patient_name"], "山田\u{3000}花子");
 }
