@@ -349,15 +349,24 @@ const EARLIEST_START_YEAR: i32 = 2000;
 const LATEST_START_YEAR: i32 = 2199;
 
 fn check_start(start_at: DateTime<Utc>) -> Result<(), DomainError> {
-    use chrono::Datelike;
-    if (EARLIEST_START_YEAR..=LATEST_START_YEAR).contains(&start_at.year()) {
-        Ok(())
-    } else {
-        Err(DomainError::invalid(
+    use chrono::{Datelike, Timelike};
+    if !(EARLIEST_START_YEAR..=LATEST_START_YEAR).contains(&start_at.year()) {
+        return Err(DomainError::invalid(
             "start_at",
             format!("must be between the years {EARLIEST_START_YEAR} and {LATEST_START_YEAR}"),
-        ))
+        ));
     }
+    // chrono reads `10:14:60` as second 59 with a nanosecond of 1e9 or more, its form of a
+    // leap second, at any minute. Stored, it prints as `:60` in one place and `:59` or the
+    // next minute in another (and the database keeps milliseconds, which drop it), so the
+    // same appointment would show two start times. No clinic books on a leap second.
+    if start_at.nanosecond() >= 1_000_000_000 {
+        return Err(DomainError::invalid(
+            "start_at",
+            "must not be a leap second (seconds are 00 to 59)",
+        ));
+    }
+    Ok(())
 }
 
 fn create_appointment(c: &CreateAppointment) -> Result<Vec<Event>, DomainError> {

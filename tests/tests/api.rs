@@ -1143,3 +1143,18 @@ async fn names_with_bidi_controls_are_refused_and_invisible_characters_stripped(
     assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
     assert_eq!(booked.body["patient_name"], "山田\u{3000}花子");
 }
+
+#[tokio::test]
+async fn a_leap_second_start_is_refused_on_both_creation_flows() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let leap = "2030-12-01T10:14:60+09:00";
+    for reply in [
+        yamada.create_video_call(leap, "さくら苑").await,
+        yamada.book(leap, "一般内科", "online", "山田 花子").await,
+    ] {
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(reply.body["field"], "start_at", "{}", reply.body);
+    }
+    assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
+}

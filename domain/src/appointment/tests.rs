@@ -230,6 +230,40 @@ fn start_times_outside_any_sensible_range_are_rejected_not_overflowed() {
 }
 
 #[test]
+fn given_nothing_when_a_creation_starts_on_a_leap_second_then_start_at_is_refused() {
+    // What serde makes of `2026-12-01T10:14:60+09:00`.
+    let leap: DateTime<Utc> = serde_json::from_str("\"2026-12-01T10:14:60+09:00\"").unwrap();
+    assert!(
+        chrono::Timelike::nanosecond(&leap) >= 1_000_000_000,
+        "chrono's leap-second form"
+    );
+    let video = CreateVideoUrl {
+        start_at: leap,
+        ..video_url()
+    };
+    let mut booking = booking(ConsultationMode::Online, both_modes());
+    booking.start_at = leap;
+    for command in [
+        Command::CreateVideoUrl(video),
+        Command::CreateAppointment(booking),
+    ] {
+        match when(&[], command) {
+            Err(e @ DomainError::InvalidField { .. }) => {
+                assert_eq!(e.field(), Some("start_at"));
+                assert!(e.to_string().contains("leap second"), "{e}");
+            }
+            other => panic!("a leap second was accepted: {other:?}"),
+        }
+    }
+    let just_before: DateTime<Utc> = serde_json::from_str("\"2026-12-01T10:14:59.999+09:00\"").unwrap();
+    let video = CreateVideoUrl {
+        start_at: just_before,
+        ..video_url()
+    };
+    assert!(when(&[], Command::CreateVideoUrl(video)).is_ok());
+}
+
+#[test]
 fn creating_twice_is_rejected() {
     assert_eq!(
         when(&created_video_url(), Command::CreateVideoUrl(video_url())),
