@@ -7,7 +7,9 @@
 use crate::error::DomainError;
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
 use crate::menu::{ConsultationMode, Menu, VisitType};
-use crate::values::{ChartNumber, Destination, Memo, PatientName, Title, ValidityWindow, WindowPosition};
+use crate::values::{
+    ChartNumber, Destination, Memo, PatientName, SmsCountries, Title, ValidityWindow, WindowPosition,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,15 @@ pub struct SendUrl {
     pub delivery_id: DeliveryId,
     pub destination: Destination,
     pub now: DateTime<Utc>,
+    pub policy: SendPolicy,
+}
+
+/// What the operator allows when the patient URL is sent: configuration the decider gets
+/// with every send, so the rule holds the same on every node.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SendPolicy {
+    /// The countries whose mobile numbers may get an SMS.
+    pub sms_countries: SmsCountries,
 }
 
 /// Edit a video-URL appointment (R10): only the fields given change.
@@ -412,6 +423,7 @@ fn create_video_url(c: &CreateVideoUrl) -> Event {
 }
 
 fn request_delivery(a: &Appointment, c: &SendUrl, resend: bool) -> Result<Vec<Event>, DomainError> {
+    c.policy.sms_countries.check(&c.destination)?;
     let window = a.require_video()?;
     a.require_not_closed()?;
     // Sending a link that can no longer open would only confuse the patient.

@@ -41,6 +41,8 @@ pub enum DomainError {
     AlreadySent,
     #[error("no such delivery attempt")]
     UnknownDelivery,
+    #[error("SMS can be sent only to mobile numbers of: {allowed}")]
+    SmsCountryNotAllowed { allowed: String },
 }
 
 impl DomainError {
@@ -68,6 +70,7 @@ impl DomainError {
             Self::OutsideValidityWindow => "outside_validity_window",
             Self::AlreadySent => "already_sent",
             Self::UnknownDelivery => "unknown_delivery",
+            Self::SmsCountryNotAllowed { .. } => "sms_country_not_allowed",
         }
     }
 
@@ -77,6 +80,7 @@ impl DomainError {
             Self::InvalidField { field, .. } => Some(field),
             Self::ModeNotAllowed { .. } => Some("mode"),
             Self::StartTimeImmutable => Some("start_at"),
+            Self::SmsCountryNotAllowed { .. } => Some("destination"),
             _ => None,
         }
     }
@@ -87,7 +91,8 @@ impl DomainError {
             | Self::ModeNotAllowed { .. }
             | Self::StartTimeImmutable
             | Self::NotEditable
-            | Self::UnknownDelivery => ErrorKind::Invalid,
+            | Self::UnknownDelivery
+            | Self::SmsCountryNotAllowed { .. } => ErrorKind::Invalid,
             Self::AlreadyExists
             | Self::NotFound
             | Self::NoVideoCall

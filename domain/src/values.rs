@@ -207,6 +207,71 @@ impl SmsNumber {
     }
 }
 
+impl SmsNumber {
+    /// The number's country (ISO 3166 region code, e.g. `JP`), when the numbering plan tells.
+    pub fn region(&self) -> Option<phonenumber::country::Id> {
+        phonenumber::parse(None, &self.0).ok()?.country().id()
+    }
+}
+
+/// The countries whose mobile numbers may get an SMS, as ISO 3166 region codes (`JP`, `GB`).
+/// An SMS to any number in the world costs the clinic and invites SMS-pumping fraud (someone
+/// makes the service text premium numbers abroad and shares the fee), so only the countries
+/// the clinic's patients live in are allowed. Configuration, not a fact about a number: the
+/// decider gets it with every send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsCountries(Vec<phonenumber::country::Id>);
+
+impl Default for SmsCountries {
+    /// Japan only (R14 reads numbers without a country code as Japanese).
+    fn default() -> Self {
+        Self(vec![phonenumber::country::Id::JP])
+    }
+}
+
+impl std::str::FromStr for SmsCountries {
+    type Err = String;
+
+    /// A comma-separated list of region codes, e.g. `JP,GB`; case and spaces do not matter.
+    fn from_str(list: &str) -> Result<Self, String> {
+        let mut countries = vec![];
+        for code in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let id = code.to_ascii_uppercase().parse().map_err(|_| {
+                format!("`{code}` is not an ISO 3166 region code known to the numbering plans")
+            })?;
+            if !countries.contains(&id) {
+                countries.push(id);
+            }
+        }
+        if countries.is_empty() {
+            return Err("name at least one country, e.g. JP".into());
+        }
+        Ok(Self(countries))
+    }
+}
+
+impl fmt::Display for SmsCountries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<&str> = self.0.iter().map(|id| id.as_ref()).collect();
+        f.write_str(&codes.join(", "))
+    }
+}
+
+impl SmsCountries {
+    /// Whether the patient URL may go to `destination`: e-mail always, SMS only to a number
+    /// of an allowed country.
+    pub fn check(&self, destination: &Destination) -> Result<(), DomainError> {
+        match destination {
+            Destination::Sms(number) if !number.region().is_some_and(|id| self.0.contains(&id)) => {
+                Err(DomainError::SmsCountryNotAllowed {
+                    allowed: self.to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 text_type!(
     /// An e-mail address as RFC 5322 allows, with a dotted domain (R14).
     EmailAddress
@@ -390,6 +455,41 @@ mod tests {
         assert!(PatientName::parse("   ").is_err());
         assert_eq!(PatientName::parse(" 山田 花子 ").unwrap().as_str(), "山田 花子");
         assert!(PatientName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn given_the_default_countries_when_a_foreign_mobile_gets_an_sms_then_it_is_refused_naming_japan() {
+        let japan = SmsCountries::default();
+        let uk = Destination::parse(Channel::Sms, "+44 7400 123456").unwrap();
+        assert_eq!(
+            japan.check(&uk),
+            Err(DomainError::SmsCountryNotAllowed { allowed: "JP".into() })
+        );
+        let err = japan.check(&uk).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            ("sms_country_not_allowed", Some("destination"))
+        );
+        assert!(err.to_string().contains("JP"), "{err}");
+        assert_eq!(
+            japan.check(&Destination::parse(Channel::Sms, "090-1234-5678").unwrap()),
+            Ok(())
+        );
+        assert_eq!(
+            japan.check(&Destination::parse(Channel::Email, "a@example.co.uk").unwrap()),
+            Ok(()),
+            "e-mail goes anywhere"
+        );
+        let both: SmsCountries = " jp, GB ,jp".parse().unwrap();
+        assert_eq!(both.to_string(), "JP, GB");
+        assert_eq!(both.check(&uk), Ok(()));
+    }
+
+    #[test]
+    fn given_a_bad_country_list_when_configured_then_it_is_refused() {
+        for bad in ["", " , ", "XX", "JP,Japan", "jpn"] {
+            assert!(bad.parse::<SmsCountries>().is_err(), "{bad:?} was accepted");
+        }
     }
 
     type TextParser = fn(&str) -> Result<String, DomainError>;

@@ -1158,3 +1158,51 @@ async fn a_leap_second_start_is_refused_on_both_creation_flows() {
     }
     assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
 }
+
+#[tokio::test]
+async fn sms_goes_only_to_configured_countries_and_the_check_agrees_with_sending() {
+    let uk = json!({ "channel": "sms", "destination": "+44 7400 123456" });
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
+    let check = yamada.post("/api/v1/destinations/check", uk.clone()).await;
+    let send = yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/send-url"),
+            uk.clone(),
+        )
+        .await;
+    for reply in [&check, &send] {
+        reply.assert_problem(422, "sms_country_not_allowed");
+        assert_eq!(reply.body["field"], "destination");
+        assert!(
+            reply.body["detail"].as_str().unwrap().contains("JP"),
+            "{}",
+            reply.body
+        );
+        assert!(
+            !reply.body["detail"].as_str().unwrap().contains("7400"),
+            "no number in errors"
+        );
+    }
+    let japan = json!({ "channel": "sms", "destination": "090-1234-5678" });
+    assert_eq!(
+        yamada.post("/api/v1/destinations/check", japan).await.status,
+        StatusCode::OK
+    );
+    app.stop().await;
+
+    let store = enkaku_tests::TestStore::new(Backend::Sqlite).await;
+    let mut config = store.config(([127, 0, 0, 1], 0).into());
+    config.send_policy.sms_countries = "JP,GB".parse().unwrap();
+    let app = TestApp::spawn_with(store, config).await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
+    let check = yamada.post("/api/v1/destinations/check", uk.clone()).await;
+    assert_eq!(check.status, StatusCode::OK, "{}", check.body);
+    assert_eq!(check.body["destination"], "+447400123456");
+    let send = yamada
+        .post(&format!("/api/v1/appointments/{appointment}/send-url"), uk)
+        .await;
+    assert_eq!(send.status, StatusCode::ACCEPTED, "{}", send.body);
+}

@@ -15,7 +15,7 @@ use enkaku_domain::appointment::EditVideoCall;
 use enkaku_domain::envelope::{Actor, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
-use enkaku_domain::values::{Channel, ChartNumber, Destination, Memo, PatientName, Title};
+use enkaku_domain::values::{Channel, ChartNumber, Memo, PatientName, Title};
 use enkaku_infra::idempotency::Claim;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -427,7 +427,9 @@ async fn deliver(
     resend: bool,
 ) -> Result<Response, ApiError> {
     let id = appointment_id(&id)?;
-    let destination = Destination::parse(request.channel, &request.destination)?;
+    let destination = state
+        .service
+        .check_destination(request.channel, &request.destination)?;
     let at = state
         .service
         .send_url(&context(&staff, &headers)?, id, destination, resend)
@@ -553,10 +555,13 @@ async fn call_link(
     request_body = SendUrlRequest,
     responses((status = 200, body = CheckedDestination), (status = 422, body = Problem)))]
 async fn check_destination(
+    State(state): State<AppState>,
     _staff: Staff,
     ApiJson(request): ApiJson<SendUrlRequest>,
 ) -> Result<axum::Json<CheckedDestination>, ApiError> {
-    let destination = Destination::parse(request.channel, &request.destination)?;
+    let destination = state
+        .service
+        .check_destination(request.channel, &request.destination)?;
     Ok(axum::Json(CheckedDestination {
         channel: destination.channel().as_str().to_owned(),
         destination: destination.address().to_owned(),

@@ -38,10 +38,15 @@ const BY_CODE = {
   idempotency_key_in_use: '前の操作を処理中です。少し待ってから再度お試しください。',
   idempotency_key_reused: '入力内容が変わりました。もう一度お試しください。',
   unavailable: 'サーバーが一時的に利用できません。しばらくしてから再度お試しください。',
+  sms_country_not_allowed: 'この国の電話番号にはSMSを送信できません。日本など送信が許可された国の携帯電話番号を入力するか、メールで送信してください。',
 };
 
-/** The message for a destination that failed the server's check (R14). */
-export function destinationMessage(channel) {
+/**
+ * The message for a destination the server refused (R14): its own for a refusal with a code
+ * of its own (a country SMS may not go to), else what a valid one looks like.
+ */
+export function destinationMessage(channel, problem) {
+  if (problem?.code in BY_CODE) return BY_CODE[problem.code];
   return channel === 'sms'
     ? '有効な携帯電話番号を入力してください(例: 090-1234-5678)。'
     : '有効なメールアドレスを入力してください。';

@@ -70,6 +70,7 @@ fn send(id: u128, now: DateTime<Utc>) -> SendUrl {
         delivery_id: DeliveryId(Uuid::from_u128(id)),
         destination: Destination::Sms(SmsNumber::parse("090-1234-5678").unwrap()),
         now,
+        policy: SendPolicy::default(),
     }
 }
 
@@ -402,6 +403,7 @@ fn r15_resend_overwrites_what_is_shown_and_keeps_every_attempt() {
         delivery_id: DeliveryId(Uuid::from_u128(2)),
         destination: Destination::Email(EmailAddress::parse("hanako@example.jp").unwrap()),
         now: at(-300),
+        policy: SendPolicy::default(),
     };
     let history = given(&[
         Command::CreateVideoUrl(video_url()),
@@ -423,6 +425,27 @@ fn r15_resend_overwrites_what_is_shown_and_keeps_every_attempt() {
     assert_eq!(shown.outcome, DeliveryOutcome::Sent { at: at(-299) });
     assert!(shown.resend);
     assert_eq!(a.deliveries[0].outcome, DeliveryOutcome::Sent { at: at(-599) });
+}
+
+#[test]
+fn given_sms_to_japan_only_when_a_uk_mobile_is_sent_to_then_it_is_refused_and_nothing_happens() {
+    let to_uk = SendUrl {
+        destination: Destination::Sms(SmsNumber::parse("+44 7400 123456").unwrap()),
+        ..send(1, at(-600))
+    };
+    for command in [Command::SendUrl(to_uk.clone()), Command::ResendUrl(to_uk.clone())] {
+        assert_eq!(
+            when(&created_video_url(), command),
+            Err(DomainError::SmsCountryNotAllowed { allowed: "JP".into() })
+        );
+    }
+    let uk_allowed = SendUrl {
+        policy: SendPolicy {
+            sms_countries: "JP,GB".parse().unwrap(),
+        },
+        ..to_uk
+    };
+    assert!(when(&created_video_url(), Command::SendUrl(uk_allowed)).is_ok());
 }
 
 #[test]
