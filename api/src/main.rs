@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enkaku_api::{Application, Config, Stack};
 use enkaku_commands::ports::EventStore;
-use enkaku_domain::appointment::SendPolicy;
+use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
 use enkaku_domain::values::SmsCountries;
 use enkaku_infra::kafka::KafkaConfig;
 use std::io::Write;
@@ -80,6 +80,11 @@ struct ServeArgs {
     /// comma-separated (`JP,GB`). Anything else is refused, against SMS-pumping fraud.
     #[arg(long, env = "ENKAKU_SMS_COUNTRIES", default_value = "JP")]
     sms_countries: SmsCountries,
+    /// Sends of one appointment's patient URL (first send and resends) allowed within an
+    /// hour; beyond it, 429 `send_limited` with `Retry-After`.
+    #[arg(long, env = "ENKAKU_SENDS_PER_HOUR", default_value_t = DEFAULT_SENDS_PER_HOUR,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    sends_per_hour: u32,
 }
 
 impl ServeArgs {
@@ -134,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
         kafka: serve.kafka(),
         send_policy: SendPolicy {
             sms_countries: serve.sms_countries.clone(),
+            sends_per_hour: serve.sends_per_hour,
         },
     };
     match command {

@@ -1206,3 +1206,47 @@ async fn sms_goes_only_to_configured_countries_and_the_check_agrees_with_sending
         .await;
     assert_eq!(send.status, StatusCode::ACCEPTED, "{}", send.body);
 }
+
+#[tokio::test]
+async fn resends_are_limited_per_appointment_and_hour_with_retry_after() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
+    let other = id(&yamada.create_video_call(&hours_from_now(1), "ひまわり荘").await);
+    let to = json!({ "channel": "email", "destination": "care@example.jp" });
+    let first = yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/send-url"),
+            to.clone(),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let resend = format!("/api/v1/appointments/{appointment}/resend-url");
+    for _ in 0..4 {
+        let reply = yamada.post(&resend, to.clone()).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    }
+    let head = *app.state.store.head().borrow();
+    let limited = yamada.post(&resend, to.clone()).await;
+    limited.assert_problem(429, "send_limited");
+    let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (3500..=3600).contains(&retry_after),
+        "the first send leaves the hour in about an hour: {retry_after}"
+    );
+    assert_eq!(*app.state.store.head().borrow(), head, "nothing was appended");
+    let elsewhere = yamada
+        .post(&format!("/api/v1/appointments/{other}/send-url"), to)
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::ACCEPTED,
+        "the limit is per appointment"
+    );
+    let openapi = yamada.get("/api/v1/openapi.json").await.body;
+    for path in ["send-url", "resend-url"] {
+        let answer =
+            &openapi["paths"][format!("/api/v1/appointments/{{id}}/{path}")]["post"]["responses"]["429"];
+        assert!(answer["headers"]["Retry-After"].is_object(), "{path}: {answer}");
+    }
+}

@@ -440,7 +440,8 @@ async fn deliver(
 /// First send of the patient URL by SMS or e-mail (R14). Delivery happens in the background.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/send-url", tag = "appointments",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = SendUrlRequest,
-    responses((status = 202, body = AppointmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = AppointmentView), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "`send_limited`: too many sends of this URL within the hour", headers(("Retry-After" = u64, description = "seconds")))))]
 async fn send_url(
     State(state): State<AppState>,
     staff: Staff,
@@ -454,7 +455,8 @@ async fn send_url(
 /// ResendUrl: send again, to the same or a corrected destination (R15).
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/resend-url", tag = "appointments",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = SendUrlRequest,
-    responses((status = 202, body = AppointmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = AppointmentView), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "`send_limited`: too many sends of this URL within the hour", headers(("Retry-After" = u64, description = "seconds")))))]
 async fn resend_url(
     State(state): State<AppState>,
     staff: Staff,

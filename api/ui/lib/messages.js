@@ -38,6 +38,7 @@ const BY_CODE = {
   idempotency_key_in_use: '前の操作を処理中です。少し待ってから再度お試しください。',
   idempotency_key_reused: '入力内容が変わりました。もう一度お試しください。',
   unavailable: 'サーバーが一時的に利用できません。しばらくしてから再度お試しください。',
+  send_limited: 'このURLは1時間に送信できる回数の上限に達しました。しばらくしてから再度お試しください。',
   sms_country_not_allowed: 'この国の電話番号にはSMSを送信できません。日本など送信が許可された国の携帯電話番号を入力するか、メールで送信してください。',
 };
 
@@ -54,8 +55,8 @@ export function destinationMessage(channel, problem) {
 
 /** A person-readable Japanese message for a `Problem`. */
 export function describe(problem) {
-  if (problem.status === 429) return BY_CODE.rate_limited;
   if (problem.code in BY_CODE) return BY_CODE[problem.code];
+  if (problem.status === 429) return BY_CODE.rate_limited;
   if (problem.field && problem.field in BY_FIELD) return BY_FIELD[problem.field];
   if (problem.code === 'validation_failed') return '入力内容を確認してください。';
   return `エラーが発生しました(${problem.code})。`;

@@ -1,6 +1,7 @@
 //! Given events, when a command, then events or an error — one test per rule of SPEC §3.
 
 use super::*;
+use crate::error::ErrorKind;
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
 use crate::values::{EmailAddress, SmsNumber};
 use chrono::TimeZone;
@@ -442,10 +443,73 @@ fn given_sms_to_japan_only_when_a_uk_mobile_is_sent_to_then_it_is_refused_and_no
     let uk_allowed = SendUrl {
         policy: SendPolicy {
             sms_countries: "JP,GB".parse().unwrap(),
+            ..SendPolicy::default()
         },
         ..to_uk
     };
     assert!(when(&created_video_url(), Command::SendUrl(uk_allowed)).is_ok());
+}
+
+#[test]
+fn given_five_sends_within_the_hour_when_a_sixth_is_asked_then_it_waits_for_the_oldest_to_leave() {
+    // Sends at -60, -50, -40, -30, -20 minutes; the limit is 5 an hour.
+    let mut commands = vec![
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(-60))),
+    ];
+    commands.extend((2..=5).map(|i| Command::ResendUrl(send(i, at(-60 + 10 * (i as i64 - 1))))));
+    let history = given(&commands);
+    let now = at(-10);
+    assert_eq!(
+        when(&history, Command::ResendUrl(send(6, now))),
+        Err(DomainError::SendLimited {
+            per_hour: 5,
+            retry_after_secs: 10 * 60,
+        }),
+        "the send at -60 leaves the hour at 0"
+    );
+    let err = when(&history, Command::ResendUrl(send(6, now))).unwrap_err();
+    assert_eq!(
+        (err.code(), err.kind(), err.retry_after_secs()),
+        ("send_limited", ErrorKind::Limited, Some(600))
+    );
+    assert!(
+        when(&history, Command::ResendUrl(send(6, at(0)))).is_ok(),
+        "an hour after the oldest"
+    );
+    assert!(
+        when(
+            &history,
+            Command::ResendUrl(send(6, at(0) - Duration::milliseconds(1)))
+        )
+        .is_err(),
+        "a millisecond earlier it is still inside"
+    );
+}
+
+#[test]
+fn given_a_lower_limit_than_the_sends_of_the_hour_when_asked_then_enough_of_them_must_leave() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(-60))),
+        Command::ResendUrl(send(2, at(-50))),
+        Command::ResendUrl(send(3, at(-40))),
+    ]);
+    let two_an_hour = SendUrl {
+        policy: SendPolicy {
+            sends_per_hour: 2,
+            ..SendPolicy::default()
+        },
+        ..send(4, at(-30))
+    };
+    assert_eq!(
+        when(&history, Command::ResendUrl(two_an_hour)),
+        Err(DomainError::SendLimited {
+            per_hour: 2,
+            retry_after_secs: 40 * 60,
+        }),
+        "the sends at -60 and -50 must both leave: -50 does at +10"
+    );
 }
 
 #[test]
