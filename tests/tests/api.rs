@@ -1250,3 +1250,123 @@ async fn resends_are_limited_per_appointment_and_hour_with_retry_after() {
         assert!(answer["headers"]["Retry-After"].is_object(), "{path}: {answer}");
     }
 }
+
+/// Every page of `path` (which has a query already) with `limit`, following `next_cursor`.
+async fn every_page(staff: &Staff, path: &str, limit: u32) -> Vec<Value> {
+    let mut pages = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{path}&limit={limit}");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let reply = staff.get(&url).await;
+        assert_eq!(reply.status, StatusCode::OK, "{url}: {}", reply.body);
+        cursor = reply.body["next_cursor"].as_str().map(str::to_owned);
+        assert!(
+            cursor.is_some() || reply.body["next_cursor"].is_null(),
+            "next_cursor is a string or null: {}",
+            reply.body["next_cursor"]
+        );
+        pages.push(reply.body);
+        if cursor.is_none() {
+            return pages;
+        }
+    }
+}
+
+#[tokio::test]
+async fn schedule_and_reception_come_in_pages_holding_every_entry_exactly_once() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let menu = yamada.menu("一般内科").await;
+    // 250 bookings over ten start times: ties on the start are ordered by id.
+    for i in 0..250 {
+        let start = format!(
+            "2030-06-03T{:02}:{:02}:00+09:00",
+            9 + (i % 10) / 4,
+            (i % 10) % 4 * 15
+        );
+        let reply = yamada
+            .post(
+                "/api/v1/appointments",
+                json!({
+                    "doctor_id": yamada.staff_id, "start_at": start, "patient_name": format!("患者{i}"),
+                    "menu_id": menu["id"], "visit_type": "revisit", "mode": "in_person"
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    app.projected().await;
+    let schedule_path = format!("/api/v1/schedule?date=2030-06-03&doctor_id={}", yamada.staff_id);
+    for path in [schedule_path.as_str(), "/api/v1/reception?date=2030-06-03"] {
+        let pages = every_page(&yamada, path, 100).await;
+        let sizes: Vec<usize> = pages
+            .iter()
+            .map(|p| p["entries"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [100, 100, 50], "{path}");
+        let keys: Vec<(i64, String)> = pages
+            .iter()
+            .flat_map(|p| p["entries"].as_array().unwrap().clone())
+            .map(|e| {
+                let start = chrono::DateTime::parse_from_rfc3339(e["start_at"].as_str().unwrap()).unwrap();
+                (
+                    start.timestamp(),
+                    e["appointment_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(keys, sorted, "{path}: in (start, id) order, each exactly once");
+        assert_eq!(keys.len(), 250);
+        if path.starts_with("/api/v1/schedule") {
+            let grid = &pages[0]["slots"];
+            assert!(
+                pages.iter().all(|p| p["slots"] == *grid),
+                "every page has the whole grid"
+            );
+        }
+    }
+    let first = yamada.get(&schedule_path).await;
+    assert_eq!(
+        first.body["entries"].as_array().unwrap().len(),
+        100,
+        "the default page"
+    );
+    assert!(first.body["next_cursor"].is_string());
+
+    for bad in ["nonsense", "bm90LWEtY3Vyc29y", "%00"] {
+        let reply = yamada.get(&format!("{schedule_path}&cursor={bad}")).await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(reply.body["field"], "cursor", "{bad}");
+        let reply = yamada
+            .get(&format!("/api/v1/reception?date=2030-06-03&cursor={bad}"))
+            .await;
+        reply.assert_problem(422, "validation_failed");
+    }
+    for bad in ["0", "501", "-1", "x"] {
+        let reply = yamada.get(&format!("{schedule_path}&limit={bad}")).await;
+        reply.assert_problem(422, "validation_failed");
+    }
+    let openapi = yamada.get("/api/v1/openapi.json").await.body;
+    for path in ["/api/v1/schedule", "/api/v1/reception"] {
+        let params = openapi["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        for name in ["limit", "cursor"] {
+            let param = params
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{path} {name}"));
+            assert_eq!(param["in"], "query", "{path} {name}");
+        }
+    }
+    let empty = every_page(&yamada, "/api/v1/reception?date=2030-06-04", 100).await;
+    assert_eq!(empty.len(), 1);
+    assert_eq!(empty[0]["entries"], json!([]));
+}
