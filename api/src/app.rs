@@ -10,6 +10,7 @@ use enkaku_commands::AppointmentService;
 use enkaku_commands::capability::LinkSigner;
 use enkaku_commands::delivery::DeliveryWorker;
 use enkaku_commands::ports::{EventStore, SystemClock, UuidV7};
+use enkaku_domain::appointment::SendPolicy;
 use enkaku_infra::directory::{SqlDirectory, demo};
 use enkaku_infra::event_store::SqlEventStore;
 use enkaku_infra::feed::StoreFeed;
@@ -43,6 +44,8 @@ pub struct Config {
     pub trust_forwarded: bool,
     /// Put Kafka in the path: publish every event, feed projectors and reactors from it.
     pub kafka: Option<KafkaConfig>,
+    /// Where and how often the patient URL may be sent.
+    pub send_policy: SendPolicy,
 }
 
 impl Config {
@@ -178,12 +181,15 @@ impl Application {
         )?));
         let store: Arc<dyn EventStore> = stack.store.clone();
         let directory = Arc::new(stack.directory.clone());
-        let service = Arc::new(AppointmentService::new(
-            store.clone(),
-            directory.clone(),
-            Arc::new(SystemClock),
-            Arc::new(UuidV7),
-        ));
+        let service = Arc::new(
+            AppointmentService::new(
+                store.clone(),
+                directory.clone(),
+                Arc::new(SystemClock),
+                Arc::new(UuidV7),
+            )
+            .with_send_policy(config.send_policy.clone()),
+        );
         let outbox = Outbox::new(stack.db.clone());
         let calls = CallSignals::default();
         let rows = Arc::new(stack.db.clone());

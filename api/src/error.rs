@@ -133,8 +133,13 @@ impl From<CommandError> for ApiError {
                 let status = match d.kind() {
                     ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
                     ErrorKind::Conflict => StatusCode::CONFLICT,
+                    ErrorKind::Limited => StatusCode::TOO_MANY_REQUESTS,
                 };
-                Self::new(status, d.code(), d.to_string()).on_field(d.field())
+                let error = Self::new(status, d.code(), d.to_string()).on_field(d.field());
+                match d.retry_after_secs() {
+                    Some(seconds) => error.retry_after(seconds),
+                    None => error,
+                }
             }
             CommandError::UnknownDoctor => {
                 Self::invalid("unknown_doctor", e.to_string()).on_field(Some("doctor_id"))

@@ -4,6 +4,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enkaku_api::{Application, Config, Stack};
 use enkaku_commands::ports::EventStore;
+use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
+use enkaku_domain::values::SmsCountries;
 use enkaku_infra::kafka::KafkaConfig;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -74,6 +76,15 @@ struct ServeArgs {
     /// Consumers' client ids are `<prefix><consumer>`.
     #[arg(long, env = "ENKAKU_KAFKA_CLIENT_PREFIX", default_value = "enkaku.")]
     kafka_client_prefix: String,
+    /// Countries whose mobile numbers may get the patient URL by SMS: ISO 3166 region codes,
+    /// comma-separated (`JP,GB`). Anything else is refused, against SMS-pumping fraud.
+    #[arg(long, env = "ENKAKU_SMS_COUNTRIES", default_value = "JP")]
+    sms_countries: SmsCountries,
+    /// Sends of one appointment's patient URL (first send and resends) allowed within an
+    /// hour; beyond it, 429 `send_limited` with `Retry-After`.
+    #[arg(long, env = "ENKAKU_SENDS_PER_HOUR", default_value_t = DEFAULT_SENDS_PER_HOUR,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    sends_per_hour: u32,
 }
 
 impl ServeArgs {
@@ -126,6 +137,10 @@ async fn main() -> anyhow::Result<()> {
         seed_demo: !serve.no_demo,
         trust_forwarded: serve.trust_forwarded,
         kafka: serve.kafka(),
+        send_policy: SendPolicy {
+            sms_countries: serve.sms_countries.clone(),
+            sends_per_hour: serve.sends_per_hour,
+        },
     };
     match command {
         Command::Serve(serve) => serve_until_signal(config(&serve)).await,

@@ -3,7 +3,7 @@
 // details, from which 「診察をはじめる」 opens the call screen.
 
 import { fill, h, icon } from './lib/dom.js';
-import { dayFrame, listLoader, saveToAddress } from './lib/lists.js';
+import { dayFrame, getEveryPage, listLoader, saveToAddress } from './lib/lists.js';
 import { time } from './lib/format.js';
 import { MODE_LABELS, STATUS_LABELS } from './lib/labels.js';
 
@@ -23,7 +23,7 @@ export function receptionView(ctx, main) {
   const refresh = listLoader(day.list, () => {
     saveToAddress({ date: day.date() });
     return `/api/v1/reception?date=${day.date()}`;
-  }, show);
+  }, show, getEveryPage);
   return { readModel: 'reception', refresh };
 }
 

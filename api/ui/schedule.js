@@ -2,7 +2,7 @@
 // ones too, has the person button that opens 予約受付 in the side panel.
 
 import { fill, h, icon } from './lib/dom.js';
-import { dayFrame, listLoader, saveToAddress } from './lib/lists.js';
+import { dayFrame, getEveryPage, listLoader, saveToAddress } from './lib/lists.js';
 import { time } from './lib/format.js';
 import { STATUS_LABELS } from './lib/labels.js';
 
@@ -46,7 +46,7 @@ export function scheduleView(ctx, main) {
   const refresh = listLoader(day.list, () => {
     saveToAddress({ date: day.date(), all_times: allTimes ? 'true' : null });
     return `/api/v1/schedule?date=${day.date()}&doctor_id=${ctx.doctorId}${allTimes ? '&all_times=true' : ''}`;
-  }, show);
+  }, show, getEveryPage);
 
   return {
     readModel: 'schedule',

@@ -63,7 +63,7 @@ export function sendDialog(appointment) {
         setFieldError(form, 'destination', '');
       } catch (problem) {
         if (mine !== serial) return;
-        setFieldError(form, 'destination', problem.status === 422 ? destinationMessage(channel) : describe(problem));
+        setFieldError(form, 'destination', problem.status === 422 ? destinationMessage(channel, problem) : describe(problem));
       }
     };
     const checkSoon = () => {
@@ -99,7 +99,7 @@ export function sendDialog(appointment) {
         dialog.sent = updated;
         dialog.close();
       } catch (problem) {
-        if (problem.field === 'destination') setFieldError(form, 'destination', destinationMessage(channel));
+        if (problem.field === 'destination') setFieldError(form, 'destination', destinationMessage(channel, problem));
         else showProblem(form, problem);
         submit.disabled = false;
       }

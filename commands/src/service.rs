@@ -5,12 +5,12 @@ use chrono::{DateTime, SubsecRound, Utc};
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{
     self, Appointment, Command, CreateAppointment, CreateVideoUrl, DeliveryReport, EditVideoCall, Event,
-    SendUrl, State,
+    SendPolicy, SendUrl, State,
 };
 use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
-use enkaku_domain::values::{ChartNumber, Destination, Memo, PatientName, Title};
+use enkaku_domain::values::{Channel, ChartNumber, Destination, Memo, PatientName, Title};
 use std::sync::Arc;
 use thiserror::Error;
 use uuid::Uuid;
@@ -98,6 +98,7 @@ pub struct AppointmentService {
     directory: Arc<dyn Directory>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
+    send_policy: SendPolicy,
 }
 
 impl AppointmentService {
@@ -112,7 +113,22 @@ impl AppointmentService {
             directory,
             clock,
             ids,
+            send_policy: SendPolicy::default(),
         }
+    }
+
+    /// Send with `policy` instead of the default (SMS to Japan only).
+    pub fn with_send_policy(mut self, policy: SendPolicy) -> Self {
+        self.send_policy = policy;
+        self
+    }
+
+    /// A destination as a send would take it: well-formed for its channel and allowed by the
+    /// send policy. The send form's check asks this, so it agrees with sending.
+    pub fn check_destination(&self, channel: Channel, raw: &str) -> Result<Destination, DomainError> {
+        let destination = Destination::parse(channel, raw)?;
+        self.send_policy.sms_countries.check(&destination)?;
+        Ok(destination)
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -217,6 +233,7 @@ impl AppointmentService {
             delivery_id: DeliveryId(self.ids.new_id()),
             destination,
             now: self.clock.now(),
+            policy: self.send_policy.clone(),
         };
         let command = if resend {
             Command::ResendUrl(send)

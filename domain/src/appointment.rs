@@ -7,7 +7,9 @@
 use crate::error::DomainError;
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
 use crate::menu::{ConsultationMode, Menu, VisitType};
-use crate::values::{ChartNumber, Destination, Memo, PatientName, Title, ValidityWindow, WindowPosition};
+use crate::values::{
+    ChartNumber, Destination, Memo, PatientName, SmsCountries, Title, ValidityWindow, WindowPosition,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,32 @@ pub struct SendUrl {
     pub delivery_id: DeliveryId,
     pub destination: Destination,
     pub now: DateTime<Utc>,
+    pub policy: SendPolicy,
+}
+
+/// What the operator allows when the patient URL is sent: configuration the decider gets
+/// with every send, so the rule holds the same on every node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendPolicy {
+    /// The countries whose mobile numbers may get an SMS.
+    pub sms_countries: SmsCountries,
+    /// Sends (first send and resends together) of one appointment's URL within any hour.
+    /// Each one is an SMS or e-mail the clinic pays for or a patient receives; twenty
+    /// resends in a row made twenty messages before this limit.
+    pub sends_per_hour: u32,
+}
+
+/// The default limit of sends per appointment and hour: enough for a send, a correction and
+/// a few "it did not arrive" resends.
+pub const DEFAULT_SENDS_PER_HOUR: u32 = 5;
+
+impl Default for SendPolicy {
+    fn default() -> Self {
+        Self {
+            sms_countries: SmsCountries::default(),
+            sends_per_hour: DEFAULT_SENDS_PER_HOUR,
+        }
+    }
 }
 
 /// Edit a video-URL appointment (R10): only the fields given change.
@@ -364,15 +392,24 @@ const EARLIEST_START_YEAR: i32 = 2000;
 const LATEST_START_YEAR: i32 = 2199;
 
 fn check_start(start_at: DateTime<Utc>) -> Result<(), DomainError> {
-    use chrono::Datelike;
-    if (EARLIEST_START_YEAR..=LATEST_START_YEAR).contains(&start_at.year()) {
-        Ok(())
-    } else {
-        Err(DomainError::invalid(
+    use chrono::{Datelike, Timelike};
+    if !(EARLIEST_START_YEAR..=LATEST_START_YEAR).contains(&start_at.year()) {
+        return Err(DomainError::invalid(
             "start_at",
             format!("must be between the years {EARLIEST_START_YEAR} and {LATEST_START_YEAR}"),
-        ))
+        ));
     }
+    // chrono reads `10:14:60` as second 59 with a nanosecond of 1e9 or more, its form of a
+    // leap second, at any minute. Stored, it prints as `:60` in one place and `:59` or the
+    // next minute in another (and the database keeps milliseconds, which drop it), so the
+    // same appointment would show two start times. No clinic books on a leap second.
+    if start_at.nanosecond() >= 1_000_000_000 {
+        return Err(DomainError::invalid(
+            "start_at",
+            "must not be a leap second (seconds are 00 to 59)",
+        ));
+    }
+    Ok(())
 }
 
 fn create_appointment(c: &CreateAppointment) -> Result<Vec<Event>, DomainError> {
@@ -418,18 +455,45 @@ fn create_video_url(c: &CreateVideoUrl) -> Event {
 }
 
 fn request_delivery(a: &Appointment, c: &SendUrl, resend: bool) -> Result<Vec<Event>, DomainError> {
+    c.policy.sms_countries.check(&c.destination)?;
     let window = a.require_video()?;
     a.require_not_closed()?;
     // Sending a link that can no longer open would only confuse the patient.
     if window.position(c.now) == WindowPosition::Expired {
         return Err(DomainError::OutsideValidityWindow);
     }
+    check_send_limit(a, c.now, c.policy.sends_per_hour)?;
     Ok(vec![Event::UrlDeliveryRequested(UrlDeliveryRequested {
         delivery_id: c.delivery_id,
         destination: c.destination.clone(),
         resend,
         requested_at: c.now,
     })])
+}
+
+/// At most `per_hour` delivery requests within the hour before `now` (a request exactly an
+/// hour old has left it). When refused, says how long until enough of them have left.
+fn check_send_limit(a: &Appointment, now: DateTime<Utc>, per_hour: u32) -> Result<(), DomainError> {
+    let hour = Duration::hours(1);
+    let mut recent: Vec<DateTime<Utc>> = a
+        .deliveries
+        .iter()
+        .map(|d| d.requested_at)
+        .filter(|at| *at > now - hour)
+        .collect();
+    let limit = per_hour as usize;
+    if recent.len() < limit {
+        return Ok(());
+    }
+    recent.sort();
+    // The send whose leaving makes room for one more; with no sends allowed at all, an hour.
+    let frees_a_place = limit.checked_sub(1).map(|keep| recent[recent.len() - 1 - keep]);
+    let wait = frees_a_place.map_or(hour, |at| at + hour - now);
+    let seconds = (wait.num_milliseconds() + 999) / 1000;
+    Err(DomainError::SendLimited {
+        per_hour,
+        retry_after_secs: u64::try_from(seconds).unwrap_or(0).max(1),
+    })
 }
 
 fn edit_video_call(a: &Appointment, c: &EditVideoCall) -> Result<Vec<Event>, DomainError> {

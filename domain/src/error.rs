@@ -9,6 +9,8 @@ pub enum ErrorKind {
     Invalid,
     /// The input is fine but the appointment's current state forbids it (409).
     Conflict,
+    /// Too many of these too soon; the error says when to try again (429).
+    Limited,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -41,6 +43,12 @@ pub enum DomainError {
     AlreadySent,
     #[error("no such delivery attempt")]
     UnknownDelivery,
+    #[error("SMS can be sent only to mobile numbers of: {allowed}")]
+    SmsCountryNotAllowed { allowed: String },
+    #[error(
+        "the URL of one appointment can be sent at most {per_hour} times an hour; try again in {retry_after_secs} s"
+    )]
+    SendLimited { per_hour: u32, retry_after_secs: u64 },
 }
 
 impl DomainError {
@@ -68,6 +76,8 @@ impl DomainError {
             Self::OutsideValidityWindow => "outside_validity_window",
             Self::AlreadySent => "already_sent",
             Self::UnknownDelivery => "unknown_delivery",
+            Self::SmsCountryNotAllowed { .. } => "sms_country_not_allowed",
+            Self::SendLimited { .. } => "send_limited",
         }
     }
 
@@ -77,6 +87,7 @@ impl DomainError {
             Self::InvalidField { field, .. } => Some(field),
             Self::ModeNotAllowed { .. } => Some("mode"),
             Self::StartTimeImmutable => Some("start_at"),
+            Self::SmsCountryNotAllowed { .. } => Some("destination"),
             _ => None,
         }
     }
@@ -87,7 +98,8 @@ impl DomainError {
             | Self::ModeNotAllowed { .. }
             | Self::StartTimeImmutable
             | Self::NotEditable
-            | Self::UnknownDelivery => ErrorKind::Invalid,
+            | Self::UnknownDelivery
+            | Self::SmsCountryNotAllowed { .. } => ErrorKind::Invalid,
             Self::AlreadyExists
             | Self::NotFound
             | Self::NoVideoCall
@@ -97,6 +109,15 @@ impl DomainError {
             | Self::CallNotStarted
             | Self::OutsideValidityWindow
             | Self::AlreadySent => ErrorKind::Conflict,
+            Self::SendLimited { .. } => ErrorKind::Limited,
+        }
+    }
+
+    /// Seconds until the same command may succeed, for errors of kind [`ErrorKind::Limited`].
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::SendLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 }

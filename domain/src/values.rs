@@ -7,15 +7,48 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Checks shared by every free-text field: trimmed, length-bounded, no control characters
-/// (a newline in a name would break SMS bodies and CSV exports alike).
+/// Invisible characters that carry nothing a person meant and do not change how the text
+/// looks: zero-width space, non-joiner and joiner, word joiner, and the byte-order mark
+/// (U+FEFF, also "zero-width no-break space"). They arrive by copy and paste (a BOM from a
+/// file, a zero-width space from a web page or a word processor) and let two names that look
+/// the same differ, so a search or a duplicate check misses one. They are **stripped**, not
+/// refused: removing them stores exactly what the typist saw, and refusing would stop staff
+/// with an error about something they cannot see. (A joiner inside an emoji sequence is lost
+/// too: the emoji then shows as its parts, which no Japanese name or title needs.)
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Bidirectional controls: the embeddings and overrides (U+202A–U+202E), the isolates
+/// (U+2066–U+2069) and the direction marks (U+200E, U+200F, U+061C). They reorder what is
+/// shown, so `U+202E` can make one name or chart number read as another on screen and in
+/// print. They are **refused**: stripping would store something other than what the person
+/// saw, and none of them belongs in a Japanese name, title or memo.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Unicode non-characters (U+FDD0–U+FDEF and the last two code points of every plane, such as
+/// U+FFFE): never text, only a program's internal markers or the trace of a broken encoder.
+/// **Refused**, as control characters are.
+fn is_noncharacter(c: char) -> bool {
+    let code = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE
+}
+
+/// Checks shared by every free-text field: invisible zero-width characters stripped, then
+/// trimmed, length-bounded, and no control characters (a newline in a name would break SMS
+/// bodies and CSV exports alike), bidirectional controls or non-characters. Everything else
+/// stays as typed: kanji, kana (half-width too), combining marks, the ideographic space and
+/// the variation selectors some family names need.
 fn clean_text(
     field: &'static str,
     raw: &str,
     max_chars: usize,
     allow_newlines: bool,
 ) -> Result<String, DomainError> {
-    let text = raw.trim();
+    let visible: String = raw.chars().filter(|c| !is_zero_width(*c)).collect();
+    let text = visible.trim();
     let chars = text.chars().count();
     if chars > max_chars {
         return Err(DomainError::invalid(
@@ -29,7 +62,28 @@ fn clean_text(
     {
         return Err(DomainError::invalid(field, "must not contain control characters"));
     }
+    if text.chars().any(is_bidi_control) {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)",
+        ));
+    }
+    if text.chars().any(is_noncharacter) {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain Unicode non-characters",
+        ));
+    }
     Ok(text.to_owned())
+}
+
+/// A stored value (an event written before the rules above) without the characters they now
+/// refuse, so an old history still loads; what it shows is what a new entry would hold.
+fn without_refused(stored: &str) -> String {
+    stored
+        .chars()
+        .filter(|c| !is_bidi_control(*c) && !is_noncharacter(*c))
+        .collect()
 }
 
 macro_rules! text_type {
@@ -45,10 +99,12 @@ macro_rules! text_type {
             }
         }
 
+        /// How stored values (events) are read back: through the same parser, after
+        /// dropping what newer rules refuse (see [`without_refused`]).
         impl TryFrom<String> for $name {
             type Error = DomainError;
             fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
+                Self::parse(&without_refused(&value))
             }
         }
 
@@ -148,6 +204,71 @@ impl SmsNumber {
             }
         }
         Ok(Self(number.format().mode(Mode::E164).to_string()))
+    }
+}
+
+impl SmsNumber {
+    /// The number's country (ISO 3166 region code, e.g. `JP`), when the numbering plan tells.
+    pub fn region(&self) -> Option<phonenumber::country::Id> {
+        phonenumber::parse(None, &self.0).ok()?.country().id()
+    }
+}
+
+/// The countries whose mobile numbers may get an SMS, as ISO 3166 region codes (`JP`, `GB`).
+/// An SMS to any number in the world costs the clinic and invites SMS-pumping fraud (someone
+/// makes the service text premium numbers abroad and shares the fee), so only the countries
+/// the clinic's patients live in are allowed. Configuration, not a fact about a number: the
+/// decider gets it with every send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsCountries(Vec<phonenumber::country::Id>);
+
+impl Default for SmsCountries {
+    /// Japan only (R14 reads numbers without a country code as Japanese).
+    fn default() -> Self {
+        Self(vec![phonenumber::country::Id::JP])
+    }
+}
+
+impl std::str::FromStr for SmsCountries {
+    type Err = String;
+
+    /// A comma-separated list of region codes, e.g. `JP,GB`; case and spaces do not matter.
+    fn from_str(list: &str) -> Result<Self, String> {
+        let mut countries = vec![];
+        for code in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let id = code.to_ascii_uppercase().parse().map_err(|_| {
+                format!("`{code}` is not an ISO 3166 region code known to the numbering plans")
+            })?;
+            if !countries.contains(&id) {
+                countries.push(id);
+            }
+        }
+        if countries.is_empty() {
+            return Err("name at least one country, e.g. JP".into());
+        }
+        Ok(Self(countries))
+    }
+}
+
+impl fmt::Display for SmsCountries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<&str> = self.0.iter().map(|id| id.as_ref()).collect();
+        f.write_str(&codes.join(", "))
+    }
+}
+
+impl SmsCountries {
+    /// Whether the patient URL may go to `destination`: e-mail always, SMS only to a number
+    /// of an allowed country.
+    pub fn check(&self, destination: &Destination) -> Result<(), DomainError> {
+        match destination {
+            Destination::Sms(number) if !number.region().is_some_and(|id| self.0.contains(&id)) => {
+                Err(DomainError::SmsCountryNotAllowed {
+                    allowed: self.to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -339,6 +460,133 @@ mod tests {
         assert!(PatientName::parse("a\u{0}b").is_err());
     }
 
+    #[test]
+    fn given_the_default_countries_when_a_foreign_mobile_gets_an_sms_then_it_is_refused_naming_japan() {
+        let japan = SmsCountries::default();
+        let uk = Destination::parse(Channel::Sms, "+44 7400 123456").unwrap();
+        assert_eq!(
+            japan.check(&uk),
+            Err(DomainError::SmsCountryNotAllowed { allowed: "JP".into() })
+        );
+        let err = japan.check(&uk).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            ("sms_country_not_allowed", Some("destination"))
+        );
+        assert!(err.to_string().contains("JP"), "{err}");
+        assert_eq!(
+            japan.check(&Destination::parse(Channel::Sms, "090-1234-5678").unwrap()),
+            Ok(())
+        );
+        assert_eq!(
+            japan.check(&Destination::parse(Channel::Email, "a@example.co.uk").unwrap()),
+            Ok(()),
+            "e-mail goes anywhere"
+        );
+        let both: SmsCountries = " jp, GB ,jp".parse().unwrap();
+        assert_eq!(both.to_string(), "JP, GB");
+        assert_eq!(both.check(&uk), Ok(()));
+    }
+
+    #[test]
+    fn given_a_bad_country_list_when_configured_then_it_is_refused() {
+        for bad in ["", " , ", "XX", "JP,Japan", "jpn"] {
+            assert!(bad.parse::<SmsCountries>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    type TextParser = fn(&str) -> Result<String, DomainError>;
+
+    /// Every free-text parser, by the field it reports.
+    fn text_parsers() -> [(&'static str, TextParser); 4] {
+        [
+            ("patient_name", |s| PatientName::parse(s).map(String::from)),
+            ("chart_number", |s| ChartNumber::parse(s).map(String::from)),
+            ("title", |s| Title::parse(s).map(String::from)),
+            ("memo", |s| Memo::parse(s).map(String::from)),
+        ]
+    }
+
+    #[test]
+    fn given_a_bidi_control_in_any_text_field_when_parsed_then_it_is_refused_naming_the_field() {
+        for control in [
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}',
+        ] {
+            for (field, parse) in text_parsers() {
+                let raw = format!("A{control}123");
+                match parse(&raw) {
+                    Err(DomainError::InvalidField { field: f, reason }) => {
+                        assert_eq!(f, field);
+                        assert!(reason.contains("bidirectional"), "{reason}");
+                    }
+                    other => panic!("{field} accepted U+{:04X}: {other:?}", u32::from(control)),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn given_a_noncharacter_when_parsed_then_it_is_refused() {
+        for nonchar in [
+            '\u{FFFE}',
+            '\u{FFFF}',
+            '\u{FDD0}',
+            '\u{FDEF}',
+            '\u{1FFFF}',
+            '\u{10FFFE}',
+        ] {
+            for (field, parse) in text_parsers() {
+                let err = parse(&format!("A{nonchar}1")).expect_err(field);
+                assert_eq!(err.field(), Some(field));
+                assert!(err.to_string().contains("non-characters"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn given_zero_width_characters_and_a_bom_when_parsed_then_they_are_stripped() {
+        assert_eq!(
+            PatientName::parse("\u{FEFF}山\u{200B}田\u{200C} 花\u{200D}子\u{2060}")
+                .unwrap()
+                .as_str(),
+            "山田 花子"
+        );
+        assert_eq!(
+            ChartNumber::parse("\u{FEFF}A-\u{200B}0001").unwrap().as_str(),
+            "A-0001"
+        );
+        assert_eq!(
+            Title::parse("\u{200B} さくら苑 \u{FEFF}").unwrap().as_str(),
+            "さくら苑"
+        );
+        assert_eq!(Memo::parse("発熱\u{200B}\n咳").unwrap().as_str(), "発熱\n咳");
+        assert!(
+            PatientName::parse("\u{200B}\u{FEFF}").is_err(),
+            "a name of nothing but invisible characters is no name"
+        );
+    }
+
+    #[test]
+    fn given_japanese_names_when_parsed_then_they_are_kept_as_typed() {
+        for name in [
+            "山田\u{3000}花子", // ideographic space inside
+            "ﾔﾏﾀﾞ ﾊﾅｺ",          // half-width katakana with a half-width voiced mark
+            "か\u{3099}ん",     // combining voiced sound mark
+            "髙橋 𠮷男",        // outside the BMP
+            "葛\u{E0100}飾",    // an ideographic variation selector
+            "ヤマダ・ハナコ",
+        ] {
+            assert_eq!(PatientName::parse(name).unwrap().as_str(), name);
+        }
+    }
+
+    #[test]
+    fn given_an_event_stored_before_the_rule_when_read_then_it_loads_without_the_controls() {
+        let stored = serde_json::json!("山田\u{202E}花子\u{FFFF}");
+        let name: PatientName = serde_json::from_value(stored).unwrap();
+        assert_eq!(name.as_str(), "山田花子");
+    }
+
     proptest! {
         #[test]
         fn patient_name_never_panics_and_valid_names_round_trip(raw in "\\PC{0,120}") {
@@ -347,6 +595,33 @@ mod tests {
                 prop_assert!(!name.as_str().is_empty());
                 prop_assert!(name.as_str().chars().count() <= 100);
             }
+        }
+
+        #[test]
+        fn no_parsed_text_holds_bidi_controls_zero_widths_or_noncharacters(
+            raw in "(\\PC|[\u{200B}-\u{200F}\u{202A}-\u{202E}\u{2060}\u{2066}-\u{2069}\u{FEFF}\u{FFFE}\u{FFFF}\u{FDD0}\u{3000}]){0,60}"
+        ) {
+            for (_, parse) in text_parsers() {
+                if let Ok(text) = parse(&raw) {
+                    prop_assert!(
+                        !text.chars().any(|c| is_zero_width(c) || is_bidi_control(c) || is_noncharacter(c)),
+                        "{:?} kept an invisible or reordering character", text
+                    );
+                    prop_assert_eq!(parse(&text).unwrap(), text.clone(), "parsing is idempotent");
+                }
+            }
+        }
+
+        #[test]
+        fn stripping_zero_widths_never_changes_the_verdict_on_the_rest(
+            name in "[\u{3041}-\u{3096}\u{4E00}-\u{9FFF}\u{FF66}-\u{FF9F}\u{3000} ]{1,40}",
+            at in 0usize..40,
+            invisible in prop::sample::select(vec!['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}']),
+        ) {
+            let mut chars: Vec<char> = name.chars().collect();
+            chars.insert(at.min(chars.len()), invisible);
+            let with: String = chars.into_iter().collect();
+            prop_assert_eq!(PatientName::parse(&with).ok(), PatientName::parse(&name).ok());
         }
 
         #[test]

@@ -12,6 +12,47 @@ pub struct Range {
     pub to: DateTime<Utc>,
 }
 
+/// A place in a list: the sort key (start, then appointment id) of the last entry given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct After {
+    pub start_at_ms: i64,
+    pub appointment_id: AppointmentId,
+}
+
+/// Which page of a list: at most `limit` entries after `after` (from the start when `None`).
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<After>,
+}
+
+/// A page of a list, and where the next one starts (`None`: this was the last).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<After>,
+}
+
+impl PageRequest {
+    /// The keyset bounds bound into the queries: strictly after `after` in
+    /// (start_at_ms, appointment_id) order, or after everything's lower bound.
+    fn bounds(&self) -> (i64, String) {
+        match self.after {
+            Some(after) => (after.start_at_ms, after.appointment_id.to_string()),
+            None => (i64::MIN, String::new()),
+        }
+    }
+
+    /// Keep `limit` of the `limit + 1` rows read; the extra one says another page exists.
+    fn page<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> After) -> Page<T> {
+        let limit = self.limit as usize;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more { items.last().map(key) } else { None };
+        Page { items, next }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScheduleEntry {
     pub appointment_id: AppointmentId,
@@ -77,25 +118,33 @@ fn staff_id(text: &str) -> StaffId {
     text.parse().unwrap_or(StaffId(uuid::Uuid::nil()))
 }
 
+/// One doctor's entries in `range`, a page at a time, by start and then appointment id.
 pub async fn schedule(
     pool: &AnyPool,
     clinic: ClinicId,
     doctor: StaffId,
     range: Range,
-) -> Result<Vec<ScheduleEntry>, sqlx::Error> {
+    request: PageRequest,
+) -> Result<Page<ScheduleEntry>, sqlx::Error> {
+    let (after_ms, after_id) = request.bounds();
     let rows: Vec<ScheduleRow> = sqlx::query_as(
         "SELECT appointment_id, kind, doctor_id, start_at_ms, end_at_ms, status, video, display_name
          FROM schedule_entries
          WHERE clinic_id = $1 AND doctor_id = $2 AND start_at_ms >= $3 AND start_at_ms < $4
-         ORDER BY start_at_ms, appointment_id",
+           AND (start_at_ms > $5 OR (start_at_ms = $5 AND appointment_id > $6))
+         ORDER BY start_at_ms, appointment_id
+         LIMIT $7",
     )
     .bind(clinic.to_string())
     .bind(doctor.to_string())
     .bind(range.from.timestamp_millis())
     .bind(range.to.timestamp_millis())
+    .bind(after_ms)
+    .bind(after_id)
+    .bind(i64::from(request.limit) + 1)
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let entries = rows
         .into_iter()
         .map(|r| ScheduleEntry {
             appointment_id: appointment_id(&r.appointment_id),
@@ -107,26 +156,39 @@ pub async fn schedule(
             video: r.video != 0,
             display_name: r.display_name,
         })
-        .collect())
+        .collect();
+    Ok(request.page(entries, |e: &ScheduleEntry| After {
+        start_at_ms: e.start_at.timestamp_millis(),
+        appointment_id: e.appointment_id,
+    }))
 }
 
+/// The clinic's in-clinic bookings in `range`, a page at a time, by start and then
+/// appointment id.
 pub async fn reception(
     pool: &AnyPool,
     clinic: ClinicId,
     range: Range,
-) -> Result<Vec<ReceptionEntry>, sqlx::Error> {
+    request: PageRequest,
+) -> Result<Page<ReceptionEntry>, sqlx::Error> {
+    let (after_ms, after_id) = request.bounds();
     let rows: Vec<ReceptionRow> = sqlx::query_as(
         "SELECT appointment_id, doctor_id, start_at_ms, end_at_ms, status, video, patient_name, chart_number, menu_name, mode
          FROM reception_entries
          WHERE clinic_id = $1 AND start_at_ms >= $2 AND start_at_ms < $3
-         ORDER BY start_at_ms, appointment_id",
+           AND (start_at_ms > $4 OR (start_at_ms = $4 AND appointment_id > $5))
+         ORDER BY start_at_ms, appointment_id
+         LIMIT $6",
     )
     .bind(clinic.to_string())
     .bind(range.from.timestamp_millis())
     .bind(range.to.timestamp_millis())
+    .bind(after_ms)
+    .bind(after_id)
+    .bind(i64::from(request.limit) + 1)
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let entries = rows
         .into_iter()
         .map(|r| ReceptionEntry {
             appointment_id: appointment_id(&r.appointment_id),
@@ -141,5 +203,9 @@ pub async fn reception(
             menu_name: r.menu_name,
             mode: r.mode,
         })
-        .collect())
+        .collect();
+    Ok(request.page(entries, |e: &ReceptionEntry| After {
+        start_at_ms: e.start_at.timestamp_millis(),
+        appointment_id: e.appointment_id,
+    }))
 }

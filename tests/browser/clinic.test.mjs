@@ -432,3 +432,37 @@ describe('live updates', () => {
     assert.deepEqual([...yamada.errors, ...sato.errors], []);
   });
 });
+
+describe('a day longer than one page of the lists', () => {
+  test('the schedule and 受付一覧 follow next_cursor and show every booking', async () => {
+    const { page, errors } = await staffPage('yamada@demo.enkaku.test');
+    const day = weekdayAhead(15);
+    const me = await api(page, 'GET', '/api/v1/me');
+    const menus = await api(page, 'GET', '/api/v1/menus');
+    const menu = menus.items.find((m) => m.modes.includes('in_person')) ?? menus.items[0];
+    // More than the 500 entries a page holds, four to a slot.
+    const count = 520;
+    for (let batch = 0; batch < count; batch += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, k) => {
+        const i = batch + k;
+        const minutes = 9 * 60 + Math.floor(i / 4) * 15 % (9 * 60);
+        const time = `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+        return api(page, 'POST', '/api/v1/appointments', {
+          doctor_id: me.staff.id, start_at: `${day}T${time}:00+09:00`, patient_name: `長い日 ${i}`,
+          menu_id: menu.id, visit_type: 'revisit', mode: 'in_person',
+        });
+      }));
+    }
+    await page.goto(`${server.url}/reception?date=${day}`);
+    await page.locator('.reception-table').waitFor();
+    await assert.doesNotReject(page.locator('.reception-table tbody tr').nth(count - 1).waitFor({ timeout: 10000 }));
+    assert.equal(await page.locator('.reception-table tbody tr').count(), count);
+
+    await page.goto(`${server.url}/schedule?date=${day}&all_times=true`);
+    await page.locator('.slots').waitFor();
+    await assert.doesNotReject(page.locator('.entry').nth(count - 1).waitFor({ timeout: 10000 }));
+    assert.equal(await page.locator('.entry').count(), count);
+    await screenshot(page, '19-long-day');
+    assert.deepEqual(errors, []);
+  });
+});

@@ -65,6 +65,7 @@ impl TestStore {
             seed_demo: true,
             trust_forwarded: false,
             kafka: None,
+            send_policy: Default::default(),
         }
     }
 

@@ -1175,3 +1175,256 @@ async fn an_unreadable_history_does_not_hold_up_other_deliveries() {
         "sent"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// What gets accepted (issue 9, item 9)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn names_with_bidi_controls_are_refused_and_invisible_characters_stripped() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let start = hours_from_now(1);
+    let reply = yamada
+        .book(&start, "一般内科", "online", "山田\u{202E}子花")
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["field"], "patient_name");
+    let reply = yamada.create_video_call(&start, "さくら\u{2066}苑").await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["field"], "title");
+    assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
+
+    let booked = yamada
+        .book(&start, "一般内科", "online", "\u{FEFF}山田\u{200B}\u{3000}花子")
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    assert_eq!(booked.body["patient_name"], "山田\u{3000}花子");
+}
+
+#[tokio::test]
+async fn a_leap_second_start_is_refused_on_both_creation_flows() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let leap = "2030-12-01T10:14:60+09:00";
+    for reply in [
+        yamada.create_video_call(leap, "さくら苑").await,
+        yamada.book(leap, "一般内科", "online", "山田 花子").await,
+    ] {
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(reply.body["field"], "start_at", "{}", reply.body);
+    }
+    assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
+}
+
+#[tokio::test]
+async fn sms_goes_only_to_configured_countries_and_the_check_agrees_with_sending() {
+    let uk = json!({ "channel": "sms", "destination": "+44 7400 123456" });
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
+    let check = yamada.post("/api/v1/destinations/check", uk.clone()).await;
+    let send = yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/send-url"),
+            uk.clone(),
+        )
+        .await;
+    for reply in [&check, &send] {
+        reply.assert_problem(422, "sms_country_not_allowed");
+        assert_eq!(reply.body["field"], "destination");
+        assert!(
+            reply.body["detail"].as_str().unwrap().contains("JP"),
+            "{}",
+            reply.body
+        );
+        assert!(
+            !reply.body["detail"].as_str().unwrap().contains("7400"),
+            "no number in errors"
+        );
+    }
+    let japan = json!({ "channel": "sms", "destination": "090-1234-5678" });
+    assert_eq!(
+        yamada.post("/api/v1/destinations/check", japan).await.status,
+        StatusCode::OK
+    );
+    app.stop().await;
+
+    let store = enkaku_tests::TestStore::new(Backend::Sqlite).await;
+    let mut config = store.config(([127, 0, 0, 1], 0).into());
+    config.send_policy.sms_countries = "JP,GB".parse().unwrap();
+    let app = TestApp::spawn_with(store, config).await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
+    let check = yamada.post("/api/v1/destinations/check", uk.clone()).await;
+    assert_eq!(check.status, StatusCode::OK, "{}", check.body);
+    assert_eq!(check.body["destination"], "+447400123456");
+    let send = yamada
+        .post(&format!("/api/v1/appointments/{appointment}/send-url"), uk)
+        .await;
+    assert_eq!(send.status, StatusCode::ACCEPTED, "{}", send.body);
+}
+
+#[tokio::test]
+async fn resends_are_limited_per_appointment_and_hour_with_retry_after() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
+    let other = id(&yamada.create_video_call(&hours_from_now(1), "ひまわり荘").await);
+    let to = json!({ "channel": "email", "destination": "care@example.jp" });
+    let first = yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/send-url"),
+            to.clone(),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let resend = format!("/api/v1/appointments/{appointment}/resend-url");
+    for _ in 0..4 {
+        let reply = yamada.post(&resend, to.clone()).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    }
+    let head = *app.state.store.head().borrow();
+    let limited = yamada.post(&resend, to.clone()).await;
+    limited.assert_problem(429, "send_limited");
+    let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (3500..=3600).contains(&retry_after),
+        "the first send leaves the hour in about an hour: {retry_after}"
+    );
+    assert_eq!(*app.state.store.head().borrow(), head, "nothing was appended");
+    let elsewhere = yamada
+        .post(&format!("/api/v1/appointments/{other}/send-url"), to)
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::ACCEPTED,
+        "the limit is per appointment"
+    );
+    let openapi = yamada.get("/api/v1/openapi.json").await.body;
+    for path in ["send-url", "resend-url"] {
+        let answer =
+            &openapi["paths"][format!("/api/v1/appointments/{{id}}/{path}")]["post"]["responses"]["429"];
+        assert!(answer["headers"]["Retry-After"].is_object(), "{path}: {answer}");
+    }
+}
+
+/// Every page of `path` (which has a query already) with `limit`, following `next_cursor`.
+async fn every_page(staff: &Staff, path: &str, limit: u32) -> Vec<Value> {
+    let mut pages = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{path}&limit={limit}");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let reply = staff.get(&url).await;
+        assert_eq!(reply.status, StatusCode::OK, "{url}: {}", reply.body);
+        cursor = reply.body["next_cursor"].as_str().map(str::to_owned);
+        assert!(
+            cursor.is_some() || reply.body["next_cursor"].is_null(),
+            "next_cursor is a string or null: {}",
+            reply.body["next_cursor"]
+        );
+        pages.push(reply.body);
+        if cursor.is_none() {
+            return pages;
+        }
+    }
+}
+
+#[tokio::test]
+async fn schedule_and_reception_come_in_pages_holding_every_entry_exactly_once() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let menu = yamada.menu("一般内科").await;
+    // 250 bookings over ten start times: ties on the start are ordered by id.
+    for i in 0..250 {
+        let start = format!(
+            "2030-06-03T{:02}:{:02}:00+09:00",
+            9 + (i % 10) / 4,
+            (i % 10) % 4 * 15
+        );
+        let reply = yamada
+            .post(
+                "/api/v1/appointments",
+                json!({
+                    "doctor_id": yamada.staff_id, "start_at": start, "patient_name": format!("患者{i}"),
+                    "menu_id": menu["id"], "visit_type": "revisit", "mode": "in_person"
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    app.projected().await;
+    let schedule_path = format!("/api/v1/schedule?date=2030-06-03&doctor_id={}", yamada.staff_id);
+    for path in [schedule_path.as_str(), "/api/v1/reception?date=2030-06-03"] {
+        let pages = every_page(&yamada, path, 100).await;
+        let sizes: Vec<usize> = pages
+            .iter()
+            .map(|p| p["entries"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [100, 100, 50], "{path}");
+        let keys: Vec<(i64, String)> = pages
+            .iter()
+            .flat_map(|p| p["entries"].as_array().unwrap().clone())
+            .map(|e| {
+                let start = chrono::DateTime::parse_from_rfc3339(e["start_at"].as_str().unwrap()).unwrap();
+                (
+                    start.timestamp(),
+                    e["appointment_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(keys, sorted, "{path}: in (start, id) order, each exactly once");
+        assert_eq!(keys.len(), 250);
+        if path.starts_with("/api/v1/schedule") {
+            let grid = &pages[0]["slots"];
+            assert!(
+                pages.iter().all(|p| p["slots"] == *grid),
+                "every page has the whole grid"
+            );
+        }
+    }
+    let first = yamada.get(&schedule_path).await;
+    assert_eq!(
+        first.body["entries"].as_array().unwrap().len(),
+        100,
+        "the default page"
+    );
+    assert!(first.body["next_cursor"].is_string());
+
+    for bad in ["nonsense", "bm90LWEtY3Vyc29y", "%00"] {
+        let reply = yamada.get(&format!("{schedule_path}&cursor={bad}")).await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(reply.body["field"], "cursor", "{bad}");
+        let reply = yamada
+            .get(&format!("/api/v1/reception?date=2030-06-03&cursor={bad}"))
+            .await;
+        reply.assert_problem(422, "validation_failed");
+    }
+    for bad in ["0", "501", "-1", "x"] {
+        let reply = yamada.get(&format!("{schedule_path}&limit={bad}")).await;
+        reply.assert_problem(422, "validation_failed");
+    }
+    let openapi = yamada.get("/api/v1/openapi.json").await.body;
+    for path in ["/api/v1/schedule", "/api/v1/reception"] {
+        let params = openapi["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        for name in ["limit", "cursor"] {
+            let param = params
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{path} {name}"));
+            assert_eq!(param["in"], "query", "{path} {name}");
+        }
+    }
+    let empty = every_page(&yamada, "/api/v1/reception?date=2030-06-04", 100).await;
+    assert_eq!(empty.len(), 1);
+    assert_eq!(empty[0]["entries"], json!([]));
+}

@@ -15,7 +15,7 @@ use enkaku_domain::appointment::EditVideoCall;
 use enkaku_domain::envelope::{Actor, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
-use enkaku_domain::values::{Channel, ChartNumber, Destination, Memo, PatientName, Title};
+use enkaku_domain::values::{Channel, ChartNumber, Memo, PatientName, Title};
 use enkaku_infra::idempotency::Claim;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -440,7 +440,9 @@ async fn deliver(
     resend: bool,
 ) -> Result<Response, ApiError> {
     let id = appointment_id(&id)?;
-    let destination = Destination::parse(request.channel, &request.destination)?;
+    let destination = state
+        .service
+        .check_destination(request.channel, &request.destination)?;
     let at = state
         .service
         .send_url(&context(&staff, &headers)?, id, destination, resend)
@@ -451,7 +453,8 @@ async fn deliver(
 /// First send of the patient URL by SMS or e-mail (R14). Delivery happens in the background.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/send-url", tag = "appointments",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = SendUrlRequest,
-    responses((status = 202, body = AppointmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = AppointmentView), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "`send_limited`: too many sends of this URL within the hour", headers(("Retry-After" = u64, description = "seconds")))))]
 async fn send_url(
     State(state): State<AppState>,
     staff: Staff,
@@ -465,7 +468,8 @@ async fn send_url(
 /// ResendUrl: send again, to the same or a corrected destination (R15).
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/resend-url", tag = "appointments",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = SendUrlRequest,
-    responses((status = 202, body = AppointmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = AppointmentView), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "`send_limited`: too many sends of this URL within the hour", headers(("Retry-After" = u64, description = "seconds")))))]
 async fn resend_url(
     State(state): State<AppState>,
     staff: Staff,
@@ -563,10 +567,13 @@ async fn call_link(
     request_body = SendUrlRequest,
     responses((status = 200, body = CheckedDestination), (status = 422, body = Problem)))]
 async fn check_destination(
+    State(state): State<AppState>,
     _staff: Staff,
     ApiJson(request): ApiJson<SendUrlRequest>,
 ) -> Result<axum::Json<CheckedDestination>, ApiError> {
-    let destination = Destination::parse(request.channel, &request.destination)?;
+    let destination = state
+        .service
+        .check_destination(request.channel, &request.destination)?;
     Ok(axum::Json(CheckedDestination {
         channel: destination.channel().as_str().to_owned(),
         destination: destination.address().to_owned(),

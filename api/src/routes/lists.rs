@@ -6,10 +6,12 @@ use crate::state::AppState;
 use crate::views::local;
 use axum::Json;
 use axum::extract::State;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use enkaku_domain::clinic::{day_range, slot_grid};
 use enkaku_domain::ids::StaffId;
-use enkaku_projections::queries::{self, Range};
+use enkaku_projections::queries::{self, After, PageRequest, Range};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reception))
 }
 
+/// Entries per page when the request does not say.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The most entries one page holds: a day of 30,000 bookings was 8 MB in one answer.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
@@ -32,6 +39,12 @@ pub struct ScheduleQuery {
     /// すべての時間を表示する: include times outside opening hours, marked closed.
     #[serde(default)]
     pub all_times: bool,
+    /// Entries per page, 1 to 500 (default 100). The slot grid always comes whole.
+    #[param(minimum = 1, maximum = 500, default = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; absent for the first.
+    #[param(pattern = "^[A-Za-z0-9_-]+$", min_length = 1)]
+    pub cursor: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -40,6 +53,47 @@ pub struct ReceptionQuery {
     /// The clinic's local date, `YYYY-MM-DD`.
     #[param(value_type = String, format = Date)]
     pub date: NaiveDate,
+    /// Entries per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500, default = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; absent for the first.
+    #[param(pattern = "^[A-Za-z0-9_-]+$", min_length = 1)]
+    pub cursor: Option<String>,
+}
+
+/// The page a list request asks for. The cursor is opaque to clients: the sort key of the
+/// last entry given (start in milliseconds and appointment id), base64url-encoded.
+fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "validation_failed",
+            format!("limit: must be 1 to {MAX_PAGE_SIZE}"),
+        )
+        .on_field(Some("limit")));
+    }
+    let after = cursor
+        .map(|c| {
+            decode_cursor(c).ok_or_else(|| {
+                ApiError::invalid("validation_failed", "cursor: is not a cursor this list gave")
+                    .on_field(Some("cursor"))
+            })
+        })
+        .transpose()?;
+    Ok(PageRequest { limit, after })
+}
+
+fn encode_cursor(after: After) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", after.start_at_ms, after.appointment_id))
+}
+
+fn decode_cursor(cursor: &str) -> Option<After> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (start_at_ms, appointment_id) = text.split_once('.')?;
+    Some(After {
+        start_at_ms: start_at_ms.parse().ok()?,
+        appointment_id: appointment_id.parse().ok()?,
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -78,17 +132,24 @@ pub struct ScheduleView {
     pub date: NaiveDate,
     pub doctor_id: Uuid,
     pub slots: Vec<SlotView>,
+    /// One page of the day's appointments, by start and then id.
     pub entries: Vec<EntryView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ReceptionView {
     #[schema(value_type = String)]
     pub date: NaiveDate,
+    /// One page of the day's bookings, by start and then id.
     pub entries: Vec<EntryView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
 }
 
-/// One doctor's day: the slot grid and every appointment on it.
+/// One doctor's day: the whole slot grid, and its appointments a page at a time (follow
+/// `next_cursor` until it is null).
 #[utoipa::path(get, path = "/api/v1/schedule", tag = "read models", params(ScheduleQuery),
     responses((status = 200, body = ScheduleView), (status = 422, body = Problem)))]
 async fn schedule(
@@ -117,9 +178,18 @@ async fn schedule(
             closed: s.closed,
         })
         .collect();
+    let request = page_request(q.limit, q.cursor.as_deref())?;
     let (from, to) = day_range(q.date, tz);
-    let entries = queries::schedule(&state.db.pool, staff.clinic_id, doctor, Range { from, to })
-        .await?
+    let page = queries::schedule(
+        &state.db.pool,
+        staff.clinic_id,
+        doctor,
+        Range { from, to },
+        request,
+    )
+    .await?;
+    let entries = page
+        .items
         .into_iter()
         .map(|e| EntryView {
             appointment_id: e.appointment_id.as_uuid(),
@@ -140,10 +210,12 @@ async fn schedule(
         doctor_id: q.doctor_id,
         slots,
         entries,
+        next_cursor: page.next.map(encode_cursor),
     }))
 }
 
-/// The day's in-clinic bookings (video-URL appointments never appear here).
+/// The day's in-clinic bookings (video-URL appointments never appear here), a page at a time
+/// (follow `next_cursor` until it is null).
 #[utoipa::path(get, path = "/api/v1/reception", tag = "read models", params(ReceptionQuery),
     responses((status = 200, body = ReceptionView), (status = 422, body = Problem)))]
 async fn reception(
@@ -151,10 +223,12 @@ async fn reception(
     staff: Staff,
     ApiQuery(q): ApiQuery<ReceptionQuery>,
 ) -> Result<Json<ReceptionView>, ApiError> {
+    let request = page_request(q.limit, q.cursor.as_deref())?;
     let tz = state.clinic(staff.clinic_id).await?.time_zone;
     let (from, to) = day_range(q.date, tz);
-    let entries = queries::reception(&state.db.pool, staff.clinic_id, Range { from, to })
-        .await?
+    let page = queries::reception(&state.db.pool, staff.clinic_id, Range { from, to }, request).await?;
+    let entries = page
+        .items
         .into_iter()
         .map(|e| EntryView {
             appointment_id: e.appointment_id.as_uuid(),
@@ -173,5 +247,6 @@ async fn reception(
     Ok(Json(ReceptionView {
         date: q.date,
         entries,
+        next_cursor: page.next.map(encode_cursor),
     }))
 }

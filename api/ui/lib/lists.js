@@ -51,12 +51,32 @@ export function dayFrame({ title, tz, onChange, extras = [] }) {
   return { frame, list, date: () => date };
 }
 
+/** Entries asked for per page of a day list: the server's maximum, for the fewest requests. */
+const PAGE_SIZE = 500;
+
 /**
- * A refresh for `container`: GET `path()` and `show` the answer there, or the error in its
- * place. Only the newest answer is shown, however the requests overtake each other, and the
- * keyboard focus survives the redraw.
+ * GET a paged day list to its end, following `next_cursor` until it is null, so nothing is
+ * missing from the screen or a print: the first answer with the `entries` of every page.
  */
-export function listLoader(container, path, show) {
+export async function getEveryPage(path) {
+  const first = `${path}${path.includes('?') ? '&' : '?'}limit=${PAGE_SIZE}`;
+  const answer = await get(first);
+  const entries = [...answer.entries];
+  let next = answer.next_cursor;
+  while (next) {
+    const page = await get(`${first}&cursor=${encodeURIComponent(next)}`);
+    entries.push(...page.entries);
+    next = page.next_cursor;
+  }
+  return { ...answer, entries, next_cursor: null };
+}
+
+/**
+ * A refresh for `container`: `load` (a plain GET, or `getEveryPage` for a paged list)
+ * `path()` and `show` the answer there, or the error in its place. Only the newest answer is
+ * shown, however the requests overtake each other, and the keyboard focus survives the redraw.
+ */
+export function listLoader(container, path, show, load = get) {
   let serial = 0;
   return async () => {
     serial += 1;
@@ -64,7 +84,7 @@ export function listLoader(container, path, show) {
     let result;
     let problem = null;
     try {
-      result = await get(path());
+      result = await load(path());
     } catch (error) {
       problem = error;
     }

@@ -49,10 +49,16 @@ const BY_CODE = {
   internal: '予期しないエラーが発生しました。しばらくしてから再度お試しください。',
   already_exists: 'この予約はすでに作成されています。',
   unknown_delivery: '送信記録が見つかりません。',
+  send_limited: 'このURLは1時間に送信できる回数の上限に達しました。しばらくしてから再度お試しください。',
+  sms_country_not_allowed: 'この国の電話番号にはSMSを送信できません。日本など送信が許可された国の携帯電話番号を入力するか、メールで送信してください。',
 };
 
-/** The message for a destination that failed the server's check (R14). */
-export function destinationMessage(channel) {
+/**
+ * The message for a destination the server refused (R14): its own for a refusal with a code
+ * of its own (a country SMS may not go to), else what a valid one looks like.
+ */
+export function destinationMessage(channel, problem) {
+  if (problem?.code in BY_CODE) return BY_CODE[problem.code];
   return channel === 'sms'
     ? '有効な携帯電話番号を入力してください(例: 090-1234-5678)。'
     : '有効なメールアドレスを入力してください。';
@@ -60,8 +66,8 @@ export function destinationMessage(channel) {
 
 /** A person-readable Japanese message for a `Problem`. */
 export function describe(problem) {
-  if (problem.status === 429) return BY_CODE.rate_limited;
   if (problem.code in BY_CODE) return BY_CODE[problem.code];
+  if (problem.status === 429) return BY_CODE.rate_limited;
   if (problem.field && problem.field in BY_FIELD) return BY_FIELD[problem.field];
   if (problem.code === 'validation_failed') return '入力内容を確認してください。';
   return `エラーが発生しました(${problem.code})。`;

@@ -1,6 +1,7 @@
 //! Given events, when a command, then events or an error — one test per rule of SPEC §3.
 
 use super::*;
+use crate::error::ErrorKind;
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
 use crate::values::{Channel, EmailAddress, SmsNumber};
 use chrono::TimeZone;
@@ -70,6 +71,7 @@ fn send(id: u128, now: DateTime<Utc>) -> SendUrl {
         delivery_id: DeliveryId(Uuid::from_u128(id)),
         destination: Destination::Sms(SmsNumber::parse("090-1234-5678").unwrap()),
         now,
+        policy: SendPolicy::default(),
     }
 }
 
@@ -230,6 +232,40 @@ fn start_times_outside_any_sensible_range_are_rejected_not_overflowed() {
 }
 
 #[test]
+fn given_nothing_when_a_creation_starts_on_a_leap_second_then_start_at_is_refused() {
+    // What serde makes of `2026-12-01T10:14:60+09:00`.
+    let leap: DateTime<Utc> = serde_json::from_str("\"2026-12-01T10:14:60+09:00\"").unwrap();
+    assert!(
+        chrono::Timelike::nanosecond(&leap) >= 1_000_000_000,
+        "chrono's leap-second form"
+    );
+    let video = CreateVideoUrl {
+        start_at: leap,
+        ..video_url()
+    };
+    let mut booking = booking(ConsultationMode::Online, both_modes());
+    booking.start_at = leap;
+    for command in [
+        Command::CreateVideoUrl(video),
+        Command::CreateAppointment(booking),
+    ] {
+        match when(&[], command) {
+            Err(e @ DomainError::InvalidField { .. }) => {
+                assert_eq!(e.field(), Some("start_at"));
+                assert!(e.to_string().contains("leap second"), "{e}");
+            }
+            other => panic!("a leap second was accepted: {other:?}"),
+        }
+    }
+    let just_before: DateTime<Utc> = serde_json::from_str("\"2026-12-01T10:14:59.999+09:00\"").unwrap();
+    let video = CreateVideoUrl {
+        start_at: just_before,
+        ..video_url()
+    };
+    assert!(when(&[], Command::CreateVideoUrl(video)).is_ok());
+}
+
+#[test]
 fn creating_twice_is_rejected() {
     assert_eq!(
         when(&created_video_url(), Command::CreateVideoUrl(video_url())),
@@ -368,6 +404,7 @@ fn r15_resend_overwrites_what_is_shown_and_keeps_every_attempt() {
         delivery_id: DeliveryId(Uuid::from_u128(2)),
         destination: Destination::Email(EmailAddress::parse("hanako@example.jp").unwrap()),
         now: at(-300),
+        policy: SendPolicy::default(),
     };
     let history = given(&[
         Command::CreateVideoUrl(video_url()),
@@ -389,6 +426,90 @@ fn r15_resend_overwrites_what_is_shown_and_keeps_every_attempt() {
     assert_eq!(shown.outcome, DeliveryOutcome::Sent { at: at(-299) });
     assert!(shown.resend);
     assert_eq!(a.deliveries[0].outcome, DeliveryOutcome::Sent { at: at(-599) });
+}
+
+#[test]
+fn given_sms_to_japan_only_when_a_uk_mobile_is_sent_to_then_it_is_refused_and_nothing_happens() {
+    let to_uk = SendUrl {
+        destination: Destination::Sms(SmsNumber::parse("+44 7400 123456").unwrap()),
+        ..send(1, at(-600))
+    };
+    for command in [Command::SendUrl(to_uk.clone()), Command::ResendUrl(to_uk.clone())] {
+        assert_eq!(
+            when(&created_video_url(), command),
+            Err(DomainError::SmsCountryNotAllowed { allowed: "JP".into() })
+        );
+    }
+    let uk_allowed = SendUrl {
+        policy: SendPolicy {
+            sms_countries: "JP,GB".parse().unwrap(),
+            ..SendPolicy::default()
+        },
+        ..to_uk
+    };
+    assert!(when(&created_video_url(), Command::SendUrl(uk_allowed)).is_ok());
+}
+
+#[test]
+fn given_five_sends_within_the_hour_when_a_sixth_is_asked_then_it_waits_for_the_oldest_to_leave() {
+    // Sends at -60, -50, -40, -30, -20 minutes; the limit is 5 an hour.
+    let mut commands = vec![
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(-60))),
+    ];
+    commands.extend((2..=5).map(|i| Command::ResendUrl(send(i, at(-60 + 10 * (i as i64 - 1))))));
+    let history = given(&commands);
+    let now = at(-10);
+    assert_eq!(
+        when(&history, Command::ResendUrl(send(6, now))),
+        Err(DomainError::SendLimited {
+            per_hour: 5,
+            retry_after_secs: 10 * 60,
+        }),
+        "the send at -60 leaves the hour at 0"
+    );
+    let err = when(&history, Command::ResendUrl(send(6, now))).unwrap_err();
+    assert_eq!(
+        (err.code(), err.kind(), err.retry_after_secs()),
+        ("send_limited", ErrorKind::Limited, Some(600))
+    );
+    assert!(
+        when(&history, Command::ResendUrl(send(6, at(0)))).is_ok(),
+        "an hour after the oldest"
+    );
+    assert!(
+        when(
+            &history,
+            Command::ResendUrl(send(6, at(0) - Duration::milliseconds(1)))
+        )
+        .is_err(),
+        "a millisecond earlier it is still inside"
+    );
+}
+
+#[test]
+fn given_a_lower_limit_than_the_sends_of_the_hour_when_asked_then_enough_of_them_must_leave() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(-60))),
+        Command::ResendUrl(send(2, at(-50))),
+        Command::ResendUrl(send(3, at(-40))),
+    ]);
+    let two_an_hour = SendUrl {
+        policy: SendPolicy {
+            sends_per_hour: 2,
+            ..SendPolicy::default()
+        },
+        ..send(4, at(-30))
+    };
+    assert_eq!(
+        when(&history, Command::ResendUrl(two_an_hour)),
+        Err(DomainError::SendLimited {
+            per_hour: 2,
+            retry_after_secs: 40 * 60,
+        }),
+        "the sends at -60 and -50 must both leave: -50 does at +10"
+    );
 }
 
 #[test]
