@@ -68,9 +68,15 @@ pub struct Stack {
 
 impl Stack {
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
+        enkaku_infra::data_dir::prepare(&config.data_dir)
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
         let url = config.database_url();
+        enkaku_infra::data_dir::prepare_sqlite(&url).with_context(|| {
+            format!(
+                "cannot create database file for {}",
+                enkaku_infra::db::redact(&url)
+            )
+        })?;
         let db = Db::connect(&url)
             .await
             .with_context(|| format!("cannot open database {}", enkaku_infra::db::redact(&url)))?;

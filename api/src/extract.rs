@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum_extra::extract::CookieJar;
 use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
+use enkaku_infra::sessions::SessionKey;
 use uuid::Uuid;
 
 /// `axum::Json` whose rejections are problems.
@@ -35,8 +36,12 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub struct Staff {
     pub staff_id: StaffId,
     pub clinic_id: ClinicId,
-    /// The request id, reused as the correlation id of the events it causes.
+    /// The session the request came with, so what outlives the request can end with it.
+    pub session: SessionKey,
+    /// The server's id for the request, reused as the correlation id of the events it causes.
     pub request_id: Uuid,
+    /// The client's own `X-Request-Id`, sanitised (see [`ClientRequestId`]).
+    pub client_request_id: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Staff {
@@ -76,13 +81,33 @@ impl FromRequestParts<AppState> for Staff {
         Ok(Self {
             staff_id: session.staff_id,
             clinic_id: session.clinic_id,
+            session: session.key,
             request_id: request_id(parts),
+            client_request_id: parts.extensions.get::<ClientRequestId>().map(|id| id.0.clone()),
         })
     }
 }
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The `X-Request-Id` a client sent, kept apart from the server's own id for the request
+/// (which replaces it before anything else sees the request): a client must not be able to
+/// choose the correlation id of the events it causes, nor put what it likes into logs.
+/// Only 1 to [`ClientRequestId::MAX_LEN`] visible ASCII characters are kept; anything else
+/// is dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRequestId(pub String);
+
+impl ClientRequestId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn sanitize(raw: &[u8]) -> Option<Self> {
+        let fits = (1..=Self::MAX_LEN).contains(&raw.len()) && raw.iter().all(|b| b.is_ascii_graphic());
+        // Only ASCII was accepted, so this is valid UTF-8.
+        fits.then(|| Self(String::from_utf8_lossy(raw).into_owned()))
+    }
 }
 
 /// The id the request-id layer gave this request (a UUID), or a fresh one.

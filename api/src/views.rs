@@ -85,7 +85,8 @@ impl DeliveryView {
 pub struct VideoView {
     /// Opens the call screen for the clinic (R12). A capability: keep it private.
     pub clinic_url: String,
-    /// The patient's link (R12). A capability: send it only to the patient.
+    /// The patient's link (R12). A capability: send it only to the patient. It changes when
+    /// it is reissued; earlier ones then answer `revoked`.
     pub patient_url: String,
     pub valid_from: DateTime<FixedOffset>,
     pub valid_until: DateTime<FixedOffset>,
@@ -161,8 +162,8 @@ impl AppointmentView {
             ),
         };
         let video = a.video.map(|w| VideoView {
-            clinic_url: links.url(public_url, LinkRole::Clinic, at.id),
-            patient_url: links.url(public_url, LinkRole::Patient, at.id),
+            clinic_url: links.url(public_url, LinkRole::Clinic, at.id, 0),
+            patient_url: links.url(public_url, LinkRole::Patient, at.id, a.patient_link_generation),
             valid_from: local(w.valid_from, tz),
             valid_until: local(w.valid_until, tz),
             delivery: a.latest_delivery().map(|d| DeliveryView::new(d, tz)),

@@ -317,6 +317,8 @@ export class Panel {
       h('h3', {}, '患者用URL'),
       toggle,
       patientBox,
+      // Not during the call: the patient in it is using this URL.
+      a.status === 'booked' ? h('button', { type: 'button', class: 'danger', dataset: { action: 'reissue' }, onclick: () => this.reissue(a) }, '患者用URLを再発行') : null,
       h('h3', {}, 'ビデオ通話URL送信先'),
       d
         ? h('dl', { class: 'delivery' },
@@ -373,17 +375,31 @@ export class Panel {
   }
 
   /** ビデオ通話キャンセル (R11), after a confirmation. */
-  async cancel(a) {
-    const yes = await confirmDialog({
+  cancel(a) {
+    return this.confirmed(a, 'cancel', 'ビデオ通話をキャンセルしました。', {
       title: 'ビデオ通話のキャンセル',
       message: 'このビデオ通話をキャンセルしますか?患者には通知されません。キャンセル後は医療機関用URL・患者用URLとも使えなくなります。',
       confirm: 'キャンセルする',
       danger: true,
     });
-    if (!yes) return;
+  }
+
+  /** 患者用URLを再発行, after a confirmation: for a URL sent to a wrong address. */
+  reissue(a) {
+    return this.confirmed(a, 'reissue-patient-url', '患者用URLを再発行しました。新しいURLを「URL再送」で患者に送ってください。', {
+      title: '患者用URLの再発行',
+      message: '患者用URLを再発行しますか?これまでの患者用URLは使えなくなります。新しいURLは「URL再送」で患者に送ってください。医療機関用URLは変わりません。',
+      confirm: '再発行する',
+      danger: true,
+    });
+  }
+
+  /** Ask, then POST the appointment's `action` under If-Match and show the result. */
+  async confirmed(a, action, notice, dialog) {
+    if (!(await confirmDialog(dialog))) return;
     try {
-      const cancelled = await post(`/api/v1/appointments/${a.id}/cancel`, undefined, { headers: ifMatch(a) });
-      this.renderAppointment(cancelled, 'ビデオ通話をキャンセルしました。');
+      const changed = await post(`/api/v1/appointments/${a.id}/${action}`, undefined, { headers: ifMatch(a) });
+      this.renderAppointment(changed, notice);
     } catch (problem) {
       if (problem.status === 412) return this.stale(a.id, problem);
       if (this.showing?.id !== a.id) return;

@@ -125,6 +125,7 @@ impl DeliveryWorker {
             actor: Actor::System,
             correlation_id: recorded.metadata.correlation_id,
             causation_id: recorded.event_id,
+            client_request_id: None,
             if_match: None,
         };
         match self
@@ -149,9 +150,13 @@ impl DeliveryWorker {
             .clinic(appointment.clinic_id)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let url = self
-            .links
-            .url(&self.public_url, LinkRole::Patient, appointment_id);
+        // The current generation: a request made before a reissue sends the new URL.
+        let url = self.links.url(
+            &self.public_url,
+            LinkRole::Patient,
+            appointment_id,
+            appointment.patient_link_generation,
+        );
         let local = |t: chrono::DateTime<chrono::Utc>| {
             t.with_timezone(&clinic.time_zone)
                 .format("%Y/%m/%d %H:%M")

@@ -23,10 +23,14 @@ const MAX_ATTEMPTS: usize = 5;
 pub struct CommandContext {
     pub clinic_id: ClinicId,
     pub actor: Actor,
-    /// Shared by everything this request causes.
+    /// Shared by everything this request causes. Always made by the server: a client's
+    /// choice must not be able to join its events to someone else's chain.
     pub correlation_id: Uuid,
     /// What directly caused this command (the request id, or the event a worker reacts to).
     pub causation_id: Uuid,
+    /// The `X-Request-Id` the client sent, already sanitised, kept apart for its own
+    /// tracing; `None` when it sent none (or one that was dropped) and for workers.
+    pub client_request_id: Option<String>,
     /// `If-Match`: the version the caller last saw. A different current version fails the
     /// command instead of retrying it.
     pub if_match: Option<u64>,
@@ -273,6 +277,16 @@ impl AppointmentService {
         self.execute(ctx, id, Command::StartCall { now }).await
     }
 
+    /// 「患者用URLを再発行」: the old patient URL answers `revoked` from now on.
+    pub async fn reissue_patient_url(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+    ) -> Result<AppointmentAt, CommandError> {
+        let now = self.clock.now();
+        self.execute(ctx, id, Command::ReissuePatientUrl { now }).await
+    }
+
     pub async fn end_call(
         &self,
         ctx: &CommandContext,
@@ -384,6 +398,7 @@ impl AppointmentService {
                 actor: ctx.actor,
                 correlation_id: ctx.correlation_id,
                 causation_id: ctx.causation_id,
+                client_request_id: ctx.client_request_id.clone(),
             },
         }
     }

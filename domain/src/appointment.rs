@@ -112,6 +112,11 @@ pub enum Command {
     EndCall {
         now: DateTime<Utc>,
     },
+    /// 「患者用URLを再発行」: revoke the patient URL (sent to a wrong number, say) and issue a
+    /// new one. The clinic URL stays as it is.
+    ReissuePatientUrl {
+        now: DateTime<Utc>,
+    },
     RecordDelivery {
         delivery_id: DeliveryId,
         report: DeliveryReport,
@@ -174,16 +179,19 @@ pub enum LinkStatus {
     Expired,
     Cancelled,
     Ended,
+    /// The patient URL was reissued: this one no longer opens anything.
+    Revoked,
 }
 
 impl LinkStatus {
     /// Every value, for documents that list them (the OpenAPI enums).
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::NotYetOpen,
         Self::Open,
         Self::Expired,
         Self::Cancelled,
         Self::Ended,
+        Self::Revoked,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -193,6 +201,7 @@ impl LinkStatus {
             Self::Expired => "expired",
             Self::Cancelled => "cancelled",
             Self::Ended => "ended",
+            Self::Revoked => "revoked",
         }
     }
 }
@@ -242,6 +251,9 @@ pub struct Appointment {
     pub video: Option<ValidityWindow>,
     pub status: Status,
     pub deliveries: Vec<Delivery>,
+    /// Which patient URL is current: 0 until the first reissue, then one more per reissue.
+    /// It goes into what the patient token signs, so older tokens are told apart (revoked).
+    pub patient_link_generation: u32,
 }
 
 impl Appointment {
@@ -265,9 +277,16 @@ impl Appointment {
         self.deliveries.last()
     }
 
-    /// What the patient page shows; `None` for in-person bookings, which have no link.
-    pub fn link_status(&self, now: DateTime<Utc>) -> Option<LinkStatus> {
+    /// What the patient page shows for a patient URL of `generation`; `None` for in-person
+    /// bookings, which have no link, and for generations never issued.
+    pub fn link_status(&self, generation: u32, now: DateTime<Utc>) -> Option<LinkStatus> {
         let window = self.video?;
+        if generation < self.patient_link_generation {
+            return Some(LinkStatus::Revoked);
+        }
+        if generation > self.patient_link_generation {
+            return None;
+        }
         Some(match self.status {
             Status::Cancelled => LinkStatus::Cancelled,
             Status::Ended => LinkStatus::Ended,
@@ -362,6 +381,7 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
                 Status::Cancelled => Err(DomainError::Cancelled),
             }
         }
+        (State::Present(a), Command::ReissuePatientUrl { now }) => reissue_patient_url(a, *now),
         (State::Present(a), Command::RecordDelivery { delivery_id, report }) => {
             let delivery = a
                 .deliveries
@@ -496,6 +516,28 @@ fn check_send_limit(a: &Appointment, now: DateTime<Utc>, per_hour: u32) -> Resul
     })
 }
 
+/// A new patient URL only where the old one could still be used: not for an in-person
+/// booking (no URL), a closed appointment (both URLs are dead anyway), an expired window, or
+/// a call in progress (the patient in the call is using the URL being revoked).
+fn reissue_patient_url(a: &Appointment, now: DateTime<Utc>) -> Result<Vec<Event>, DomainError> {
+    let window = a.require_video()?;
+    a.require_not_closed()?;
+    if a.status == Status::InCall {
+        return Err(DomainError::CallInProgress);
+    }
+    if window.position(now) == WindowPosition::Expired {
+        return Err(DomainError::OutsideValidityWindow);
+    }
+    let generation = a
+        .patient_link_generation
+        .checked_add(1)
+        .ok_or_else(|| DomainError::invalid("patient_url", "cannot be reissued any more"))?;
+    Ok(vec![Event::PatientUrlReissued(PatientUrlReissued {
+        generation,
+        reissued_at: now,
+    })])
+}
+
 fn edit_video_call(a: &Appointment, c: &EditVideoCall) -> Result<Vec<Event>, DomainError> {
     let Details::VideoUrl { title } = &a.details else {
         return Err(DomainError::NotEditable);
@@ -536,6 +578,7 @@ pub fn evolve(state: State, event: &Event) -> State {
             video: e.video,
             status: Status::Booked,
             deliveries: vec![],
+            patient_link_generation: 0,
         }),
         (_, Event::VideoUrlCreated(e)) => State::Present(Appointment {
             clinic_id: e.clinic_id,
@@ -548,6 +591,7 @@ pub fn evolve(state: State, event: &Event) -> State {
             video: Some(e.video),
             status: Status::Booked,
             deliveries: vec![],
+            patient_link_generation: 0,
         }),
         (State::Absent, _) => State::Absent,
         (State::Present(mut a), event) => {
@@ -583,6 +627,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 Event::CallCancelled(_) => a.status = Status::Cancelled,
                 Event::CallStarted(_) => a.status = Status::InCall,
                 Event::CallEnded(_) => a.status = Status::Ended,
+                Event::PatientUrlReissued(e) => a.patient_link_generation = e.generation,
             }
             State::Present(a)
         }

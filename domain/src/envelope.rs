@@ -59,10 +59,16 @@ impl<'de> Deserialize<'de> for Actor {
 pub struct EventMetadata {
     pub clinic_id: ClinicId,
     pub actor: Actor,
-    /// Shared by everything one request caused (the request id at the edge).
+    /// Shared by everything one request caused: the id the server gave the request at the
+    /// edge, never one a client chose.
     pub correlation_id: Uuid,
-    /// The request or event that directly caused this one.
+    /// The request (server id) or event that directly caused this one.
     pub causation_id: Uuid,
+    /// The `X-Request-Id` the client sent, for matching with its own logs. Client-chosen and
+    /// so not trustworthy: never a key into the causal chain. Only 1–64 printable ASCII
+    /// characters are kept (anything else is dropped); absent when there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
 }
 
 /// An event ready to append: everything but the stream, version and position, which the

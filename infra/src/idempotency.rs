@@ -4,10 +4,21 @@
 //! then creates the stream with "no stream yet" as its expected version, so even after a
 //! crash between the append and the saved response, a retry resumes on the same id and can
 //! never create a second appointment.
+//!
+//! A key belongs to one staff member ([`KeyOwner`]): two people who happen to send the same
+//! key make two requests. The saved answer is stored as the caller gives it; the API stores
+//! it without the capability URLs (see `api/src/routes/appointments.rs`).
 
 use crate::db::Db;
 use chrono::{DateTime, Duration, Utc};
-use enkaku_domain::ids::{AppointmentId, ClinicId};
+use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
+
+/// Whose key it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyOwner {
+    pub clinic: ClinicId,
+    pub staff: StaffId,
+}
 
 /// What to do with a request that carries a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,8 +27,12 @@ pub enum Claim {
     Fresh(AppointmentId),
     /// A previous attempt stopped without answering (crash): run again on the same id.
     Resume(AppointmentId),
-    /// Done before: answer exactly as then.
-    Replay { status: u16, body: String },
+    /// Done before: answer as then (the saved body, for the appointment `id`).
+    Replay {
+        id: AppointmentId,
+        status: u16,
+        body: String,
+    },
     /// The first request with this key is still running.
     InProgress,
     /// The key was used with a different request body.
@@ -40,17 +55,18 @@ impl IdempotencyStore {
 
     pub async fn claim(
         &self,
-        clinic: ClinicId,
+        owner: KeyOwner,
         key: &str,
         request_hash: &str,
         fresh_id: AppointmentId,
         now: DateTime<Utc>,
     ) -> Result<Claim, sqlx::Error> {
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (clinic_id, idem_key, request_hash, appointment_id, locked_at_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (clinic_id, idem_key) DO NOTHING",
+            "INSERT INTO idempotency_keys (clinic_id, staff_id, idem_key, request_hash, appointment_id, locked_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (clinic_id, staff_id, idem_key) DO NOTHING",
         )
-        .bind(clinic.to_string())
+        .bind(owner.clinic.to_string())
+        .bind(owner.staff.to_string())
         .bind(key)
         .bind(request_hash)
         .bind(fresh_id.to_string())
@@ -63,17 +79,20 @@ impl IdempotencyStore {
         }
         let (hash, id, status, body, locked_at): Row = sqlx::query_as(
             "SELECT request_hash, appointment_id, response_status, response_body, locked_at_ms
-             FROM idempotency_keys WHERE clinic_id = $1 AND idem_key = $2",
+             FROM idempotency_keys WHERE clinic_id = $1 AND staff_id = $2 AND idem_key = $3",
         )
-        .bind(clinic.to_string())
+        .bind(owner.clinic.to_string())
+        .bind(owner.staff.to_string())
         .bind(key)
         .fetch_one(&self.db.pool)
         .await?;
         if hash != request_hash {
             return Ok(Claim::Mismatch);
         }
+        let id = id.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         if let (Some(status), Some(body)) = (status, body) {
             return Ok(Claim::Replay {
+                id,
                 status: status as u16,
                 body,
             });
@@ -83,17 +102,18 @@ impl IdempotencyStore {
         }
         // Take over the abandoned claim, unless another retry just did.
         let taken = sqlx::query(
-            "UPDATE idempotency_keys SET locked_at_ms = $3
-             WHERE clinic_id = $1 AND idem_key = $2 AND locked_at_ms = $4 AND response_status IS NULL",
+            "UPDATE idempotency_keys SET locked_at_ms = $4
+             WHERE clinic_id = $1 AND staff_id = $2 AND idem_key = $3 AND locked_at_ms = $5
+               AND response_status IS NULL",
         )
-        .bind(clinic.to_string())
+        .bind(owner.clinic.to_string())
+        .bind(owner.staff.to_string())
         .bind(key)
         .bind(now.timestamp_millis())
         .bind(locked_at)
         .execute(self.db.writer())
         .await?
         .rows_affected();
-        let id = id.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         Ok(if taken == 1 {
             Claim::Resume(id)
         } else {
@@ -101,18 +121,20 @@ impl IdempotencyStore {
         })
     }
 
-    /// Remember the answer, so retries get exactly it.
+    /// Remember the answer, so retries get it.
     pub async fn complete(
         &self,
-        clinic: ClinicId,
+        owner: KeyOwner,
         key: &str,
         status: u16,
         body: &str,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE clinic_id = $1 AND idem_key = $2",
+            "UPDATE idempotency_keys SET response_status = $4, response_body = $5
+             WHERE clinic_id = $1 AND staff_id = $2 AND idem_key = $3",
         )
-        .bind(clinic.to_string())
+        .bind(owner.clinic.to_string())
+        .bind(owner.staff.to_string())
         .bind(key)
         .bind(i32::from(status))
         .bind(body)
@@ -121,8 +143,8 @@ impl IdempotencyStore {
         .map(|_| ())
     }
 
-    /// Forget keys claimed before `cutoff`. Their saved answers hold the appointment as created,
-    /// URLs included, so they are kept only as long as a client may sensibly retry.
+    /// Forget keys claimed before `cutoff`. Their saved answers hold the appointment as created
+    /// (patient name included), so they are kept only as long as a client may sensibly retry.
     pub async fn purge_claimed_before(&self, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
         sqlx::query("DELETE FROM idempotency_keys WHERE locked_at_ms < $1")
             .bind(cutoff.timestamp_millis())
@@ -132,11 +154,13 @@ impl IdempotencyStore {
     }
 
     /// Forget a claim whose request failed on our side (5xx), so a retry starts afresh.
-    pub async fn release(&self, clinic: ClinicId, key: &str) -> Result<(), sqlx::Error> {
+    pub async fn release(&self, owner: KeyOwner, key: &str) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE clinic_id = $1 AND idem_key = $2 AND response_status IS NULL",
+            "DELETE FROM idempotency_keys
+             WHERE clinic_id = $1 AND staff_id = $2 AND idem_key = $3 AND response_status IS NULL",
         )
-        .bind(clinic.to_string())
+        .bind(owner.clinic.to_string())
+        .bind(owner.staff.to_string())
         .bind(key)
         .execute(self.db.writer())
         .await

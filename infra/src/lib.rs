@@ -2,6 +2,7 @@
 //! Kafka) and the Kafka publisher, the clinic directory, staff sessions, idempotency records,
 //! the embedded outbox, and start-up configuration.
 
+pub mod data_dir;
 pub mod db;
 pub mod directory;
 pub mod event_store;

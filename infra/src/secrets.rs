@@ -1,6 +1,8 @@
 //! The key behind capability links (R12). It never enters the event log: it comes from
-//! `ENKAKU_LINK_SECRET` (hex, ≥ 32 bytes) or a file created once in the data directory.
+//! `ENKAKU_LINK_SECRET` (hex, ≥ 32 bytes) or a file created once, `0600`, in the data
+//! directory.
 
+use crate::data_dir;
 use rand::RngCore;
 use secrecy::SecretSlice;
 use std::path::Path;
@@ -22,27 +24,9 @@ pub fn link_key(from_env: Option<&str>, data_dir: &Path) -> anyhow::Result<Secre
     }
     let mut key = vec![0u8; 32];
     rand::rng().fill_bytes(&mut key);
-    std::fs::create_dir_all(data_dir)?;
-    write_private(&path, &hex::encode(&key))?;
+    data_dir::prepare(data_dir)?;
+    data_dir::write_private(&path, &hex::encode(&key))?;
     Ok(key.into())
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
 }
 
 #[cfg(test)]
@@ -57,6 +41,18 @@ mod tests {
         let second = link_key(None, dir.path()).unwrap();
         assert_eq!(first.expose_secret(), second.expose_secret());
         assert_eq!(first.expose_secret().len(), 32);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_key_file_and_a_new_data_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        link_key(None, &dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(FILE)), 0o600);
     }
 
     #[test]

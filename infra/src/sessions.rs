@@ -10,9 +10,16 @@ use enkaku_domain::ids::{ClinicId, StaffId};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// A session's name in the store: the digest of its token. Safe to hold on to (it does not
+/// log anyone in) where the token itself must not linger, e.g. in a long-lived stream.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SessionKey(String);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
+    pub key: SessionKey,
     pub staff_id: StaffId,
     pub clinic_id: ClinicId,
     /// Double-submit token: cookie-authenticated mutations must echo it in `X-CSRF-Token`.
@@ -45,6 +52,8 @@ pub struct SessionStore {
     db: Db,
     ttl: Duration,
     cache: Arc<TtlCache<String, (Session, DateTime<Utc>)>>,
+    /// Sessions revoked in this process, for what outlives a request (see [`Self::ended`]).
+    revoked: broadcast::Sender<SessionKey>,
 }
 
 impl SessionStore {
@@ -53,6 +62,7 @@ impl SessionStore {
             db,
             ttl,
             cache: Arc::new(TtlCache::new(LOOKUP_CACHE, 100_000)),
+            revoked: broadcast::channel(256).0,
         }
     }
 
@@ -104,6 +114,7 @@ impl SessionStore {
             return Ok(None);
         };
         let session = Session {
+            key: SessionKey(key.clone()),
             staff_id,
             clinic_id,
             csrf_token,
@@ -126,9 +137,59 @@ impl SessionStore {
         let key = digest(token);
         self.cache.remove(&key);
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(key)
+            .bind(&key)
             .execute(self.db.writer())
-            .await
-            .map(|_| ())
+            .await?;
+        // Nobody listening is fine: then no stream of this session is open here.
+        let _ = self.revoked.send(SessionKey(key));
+        Ok(())
+    }
+
+    /// Resolves once the session is over, for responses that outlive their request (the
+    /// live-update stream): at once when it is logged out in this process; otherwise when a
+    /// look-up every `recheck` finds it expired or gone from the database (logged out or
+    /// revoked by another process). The look-up skips the cache, so the lag is `recheck`.
+    /// A database error counts as still live: an outage is not a logout.
+    pub fn ended<N>(
+        &self,
+        key: SessionKey,
+        recheck: std::time::Duration,
+        now: N,
+    ) -> impl Future<Output = ()> + Send + 'static + use<N>
+    where
+        N: Fn() -> DateTime<Utc> + Send + 'static,
+    {
+        let store = self.clone();
+        let mut revoked = self.revoked.subscribe();
+        async move {
+            loop {
+                tokio::select! {
+                    received = revoked.recv() => match received {
+                        Ok(gone) if gone == key => return,
+                        Ok(_) => continue,
+                        // Missed some (or, impossibly, closed): ask the database.
+                        Err(_) => {}
+                    },
+                    _ = tokio::time::sleep(recheck) => {}
+                }
+                if let Ok(false) = store.live_in_store(&key, now()).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether the database still holds the session unexpired; drops it from the cache if not.
+    async fn live_in_store(&self, key: &SessionKey, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT expires_at_ms FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
+                .bind(&key.0)
+                .bind(now.timestamp_millis())
+                .fetch_optional(&self.db.pool)
+                .await?;
+        if row.is_none() {
+            self.cache.remove(&key.0);
+        }
+        Ok(row.is_some())
     }
 }

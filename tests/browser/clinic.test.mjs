@@ -266,6 +266,32 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
     assert.equal(await page.getByText('さくら苑').count(), 0, 'never in the reception list (R9)');
   });
 
+  test('its patient URL is reissued after a confirmation; the old link then says it is no longer valid', async () => {
+    await openSchedule(page);
+    await slot(page, '14:00').locator('.entry', { hasText: 'さくら苑 2階' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByRole('button', { name: '患者用URLを再発行' }).click();
+    const confirm = page.getByRole('dialog', { name: '患者用URLの再発行' });
+    await confirm.waitFor();
+    await screenshot(page, '10b-reissue-confirm');
+    await confirm.getByRole('button', { name: '再発行する' }).click();
+    await assert.doesNotReject(panel.getByText('患者用URLを再発行しました。', { exact: false }).waitFor());
+    await panel.getByRole('button', { name: '患者用URLを表示' }).click();
+    const reissued = await panel.getByLabel('患者用URL').inputValue();
+    assert.match(reissued, /\/p\/[A-Za-z0-9_-]{40,}$/);
+    assert.notEqual(reissued, patientUrl);
+
+    const context = await browser.newContext(PHONE);
+    const patient = await context.newPage();
+    const patientErrors = collectErrors(patient);
+    await patient.goto(patientUrl);
+    await assert.doesNotReject(patient.getByText('このURLは無効になりました。医療機関から届いた新しいURLをご利用ください。', { exact: true }).waitFor());
+    await screenshot(patient, '12b-patient-revoked');
+    assert.deepEqual(patientErrors, []);
+    await context.close();
+    patientUrl = reissued;
+  });
+
   test('is cancelled after a confirmation; the patient page then says so', async () => {
     await openSchedule(page);
     await slot(page, '14:00').locator('.entry', { hasText: 'さくら苑 2階' }).click();

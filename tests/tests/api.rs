@@ -450,6 +450,156 @@ async fn r12_urls_are_distinct_capabilities_that_never_enter_the_event_log() {
     assert!(all.iter().all(|e| !e.data.to_string().contains(&patient)));
 }
 
+/// The look-up of a patient token, as the patient page makes it.
+async fn patient_link(app: &TestApp, token: &str) -> Reply {
+    public_get(app, &format!("/api/v1/patient-links/{token}")).await
+}
+
+#[tokio::test]
+async fn reissuing_the_patient_url_revokes_the_old_one_and_the_new_one_is_sent() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let created = yamada.create_video_call(&hours_from_now(0), "誤送信").await;
+    let appointment = id(&created);
+    let old_video = created.body["video"].clone();
+    let old = token_of(&old_video["patient_url"]);
+    // Sent to a wrong number...
+    yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/send-url"),
+            json!({"channel": "sms", "destination": "090-1111-2222"}),
+        )
+        .await;
+    delivered(&yamada, &appointment).await;
+    let current = yamada.get(&format!("/api/v1/appointments/{appointment}")).await;
+    let etag = current.headers["etag"].to_str().unwrap().to_owned();
+
+    // ...so staff reissue it, under If-Match like every change.
+    let reissue = format!("/api/v1/appointments/{appointment}/reissue-patient-url");
+    yamada
+        .request(Method::POST, &reissue, None, &[("if-match", "\"1\"")])
+        .await
+        .assert_problem(412, "version_conflict");
+    let reissued = yamada
+        .request(Method::POST, &reissue, None, &[("if-match", etag.as_str())])
+        .await;
+    assert_eq!(reissued.status, StatusCode::OK, "{}", reissued.body);
+    let video = &reissued.body["video"];
+    let new = token_of(&video["patient_url"]);
+    assert_ne!(new, old);
+    assert_eq!(
+        video["clinic_url"], old_video["clinic_url"],
+        "the clinic URL stays"
+    );
+    assert_eq!(
+        video["deliveries"].as_array().unwrap().len(),
+        1,
+        "the history stays"
+    );
+    assert_eq!(
+        yamada
+            .get(&format!("/api/v1/appointments/{appointment}"))
+            .await
+            .body["video"]["patient_url"],
+        video["patient_url"]
+    );
+
+    // The old link says it was replaced; the new one opens.
+    let old_link = patient_link(&app, &old).await;
+    assert_eq!(old_link.status, StatusCode::OK);
+    assert_eq!(old_link.body["status"], "revoked");
+    assert_eq!(patient_link(&app, &new).await.body["status"], "open");
+    let call = yamada
+        .get(&format!("/api/v1/call-links/{}", token_of(&video["clinic_url"])))
+        .await;
+    assert_eq!(call.status, StatusCode::OK, "the call screen is unaffected");
+
+    // The new URL goes out with the usual resend, and only it.
+    yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/resend-url"),
+            json!({"channel": "sms", "destination": "090-1234-5678"}),
+        )
+        .await;
+    delivered(&yamada, &appointment).await;
+    let outbox = yamada.get("/api/v1/outbox").await;
+    let newest = outbox.body["items"][0]["body"].as_str().unwrap().to_owned();
+    assert!(newest.contains(&new) && !newest.contains(&old), "{newest}");
+
+    // A second reissue revokes the first reissued link too.
+    let again = yamada.post(&reissue, json!({})).await;
+    let newer = token_of(&again.body["video"]["patient_url"]);
+    assert_eq!(patient_link(&app, &new).await.body["status"], "revoked");
+    assert_eq!(patient_link(&app, &newer).await.body["status"], "open");
+
+    // The event says what happened, and no token is in the log.
+    let history = yamada
+        .get(&format!("/api/v1/appointments/{appointment}/events"))
+        .await;
+    let reissues: Vec<&Value> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "PatientUrlReissued")
+        .collect();
+    assert_eq!(reissues.len(), 2);
+    assert_eq!(reissues[0]["data"]["generation"], 1);
+    assert_eq!(reissues[1]["data"]["generation"], 2);
+    assert_eq!(reissues[0]["metadata"]["actor"], yamada.staff_id);
+    let text = history.body.to_string();
+    for token in [&old, &new, &newer] {
+        assert!(!text.contains(token.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_patient_url_is_not_reissued_where_no_link_could_be_used() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let reissue = |id: &str| format!("/api/v1/appointments/{id}/reissue-patient-url");
+
+    let in_person = id(&yamada
+        .book(&hours_from_now(3), "一般内科", "in_person", "山田 花子")
+        .await);
+    yamada
+        .post(&reissue(&in_person), json!({}))
+        .await
+        .assert_problem(409, "no_video_call");
+
+    let cancelled = id(&yamada.create_video_call(&hours_from_now(3), "").await);
+    yamada
+        .post(&format!("/api/v1/appointments/{cancelled}/cancel"), json!({}))
+        .await;
+    yamada
+        .post(&reissue(&cancelled), json!({}))
+        .await
+        .assert_problem(409, "appointment_cancelled");
+
+    let in_call = id(&yamada.create_video_call(&hours_from_now(0), "").await);
+    yamada
+        .post(&format!("/api/v1/appointments/{in_call}/start-call"), json!({}))
+        .await;
+    yamada
+        .post(&reissue(&in_call), json!({}))
+        .await
+        .assert_problem(409, "call_in_progress");
+    yamada
+        .post(&format!("/api/v1/appointments/{in_call}/end-call"), json!({}))
+        .await;
+    yamada
+        .post(&reissue(&in_call), json!({}))
+        .await
+        .assert_problem(409, "call_ended");
+
+    // Another clinic's appointment is not found.
+    let suzuki = app.login(SUZUKI).await;
+    let mine = id(&yamada.create_video_call(&hours_from_now(3), "").await);
+    suzuki
+        .post(&reissue(&mine), json!({}))
+        .await
+        .assert_problem(404, "not_found");
+}
+
 #[tokio::test]
 async fn r13_the_server_enforces_the_validity_window() {
     let app = app().await;
@@ -779,9 +929,73 @@ async fn idempotency_keys_make_creation_retry_safe() {
 }
 
 #[tokio::test]
+async fn idempotency_keys_belong_to_the_staff_member_who_sent_them() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let sato = app.login(SATO).await;
+    // Same clinic, same key, same body: two people, so two requests.
+    let body = json!({ "doctor_id": yamada.staff_id, "start_at": hours_from_now(2), "title": "同じキー" });
+    let key = [("idempotency-key", "shared-key-1")];
+    let first = yamada
+        .request(Method::POST, "/api/v1/video-calls", Some(body.clone()), &key)
+        .await;
+    let second = sato
+        .request(Method::POST, "/api/v1/video-calls", Some(body.clone()), &key)
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(second.status, StatusCode::CREATED);
+    assert_ne!(id(&first), id(&second), "each got an appointment of their own");
+    assert_eq!(*app.state.store.head().borrow(), 2);
+    // Each one's retry still gets their own answer.
+    let again = sato
+        .request(Method::POST, "/api/v1/video-calls", Some(body), &key)
+        .await;
+    assert_eq!(id(&again), id(&second));
+    assert_eq!(*app.state.store.head().borrow(), 2);
+}
+
+#[tokio::test]
+async fn saved_idempotency_answers_hold_no_capability_urls_and_replays_rebuild_them() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let body = json!({ "doctor_id": yamada.staff_id, "start_at": hours_from_now(2), "title": "保存" });
+    let key = [("idempotency-key", "no-urls-at-rest")];
+    let first = yamada
+        .request(Method::POST, "/api/v1/video-calls", Some(body.clone()), &key)
+        .await;
+    let (clinic, patient) = (
+        token_of(&first.body["video"]["clinic_url"]),
+        token_of(&first.body["video"]["patient_url"]),
+    );
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT response_body FROM idempotency_keys")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let saved = &rows[0].0;
+    assert!(saved.contains(&id(&first)), "the answer is saved: {saved}");
+    for secret in [
+        clinic.as_str(),
+        patient.as_str(),
+        "/call/",
+        "/p/",
+        "clinic_url",
+        "patient_url",
+    ] {
+        assert!(!saved.contains(secret), "{secret} is in the saved answer {saved}");
+    }
+    let replay = yamada
+        .request(Method::POST, "/api/v1/video-calls", Some(body), &key)
+        .await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.body, first.body, "the replay has the URLs again");
+    assert_eq!(replay.headers["etag"], "\"1\"");
+}
+
+#[tokio::test]
 async fn a_key_whose_first_request_is_still_running_gets_409() {
     use enkaku_api::routes::appointments::{CreateVideoCallRequest, request_hash};
-    use enkaku_infra::idempotency::Claim;
+    use enkaku_infra::idempotency::{Claim, KeyOwner};
     let app = app().await;
     let yamada = app.login(YAMADA).await;
     let clinic = yamada.clinic_id.parse().unwrap();
@@ -795,10 +1009,14 @@ async fn a_key_whose_first_request_is_still_running_gets_409() {
     // Claim the key exactly as a request still in flight holds it...
     let hash = request_hash("/api/v1/video-calls", &request).unwrap();
     let in_flight = enkaku_domain::ids::AppointmentId(uuid::Uuid::now_v7());
+    let owner = KeyOwner {
+        clinic,
+        staff: yamada.staff_id.parse().unwrap(),
+    };
     let claim = app
         .state
         .idempotency
-        .claim(clinic, "busy-key", &hash, in_flight, chrono::Utc::now())
+        .claim(owner, "busy-key", &hash, in_flight, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(claim, Claim::Fresh(in_flight));
@@ -1026,6 +1244,7 @@ async fn responses_carry_security_headers_and_the_openapi_document_lists_the_con
         "/api/v1/appointments/{id}/start-call",
         "/api/v1/appointments/{id}/end-call",
         "/api/v1/appointments/{id}/events",
+        "/api/v1/appointments/{id}/reissue-patient-url",
         "/api/v1/patient-links/{token}",
     ] {
         assert!(
@@ -1081,6 +1300,97 @@ async fn responses_carry_security_headers_and_the_openapi_document_lists_the_con
             .unwrap(),
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_kept_apart_from_the_ids_of_the_causal_chain() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let body = json!({ "doctor_id": yamada.staff_id, "start_at": hours_from_now(2) });
+    // A client picking a UUID would have chosen the events' correlation and causation ids.
+    let chosen = uuid::Uuid::now_v7().to_string();
+    let overlong = "x".repeat(65);
+    let cases = [
+        (chosen.as_str(), Some(chosen.as_str())),
+        ("trace-42/abc", Some("trace-42/abc")),
+        ("two words", None),
+        (overlong.as_str(), None),
+    ];
+    for (sent, kept) in cases {
+        let created = yamada
+            .request(
+                Method::POST,
+                "/api/v1/video-calls",
+                Some(body.clone()),
+                &[("x-request-id", sent)],
+            )
+            .await;
+        let server_id = created.headers["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(server_id, sent, "the response names the server's id");
+        let history = yamada
+            .get(&format!("/api/v1/appointments/{}/events", id(&created)))
+            .await;
+        let metadata = &history.body["items"][0]["metadata"];
+        assert_eq!(metadata["correlation_id"], server_id.as_str(), "{metadata}");
+        assert_eq!(metadata["causation_id"], server_id.as_str());
+        match kept {
+            Some(kept) => assert_eq!(metadata["client_request_id"], kept),
+            None => assert!(metadata.get("client_request_id").is_none(), "{metadata}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_the_public_url_is_https_and_only_then() {
+    let plain = app().await;
+    let response = plain
+        .http
+        .get(format!("{}/livez", plain.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(!response.headers().contains_key("strict-transport-security"));
+
+    let store = enkaku_tests::TestStore::new(Backend::Sqlite).await;
+    let mut config = store.config(([127, 0, 0, 1], 0).into());
+    config.public_url = Some("https://clinic.example.jp".into());
+    let https = TestApp::spawn_with(store, config).await;
+    for path in ["/livez", "/api/v1/me", "/login"] {
+        let response = https
+            .http
+            .get(format!("{}{path}", https.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=63072000",
+            "{path}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let store = enkaku_tests::TestStore::new(Backend::Sqlite).await;
+    let mut config = store.config(([127, 0, 0, 1], 0).into());
+    let dir = store.dir.path().join("data");
+    config.data_dir = dir.clone();
+    let app = TestApp::spawn_with(store, config).await;
+    app.login(YAMADA).await; // a write, so the -wal and -shm files exist
+    let mode = |name: &str| {
+        std::fs::metadata(dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700);
+    for file in ["enkaku.db", "enkaku.db-wal", "enkaku.db-shm", "link-secret.key"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
 }
 
 /// The main flows once more, on PostgreSQL.
@@ -1141,6 +1451,7 @@ async fn an_unreadable_history_does_not_hold_up_other_deliveries() {
             actor: Actor::System,
             correlation_id: uuid::Uuid::now_v7(),
             causation_id: uuid::Uuid::now_v7(),
+            client_request_id: None,
         },
     };
     let request = json!({ "delivery_id": uuid::Uuid::now_v7(), "channel": "sms", "destination": "+819012345678",

@@ -91,6 +91,7 @@ async fn setup(outages: usize, refuse: bool) -> Setup {
         actor: Actor::Staff(demo::yamada()),
         correlation_id: uuid::Uuid::now_v7(),
         causation_id: uuid::Uuid::now_v7(),
+        client_request_id: None,
         if_match: None,
     };
     Setup {

@@ -40,6 +40,7 @@ fn event(n: u64) -> NewEvent {
             actor: Actor::System,
             correlation_id: Uuid::now_v7(),
             causation_id: Uuid::now_v7(),
+            client_request_id: None,
         },
     }
 }

@@ -243,6 +243,18 @@ impl Live {
         }
     }
 
+    /// Whether the server ends the stream within `wait` (anything sent meanwhile is skipped).
+    async fn ends_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(_))) => continue,
+                Ok(Ok(None) | Err(_)) => return true,
+            }
+        }
+    }
+
     /// The next `change` event's data, or None if none comes within `wait`.
     async fn next_change(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -316,4 +328,44 @@ async fn live_updates_reach_the_clinic_once_its_read_models_have_the_change() {
         .await
         .expect("the server stops with live streams open");
     assert_eq!(mine.next_change(Duration::from_secs(1)).await, None);
+}
+
+#[tokio::test]
+async fn a_live_stream_ends_when_its_session_is_logged_out() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let mut live = Live::open(&yamada).await;
+    let mut other_session = Live::open(&app.login(YAMADA).await).await;
+    let out = yamada.request(Method::POST, "/api/v1/logout", None, &[]).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    // A logout in this process ends the stream at once (the bound is only a guard).
+    assert!(live.ends_within(Duration::from_secs(5)).await, "the stream ended");
+    assert!(
+        !other_session.ends_within(Duration::from_millis(300)).await,
+        "the same person's other session keeps its stream"
+    );
+}
+
+#[tokio::test]
+async fn a_live_stream_ends_when_its_session_is_revoked_elsewhere() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let mut live = Live::open(&yamada).await;
+    // Another replica's logout: the row is gone, nothing was said in this process.
+    let token_hash = format!(
+        "{:x}",
+        <sha2::Sha256 as sha2::Digest>::digest(yamada.token.as_bytes())
+    );
+    let deleted = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 1);
+    // The stream re-checks its session every 5 s.
+    assert!(
+        live.ends_within(Duration::from_secs(15)).await,
+        "the stream ended"
+    );
+    yamada.get("/api/v1/me").await.assert_problem(401, "unauthorized");
 }

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use enkaku_commands::capability::LinkRole;
+use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_commands::{AppointmentAt, CommandContext, CommandError, NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::EditVideoCall;
@@ -16,7 +16,7 @@ use enkaku_domain::envelope::{Actor, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
 use enkaku_domain::values::{Channel, ChartNumber, Memo, PatientName, Title};
-use enkaku_infra::idempotency::Claim;
+use enkaku_infra::idempotency::{Claim, KeyOwner};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel))
         .routes(routes!(start_call))
         .routes(routes!(end_call))
+        .routes(routes!(reissue_patient_url))
         .routes(routes!(events))
         .routes(routes!(call_link))
         .routes(routes!(check_destination))
@@ -220,6 +221,7 @@ fn context(staff: &Staff, headers: &HeaderMap) -> Result<CommandContext, ApiErro
         actor: Actor::Staff(staff.staff_id),
         correlation_id: staff.request_id,
         causation_id: staff.request_id,
+        client_request_id: staff.client_request_id.clone(),
         if_match: if_match(headers)?,
     })
 }
@@ -263,18 +265,20 @@ where
         })?;
     let request_hash = request_hash(path, request)?;
     let now = state.service.now();
+    // A key is one staff member's: a colleague's equal key is another request.
+    let owner = KeyOwner {
+        clinic: staff.clinic_id,
+        staff: staff.staff_id,
+    };
     let claim = state
         .idempotency
-        .claim(staff.clinic_id, key, &request_hash, fresh_id, now)
+        .claim(owner, key, &request_hash, fresh_id, now)
         .await?;
     let (id, resumed) = match claim {
         Claim::Fresh(id) => (id, false),
         Claim::Resume(id) => (id, true),
-        Claim::Replay { status, body } => {
-            let version = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("version").and_then(Value::as_u64))
-                .unwrap_or(0);
+        Claim::Replay { id, status, body } => {
+            let (body, version) = replayed_answer(state, id, &body)?;
             return Ok(with_etag(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
                 body,
@@ -307,15 +311,52 @@ where
             let body = body_of(state, &at).await?;
             state
                 .idempotency
-                .complete(staff.clinic_id, key, 201, &body)
+                .complete(owner, key, 201, &saved_answer(&body)?)
                 .await?;
             Ok(with_etag(StatusCode::CREATED, body, at.version))
         }
         Err(e) => {
-            state.idempotency.release(staff.clinic_id, key).await?;
+            state.idempotency.release(owner, key).await?;
             Err(e.into())
         }
     }
+}
+
+/// The capability URLs of an appointment's JSON, which a saved answer must not hold: they
+/// would sit in the database in plaintext for a day, opening the call to whoever reads it.
+const CAPABILITY_FIELDS: [(&str, LinkRole); 2] = [
+    ("clinic_url", LinkRole::Clinic),
+    ("patient_url", LinkRole::Patient),
+];
+
+/// The answer to save with an Idempotency-Key: the created appointment without its URLs.
+fn saved_answer(body: &str) -> Result<String, ApiError> {
+    let mut answer: Value = serde_json::from_str(body).map_err(ApiError::internal)?;
+    if let Some(video) = answer.get_mut("video").and_then(Value::as_object_mut) {
+        for (field, _) in CAPABILITY_FIELDS {
+            video.remove(field);
+        }
+    }
+    serde_json::to_string(&answer).map_err(ApiError::internal)
+}
+
+/// A saved answer with its URLs derived again, as they were first given (a created
+/// appointment's patient URL is always of generation 0), and the version for its ETag.
+fn replayed_answer(state: &AppState, id: AppointmentId, saved: &str) -> Result<(String, u64), ApiError> {
+    let mut answer: Value = serde_json::from_str(saved).map_err(ApiError::internal)?;
+    let version = answer.get("version").and_then(Value::as_u64).unwrap_or(0);
+    if let Some(video) = answer.get_mut("video").and_then(Value::as_object_mut) {
+        for (field, role) in CAPABILITY_FIELDS {
+            video.insert(
+                field.into(),
+                state.links.url(&state.public_url, role, id, 0).into(),
+            );
+        }
+    }
+    Ok((
+        serde_json::to_string(&answer).map_err(ApiError::internal)?,
+        version,
+    ))
 }
 
 /// What makes two requests "the same" for an Idempotency-Key: the path and the parsed body.
@@ -528,6 +569,27 @@ async fn end_call(
     respond(&state, StatusCode::OK, &at).await
 }
 
+/// 「患者用URLを再発行」: revoke the patient URL (sent to a wrong address, say) and issue a
+/// new one, answered in `video.patient_url`; the old one's look-up says `revoked`. Send the
+/// new one with resend-url. The clinic URL does not change. Refused (409) for in-person,
+/// cancelled or ended appointments, during the call and after the validity window.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/reissue-patient-url", tag = "appointments",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = AppointmentView, headers(("ETag" = String))), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 412, body = Problem)))]
+async fn reissue_patient_url(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let at = state
+        .service
+        .reissue_patient_url(&context(&staff, &headers)?, appointment_id(&id)?)
+        .await?;
+    respond(&state, StatusCode::OK, &at).await
+}
+
 /// The appointment's event history, oldest first (auditors).
 #[utoipa::path(get, path = "/api/v1/appointments/{id}/events", tag = "audit",
     params(("id" = Uuid, Path)),
@@ -554,7 +616,12 @@ async fn call_link(
     staff: Staff,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let Some((LinkRole::Clinic, id)) = state.links.verify(&token) else {
+    let Some(Capability {
+        role: LinkRole::Clinic,
+        id,
+        ..
+    }) = state.links.verify(&token)
+    else {
         return Err(ApiError::not_found());
     };
     let at = state.service.get(staff.clinic_id, id).await?;

@@ -1,6 +1,6 @@
 //! Live updates for the clinic UI: a server-sent event each time a read model of the staff
 //! member's clinic changed, sent after the rows are committed, so a page that refetches on
-//! it sees the change.
+//! it sees the change. A stream lives no longer than the session that opened it.
 
 use crate::error::Problem;
 use crate::extract::Staff;
@@ -12,10 +12,15 @@ use enkaku_projections::runner::ReadModelChange;
 use futures::{Stream, StreamExt, stream};
 use serde::Serialize;
 use std::convert::Infallible;
+use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// How often an open stream asks the database whether its session still exists. A logout
+/// in this process ends the stream at once; one elsewhere (another replica), within this.
+const SESSION_RECHECK: Duration = Duration::from_secs(5);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(live))
@@ -32,7 +37,8 @@ pub struct LiveChange {
 
 /// `text/event-stream`: a `change` event (`LiveChange`) whenever the clinic's schedule or
 /// reception list changed, and `resync` when this listener fell behind and should refetch
-/// everything. Comments keep the connection open through proxies.
+/// everything. Comments keep the connection open through proxies. The stream ends when its
+/// session does (logout, expiry, revocation) or the server shuts down.
 #[utoipa::path(get, path = "/api/v1/live", tag = "read models",
     responses((status = 200, content_type = "text/event-stream", body = LiveChange), (status = 401, body = Problem)))]
 async fn live(
@@ -46,10 +52,18 @@ async fn live(
         .iter()
         .map(|runner| changes(runner.subscribe(), clinic).boxed());
     let mut closing = state.closing.clone();
+    let service = state.service.clone();
+    let session_ended = state
+        .sessions
+        .ended(staff.session, SESSION_RECHECK, move || service.now());
     let closed = async move {
-        let _ = closing.wait_for(|closing| *closing).await;
+        tokio::select! {
+            _ = closing.wait_for(|closing| *closing) => {}
+            () = session_ended => {}
+        }
     };
-    // The page reconnects by itself, to this server once it is back or to another one.
+    // The page reconnects by itself, to this server once it is back or to another one (and,
+    // after a logout, gets 401).
     let events = stream::select_all(streams).take_until(closed).map(Ok);
     Sse::new(events).keep_alive(KeepAlive::default())
 }

@@ -10,6 +10,7 @@ pub mod public;
 pub mod setup;
 
 use crate::error::ApiError;
+use crate::extract::ClientRequestId;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -49,11 +50,18 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(live::router())
 }
 
+/// How long browsers keep to HTTPS once they saw the header: two years, as the HSTS preload
+/// list asks. No `includeSubDomains`: enkaku cannot know what else lives under its domain.
+const HSTS: &str = "max-age=63072000";
+
 pub fn router(state: AppState) -> Router {
     let (router, doc) = routes_and_document();
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
-    router
+    // Behind an https public URL, browsers must not fall back to plain HTTP (the session
+    // cookie is `Secure`, but the page and its links would still be open to a downgrade).
+    let https = state.secure_cookies;
+    let router = router
         .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .merge(crate::ui::router())
         .fallback(|| async { ApiError::not_found() })
@@ -94,10 +102,34 @@ pub fn router(state: AppState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_owned();
-                tracing::info_span!("request", method = %request.method(), route, request_id = id)
+                let client_id = request.extensions().get::<ClientRequestId>().map(|c| c.0.clone());
+                tracing::info_span!("request", method = %request.method(), route, request_id = id, client_request_id = client_id.as_deref())
             }),
         )
+        // The server's id for every request; a client's own goes aside first (below).
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(set_client_request_id_aside));
+    if https {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else {
+        router
+    }
+}
+
+/// Take the client's `X-Request-Id` off the request, so the request-id layer always makes
+/// the server's own (the correlation id of events, the id in logs and in the response), and
+/// keep a sanitised copy as [`ClientRequestId`] for events' `client_request_id` and the log
+/// span's `client_request_id`.
+async fn set_client_request_id_aside(mut request: Request, next: axum::middleware::Next) -> Response {
+    if let Some(raw) = request.headers_mut().remove("x-request-id")
+        && let Some(id) = ClientRequestId::sanitize(raw.as_bytes())
+    {
+        request.extensions_mut().insert(id);
+    }
+    next.run(request).await
 }
 
 /// Bodies over the limit get 413 on every route, also on those that never read a body

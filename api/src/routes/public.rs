@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, FixedOffset};
-use enkaku_commands::capability::LinkRole;
+use enkaku_commands::capability::{Capability, LinkRole};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -106,7 +106,8 @@ async fn livez() -> impl IntoResponse {
 
 #[derive(Serialize, ToSchema)]
 pub struct PatientLinkView {
-    /// Where the link stands (R11, R13, R20).
+    /// Where the link stands (R11, R13, R20); `revoked` when the clinic has issued a newer
+    /// patient URL in its place.
     #[schema(schema_with = crate::openapi::link_status)]
     pub status: String,
     pub valid_from: DateTime<FixedOffset>,
@@ -126,12 +127,17 @@ async fn patient_link(
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<PatientLinkView>, ApiError> {
     state.link_limiter.check(peer, &headers)?;
-    let Some((LinkRole::Patient, id)) = state.links.verify(&token) else {
+    let Some(Capability {
+        role: LinkRole::Patient,
+        id,
+        generation,
+    }) = state.links.verify(&token)
+    else {
         return Err(ApiError::not_found());
     };
     let at = state.service.get_by_capability(id).await?;
     let a = &at.appointment;
-    let (Some(status), Some(window)) = (a.link_status(state.service.now()), a.video) else {
+    let (Some(status), Some(window)) = (a.link_status(generation, state.service.now()), a.video) else {
         return Err(ApiError::not_found());
     };
     let clinic = state.clinic(a.clinic_id).await?;

@@ -92,6 +92,16 @@ pub struct CallEnded {
     pub ended_at: DateTime<Utc>,
 }
 
+/// 「患者用URLを再発行」: the patient URL of every earlier generation stops working (its
+/// look-up answers `revoked`) and the URL of `generation` replaces it. Like the URLs
+/// themselves, the token is not part of the event: it is derived from the generation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PatientUrlReissued {
+    /// The new patient URL's generation: 1 for the first reissue, then one more each time.
+    pub generation: u32,
+    pub reissued_at: DateTime<Utc>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
@@ -104,6 +114,7 @@ pub enum Event {
     CallCancelled(CallCancelled),
     CallStarted(CallStarted),
     CallEnded(CallEnded),
+    PatientUrlReissued(PatientUrlReissued),
 }
 
 /// An event that could not be read back: unknown type, or a payload that no upcaster fixes.
@@ -127,6 +138,7 @@ impl Event {
             Self::CallCancelled(_) => "CallCancelled",
             Self::CallStarted(_) => "CallStarted",
             Self::CallEnded(_) => "CallEnded",
+            Self::PatientUrlReissued(_) => "PatientUrlReissued",
         }
     }
 

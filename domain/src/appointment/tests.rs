@@ -160,7 +160,7 @@ fn r6_in_person_bookings_have_no_video_call() {
     ))]);
     let a = then_state(&history, &[]);
     assert_eq!(a.video, None);
-    assert_eq!(a.link_status(at(0)), None);
+    assert_eq!(a.link_status(0, at(0)), None);
     assert_eq!(
         when(&history, Command::SendUrl(send(1, at(0)))),
         Err(DomainError::NoVideoCall)
@@ -323,7 +323,7 @@ fn r11_cancel_closes_the_links_and_repeating_it_changes_nothing() {
     ]);
     let a = then_state(&history, &[]);
     assert_eq!(a.status, Status::Cancelled);
-    assert_eq!(a.link_status(at(0)), Some(LinkStatus::Cancelled));
+    assert_eq!(a.link_status(0, at(0)), Some(LinkStatus::Cancelled));
     assert_eq!(when(&history, Command::CancelCall { now: at(-110) }), Ok(vec![]));
     assert_eq!(
         when(&history, Command::StartCall { now: at(0) }),
@@ -350,10 +350,91 @@ fn r11_a_call_in_progress_cannot_be_cancelled() {
 #[test]
 fn r13_link_status_follows_the_window() {
     let a = then_state(&created_video_url(), &[]);
-    assert_eq!(a.link_status(at(-61)), Some(LinkStatus::NotYetOpen));
-    assert_eq!(a.link_status(at(-60)), Some(LinkStatus::Open));
-    assert_eq!(a.link_status(at(24 * 60)), Some(LinkStatus::Open));
-    assert_eq!(a.link_status(at(24 * 60 + 1)), Some(LinkStatus::Expired));
+    assert_eq!(a.link_status(0, at(-61)), Some(LinkStatus::NotYetOpen));
+    assert_eq!(a.link_status(0, at(-60)), Some(LinkStatus::Open));
+    assert_eq!(a.link_status(0, at(24 * 60)), Some(LinkStatus::Open));
+    assert_eq!(a.link_status(0, at(24 * 60 + 1)), Some(LinkStatus::Expired));
+}
+
+fn reissue(m: i64) -> Command {
+    Command::ReissuePatientUrl { now: at(m) }
+}
+
+#[test]
+fn reissuing_the_patient_url_revokes_every_earlier_one() {
+    let history = created_video_url();
+    let events = when(&history, reissue(0)).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::PatientUrlReissued(PatientUrlReissued {
+            generation: 1,
+            reissued_at: at(0),
+        })]
+    );
+    let a = then_state(&history, &events);
+    assert_eq!(a.patient_link_generation, 1);
+    assert_eq!(a.link_status(0, at(0)), Some(LinkStatus::Revoked));
+    assert_eq!(a.link_status(1, at(0)), Some(LinkStatus::Open));
+    // A generation never issued opens nothing.
+    assert_eq!(a.link_status(2, at(0)), None);
+
+    let twice = given(&[Command::CreateVideoUrl(video_url()), reissue(0), reissue(1)]);
+    let a = then_state(&twice, &[]);
+    assert_eq!(a.patient_link_generation, 2);
+    assert_eq!(a.link_status(1, at(2)), Some(LinkStatus::Revoked));
+    assert_eq!(a.link_status(0, at(2)), Some(LinkStatus::Revoked));
+}
+
+#[test]
+fn reissuing_keeps_the_booking_and_its_deliveries_and_the_new_url_can_be_sent() {
+    let history = given(&[
+        Command::CreateAppointment(booking(ConsultationMode::Online, both_modes())),
+        Command::SendUrl(send(1, at(-30))),
+        reissue(-20),
+    ]);
+    let a = then_state(&history, &[]);
+    assert_eq!(a.status, Status::Booked);
+    assert_eq!(a.deliveries.len(), 1);
+    assert!(when(&history, Command::ResendUrl(send(2, at(-10)))).is_ok());
+}
+
+#[test]
+fn a_cancelled_or_ended_appointment_gets_no_new_patient_url() {
+    let cancelled = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::CancelCall { now: at(-120) },
+    ]);
+    assert_eq!(when(&cancelled, reissue(0)), Err(DomainError::Cancelled));
+    let ended = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::StartCall { now: at(0) },
+        Command::EndCall { now: at(10) },
+    ]);
+    assert_eq!(when(&ended, reissue(11)), Err(DomainError::CallEnded));
+}
+
+#[test]
+fn an_in_person_booking_has_no_patient_url_to_reissue() {
+    let history = given(&[Command::CreateAppointment(booking(
+        ConsultationMode::InPerson,
+        both_modes(),
+    ))]);
+    assert_eq!(when(&history, reissue(0)), Err(DomainError::NoVideoCall));
+}
+
+#[test]
+fn the_patient_url_is_not_reissued_during_the_call_or_after_the_window() {
+    let in_call = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::StartCall { now: at(0) },
+    ]);
+    assert_eq!(when(&in_call, reissue(1)), Err(DomainError::CallInProgress));
+    assert_eq!(
+        when(&created_video_url(), reissue(24 * 60 + 1)),
+        Err(DomainError::OutsideValidityWindow)
+    );
+    // Before the window opens it is fine: the URL was sent early to a wrong number.
+    assert!(when(&created_video_url(), reissue(-600)).is_ok());
 }
 
 #[test]
@@ -562,7 +643,7 @@ fn r20_ending_closes_the_call_for_good() {
     ]);
     let a = then_state(&history, &[]);
     assert_eq!(a.status, Status::Ended);
-    assert_eq!(a.link_status(at(21)), Some(LinkStatus::Ended));
+    assert_eq!(a.link_status(0, at(21)), Some(LinkStatus::Ended));
     assert_eq!(when(&history, Command::EndCall { now: at(21) }), Ok(vec![]));
     assert_eq!(
         when(&history, Command::StartCall { now: at(22) }),
@@ -587,6 +668,7 @@ fn every_event_round_trips_through_its_envelope_data() {
             title: None,
             doctor_id: Some(other_doctor()),
         }),
+        Command::ReissuePatientUrl { now: at(0) },
         Command::SendUrl(send(1, at(0))),
         Command::RecordDelivery {
             delivery_id: DeliveryId(Uuid::from_u128(1)),
@@ -614,7 +696,7 @@ fn every_event_round_trips_through_its_envelope_data() {
         seen.insert(event.event_type());
     }
     // One of each: a new event type must be added to this history too.
-    assert_eq!(seen.len(), 9, "every event type is covered: {seen:?}");
+    assert_eq!(seen.len(), 10, "every event type is covered: {seen:?}");
 }
 
 #[test]
@@ -668,6 +750,9 @@ fn any_command() -> impl Strategy<Value = Command> {
         minute.clone().prop_map(|m| Command::CancelCall { now: at(m) }),
         minute.clone().prop_map(|m| Command::StartCall { now: at(m) }),
         minute.clone().prop_map(|m| Command::EndCall { now: at(m) }),
+        minute
+            .clone()
+            .prop_map(|m| Command::ReissuePatientUrl { now: at(m) }),
         (1u128..4, minute).prop_map(|(id, m)| Command::RecordDelivery {
             delivery_id: DeliveryId(Uuid::from_u128(id)),
             report: DeliveryReport::Sent { at: at(m) },
@@ -677,7 +762,7 @@ fn any_command() -> impl Strategy<Value = Command> {
 
 proptest! {
     /// Whatever staff do, in whatever order: nothing panics, a cancelled or ended appointment
-    /// never comes back, and only online appointments ever hold deliveries.
+    /// never comes back, only online appointments ever hold deliveries or reissued URLs.
     #[test]
     fn any_command_sequence_keeps_the_invariants(commands in prop::collection::vec(any_command(), 0..25)) {
         let mut history: Vec<Event> = vec![];
@@ -693,7 +778,10 @@ proptest! {
                 was_closed = matches!(a.status, Status::Cancelled | Status::Ended);
                 if a.video.is_none() {
                     prop_assert!(a.deliveries.is_empty());
+                    prop_assert_eq!(a.patient_link_generation, 0);
                 }
+                // The current patient URL is never the revoked one.
+                prop_assert_ne!(a.link_status(a.patient_link_generation, at(0)), Some(LinkStatus::Revoked));
             }
         }
     }

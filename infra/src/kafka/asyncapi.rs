@@ -113,8 +113,9 @@ fn envelope() -> Value {
             "position": { "type": "integer", "minimum": 1, "description": "Position in enkaku's global log." },
             "clinicid": uuid,
             "actor": { "type": "string", "description": "A staff id, `patient` or `system`." },
-            "correlationid": { "type": "string", "format": "uuid", "description": "Shared by everything one request caused." },
-            "causationid": { "type": "string", "format": "uuid", "description": "The request or event that directly caused this one." },
+            "correlationid": { "type": "string", "format": "uuid", "description": "Shared by everything one request caused; made by enkaku, never taken from a client." },
+            "causationid": { "type": "string", "format": "uuid", "description": "The request (enkaku's id for it) or event that directly caused this one." },
+            "clientrequestid": { "type": "string", "pattern": "^[\\x21-\\x7e]{1,64}$", "description": "Optional: the X-Request-Id the client sent with the request, for matching with its logs. Chosen by the client, so not to be trusted or joined on." },
         },
     })
 }
@@ -127,7 +128,7 @@ mod tests {
     fn every_event_type_has_a_message_with_its_payload_schema() {
         let doc = document("t");
         let messages = doc["components"]["messages"].as_object().unwrap();
-        assert_eq!(messages.len(), 9);
+        assert_eq!(messages.len(), 10);
         let booked = &messages["AppointmentBooked"]["payload"]["allOf"][1]["properties"];
         assert_eq!(booked["schemaversion"]["const"], 2);
         assert_eq!(booked["data"]["$ref"], "#/components/schemas/AppointmentBooked");

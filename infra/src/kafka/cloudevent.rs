@@ -10,7 +10,7 @@
 //! | `occurred_at` | `time` |
 //! | `data` | `data` (`datacontenttype` `application/json`) |
 //! | `version`, `position` | extensions `streamversion`, `position` |
-//! | `metadata` | `source` = `/clinics/<clinic_id>`, extensions `clinicid`, `actor`, `correlationid`, `causationid` |
+//! | `metadata` | `source` = `/clinics/<clinic_id>`, extensions `clinicid`, `actor`, `correlationid`, `causationid`, and `clientrequestid` when present |
 
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
@@ -21,7 +21,7 @@ const TYPE_PREFIX: &str = "enkaku.appointment.";
 
 pub fn to_cloudevent(event: &RecordedEvent) -> Event {
     let m = &event.metadata;
-    EventBuilderV10::new()
+    let builder = EventBuilderV10::new()
         .id(event.event_id.to_string())
         .source(format!("/clinics/{}", m.clinic_id))
         .ty(format!("{TYPE_PREFIX}{}", event.event_type))
@@ -34,9 +34,12 @@ pub fn to_cloudevent(event: &RecordedEvent) -> Event {
         .extension("clinicid", m.clinic_id.to_string())
         .extension("actor", m.actor.to_string())
         .extension("correlationid", m.correlation_id.to_string())
-        .extension("causationid", m.causation_id.to_string())
-        .build()
-        .expect("every required attribute is set")
+        .extension("causationid", m.causation_id.to_string());
+    let builder = match &m.client_request_id {
+        Some(id) => builder.extension("clientrequestid", id.clone()),
+        None => builder,
+    };
+    builder.build().expect("every required attribute is set")
 }
 
 /// The Kafka message value for an event.
@@ -84,6 +87,7 @@ pub fn decode(value: &[u8]) -> Result<RecordedEvent, DecodeError> {
                 .parse()
                 .map_err(|_| fail("correlationid"))?,
             causation_id: text("causationid")?.parse().map_err(|_| fail("causationid"))?,
+            client_request_id: text("clientrequestid").ok().map(str::to_owned),
         },
     })
 }
@@ -111,6 +115,7 @@ mod tests {
                 actor: Actor::Patient,
                 correlation_id: Uuid::now_v7(),
                 causation_id: Uuid::now_v7(),
+                client_request_id: Some("client-42".into()),
             },
         }
     }
