@@ -30,8 +30,29 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(max_length = 254)]
     pub email: String,
+    #[schema(max_length = 1024)]
     pub password: String,
+}
+
+impl LoginRequest {
+    /// Bounded, and free of control characters: the address is looked up in the database
+    /// (PostgreSQL text cannot hold NUL) and the password is hashed at a cost per byte.
+    fn validate(&self) -> Result<(), ApiError> {
+        let check = |field: &'static str, value: &str, max_bytes: usize| {
+            let reason = if value.len() > max_bytes {
+                format!("must be at most {max_bytes} bytes")
+            } else if value.chars().any(char::is_control) {
+                "must not contain control characters".to_owned()
+            } else {
+                return Ok(());
+            };
+            Err(ApiError::invalid("validation_failed", format!("{field} {reason}")).on_field(Some(field)))
+        };
+        check("email", &self.email, 254)?;
+        check("password", &self.password, 1024)
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -96,7 +117,7 @@ async fn who(
 
 /// Staff login; rate-limited per client address.
 #[utoipa::path(post, path = "/api/v1/login", security(()), tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -104,6 +125,7 @@ async fn login(
     jar: CookieJar,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    request.validate()?;
     state.login_limiter.check(peer, &headers)?;
     let bad = || {
         ApiError::new(
@@ -112,9 +134,6 @@ async fn login(
             "e-mail address or password is wrong",
         )
     };
-    if request.password.len() > 1024 {
-        return Err(bad());
-    }
     let record = state.directory.staff_by_email(&request.email).await?;
     // An unknown address is checked against a stand-in hash, so it takes as long as a wrong
     // password and the timing does not tell which staff addresses exist.

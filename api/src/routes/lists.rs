@@ -7,7 +7,7 @@ use crate::views::local;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use enkaku_domain::clinic::{day_range, slot_grid};
+use enkaku_domain::clinic::{check_day, day_range, slot_grid};
 use enkaku_domain::ids::StaffId;
 use enkaku_projections::queries::{self, Range};
 use serde::{Deserialize, Serialize};
@@ -96,6 +96,7 @@ async fn schedule(
     staff: Staff,
     ApiQuery(q): ApiQuery<ScheduleQuery>,
 ) -> Result<Json<ScheduleView>, ApiError> {
+    check_day("date", q.date)?;
     let clinic = state.clinic(staff.clinic_id).await?;
     let doctor = StaffId(q.doctor_id);
     if enkaku_commands::ports::Directory::doctor(&state.directory, staff.clinic_id, doctor)
@@ -151,6 +152,7 @@ async fn reception(
     staff: Staff,
     ApiQuery(q): ApiQuery<ReceptionQuery>,
 ) -> Result<Json<ReceptionView>, ApiError> {
+    check_day("date", q.date)?;
     let tz = state.clinic(staff.clinic_id).await?.time_zone;
     let (from, to) = day_range(q.date, tz);
     let entries = queries::reception(&state.db.pool, staff.clinic_id, Range { from, to })
