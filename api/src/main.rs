@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use enkaku_api::serve::{self, ConnectionLimits};
 use enkaku_api::{Application, Config, Stack};
 use enkaku_commands::ports::EventStore;
 use enkaku_infra::kafka::KafkaConfig;
@@ -74,6 +75,14 @@ struct ServeArgs {
     /// Consumers' client ids are `<prefix><consumer>`.
     #[arg(long, env = "ENKAKU_KAFKA_CLIENT_PREFIX", default_value = "enkaku.")]
     kafka_client_prefix: String,
+    /// Connections served at once; the last tenth is kept for health checks and logged-in
+    /// staff. Default: the open-file limit less a quarter (at least 256) for everything else.
+    #[arg(long, env = "ENKAKU_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a request's head, and to start the next request on a
+    /// kept-alive connection.
+    #[arg(long, env = "ENKAKU_HEADER_TIMEOUT", default_value_t = serve::DEFAULT_HEADER_TIMEOUT.as_secs())]
+    header_timeout: u64,
 }
 
 impl ServeArgs {
@@ -84,6 +93,15 @@ impl ServeArgs {
             client_prefix: self.kafka_client_prefix.clone(),
             ..KafkaConfig::new(brokers)
         })
+    }
+
+    /// The connection limits, sized to the open-file limit in force unless configured.
+    fn connections(&self) -> ConnectionLimits {
+        let mut limits = self
+            .max_connections
+            .map_or_else(ConnectionLimits::default, ConnectionLimits::with_max);
+        limits.header_timeout = Duration::from_secs(self.header_timeout.max(1));
+        limits
     }
 }
 
@@ -126,9 +144,25 @@ async fn main() -> anyhow::Result<()> {
         seed_demo: !serve.no_demo,
         trust_forwarded: serve.trust_forwarded,
         kafka: serve.kafka(),
+        connections: serve.connections(),
     };
     match command {
-        Command::Serve(serve) => serve_until_signal(config(&serve)).await,
+        Command::Serve(serve) => {
+            // Idle connections hold descriptors: take all the system allows, then cap below it.
+            let open_files = serve::raise_open_files_limit();
+            let config = config(&serve);
+            tracing::info!(
+                open_files,
+                max_connections = config.connections.max_connections,
+                "open-file limit"
+            );
+            if config.connections.max_connections as u64 >= open_files {
+                tracing::warn!(
+                    "the connection cap is not below the open-file limit: raise the limit (LimitNOFILE, ulimit -n)"
+                );
+            }
+            serve_until_signal(config).await
+        }
         Command::Asyncapi { topic } => {
             print!("{}", enkaku_api::asyncapi_yaml(&topic)?);
             Ok(())

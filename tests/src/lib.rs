@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod process;
+pub mod proxy;
 
 use enkaku_api::{Application, Config};
 use reqwest::{Method, StatusCode};
@@ -65,6 +66,7 @@ impl TestStore {
             seed_demo: true,
             trust_forwarded: false,
             kafka: None,
+            connections: enkaku_api::serve::ConnectionLimits::default(),
         }
     }
 
