@@ -2,14 +2,16 @@
 //! PostgreSQL server every other test shares.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub struct TcpProxy {
     addr: SocketAddr,
+    target: String,
     up: watch::Sender<bool>,
-    accepting: JoinHandle<()>,
+    accepting: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl TcpProxy {
@@ -17,16 +19,25 @@ impl TcpProxy {
     pub async fn start(target: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
         let addr = listener.local_addr().expect("proxy address");
-        let (up, is_up) = watch::channel(true);
+        let (up, _) = watch::channel(true);
+        let proxy = Self {
+            addr,
+            target,
+            up,
+            accepting: Mutex::new(None),
+        };
+        proxy.accept_on(listener);
+        proxy
+    }
+
+    fn accept_on(&self, listener: TcpListener) {
+        let (target, is_up) = (self.target.clone(), self.up.subscribe());
         let accepting = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                // While cut, a new connection is closed at once, as a stopped server's would be.
-                if *is_up.borrow() {
-                    tokio::spawn(forward(client, target.clone(), is_up.clone()));
-                }
+                tokio::spawn(forward(client, target.clone(), is_up.clone()));
             }
         });
-        Self { addr, up, accepting }
+        *self.accepting.lock().expect("proxy lock") = Some(accepting);
     }
 
     /// `url` (`postgres://user@host:port/db`) rewritten to go through a new proxy.
@@ -51,25 +62,40 @@ impl TcpProxy {
         self.addr
     }
 
-    /// Drop every open connection and refuse new ones.
-    pub fn cut(&self) {
+    /// As a stopped server: drop every open connection and refuse new ones (the port is
+    /// closed, so connecting fails with "connection refused").
+    pub async fn cut(&self) {
         self.up.send_replace(false);
+        let accepting = self.accepting.lock().expect("proxy lock").take();
+        if let Some(accepting) = accepting {
+            accepting.abort();
+            let _ = accepting.await;
+        }
     }
 
-    /// Forward again.
-    pub fn restore(&self) {
+    /// Listen on the same port and forward again.
+    pub async fn restore(&self) {
         self.up.send_replace(true);
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("the proxy's port again");
+        self.accept_on(listener);
     }
 }
 
 impl Drop for TcpProxy {
     fn drop(&mut self) {
-        self.cut();
-        self.accepting.abort();
+        self.up.send_replace(false);
+        if let Some(accepting) = self.accepting.lock().ok().and_then(|mut a| a.take()) {
+            accepting.abort();
+        }
     }
 }
 
 async fn forward(mut client: TcpStream, target: String, mut is_up: watch::Receiver<bool>) {
+    if !*is_up.borrow() {
+        return;
+    }
     let Ok(mut server) = TcpStream::connect(&target).await else {
         return;
     };

@@ -209,7 +209,7 @@ async fn a_database_outage_is_answered_at_once_with_problems_and_heals_by_itself
     let read = format!("/api/v1/schedule?date=2030-01-01&doctor_id={}", yamada.staff_id);
     assert_eq!(yamada.get(&read).await.status, StatusCode::OK);
 
-    proxy.cut();
+    proxy.cut().await;
     let timed = async |request: reqwest::RequestBuilder| {
         let started = Instant::now();
         let answer = reply(request.send().await.unwrap()).await;
@@ -245,7 +245,7 @@ async fn a_database_outage_is_answered_at_once_with_problems_and_heals_by_itself
         "{detail}"
     );
 
-    proxy.restore();
+    proxy.restore().await;
     let healed = Instant::now();
     loop {
         let answer = reply(client.get(format!("{}/healthz", app.base)).send().await.unwrap()).await;
