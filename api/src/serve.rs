@@ -17,9 +17,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
@@ -160,7 +164,7 @@ pub async fn serve(
         };
         let reserved = slots.available_permits() < limits.reserve;
         let connection = Connection {
-            stream,
+            socket: Counted { stream, _slot: slot },
             peer,
             reserved,
             header_timeout: if reserved {
@@ -168,24 +172,61 @@ pub async fn serve(
             } else {
                 limits.header_timeout
             },
-            _slot: slot,
         };
         tokio::spawn(connection.serve(router.clone(), closing.subscribe()));
     }
     drop(listener);
     let _ = closing.send(true);
-    // Every permit back means every connection has closed.
+    // Every permit back means every socket has closed (upgraded ones must watch `closing`).
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
 }
 
 struct Connection {
-    stream: TcpStream,
+    socket: Counted,
     peer: SocketAddr,
     reserved: bool,
     header_timeout: Duration,
-    /// Given back when the connection closes.
+}
+
+/// A socket with its slot, given back when the socket is closed: also when an upgrade (the
+/// media WebSockets) has taken the socket over from hyper, so upgraded connections count
+/// against the cap for as long as they are open.
+struct Counted {
+    stream: TcpStream,
     _slot: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 impl Connection {
@@ -205,7 +246,7 @@ impl Connection {
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_timeout)
-            .serve_connection(TokioIo::new(self.stream), TowerToHyperService::new(service))
+            .serve_connection(TokioIo::new(self.socket), TowerToHyperService::new(service))
             .with_upgrades();
         tokio::pin!(connection);
         let result = tokio::select! {
