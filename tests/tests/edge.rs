@@ -89,7 +89,7 @@ async fn slowloris(addr: std::net::SocketAddr) -> Instant {
 async fn a_connection_flood_and_slow_clients_leave_room_for_health_checks_and_staff() {
     let store = TestStore::new(Backend::Sqlite).await;
     let mut config = store.config(([127, 0, 0, 1], 0).into());
-    let header_timeout = Duration::from_secs(4);
+    let header_timeout = Duration::from_secs(6);
     config.connections = ConnectionLimits {
         max_connections: 40,
         reserve: 8,
