@@ -30,9 +30,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
-    #[schema(max_length = 254)]
+    /// No control characters (what `char::is_control` refuses: C0, DEL, C1).
+    #[schema(max_length = 254, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub email: String,
-    #[schema(max_length = 1024)]
+    /// No control characters, like `email`.
+    #[schema(max_length = 1024, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub password: String,
 }
 
@@ -40,9 +42,9 @@ impl LoginRequest {
     /// Bounded, and free of control characters: the address is looked up in the database
     /// (PostgreSQL text cannot hold NUL) and the password is hashed at a cost per byte.
     fn validate(&self) -> Result<(), ApiError> {
-        let check = |field: &'static str, value: &str, max_bytes: usize| {
-            let reason = if value.len() > max_bytes {
-                format!("must be at most {max_bytes} bytes")
+        let check = |field: &'static str, value: &str, max_chars: usize| {
+            let reason = if value.chars().count() > max_chars {
+                format!("must be at most {max_chars} characters")
             } else if value.chars().any(char::is_control) {
                 "must not contain control characters".to_owned()
             } else {

@@ -25,8 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
-    /// The clinic's local date, `YYYY-MM-DD`.
-    #[param(value_type = String, format = Date)]
+    /// The clinic's local date, `YYYY-MM-DD`, in the years 2000–2199 (`check_day`).
+    #[param(value_type = String, format = Date, pattern = "^2[01][0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub date: NaiveDate,
     pub doctor_id: Uuid,
     /// すべての時間を表示する: include times outside opening hours, marked closed.
@@ -37,8 +37,8 @@ pub struct ScheduleQuery {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReceptionQuery {
-    /// The clinic's local date, `YYYY-MM-DD`.
-    #[param(value_type = String, format = Date)]
+    /// The clinic's local date, `YYYY-MM-DD`, in the years 2000–2199 (`check_day`).
+    #[param(value_type = String, format = Date, pattern = "^2[01][0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub date: NaiveDate,
 }
 
