@@ -3,6 +3,7 @@
 
 use crate::rate_limit::RateLimiter;
 use crate::routes;
+use crate::serve::{self, ConnectionLimits};
 use crate::state::{AppState, ClinicProfiles};
 use crate::workers::{CallHook, Delivery, Workers};
 use anyhow::Context;
@@ -46,6 +47,8 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     /// Where and how often the patient URL may be sent.
     pub send_policy: SendPolicy,
+    /// The connection cap, its reserve, and the deadlines for request heads.
+    pub connections: ConnectionLimits,
 }
 
 impl Config {
@@ -165,6 +168,7 @@ pub struct Application {
     stop_workers: watch::Sender<bool>,
     closing: watch::Sender<bool>,
     public_url: String,
+    connections: ConnectionLimits,
 }
 
 impl Application {
@@ -258,6 +262,7 @@ impl Application {
             stop_workers,
             closing,
             public_url,
+            connections: config.connections,
         })
     }
 
@@ -278,14 +283,20 @@ impl Application {
     /// Serve until `shutdown` completes, then finish in-flight requests and stop the
     /// background workers.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let closing = self.closing;
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = closing.send(true);
-            })
-            .await?;
+        tracing::info!(
+            max_connections = self.connections.max_connections,
+            reserve = self.connections.reserve,
+            header_timeout_secs = self.connections.header_timeout.as_secs_f64(),
+            "serving"
+        );
+        serve::serve(
+            self.listener,
+            self.router,
+            self.connections,
+            self.closing,
+            shutdown,
+        )
+        .await;
         let _ = self.stop_workers.send(true);
         for worker in self.workers {
             let _ = worker.await;

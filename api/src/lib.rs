@@ -6,6 +6,7 @@ pub mod extract;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod ui;
 pub mod views;

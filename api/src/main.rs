@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use enkaku_api::serve::{self, ConnectionLimits};
 use enkaku_api::{Application, Config, Stack};
 use enkaku_commands::ports::EventStore;
 use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
@@ -85,6 +86,14 @@ struct ServeArgs {
     #[arg(long, env = "ENKAKU_SENDS_PER_HOUR", default_value_t = DEFAULT_SENDS_PER_HOUR,
           value_parser = clap::value_parser!(u32).range(1..))]
     sends_per_hour: u32,
+    /// Connections served at once; the last tenth is kept for health checks and logged-in
+    /// staff. Default: the open-file limit less a quarter (at least 256) for everything else.
+    #[arg(long, env = "ENKAKU_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a request's head, and to start the next request on a
+    /// kept-alive connection.
+    #[arg(long, env = "ENKAKU_HEADER_TIMEOUT", default_value_t = serve::DEFAULT_HEADER_TIMEOUT.as_secs())]
+    header_timeout: u64,
 }
 
 impl ServeArgs {
@@ -95,6 +104,15 @@ impl ServeArgs {
             client_prefix: self.kafka_client_prefix.clone(),
             ..KafkaConfig::new(brokers)
         })
+    }
+
+    /// The connection limits, sized to the open-file limit in force unless configured.
+    fn connections(&self) -> ConnectionLimits {
+        let mut limits = self
+            .max_connections
+            .map_or_else(ConnectionLimits::default, ConnectionLimits::with_max);
+        limits.header_timeout = Duration::from_secs(self.header_timeout.max(1));
+        limits
     }
 }
 
@@ -141,9 +159,25 @@ async fn main() -> anyhow::Result<()> {
             sms_countries: serve.sms_countries.clone(),
             sends_per_hour: serve.sends_per_hour,
         },
+        connections: serve.connections(),
     };
     match command {
-        Command::Serve(serve) => serve_until_signal(config(&serve)).await,
+        Command::Serve(serve) => {
+            // Idle connections hold descriptors: take all the system allows, then cap below it.
+            let open_files = serve::raise_open_files_limit();
+            let config = config(&serve);
+            tracing::info!(
+                open_files,
+                max_connections = config.connections.max_connections,
+                "open-file limit"
+            );
+            if config.connections.max_connections as u64 >= open_files {
+                tracing::warn!(
+                    "the connection cap is not below the open-file limit: raise the limit (LimitNOFILE, ulimit -n)"
+                );
+            }
+            serve_until_signal(config).await
+        }
         Command::Asyncapi { topic } => {
             print!("{}", enkaku_api::asyncapi_yaml(&topic)?);
             Ok(())

@@ -408,8 +408,8 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
 
 /// Start times a clinic can mean. Anything else is a typing error (or an attempt to overflow
 /// the date arithmetic), not an appointment.
-const EARLIEST_START_YEAR: i32 = 2000;
-const LATEST_START_YEAR: i32 = 2199;
+pub(crate) const EARLIEST_START_YEAR: i32 = 2000;
+pub(crate) const LATEST_START_YEAR: i32 = 2199;
 
 fn check_start(start_at: DateTime<Utc>) -> Result<(), DomainError> {
     use chrono::{Datelike, Timelike};

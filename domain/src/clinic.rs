@@ -1,6 +1,8 @@
 //! The clinic's slot grid (R2): which slots a day has, which are outside opening hours, and
 //! which local day a time falls on.
 
+use crate::appointment::{EARLIEST_START_YEAR, LATEST_START_YEAR};
+use crate::error::DomainError;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -19,6 +21,19 @@ pub struct Slot {
     pub end_at: DateTime<Utc>,
     /// 休診枠: outside opening hours. Closed slots can still be booked (R2).
     pub closed: bool,
+}
+
+/// A day asked for (`field`) must be one an appointment can start on: the date arithmetic
+/// below overflows near chrono's limits (year ±262142), and no clinic means year 1 either.
+pub fn check_day(field: &'static str, date: NaiveDate) -> Result<(), DomainError> {
+    if (EARLIEST_START_YEAR..=LATEST_START_YEAR).contains(&date.year()) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be between the years {EARLIEST_START_YEAR} and {LATEST_START_YEAR}"),
+        ))
+    }
 }
 
 /// `[local midnight, next local midnight)` of `date` in `tz`, in UTC.

@@ -12,6 +12,30 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The product's name, for health answers and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// How long a request waits for a connection (which covers connecting) before it fails
+    /// with `PoolTimedOut`, answered 503. PostgreSQL is a server that can be down: fail fast.
+    /// SQLite is a local file whose single writer connection is a queue: wait as long as its
+    /// busy timeout would.
+    pub fn acquire_timeout(self) -> Duration {
+        match self {
+            Self::Sqlite => Duration::from_secs(10),
+            Self::Postgres => POSTGRES_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
+/// See [`Backend::acquire_timeout`].
+pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[derive(Clone, Debug)]
 pub struct Db {
     /// For reads (and, on PostgreSQL, for writes too).
@@ -39,7 +63,7 @@ impl Db {
         let options = |connections: u32| {
             let options = AnyPoolOptions::new()
                 .max_connections(connections)
-                .acquire_timeout(Duration::from_secs(30));
+                .acquire_timeout(backend.acquire_timeout());
             if backend == Backend::Postgres {
                 return options;
             }
@@ -95,9 +119,14 @@ impl Db {
         &self.writer
     }
 
-    /// Cheap round trip for health checks.
+    /// Cheap round trip for health checks, bounded like an acquire: a connection whose
+    /// server went silent (no reset, no answer) must not hold the health check for minutes.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        match tokio::time::timeout(self.backend.acquire_timeout(), ping).await {
+            Ok(result) => result.map(|_| ()),
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        }
     }
 }
 

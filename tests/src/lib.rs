@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod process;
+pub mod proxy;
 
 use enkaku_api::{Application, Config};
 use reqwest::{Method, StatusCode};
@@ -66,6 +67,7 @@ impl TestStore {
             trust_forwarded: false,
             kafka: None,
             send_policy: Default::default(),
+            connections: enkaku_api::serve::ConnectionLimits::default(),
         }
     }
 

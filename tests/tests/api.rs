@@ -859,7 +859,8 @@ async fn racing_writers_without_if_match_never_lose_an_update() {
     let yamada = app.login(YAMADA).await;
     let appointment = id(&yamada.create_video_call(&hours_from_now(2), "").await);
     let resend = format!("/api/v1/appointments/{appointment}/resend-url");
-    let racers = (0..12).map(|n| {
+    // As many racers as one appointment may send in an hour, so only the race decides.
+    let racers = (0..5).map(|n| {
         let staff = yamada.clone();
         let resend = resend.clone();
         tokio::spawn(async move {
@@ -880,7 +881,7 @@ async fn racing_writers_without_if_match_never_lose_an_update() {
         .iter()
         .filter(|r| r.as_ref().unwrap().status == StatusCode::CONFLICT)
         .count();
-    assert_eq!(accepted + conflicted, 12, "only 202 or 409");
+    assert_eq!(accepted + conflicted, 5, "only 202 or 409");
     let shown = yamada.get(&format!("/api/v1/appointments/{appointment}")).await;
     let requests = yamada
         .get(&format!("/api/v1/appointments/{appointment}/events"))

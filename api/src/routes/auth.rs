@@ -30,8 +30,31 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    /// No control characters (what `char::is_control` refuses: C0, DEL, C1).
+    #[schema(max_length = 254, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub email: String,
+    /// No control characters, like `email`.
+    #[schema(max_length = 1024, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub password: String,
+}
+
+impl LoginRequest {
+    /// Bounded, and free of control characters: the address is looked up in the database
+    /// (PostgreSQL text cannot hold NUL) and the password is hashed at a cost per byte.
+    fn validate(&self) -> Result<(), ApiError> {
+        let check = |field: &'static str, value: &str, max_chars: usize| {
+            let reason = if value.chars().count() > max_chars {
+                format!("must be at most {max_chars} characters")
+            } else if value.chars().any(char::is_control) {
+                "must not contain control characters".to_owned()
+            } else {
+                return Ok(());
+            };
+            Err(ApiError::invalid("validation_failed", format!("{field} {reason}")).on_field(Some(field)))
+        };
+        check("email", &self.email, 254)?;
+        check("password", &self.password, 1024)
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -96,7 +119,7 @@ async fn who(
 
 /// Staff login; rate-limited per client address.
 #[utoipa::path(post, path = "/api/v1/login", security(()), tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -104,6 +127,7 @@ async fn login(
     jar: CookieJar,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    request.validate()?;
     state.login_limiter.check(peer, &headers)?;
     let bad = || {
         ApiError::new(
@@ -112,9 +136,6 @@ async fn login(
             "e-mail address or password is wrong",
         )
     };
-    if request.password.len() > 1024 {
-        return Err(bad());
-    }
     let record = state.directory.staff_by_email(&request.email).await?;
     // An unknown address is checked against a stand-in hash, so it takes as long as a wrong
     // password and the timing does not tell which staff addresses exist.

@@ -9,7 +9,7 @@ use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use enkaku_domain::clinic::{day_range, slot_grid};
+use enkaku_domain::clinic::{check_day, day_range, slot_grid};
 use enkaku_domain::ids::StaffId;
 use enkaku_projections::queries::{self, After, PageRequest, Range};
 use serde::{Deserialize, Serialize};
@@ -32,8 +32,8 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
-    /// The clinic's local date, `YYYY-MM-DD`.
-    #[param(value_type = String, format = Date)]
+    /// The clinic's local date, `YYYY-MM-DD`, in the years 2000–2199 (`check_day`).
+    #[param(value_type = String, format = Date, pattern = "^2[01][0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub date: NaiveDate,
     pub doctor_id: Uuid,
     /// すべての時間を表示する: include times outside opening hours, marked closed.
@@ -50,8 +50,8 @@ pub struct ScheduleQuery {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReceptionQuery {
-    /// The clinic's local date, `YYYY-MM-DD`.
-    #[param(value_type = String, format = Date)]
+    /// The clinic's local date, `YYYY-MM-DD`, in the years 2000–2199 (`check_day`).
+    #[param(value_type = String, format = Date, pattern = "^2[01][0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub date: NaiveDate,
     /// Entries per page, 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500, default = 100)]
@@ -157,6 +157,7 @@ async fn schedule(
     staff: Staff,
     ApiQuery(q): ApiQuery<ScheduleQuery>,
 ) -> Result<Json<ScheduleView>, ApiError> {
+    check_day("date", q.date)?;
     let clinic = state.clinic(staff.clinic_id).await?;
     let doctor = StaffId(q.doctor_id);
     if enkaku_commands::ports::Directory::doctor(&state.directory, staff.clinic_id, doctor)
@@ -223,6 +224,7 @@ async fn reception(
     staff: Staff,
     ApiQuery(q): ApiQuery<ReceptionQuery>,
 ) -> Result<Json<ReceptionView>, ApiError> {
+    check_day("date", q.date)?;
     let request = page_request(q.limit, q.cursor.as_deref())?;
     let tz = state.clinic(staff.clinic_id).await?.time_zone;
     let (from, to) = day_range(q.date, tz);

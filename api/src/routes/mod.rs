@@ -20,13 +20,15 @@ use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Request bodies above this get 413 (SPEC §6).
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A request not answered within this gets 503 `unavailable` (a backing service hangs).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     routes_and_document().1
@@ -69,8 +71,15 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")
         })
         .with_state(state)
+        // Innermost first: every answer below, the deadline's and the panic's included,
+        // passes through the security headers above it.
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))
+        .layer(axum::middleware::from_fn(deadline))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an unexpected error occurred").into_response()
+        }))
+        .layer(axum::middleware::from_fn(crate::serve::admit_reserved))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -82,10 +91,6 @@ pub fn router(state: AppState) -> Router {
         // Capability URLs live in paths: never leak them to another site through Referer.
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an unexpected error occurred").into_response()
-        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             // Logs name the route template and the request id, never the raw path: paths
@@ -130,6 +135,19 @@ async fn set_client_request_id_aside(mut request: Request, next: axum::middlewar
         request.extensions_mut().insert(id);
     }
     next.run(request).await
+}
+
+/// Requests still unanswered after [`REQUEST_TIMEOUT`] get our 503 problem (tower-http's
+/// timeout answers with an empty body). Only the wait for the response head is bounded: a
+/// streamed body (live updates) goes on.
+async fn deadline(request: Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            ApiError::unavailable().into_response()
+        }
+    }
 }
 
 /// Bodies over the limit get 413 on every route, also on those that never read a body

@@ -42,11 +42,19 @@ pub struct Health {
     pub consumers: Vec<ConsumerLag>,
 }
 
-/// Up, with its stores reachable (503 otherwise).
+/// Up, with its stores reachable; otherwise 503 `unavailable`, naming the store that does
+/// not answer (its kind only: no address, no credentials).
 #[utoipa::path(get, path = "/healthz", security(()), tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.db.ping().await?;
-    let projected = state.workers.projected().await.map_err(ApiError::internal)?;
+    let store_down = |error: &dyn std::fmt::Display| {
+        tracing::warn!(error = %error, "health check: the database does not answer");
+        ApiError {
+            detail: format!("the database ({}) does not answer", state.db.backend.name()),
+            ..ApiError::unavailable()
+        }
+    };
+    state.db.ping().await.map_err(|e| store_down(&e))?;
+    let projected = state.workers.projected().await.map_err(|e| store_down(&e))?;
     Ok(Json(Health {
         status: "ok".into(),
         head: *state.store.head().borrow(),
