@@ -32,6 +32,10 @@ const BY_CODE = {
   not_editable: 'この予約は編集できません。',
   invalid_credentials: 'メールアドレスまたはパスワードが正しくありません。',
   rate_limited: '試行回数が多すぎます。しばらくしてから再度お試しください。',
+  too_many_logins: 'ログインが集中しています。しばらくしてから再度お試しください。',
+  too_many_failures:
+    'このメールアドレスでのログイン失敗が続いたため、一時的にログインを制限しています。しばらくしてから再度お試しください。以前ログインしたことのある端末からはログインできます。',
+  busy: 'サーバーが混み合っています。しばらくしてから再度お試しください。',
   network: 'サーバーに接続できません。ネットワークを確認してください。',
   not_found: '見つかりません。削除されたか、URLが正しくありません。',
   csrf_failed: 'ログインの有効期限が切れた可能性があります。ページを再読み込みしてください。',
@@ -49,8 +53,8 @@ export function destinationMessage(channel) {
 
 /** A person-readable Japanese message for a `Problem`. */
 export function describe(problem) {
-  if (problem.status === 429) return BY_CODE.rate_limited;
   if (problem.code in BY_CODE) return BY_CODE[problem.code];
+  if (problem.status === 429) return BY_CODE.rate_limited;
   if (problem.field && problem.field in BY_FIELD) return BY_FIELD[problem.field];
   if (problem.code === 'validation_failed') return '入力内容を確認してください。';
   return `エラーが発生しました(${problem.code})。`;
