@@ -22,7 +22,7 @@ async fn a_login_flood_from_many_addresses_keeps_memory_bounded_and_staff_served
     let pid = server.child.id();
     let idle_kib = memory_kib(pid, "VmRSS");
 
-    let mut report = Flood {
+    let report = Flood {
         base: server.base.clone(),
         addresses: 20,
         in_flight: 160,
