@@ -1,6 +1,7 @@
 //! Wiring: configuration in, a running application out. Tests build the same
 //! `Application` on port 0 with their own data directory or database.
 
+use crate::login::{self, LoginGuard};
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::serve::{self, ConnectionLimits};
@@ -144,7 +145,7 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = stop.changed() => return,
         }
-        state.login_limiter.forget_idle();
+        state.login.forget_idle();
         state.link_limiter.forget_idle();
         let now = state.service.now();
         if let Err(e) = state.sessions.purge_expired(now).await {
@@ -185,10 +186,12 @@ impl Application {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{addr}"),
         };
-        let links = Arc::new(LinkSigner::new(secrets::link_key(
-            config.link_secret.as_deref(),
-            &config.data_dir,
-        )?));
+        let link_key = secrets::link_key(config.link_secret.as_deref(), &config.data_dir)?;
+        let login = Arc::new(LoginGuard::new(
+            config.trust_forwarded,
+            secrets::derive_key(&link_key, login::device::KEY_PURPOSE),
+        ));
+        let links = Arc::new(LinkSigner::new(link_key));
         let store: Arc<dyn EventStore> = stack.store.clone();
         let directory = Arc::new(stack.directory.clone());
         let service = Arc::new(
@@ -245,7 +248,7 @@ impl Application {
             links: links.clone(),
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),
-            login_limiter: Arc::new(RateLimiter::new(60, 30, config.trust_forwarded)),
+            login,
             link_limiter: Arc::new(RateLimiter::new(120, 60, config.trust_forwarded)),
             clinics: ClinicProfiles::default(),
             closing: closing_seen,

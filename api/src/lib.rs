@@ -3,6 +3,7 @@
 pub mod app;
 pub mod error;
 pub mod extract;
+pub mod login;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;

@@ -1,11 +1,25 @@
-//! Per-client rate limits for login and patient-link look-ups: a person never notices them
-//! (a burst of 30, then one a second), a brute-force run is cut to a trickle.
+//! Rate limits for login and patient-link look-ups. Per client: a person never notices them
+//! (a burst of 30, then one a second), a brute-force run is cut to a trickle. Overall (login
+//! only): however many addresses an attacker has, password checks stay within what the
+//! machine can afford.
 
 use crate::error::ApiError;
 use axum::http::{HeaderMap, StatusCode};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
+use std::time::Duration;
+
+fn quota(per_minute: u32, burst: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN))
+}
+
+/// Whole seconds for `Retry-After`, rounded up: coming back a fraction early would only be
+/// refused again.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
 
 pub struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -15,10 +29,8 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u32, burst: u32, trust_forwarded: bool) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
-            limiter: governor::RateLimiter::keyed(quota),
+            limiter: governor::RateLimiter::keyed(quota(per_minute, burst)),
             trust_forwarded,
         }
     }
@@ -32,8 +44,7 @@ impl RateLimiter {
                 "rate_limited",
                 "too many attempts from this address; wait a moment and try again",
             )
-            // Round up: coming back a fraction early would only be refused again.
-            .retry_after(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            .retry_after(retry_after_seconds(wait))
         })
     }
 
@@ -55,6 +66,32 @@ impl RateLimiter {
             return ip;
         }
         peer.ip()
+    }
+}
+
+/// One budget shared by every client: what a flood from many addresses at once gets.
+pub struct GlobalRateLimiter {
+    limiter: DefaultDirectRateLimiter,
+    code: &'static str,
+    detail: &'static str,
+}
+
+impl GlobalRateLimiter {
+    /// Refusals are 429 with `code` and `detail`.
+    pub fn new(per_minute: u32, burst: u32, code: &'static str, detail: &'static str) -> Self {
+        Self {
+            limiter: governor::RateLimiter::direct(quota(per_minute, burst)),
+            code,
+            detail,
+        }
+    }
+
+    pub fn check(&self) -> Result<(), ApiError> {
+        self.limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(self.limiter.clock()));
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, self.code, self.detail)
+                .retry_after(retry_after_seconds(wait))
+        })
     }
 }
 
@@ -87,6 +124,17 @@ mod tests {
             limiter.check(proxy, &forwarded("203.0.113.8")).is_ok(),
             "another client"
         );
+    }
+
+    #[test]
+    fn the_global_budget_is_shared_by_every_client() {
+        let limiter = GlobalRateLimiter::new(60, 3, "busy_test", "too many");
+        for _ in 0..3 {
+            limiter.check().unwrap();
+        }
+        let refused = limiter.check().unwrap_err();
+        assert_eq!((refused.status.as_u16(), refused.code), (429, "busy_test"));
+        assert_eq!(refused.retry_after, Some(1));
     }
 
     #[test]

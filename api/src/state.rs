@@ -1,5 +1,6 @@
 //! Everything handlers share.
 
+use crate::login::LoginGuard;
 use crate::rate_limit::RateLimiter;
 use crate::workers::Workers;
 use enkaku_commands::ports::{ClinicProfile, Directory, EventStore};
@@ -31,7 +32,8 @@ pub struct AppState {
     pub public_url: String,
     /// Whether cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
-    pub login_limiter: Arc<RateLimiter>,
+    /// Login's limits, failure budgets, device cookies and bounded password checks.
+    pub login: Arc<LoginGuard>,
     pub link_limiter: Arc<RateLimiter>,
     pub clinics: ClinicProfiles,
     /// Turns true when the server begins to shut down: long-lived responses (live updates)

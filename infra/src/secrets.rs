@@ -29,6 +29,20 @@ pub fn link_key(from_env: Option<&str>, data_dir: &Path) -> anyhow::Result<Secre
     Ok(key.into())
 }
 
+/// A key for another purpose, derived from the link key: HMAC-SHA256(link key, `purpose`).
+/// `purpose` names the use and its version (e.g. `b"enkaku-device-cookie-v1"`) and must not
+/// be a prefix any other MAC under the link key starts with (link tokens sign
+/// `enkaku-link-v1‖…`), so a value made for one use is never valid for another, and
+/// operators keep one secret to manage and rotate.
+pub fn derive_key(link_key: &SecretSlice<u8>, purpose: &[u8]) -> SecretSlice<u8> {
+    use hmac::{Hmac, Mac};
+    use secrecy::ExposeSecret;
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(link_key.expose_secret()).expect("HMAC takes any key length");
+    mac.update(purpose);
+    mac.finalize().into_bytes().to_vec().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +67,22 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join(FILE)), 0o600);
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_from_the_link_key() {
+        let key: SecretSlice<u8> = vec![7u8; 32].into();
+        let device = derive_key(&key, b"enkaku-device-cookie-v1");
+        assert_eq!(device.expose_secret().len(), 32);
+        assert_ne!(device.expose_secret(), key.expose_secret());
+        assert_ne!(
+            device.expose_secret(),
+            derive_key(&key, b"other-v1").expose_secret()
+        );
+        assert_eq!(
+            device.expose_secret(),
+            derive_key(&key, b"enkaku-device-cookie-v1").expose_secret()
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! real application on a random port, and a small HTTP client that logs in like staff do.
 
 pub mod broker;
+pub mod flood;
 pub mod process;
 pub mod proxy;
 

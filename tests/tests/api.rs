@@ -1093,22 +1093,24 @@ async fn malformed_and_oversized_bodies_are_problems() {
 #[tokio::test]
 async fn login_and_patient_links_are_rate_limited_per_client_but_not_for_a_person() {
     let app = app().await;
-    let attempt = || {
+    // Each try at another address, so only the per-address limit is in play (one account's
+    // own budget is `login_failures_are_budgeted_per_account_but_a_known_device_still_gets_in`).
+    let attempt = |n: usize| {
         app.http
             .post(format!("{}/api/v1/login", app.base))
-            .json(&json!({ "email": YAMADA, "password": "guess" }))
+            .json(&json!({ "email": format!("guess{n}@demo.enkaku.test"), "password": "guess" }))
             .send()
     };
     for n in 0..30 {
         assert_eq!(
-            attempt().await.unwrap().status(),
+            attempt(n).await.unwrap().status(),
             StatusCode::UNAUTHORIZED,
             "attempt {n} was limited"
         );
     }
     let mut limited = 0;
-    for _ in 0..40 {
-        let response = attempt().await.unwrap();
+    for n in 30..70 {
+        let response = attempt(n).await.unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(response.headers()["content-type"], "application/problem+json");
             let retry_after: u64 = response.headers()["retry-after"]
@@ -1136,6 +1138,154 @@ async fn login_and_patient_links_are_rate_limited_per_client_but_not_for_a_perso
         link_limited > 100,
         "token guessing is limited ({link_limited} of 200)"
     );
+}
+
+/// A client from loopback address `127.0.0.<n>`, so the server sees another address.
+fn from_address(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// POST a login for `email`, sending `device` as the device cookie if given.
+async fn try_login(
+    http: &reqwest::Client,
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    device: Option<&str>,
+) -> Reply {
+    let mut request = http
+        .post(format!("{}/api/v1/login", app.base))
+        .json(&json!({ "email": email, "password": password }));
+    if let Some(device) = device {
+        request = request.header("cookie", format!("enkaku_device={device}"));
+    }
+    let response = request.send().await.unwrap();
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.json().await.unwrap_or(Value::Null),
+    }
+}
+
+/// The device cookie a successful login set, after checking its attributes.
+fn device_cookie(reply: &Reply) -> String {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let cookie = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("enkaku_device="))
+        .expect("a device cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api/v1/login", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    cookie["enkaku_device=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[track_caller]
+fn assert_retry_after(reply: &Reply, code: &str) {
+    reply.assert_problem(429, code);
+    let seconds: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&seconds), "come back in {seconds} s");
+}
+
+#[tokio::test]
+async fn login_failures_are_budgeted_per_account_but_a_known_device_still_gets_in() {
+    use enkaku_api::login::failures::FREE_FAILURES;
+    let app = app().await;
+    // The real person signs in once from 127.0.0.10: their browser becomes a known device.
+    let home = from_address(10);
+    let yamada_device = device_cookie(&try_login(&home, &app, YAMADA, enkaku_tests::PASSWORD, None).await);
+    let sato_device =
+        device_cookie(&try_login(&from_address(11), &app, SATO, enkaku_tests::PASSWORD, None).await);
+
+    // Ten addresses guess at the account together, four tries each.
+    let guesses = futures::future::join_all((20..30).map(|n| {
+        let app = &app;
+        async move {
+            let http = from_address(n);
+            let mut replies = Vec::new();
+            for _ in 0..4 {
+                replies.push(try_login(&http, app, YAMADA, "guess", None).await);
+            }
+            replies
+        }
+    }))
+    .await;
+    let replies: Vec<Reply> = guesses.into_iter().flatten().collect();
+    let checked = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!(checked + locked.len(), 40, "only 401 and 429");
+    // The free failures and one more, which starts the first wait (30 s, longer than this
+    // test runs).
+    assert_eq!(checked, FREE_FAILURES as usize + 1, "guesses checked");
+    for reply in &locked {
+        assert_retry_after(reply, "too_many_failures");
+    }
+
+    // An unknown address is treated alike: same budget, same answers.
+    for _ in 0..=FREE_FAILURES {
+        let reply = try_login(&from_address(31), &app, "nobody@demo.enkaku.test", "guess", None).await;
+        reply.assert_problem(401, "invalid_credentials");
+    }
+    assert_retry_after(
+        &try_login(&from_address(32), &app, "nobody@demo.enkaku.test", "guess", None).await,
+        "too_many_failures",
+    );
+
+    // The attacker also uses the person's own address until its limit is spent.
+    let shared = from_address(10);
+    let mut last = try_login(&shared, &app, YAMADA, "guess", None).await;
+    for _ in 0..40 {
+        last = try_login(&shared, &app, YAMADA, "guess", None).await;
+    }
+    assert_retry_after(&last, "rate_limited");
+
+    // Through all this, the person's known device gets in, from the shared address.
+    let again = try_login(&home, &app, YAMADA, enkaku_tests::PASSWORD, Some(&yamada_device)).await;
+    assert_eq!(device_cookie(&again), yamada_device, "the same device");
+    // Its own mistakes count against its own budget only.
+    try_login(&home, &app, YAMADA, "typo", Some(&yamada_device))
+        .await
+        .assert_problem(401, "invalid_credentials");
+
+    // Another account's device cookie, or a forged one, does not help.
+    let mut forged = yamada_device.clone().into_bytes();
+    forged[3] = if forged[3] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    for cookie in [sato_device.as_str(), forged.as_str(), "junk"] {
+        let reply = try_login(
+            &from_address(40),
+            &app,
+            YAMADA,
+            enkaku_tests::PASSWORD,
+            Some(cookie),
+        )
+        .await;
+        // Refused like any stranger: by the account's budget, or by the whole server's
+        // once this test's own attempts have used up the global burst.
+        let code = reply.body["code"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            ["too_many_failures", "too_many_logins"].contains(&code.as_str()),
+            "{code}"
+        );
+        assert_retry_after(&reply, &code);
+    }
 }
 
 #[tokio::test]
@@ -1596,7 +1746,6 @@ async fn resends_are_limited_per_appointment_and_hour_with_retry_after() {
         let reply = yamada.post(&resend, to.clone()).await;
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     }
-    let head = *app.state.store.head().borrow();
     let limited = yamada.post(&resend, to.clone()).await;
     limited.assert_problem(429, "send_limited");
     let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
@@ -1604,7 +1753,17 @@ async fn resends_are_limited_per_appointment_and_hour_with_retry_after() {
         (3500..=3600).contains(&retry_after),
         "the first send leaves the hour in about an hour: {retry_after}"
     );
-    assert_eq!(*app.state.store.head().borrow(), head, "nothing was appended");
+    // Nothing was requested (the delivery worker still records the earlier sends' outcomes).
+    let requested = yamada
+        .get(&format!("/api/v1/appointments/{appointment}/events"))
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "UrlDeliveryRequested")
+        .count();
+    assert_eq!(requested, 5, "only the five sends the hour allows");
     let elsewhere = yamada
         .post(&format!("/api/v1/appointments/{other}/send-url"), to)
         .await;
