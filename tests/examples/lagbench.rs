@@ -108,13 +108,11 @@ async fn lag(base: String, rate: u64, seconds: u64) -> anyhow::Result<Value> {
             if n % 5 != 0 {
                 return Some(None);
             }
-            let url = format!("{base}/api/v1/reception?date={date}");
+            let path = format!("/api/v1/reception?date={date}");
             while acknowledged.elapsed() < Duration::from_secs(10) {
-                if let Ok(r) = http.get(&url).bearer_auth(&token).send().await
-                    && let Ok(list) = r.json::<Value>().await
-                    && list["entries"]
-                        .as_array()
-                        .is_some_and(|e| e.iter().any(|e| e["appointment_id"] == id.as_str()))
+                if enkaku_tests::list_entries(&http, &base, &token, &path)
+                    .await
+                    .is_some_and(|e| e.iter().any(|e| e["appointment_id"] == id.as_str()))
                 {
                     return Some(Some(acknowledged.elapsed().as_micros() as u64));
                 }

@@ -330,3 +330,30 @@ pub fn tokyo_date(rfc3339: &str) -> String {
         .format("%Y-%m-%d")
         .to_string()
 }
+
+/// Every entry of a paged list (`/api/v1/schedule?…` or `/api/v1/reception?…`), following
+/// `next_cursor` to the end as the web UI does; `None` when a page cannot be read.
+pub async fn list_entries(http: &reqwest::Client, base: &str, token: &str, path: &str) -> Option<Vec<Value>> {
+    let mut entries = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}{path}&limit=500");
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let page: Value = http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        entries.extend(page["entries"].as_array()?.iter().cloned());
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            return Some(entries);
+        }
+    }
+}

@@ -93,14 +93,10 @@ async fn kill_after_a_burst_loses_nothing(backend: Backend) {
         );
     }
     server.converged(&http).await;
-    let schedule: Value = server
-        .get(
-            &http,
-            &token,
-            &format!("/api/v1/schedule?date={}&doctor_id={doctor}", tokyo_date(&start)),
-        )
-        .await;
-    let entries = schedule["entries"].as_array().unwrap();
+    let path = format!("/api/v1/schedule?date={}&doctor_id={doctor}", tokyo_date(&start));
+    let entries = enkaku_tests::list_entries(&http, &server.base, &token, &path)
+        .await
+        .expect("the schedule");
     for id in acknowledged.iter().chain([&booking_id]) {
         assert_eq!(
             entries
