@@ -182,6 +182,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Read a whole response.
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        Self {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
     pub fn content_type(&self) -> &str {
         self.headers
             .get("content-type")
@@ -246,15 +258,7 @@ impl Staff {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        Reply {
-            status,
-            headers,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
+        Reply::read(request.send().await.expect("request")).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -25,17 +25,6 @@ fn fresh_client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn reply(response: reqwest::Response) -> Reply {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-    }
-}
-
 /// The answer carries the headers every answer carries.
 #[track_caller]
 fn assert_security_headers(reply: &Reply) {
@@ -145,7 +134,7 @@ async fn a_connection_flood_and_slow_clients_leave_room_for_health_checks_and_st
     );
 
     // Logged-in staff get through the reserve; anonymous requests get a 503 problem there.
-    let me = reply(
+    let me = Reply::read(
         fresh_client()
             .get(format!("{}/api/v1/me", app.base))
             .bearer_auth(&yamada.token)
@@ -155,7 +144,7 @@ async fn a_connection_flood_and_slow_clients_leave_room_for_health_checks_and_st
     )
     .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
-    let anonymous = reply(
+    let anonymous = Reply::read(
         fresh_client()
             .get(format!("{}/api/v1/doctors", app.base))
             .send()
@@ -212,7 +201,7 @@ async fn a_database_outage_is_answered_at_once_with_problems_and_heals_by_itself
     proxy.cut().await;
     let timed = async |request: reqwest::RequestBuilder| {
         let started = Instant::now();
-        let answer = reply(request.send().await.unwrap()).await;
+        let answer = Reply::read(request.send().await.unwrap()).await;
         assert!(
             started.elapsed() < Duration::from_secs(8),
             "answered after {:?}",
@@ -248,7 +237,7 @@ async fn a_database_outage_is_answered_at_once_with_problems_and_heals_by_itself
     proxy.restore().await;
     let healed = Instant::now();
     loop {
-        let answer = reply(client.get(format!("{}/healthz", app.base)).send().await.unwrap()).await;
+        let answer = Reply::read(client.get(format!("{}/healthz", app.base)).send().await.unwrap()).await;
         if answer.status == StatusCode::OK {
             break;
         }
@@ -291,7 +280,7 @@ async fn out_of_range_dates_and_unstorable_login_fields_are_422_naming_the_field
         ("password", YAMADA, "demo\u{7}password"),
         ("password", YAMADA, &*"p".repeat(1025)),
     ] {
-        let login = reply(
+        let login = Reply::read(
             app.http
                 .post(format!("{}/api/v1/login", app.base))
                 .json(&json!({ "email": email, "password": password }))
@@ -446,7 +435,7 @@ async fn requests_with(staff: &Staff, appointment: &str, s: &str) -> Vec<(String
             ("x-request-id", request_id),
         ] {
             if let Ok(response) = response {
-                replies.push((format!("header {name}"), reply(response).await));
+                replies.push((format!("header {name}"), Reply::read(response).await));
             }
         }
     }
