@@ -1639,7 +1639,7 @@ async fn an_unreadable_history_does_not_hold_up_other_deliveries() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What gets accepted (issue 9, item 9)
+// What gets accepted: names, start times, SMS countries, sends per hour, paged lists
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! What the edge withstands (issue 9, items 3–5): a connection flood and slow clients, a
-//! database outage, and hostile strings in every input that reaches a query.
+//! What the edge withstands: a connection flood and slow clients, a database outage, and
+//! hostile strings in every input that reaches a query.
 
 use enkaku_api::serve::ConnectionLimits;
 use enkaku_tests::proxy::TcpProxy;
