@@ -87,6 +87,9 @@ impl Default for SendPolicy {
 pub struct EditVideoCall {
     pub title: Option<Title>,
     pub doctor_id: Option<StaffId>,
+    /// The request asked for a start time (any, even the current one): the start cannot be
+    /// edited, so such an edit is refused as a whole.
+    pub requested_start: bool,
 }
 
 /// What the delivery worker reports back after trying to send.
@@ -170,7 +173,7 @@ impl Kind {
     }
 }
 
-/// What the patient page may learn about its link (SPEC §6 `patient-links`).
+/// What the patient page may learn about its link (`GET /api/v1/patient-links/{token}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkStatus {
@@ -538,7 +541,11 @@ fn reissue_patient_url(a: &Appointment, now: DateTime<Utc>) -> Result<Vec<Event>
     })])
 }
 
+/// R10: title and doctor can change; the start cannot (staff cancel and create again).
 fn edit_video_call(a: &Appointment, c: &EditVideoCall) -> Result<Vec<Event>, DomainError> {
+    if c.requested_start {
+        return Err(DomainError::StartTimeImmutable);
+    }
     let Details::VideoUrl { title } = &a.details else {
         return Err(DomainError::NotEditable);
     };
@@ -557,6 +564,23 @@ fn edit_video_call(a: &Appointment, c: &EditVideoCall) -> Result<Vec<Event>, Dom
 // ---------------------------------------------------------------------------------------------
 // evolve
 // ---------------------------------------------------------------------------------------------
+
+/// The status an event moves an existing appointment to, if it moves it: one answer for
+/// `evolve` and for the read models. (A creation event starts an appointment at `Booked`.)
+pub fn status_after(event: &Event) -> Option<Status> {
+    match event {
+        Event::CallCancelled(_) => Some(Status::Cancelled),
+        Event::CallStarted(_) => Some(Status::InCall),
+        Event::CallEnded(_) => Some(Status::Ended),
+        Event::AppointmentBooked(_)
+        | Event::VideoUrlCreated(_)
+        | Event::VideoCallEdited(_)
+        | Event::UrlDeliveryRequested(_)
+        | Event::UrlDelivered(_)
+        | Event::UrlDeliveryFailed(_)
+        | Event::PatientUrlReissued(_) => None,
+    }
+}
 
 /// Fold one event into the state. Events are facts: evolve never rejects one.
 pub fn evolve(state: State, event: &Event) -> State {
@@ -624,10 +648,12 @@ pub fn evolve(state: State, event: &Event) -> State {
                         reason: e.reason.clone(),
                     },
                 ),
-                Event::CallCancelled(_) => a.status = Status::Cancelled,
-                Event::CallStarted(_) => a.status = Status::InCall,
-                Event::CallEnded(_) => a.status = Status::Ended,
+                // Their whole effect is the status, below.
+                Event::CallCancelled(_) | Event::CallStarted(_) | Event::CallEnded(_) => {}
                 Event::PatientUrlReissued(e) => a.patient_link_generation = e.generation,
+            }
+            if let Some(status) = status_after(event) {
+                a.status = status;
             }
             State::Present(a)
         }

@@ -3,9 +3,9 @@
 
 use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
-use crate::schedule::{row_key, status_after, update_status};
+use crate::schedule::{row_key, update_status};
 use async_trait::async_trait;
-use enkaku_domain::appointment::{Event, Status};
+use enkaku_domain::appointment::{Event, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
 use sqlx::AnyConnection;
 

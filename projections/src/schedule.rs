@@ -3,7 +3,7 @@
 use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
 use async_trait::async_trait;
-use enkaku_domain::appointment::{Event, Kind, Status};
+use enkaku_domain::appointment::{Event, Kind, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
 use sqlx::AnyConnection;
@@ -112,16 +112,6 @@ impl Projector for ScheduleProjector {
 pub(crate) fn row_key(recorded: &RecordedEvent) -> Option<(String, i64)> {
     let id = AppointmentId::from_stream_id(&recorded.stream_id)?;
     Some((id.to_string(), recorded.version as i64))
-}
-
-/// The status an event moves an appointment to, if it moves it at all.
-pub(crate) fn status_after(event: &Event) -> Option<Status> {
-    match event {
-        Event::CallCancelled(_) => Some(Status::Cancelled),
-        Event::CallStarted(_) => Some(Status::InCall),
-        Event::CallEnded(_) => Some(Status::Ended),
-        _ => None,
-    }
 }
 
 /// Move a row's status, once: the version guard makes a repeated event a no-op.

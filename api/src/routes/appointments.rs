@@ -447,12 +447,11 @@ async fn edit_appointment(
     staff: Staff,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<serde_json::Map<String, Value>>,
+    ApiJson(mut body): ApiJson<serde_json::Map<String, Value>>,
 ) -> Result<Response, ApiError> {
     let id = appointment_id(&id)?;
-    if body.contains_key("start_at") || body.contains_key("start_now") {
-        return Err(DomainError::StartTimeImmutable.into());
-    }
+    // Any start in the body, even the current one, is the decider's to refuse (R10).
+    let requested_start = body.remove("start_at").is_some() | body.remove("start_now").is_some();
     if let Some(field) = body.keys().find(|k| !matches!(k.as_str(), "title" | "doctor_id")) {
         return Err(ApiError::invalid(
             "validation_failed",
@@ -464,6 +463,7 @@ async fn edit_appointment(
     let edit = EditVideoCall {
         title: request.title.as_deref().map(Title::parse).transpose()?,
         doctor_id: request.doctor_id.map(StaffId),
+        requested_start,
     };
     let at = state
         .service

@@ -1,4 +1,4 @@
-//! Given events, when a command, then events or an error — one test per rule of SPEC §3.
+//! Given events, when a command, then events or an error — one test per product rule (docs/rules.md).
 
 use super::*;
 use crate::error::ErrorKind;
@@ -287,6 +287,7 @@ fn r10_title_and_doctor_can_be_edited() {
     let edit = EditVideoCall {
         title: Some(Title::parse("ひまわり荘").unwrap()),
         doctor_id: Some(other_doctor()),
+        requested_start: false,
     };
     let events = when(&history, Command::EditVideoCall(edit)).unwrap();
     let a = then_state(&history, &events);
@@ -300,8 +301,35 @@ fn r10_an_edit_that_changes_nothing_records_nothing() {
     let same = EditVideoCall {
         title: Some(Title::parse("さくら苑").unwrap()),
         doctor_id: Some(doctor()),
+        requested_start: false,
     };
     assert_eq!(when(&history, Command::EditVideoCall(same)), Ok(vec![]));
+}
+
+#[test]
+fn r10_a_requested_start_is_refused_even_when_unchanged() {
+    let history = created_video_url();
+    // Alone, or beside a title that could change: the whole edit is refused.
+    for title in [None, Some(Title::parse("ひまわり荘").unwrap())] {
+        let edit = EditVideoCall {
+            title,
+            doctor_id: None,
+            requested_start: true,
+        };
+        assert_eq!(
+            when(&history, Command::EditVideoCall(edit)),
+            Err(DomainError::StartTimeImmutable)
+        );
+    }
+    // In-clinic bookings get the same answer: the start is never edited.
+    let edit = EditVideoCall {
+        requested_start: true,
+        ..EditVideoCall::default()
+    };
+    assert_eq!(
+        when(&online_booking(), Command::EditVideoCall(edit)),
+        Err(DomainError::StartTimeImmutable)
+    );
 }
 
 #[test]
@@ -667,6 +695,7 @@ fn every_event_round_trips_through_its_envelope_data() {
         Command::EditVideoCall(EditVideoCall {
             title: None,
             doctor_id: Some(other_doctor()),
+            requested_start: false,
         }),
         Command::ReissuePatientUrl { now: at(0) },
         Command::SendUrl(send(1, at(0))),
