@@ -1,4 +1,4 @@
-//! What the API answers with: JSON shapes of SPEC §6, documented in the OpenAPI schema.
+//! What the API answers with: the JSON shapes of the HTTP contract, documented in the OpenAPI schema.
 //! Times are RFC 3339 in the clinic's time zone.
 
 use chrono::{DateTime, FixedOffset, Utc};

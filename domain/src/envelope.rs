@@ -1,4 +1,4 @@
-//! The envelope every event is stored and published in (SPEC §7).
+//! The envelope every event is stored and published in (docs/events.md).
 
 use crate::ids::{ClinicId, StaffId};
 use chrono::{DateTime, Utc};

@@ -238,7 +238,7 @@ impl Directory for SqlDirectory {
     }
 }
 
-/// The demo data of SPEC §6, with fixed ids so links and bookmarks survive a re-seed.
+/// The demo data the README describes, with fixed ids so links and bookmarks survive a re-seed.
 pub mod demo {
     use super::*;
 

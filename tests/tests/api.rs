@@ -1,4 +1,4 @@
-//! The HTTP contract of SPEC §6, exercised against the real application on a random port.
+//! The HTTP contract, exercised against the real application on a random port.
 //! Most tests run on the embedded default (SQLite); `flows_on_postgres` repeats the main
 //! flows on PostgreSQL.
 

@@ -1,4 +1,4 @@
-//! What the clinic UI and the patient page need from the server beyond SPEC §6: the embedded
+//! What the clinic UI and the patient page need from the server beyond the core contract: the embedded
 //! pages, problems that name their field, the destination check, the call screen's link and
 //! live updates. What a person sees is tested in the browser (`tests/browser`).
 

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// Per client address: a burst of 30, then one a minute's worth of 60 (SPEC §6: at least 30
+/// Per client address: a burst of 30, then one a minute's worth of 60 (a person gets at least 30
 /// tries a minute from one address).
 const PER_ADDRESS_PER_MINUTE: u32 = 60;
 const PER_ADDRESS_BURST: u32 = 30;

@@ -24,7 +24,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-/// Request bodies above this get 413 (SPEC §6).
+/// Request bodies above this get 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// A request not answered within this gets 503 `unavailable` (a backing service hangs).

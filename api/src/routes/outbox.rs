@@ -1,4 +1,4 @@
-//! The embedded default's outbox (SPEC §5): the SMS and e-mails the clinic "sent", for
+//! The embedded default's outbox: the SMS and e-mails the clinic "sent", for
 //! staff to read when no real channel is configured.
 
 use crate::error::{ApiError, Problem};

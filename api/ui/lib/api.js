@@ -61,7 +61,7 @@ export const get = (path, options) => call('GET', path, options);
 export const post = (path, body, options = {}) => call('POST', path, { ...options, body });
 
 /**
- * `If-Match` for a change to `appointment` as shown: its ETag is its version (SPEC §6), so a
+ * `If-Match` for a change to `appointment` as shown: its ETag is its version, so a
  * change made meanwhile by someone else gets 412 instead of being overwritten.
  */
 export const ifMatch = (appointment) => ({ 'If-Match': `"${appointment.version}"` });
