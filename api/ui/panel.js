@@ -1,5 +1,6 @@
 // The side panel: 予約受付 (R3, R8) with its two forms, and the appointment panel (R16) with
-// the URLs, delivery, resend, and for video URLs edit and cancel (R10, R11).
+// the URLs, delivery, resend, for video URLs edit and cancel (R10, R11), and for in-clinic
+// bookings cancel.
 
 import { call, get, ifMatch, post } from './lib/api.js';
 import { fill, focusByKey, h, icon } from './lib/dom.js';
@@ -259,6 +260,8 @@ export class Panel {
       video && active ? h('div', { class: 'actions' },
         h('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => this.editForm(a) }, '編集'),
         h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel' }, onclick: () => this.cancel(a) }, 'ビデオ通話キャンセル')) : null,
+      !video && a.status === 'booked' ? h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel-booking' }, onclick: () => this.cancelBooking(a) }, '予約キャンセル')) : null,
     ], { focus });
   }
 
@@ -379,6 +382,16 @@ export class Panel {
     return this.confirmed(a, 'cancel', 'ビデオ通話をキャンセルしました。', {
       title: 'ビデオ通話のキャンセル',
       message: 'このビデオ通話をキャンセルしますか?患者には通知されません。キャンセル後は医療機関用URL・患者用URLとも使えなくなります。',
+      confirm: 'キャンセルする',
+      danger: true,
+    });
+  }
+
+  /** 予約キャンセル: an in-clinic booking, after a confirmation (R11 applies to it too). */
+  cancelBooking(a) {
+    return this.confirmed(a, 'cancel', '予約をキャンセルしました。', {
+      title: '予約のキャンセル',
+      message: 'この予約をキャンセルしますか?患者には通知されません。ビデオ通話の予約では、医療機関用URL・患者用URLとも使えなくなります。',
       confirm: 'キャンセルする',
       danger: true,
     });

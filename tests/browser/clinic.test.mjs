@@ -222,6 +222,27 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await context.close();
   });
 
+  test('the booking is cancelled from its panel after a confirmation; 受付一覧 and the patient page say so', async () => {
+    await page.goto(`${server.url}/reception?date=${date}`);
+    const row = page.locator('tr', { hasText: '田中 花子' });
+    await row.getByRole('button', { name: '田中 花子' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByRole('button', { name: '予約キャンセル' }).click();
+    const confirm = page.getByRole('dialog', { name: '予約のキャンセル' });
+    await confirm.waitFor();
+    await screenshot(page, '07b-booking-cancel-confirm');
+    await confirm.getByRole('button', { name: 'キャンセルする' }).click();
+    await assert.doesNotReject(panel.getByText('予約をキャンセルしました。').waitFor());
+    assert.equal(await panel.getByRole('button', { name: '予約キャンセル' }).count(), 0);
+    await assert.doesNotReject(page.locator('tr.status-cancelled', { hasText: '田中 花子' }).waitFor());
+
+    const context = await browser.newContext(PHONE);
+    const patient = await context.newPage();
+    await patient.goto(patientUrl);
+    await assert.doesNotReject(patient.getByText('このビデオ通話はキャンセルされました。', { exact: false }).waitFor());
+    await context.close();
+  });
+
   after(() => assert.deepEqual(errors, []));
 });
 

@@ -400,6 +400,33 @@ async fn r11_cancelling_closes_both_urls_and_tells_the_patient_page() {
     );
 }
 
+/// Staff cancel in-clinic bookings too: the booking stays in both lists, marked cancelled,
+/// and its patient link (for an online one) says so.
+#[tokio::test]
+async fn r11_an_in_clinic_booking_is_cancelled_like_a_video_url() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let start = hours_from_now(3);
+    let booked = yamada.book(&start, "一般内科", "online", "山田 花子").await;
+    let appointment = id(&booked);
+    let cancelled = yamada
+        .post(&format!("/api/v1/appointments/{appointment}/cancel"), json!({}))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let patient = token_of(&booked.body["video"]["patient_url"]);
+    let link = public_get(&app, &format!("/api/v1/patient-links/{patient}")).await;
+    assert_eq!(link.body["status"], "cancelled");
+    app.projected().await;
+    let date = tokyo_date(&start);
+    for list in [schedule(&yamada, &date).await, reception(&yamada, &date).await] {
+        assert_eq!(
+            entry(&list, &appointment).expect("still listed")["status"],
+            "cancelled"
+        );
+    }
+}
+
 #[tokio::test]
 async fn r12_urls_are_distinct_capabilities_that_never_enter_the_event_log() {
     let app = app().await;

@@ -364,6 +364,16 @@ fn r11_cancel_closes_the_links_and_repeating_it_changes_nothing() {
 }
 
 #[test]
+fn r11_staff_cancel_an_in_clinic_booking_as_they_cancel_a_video_url() {
+    let history = online_booking();
+    let events = when(&history, Command::CancelCall { now: at(-120) }).unwrap();
+    assert!(matches!(events[..], [Event::CallCancelled(_)]));
+    let a = then_state(&history, &events);
+    assert_eq!(a.status, Status::Cancelled);
+    assert_eq!(a.link_status(0, at(0)), Some(LinkStatus::Cancelled));
+}
+
+#[test]
 fn r11_a_call_in_progress_cannot_be_cancelled() {
     let history = given(&[
         Command::CreateVideoUrl(video_url()),
