@@ -5,7 +5,7 @@ use crate::login::{self, LoginGuard};
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::serve::{self, ConnectionLimits};
-use crate::state::{AppState, ClinicProfiles};
+use crate::state::AppState;
 use crate::workers::{CallHook, Delivery, Workers};
 use anyhow::Context;
 use enkaku_commands::AppointmentService;
@@ -250,7 +250,6 @@ impl Application {
             secure_cookies: public_url.starts_with("https://"),
             login,
             link_limiter: Arc::new(RateLimiter::new(120, 60, config.trust_forwarded)),
-            clinics: ClinicProfiles::default(),
             closing: closing_seen,
         };
 

@@ -12,8 +12,7 @@ use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_media::CallSignals;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -35,31 +34,17 @@ pub struct AppState {
     /// Login's limits, failure budgets, device cookies and bounded password checks.
     pub login: Arc<LoginGuard>,
     pub link_limiter: Arc<RateLimiter>,
-    pub clinics: ClinicProfiles,
     /// Turns true when the server begins to shut down: long-lived responses (live updates)
     /// end then, or the graceful shutdown would wait for them forever.
     pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
-/// Clinic profiles (name, time zone) by id. They change only with set-up, and nearly every
-/// response needs one to show local times, so they are kept once read.
-#[derive(Clone, Default)]
-pub struct ClinicProfiles(Arc<RwLock<HashMap<ClinicId, ClinicProfile>>>);
-
 impl AppState {
-    /// The clinic's profile, from memory when it was read before.
+    /// The clinic's profile (cached by the directory like the rest of set-up).
     pub async fn clinic(&self, id: ClinicId) -> Result<ClinicProfile, crate::error::ApiError> {
-        if let Some(profile) = self.clinics.0.read().ok().and_then(|c| c.get(&id).cloned()) {
-            return Ok(profile);
-        }
-        let profile = self
-            .directory
+        self.directory
             .clinic(id)
             .await?
-            .ok_or_else(crate::error::ApiError::not_found)?;
-        if let Ok(mut cache) = self.clinics.0.write() {
-            cache.insert(id, profile.clone());
-        }
-        Ok(profile)
+            .ok_or_else(crate::error::ApiError::not_found)
     }
 }

@@ -58,6 +58,7 @@ pub struct SqlDirectory {
     db: Db,
     staff: Arc<TtlCache<StaffId, Option<StaffRecord>>>,
     menus: Arc<TtlCache<ClinicId, Vec<Menu>>>,
+    clinics: Arc<TtlCache<ClinicId, Option<ClinicProfile>>>,
 }
 
 fn unavailable(e: sqlx::Error) -> DirectoryError {
@@ -75,6 +76,7 @@ impl SqlDirectory {
             db,
             staff: Arc::new(TtlCache::new(SETUP_CACHE, 10_000)),
             menus: Arc::new(TtlCache::new(SETUP_CACHE, 10_000)),
+            clinics: Arc::new(TtlCache::new(SETUP_CACHE, 10_000)),
         }
     }
 
@@ -171,10 +173,11 @@ fn staff_record(row: StaffRow) -> Result<StaffRecord, DirectoryError> {
         clinic_id: ClinicId(uuid(&row.clinic_id)?),
         email: row.email,
         name: row.name,
-        role: if row.role == "doctor" {
-            Role::Doctor
-        } else {
-            Role::Reception
+        role: match row.role.as_str() {
+            "doctor" => Role::Doctor,
+            "reception" => Role::Reception,
+            // Not a lesser role by default: a row nobody can read is an error to fix.
+            other => return Err(DirectoryError(format!("unknown staff role {other:?}"))),
         },
         password_hash: row.password_hash,
     })
@@ -219,22 +222,28 @@ impl Directory for SqlDirectory {
     }
 
     async fn clinic(&self, id: ClinicId) -> Result<Option<ClinicProfile>, DirectoryError> {
+        if let Some(cached) = self.clinics.get(&id) {
+            return Ok(cached);
+        }
         let row: Option<(String, String)> =
             sqlx::query_as("SELECT name, time_zone FROM clinics WHERE id = $1")
                 .bind(id.to_string())
                 .fetch_optional(&self.db.pool)
                 .await
                 .map_err(unavailable)?;
-        row.map(|(name, tz)| {
-            Ok(ClinicProfile {
-                id,
-                name,
-                time_zone: tz
-                    .parse()
-                    .map_err(|_| DirectoryError(format!("unknown time zone {tz}")))?,
+        let profile = row
+            .map(|(name, tz)| {
+                Ok(ClinicProfile {
+                    id,
+                    name,
+                    time_zone: tz
+                        .parse()
+                        .map_err(|_| DirectoryError(format!("unknown time zone {tz}")))?,
+                })
             })
-        })
-        .transpose()
+            .transpose()?;
+        self.clinics.insert(id, profile.clone());
+        Ok(profile)
     }
 }
 
@@ -528,5 +537,28 @@ mod password_tests {
         assert!(verify_password_in(&mut memory, "pw", &hash));
         assert!(!verify_password_in(&mut memory, "other", &hash));
         assert!(verify_password_in(&mut memory, "pw", &hash));
+    }
+}
+
+#[cfg(test)]
+mod staff_tests {
+    use super::*;
+
+    fn row(role: &str) -> StaffRow {
+        StaffRow {
+            id: Uuid::now_v7().to_string(),
+            clinic_id: Uuid::now_v7().to_string(),
+            email: "a@example.jp".into(),
+            name: "名前".into(),
+            role: role.into(),
+            password_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_unknown_role_is_an_error_not_a_lesser_role() {
+        assert_eq!(staff_record(row("doctor")).unwrap().role, Role::Doctor);
+        assert_eq!(staff_record(row("reception")).unwrap().role, Role::Reception);
+        assert!(staff_record(row("auditor?")).is_err());
     }
 }

@@ -106,16 +106,22 @@ struct ReceptionRow {
     mode: String,
 }
 
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+/// A row that does not read back is a broken read model, not an entry to show with a made-up
+/// id or date: it fails the query (and `enkaku replay` rebuilds the table).
+fn corrupt(what: &str, value: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("read-model row with a bad {what}: {value}").into())
 }
 
-fn appointment_id(text: &str) -> AppointmentId {
-    text.parse().unwrap_or(AppointmentId(uuid::Uuid::nil()))
+fn time(ms: i64) -> Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("time", ms))
 }
 
-fn staff_id(text: &str) -> StaffId {
-    text.parse().unwrap_or(StaffId(uuid::Uuid::nil()))
+fn appointment_id(text: &str) -> Result<AppointmentId, sqlx::Error> {
+    text.parse().map_err(|_| corrupt("appointment id", text))
+}
+
+fn staff_id(text: &str) -> Result<StaffId, sqlx::Error> {
+    text.parse().map_err(|_| corrupt("staff id", text))
 }
 
 /// One doctor's entries in `range`, a page at a time, by start and then appointment id.
@@ -146,17 +152,19 @@ pub async fn schedule(
     .await?;
     let entries = rows
         .into_iter()
-        .map(|r| ScheduleEntry {
-            appointment_id: appointment_id(&r.appointment_id),
-            kind: r.kind,
-            doctor_id: staff_id(&r.doctor_id),
-            start_at: time(r.start_at_ms),
-            end_at: time(r.end_at_ms),
-            status: r.status,
-            video: r.video != 0,
-            display_name: r.display_name,
+        .map(|r| {
+            Ok(ScheduleEntry {
+                appointment_id: appointment_id(&r.appointment_id)?,
+                kind: r.kind,
+                doctor_id: staff_id(&r.doctor_id)?,
+                start_at: time(r.start_at_ms)?,
+                end_at: time(r.end_at_ms)?,
+                status: r.status,
+                video: r.video != 0,
+                display_name: r.display_name,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(request.page(entries, |e: &ScheduleEntry| After {
         start_at_ms: e.start_at.timestamp_millis(),
         appointment_id: e.appointment_id,
@@ -190,22 +198,39 @@ pub async fn reception(
     .await?;
     let entries = rows
         .into_iter()
-        .map(|r| ReceptionEntry {
-            appointment_id: appointment_id(&r.appointment_id),
-            kind: "in_clinic".into(),
-            doctor_id: staff_id(&r.doctor_id),
-            start_at: time(r.start_at_ms),
-            end_at: time(r.end_at_ms),
-            status: r.status,
-            video: r.video != 0,
-            display_name: r.patient_name,
-            chart_number: r.chart_number,
-            menu_name: r.menu_name,
-            mode: r.mode,
+        .map(|r| {
+            Ok(ReceptionEntry {
+                appointment_id: appointment_id(&r.appointment_id)?,
+                kind: "in_clinic".into(),
+                doctor_id: staff_id(&r.doctor_id)?,
+                start_at: time(r.start_at_ms)?,
+                end_at: time(r.end_at_ms)?,
+                status: r.status,
+                video: r.video != 0,
+                display_name: r.patient_name,
+                chart_number: r.chart_number,
+                menu_name: r.menu_name,
+                mode: r.mode,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(request.page(entries, |e: &ReceptionEntry| After {
         start_at_ms: e.start_at.timestamp_millis(),
         appointment_id: e.appointment_id,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_that_does_not_read_back_fails_instead_of_showing_made_up_values() {
+        assert!(appointment_id("not-an-id").is_err());
+        assert!(staff_id("").is_err());
+        assert!(time(i64::MAX).is_err());
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(appointment_id(&id.to_string()).unwrap(), AppointmentId(id));
+        assert_eq!(time(0).unwrap(), DateTime::UNIX_EPOCH);
+    }
 }
