@@ -22,7 +22,7 @@ use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::{Db, secrets};
 use enkaku_media::CallSignals;
-use enkaku_projections::{EventFeed, ProjectionRunner, ReactorRunner};
+use enkaku_projections::{Changes, EventFeed, ProjectionRunner, ReactorRunner};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +68,8 @@ pub struct Stack {
     /// What projectors and reactors read: the store's log, or Kafka.
     pub feed: Arc<dyn EventFeed>,
     pub projections: Vec<Arc<ProjectionRunner>>,
+    /// Where the projection runners announce what they committed.
+    pub changes: Changes,
 }
 
 impl Stack {
@@ -86,6 +88,7 @@ impl Stack {
             .with_context(|| format!("cannot open database {}", enkaku_infra::db::redact(&url)))?;
         let store = Arc::new(SqlEventStore::open(db.clone()).await?);
         let rows = Arc::new(db.clone());
+        let changes = Changes::default();
         let (feed, projections): (Arc<dyn EventFeed>, Vec<_>) = match &config.kafka {
             // A consumer per read model, so each has its own offsets and lag.
             Some(kafka) => {
@@ -93,12 +96,10 @@ impl Stack {
                 let runners = enkaku_projections::all()
                     .into_iter()
                     .map(|p| {
-                        Arc::new(ProjectionRunner::new(
-                            p.name(),
-                            rows.clone(),
-                            feed.clone(),
-                            vec![p],
-                        ))
+                        Arc::new(
+                            ProjectionRunner::new(p.name(), rows.clone(), feed.clone(), vec![p])
+                                .announcing_to(&changes),
+                        )
                     })
                     .collect();
                 (feed, runners)
@@ -107,7 +108,8 @@ impl Stack {
             None => {
                 let feed: Arc<dyn EventFeed> = Arc::new(StoreFeed(store.clone()));
                 let runner =
-                    ProjectionRunner::new("read_models", rows, feed.clone(), enkaku_projections::all());
+                    ProjectionRunner::new("read_models", rows, feed.clone(), enkaku_projections::all())
+                        .announcing_to(&changes);
                 (feed, vec![Arc::new(runner)])
             }
         };
@@ -120,6 +122,7 @@ impl Stack {
             store,
             feed,
             projections,
+            changes,
         })
     }
 
@@ -206,13 +209,16 @@ impl Application {
         let outbox = Outbox::new(stack.db.clone());
         let calls = CallSignals::default();
         let rows = Arc::new(stack.db.clone());
-        let delivery = Delivery(DeliveryWorker {
-            service: service.clone(),
-            directory,
-            sender: Arc::new(outbox.clone()),
-            links: links.clone(),
-            public_url: public_url.clone(),
-        });
+        let delivery = Delivery {
+            worker: DeliveryWorker {
+                service: service.clone(),
+                directory,
+                sender: Arc::new(outbox.clone()),
+                links: links.clone(),
+                public_url: public_url.clone(),
+            },
+            changes: stack.changes.clone(),
+        };
         let mut reactors = vec![
             Arc::new(ReactorRunner::new(
                 rows.clone(),
@@ -228,11 +234,12 @@ impl Application {
         if let Some(kafka) = &config.kafka {
             let publisher = Arc::new(KafkaPublisher::new(kafka)?);
             let log = Arc::new(StoreFeed(store.clone()));
-            reactors.push(Arc::new(ReactorRunner::new(rows, log, publisher)));
+            reactors.push(Arc::new(ReactorRunner::relaying(rows, log, publisher)));
         }
         let workers = Workers {
             projections: stack.projections.clone(),
             reactors,
+            changes: stack.changes.clone(),
         };
         let (closing, closing_seen) = watch::channel(false);
         let state = AppState {

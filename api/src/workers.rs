@@ -8,11 +8,11 @@
 use enkaku_commands::CommandError;
 use enkaku_commands::delivery::DeliveryWorker;
 use enkaku_domain::appointment::Event;
+use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
 use enkaku_media::{CallSignal, CallSignals};
-use enkaku_projections::feed::FeedEvent;
 use enkaku_projections::runner::ProjectionError;
-use enkaku_projections::{ProjectionRunner, Reactor, ReactorRunner, RetryLater};
+use enkaku_projections::{Change, Changes, ProjectionRunner, Reactor, ReactorRunner, RetryLater};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 pub struct Workers {
     pub projections: Vec<Arc<ProjectionRunner>>,
     pub reactors: Vec<Arc<ReactorRunner>>,
+    /// What they changed, as it is committed (the live-update stream listens).
+    pub changes: Changes,
 }
 
 /// How far behind the feed one consumer is.
@@ -84,8 +86,12 @@ impl Workers {
     }
 }
 
-/// URL delivery as a reactor.
-pub struct Delivery(pub DeliveryWorker);
+/// URL delivery as a reactor. Each outcome it records is announced at once: no read model
+/// shows it, but an open appointment does.
+pub struct Delivery {
+    pub worker: DeliveryWorker,
+    pub changes: Changes,
+}
 
 #[async_trait::async_trait]
 impl Reactor for Delivery {
@@ -93,14 +99,23 @@ impl Reactor for Delivery {
         "url_delivery"
     }
 
-    async fn react(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
+    async fn react(&self, batch: &[(&RecordedEvent, &Event)]) -> Result<bool, RetryLater> {
         let mut delivered = false;
-        for fed in batch {
-            delivered |= self
-                .0
-                .handle(&fed.event)
+        for (recorded, event) in batch {
+            let recorded_outcome = self
+                .worker
+                .handle(recorded, event)
                 .await
                 .map_err(|e: CommandError| RetryLater(e.to_string()))?;
+            if let (true, Some(id)) = (
+                recorded_outcome,
+                AppointmentId::from_stream_id(&recorded.stream_id),
+            ) {
+                let mut change = Change::new(recorded.metadata.clinic_id);
+                change.touch(id, []);
+                self.changes.announce(change);
+            }
+            delivered |= recorded_outcome;
         }
         Ok(delivered)
     }
@@ -115,25 +130,16 @@ impl Reactor for CallHook {
         "media_relay"
     }
 
-    async fn react(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
-        for fed in batch {
-            let e = &fed.event;
-            if !matches!(
-                e.event_type.as_str(),
-                "CallStarted" | "CallEnded" | "CallCancelled"
-            ) {
-                continue;
-            }
-            let (Some(id), Ok(event)) = (
-                AppointmentId::from_stream_id(&e.stream_id),
-                Event::decode(&e.event_type, e.schema_version, &e.data),
-            ) else {
-                continue;
+    async fn react(&self, batch: &[(&RecordedEvent, &Event)]) -> Result<bool, RetryLater> {
+        for (recorded, event) in batch {
+            let signal = match event {
+                Event::CallStarted(_) => CallSignal::Started,
+                Event::CallEnded(_) | Event::CallCancelled(_) => CallSignal::Closed,
+                _ => continue,
             };
-            self.0.publish(match event {
-                Event::CallStarted(_) => CallSignal::Started(id),
-                _ => CallSignal::Closed(id),
-            });
+            if let Some(id) = AppointmentId::from_stream_id(&recorded.stream_id) {
+                self.0.publish(signal(id));
+            }
         }
         // Signals are live news: the place need not be saved after each batch.
         Ok(false)

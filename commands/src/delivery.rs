@@ -10,7 +10,7 @@ use crate::ports::Directory;
 use crate::service::{AppointmentService, CommandContext, CommandError};
 use async_trait::async_trait;
 use enkaku_domain::DomainError;
-use enkaku_domain::appointment::{DeliveryOutcome, DeliveryReport, Event, Status};
+use enkaku_domain::appointment::{DeliveryOutcome, DeliveryReport, Event, Status, UrlDeliveryRequested};
 use enkaku_domain::envelope::{Actor, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId};
 use enkaku_domain::values::Destination;
@@ -62,11 +62,11 @@ impl DeliveryWorker {
     ///
     /// Safe to call twice for one event: a delivery whose outcome is recorded is not sent
     /// again, and channels dedupe by delivery id for a crash between sending and recording.
-    pub async fn handle(&self, recorded: &RecordedEvent) -> Result<bool, CommandError> {
-        if recorded.event_type != "UrlDeliveryRequested" {
+    pub async fn handle(&self, recorded: &RecordedEvent, event: &Event) -> Result<bool, CommandError> {
+        let Event::UrlDeliveryRequested(request) = event else {
             return Ok(false);
-        }
-        match self.deliver(recorded).await {
+        };
+        match self.deliver(recorded, request).await {
             Ok(handled) => Ok(handled),
             Err(e @ (CommandError::Unavailable(_) | CommandError::Contended)) => Err(e),
             // Permanent (an unreadable or inconsistent appointment): retrying cannot help,
@@ -79,13 +79,11 @@ impl DeliveryWorker {
     }
 
     /// `Ok(false)` when there was nothing (left) to deliver.
-    async fn deliver(&self, recorded: &RecordedEvent) -> Result<bool, CommandError> {
-        let Ok(Event::UrlDeliveryRequested(request)) =
-            Event::decode(&recorded.event_type, recorded.schema_version, &recorded.data)
-        else {
-            tracing::error!(event_id = %recorded.event_id, "undecodable delivery request skipped");
-            return Ok(false);
-        };
+    async fn deliver(
+        &self,
+        recorded: &RecordedEvent,
+        request: &UrlDeliveryRequested,
+    ) -> Result<bool, CommandError> {
         let Some(appointment_id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
             return Ok(false);
         };
@@ -106,7 +104,7 @@ impl DeliveryWorker {
             }
         } else {
             let message = self
-                .compose(appointment_id, &current.appointment, &request)
+                .compose(appointment_id, &current.appointment, request)
                 .await?;
             match self.sender.send(&message).await {
                 Ok(()) => DeliveryReport::Sent {
@@ -143,7 +141,7 @@ impl DeliveryWorker {
         &self,
         appointment_id: AppointmentId,
         appointment: &enkaku_domain::appointment::Appointment,
-        request: &enkaku_domain::appointment::UrlDeliveryRequested,
+        request: &UrlDeliveryRequested,
     ) -> Result<OutgoingMessage, CommandError> {
         let clinic = self
             .directory

@@ -8,6 +8,7 @@
 //! rely on per-stream order only (every row carries the stream version it reflects).
 
 use async_trait::async_trait;
+use enkaku_domain::appointment::Event;
 use enkaku_domain::envelope::RecordedEvent;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,4 +56,23 @@ pub trait FeedReader: Send {
 
     /// Events in the feed not yet returned by this reader, as far as it knows.
     fn lag(&self) -> u64;
+}
+
+/// The events of a batch this build can read, decoded once for every consumer of it. An
+/// event it cannot read (not an appointment event, or one from a newer build) is logged and
+/// left out: not ours to show or act on.
+pub fn decode(events: &[FeedEvent]) -> Vec<(&FeedEvent, Event)> {
+    events
+        .iter()
+        .filter_map(|fed| {
+            let e = &fed.event;
+            match Event::decode(&e.event_type, e.schema_version, &e.data) {
+                Ok(event) => Some((fed, event)),
+                Err(error) => {
+                    tracing::warn!(position = e.position, %error, "event skipped: this build cannot read it");
+                    None
+                }
+            }
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@
 //! they reflect, so applying an event twice changes nothing.
 
 pub mod bulk;
+pub mod changes;
 pub mod feed;
 pub mod offsets;
 pub mod queries;
@@ -17,8 +18,9 @@ pub mod reception;
 pub mod runner;
 pub mod schedule;
 
+pub use changes::{Change, Changes};
 pub use feed::{EventFeed, FeedError};
-pub use reactor::{Reactor, ReactorRunner, RetryLater};
+pub use reactor::{Reactor, ReactorRunner, Relay, RetryLater};
 pub use runner::{ProjectionRunner, Projector, WriteTransactions};
 
 use std::sync::Arc;

@@ -4,10 +4,12 @@
 //! Their offsets are saved after acting, not with the act, so delivery is at-least-once: a
 //! reactor must make acting twice on one event harmless.
 
-use crate::feed::{EventFeed, FeedEvent, FeedReader};
+use crate::feed::{EventFeed, FeedEvent, FeedReader, decode};
 use crate::offsets::{self, Progress};
 use crate::runner::{ProjectionError, WriteTransactions};
 use async_trait::async_trait;
+use enkaku_domain::appointment::Event;
+use enkaku_domain::envelope::RecordedEvent;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,16 +34,63 @@ pub trait Reactor: Send + Sync {
     fn batch_size(&self) -> usize {
         256
     }
-    /// Act on a batch of events (in order per partition). `Ok(true)` when acting again after
-    /// a crash would be costly (a message to a patient), so the place is saved at once;
-    /// otherwise it is saved at most once a second. On `Err` the whole batch comes again.
-    async fn react(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater>;
+    /// Act on a batch of decoded events (in order per partition; events this build cannot
+    /// read are left out). `Ok(true)` when acting again after a crash would be costly (a
+    /// message to a patient), so the place is saved at once; otherwise it is saved at most
+    /// once a second. On `Err` the whole batch comes again.
+    async fn react(&self, batch: &[(&RecordedEvent, &Event)]) -> Result<bool, RetryLater>;
+}
+
+/// A consumer that passes the feed's records on as they are stored, whether or not this
+/// build can read them (the Kafka publisher). Otherwise run like a reactor.
+#[async_trait]
+pub trait Relay: Send + Sync {
+    /// Also the key of its offsets.
+    fn name(&self) -> &str;
+    /// The most records handed to one `relay`.
+    fn batch_size(&self) -> usize;
+    /// Pass a batch on; `Ok` and `Err` mean what they mean for `Reactor::react`.
+    async fn relay(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater>;
+}
+
+/// What a `ReactorRunner` hands its batches to.
+enum Consumer {
+    Reactor(Arc<dyn Reactor>),
+    Relay(Arc<dyn Relay>),
+}
+
+impl Consumer {
+    fn name(&self) -> &str {
+        match self {
+            Self::Reactor(r) => r.name(),
+            Self::Relay(r) => r.name(),
+        }
+    }
+
+    fn batch_size(&self) -> usize {
+        match self {
+            Self::Reactor(r) => r.batch_size(),
+            Self::Relay(r) => r.batch_size(),
+        }
+    }
+
+    async fn take(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
+        match self {
+            Self::Reactor(r) => {
+                let decoded = decode(batch);
+                let events: Vec<(&RecordedEvent, &Event)> =
+                    decoded.iter().map(|(fed, event)| (&fed.event, event)).collect();
+                r.react(&events).await
+            }
+            Self::Relay(r) => r.relay(batch).await,
+        }
+    }
 }
 
 pub struct ReactorRunner {
     db: Arc<dyn WriteTransactions>,
     feed: Arc<dyn EventFeed>,
-    reactor: Arc<dyn Reactor>,
+    reactor: Consumer,
     lag: AtomicU64,
 }
 
@@ -67,6 +116,14 @@ impl From<crate::feed::FeedError> for StepError {
 
 impl ReactorRunner {
     pub fn new(db: Arc<dyn WriteTransactions>, feed: Arc<dyn EventFeed>, reactor: Arc<dyn Reactor>) -> Self {
+        Self::with(db, feed, Consumer::Reactor(reactor))
+    }
+
+    pub fn relaying(db: Arc<dyn WriteTransactions>, feed: Arc<dyn EventFeed>, relay: Arc<dyn Relay>) -> Self {
+        Self::with(db, feed, Consumer::Relay(relay))
+    }
+
+    fn with(db: Arc<dyn WriteTransactions>, feed: Arc<dyn EventFeed>, reactor: Consumer) -> Self {
         Self {
             db,
             feed,
@@ -133,7 +190,7 @@ impl ReactorRunner {
                 if batch.reached.is_empty() {
                     return Ok::<_, StepError>(acted);
                 }
-                acted |= self.reactor.react(&batch.events).await?;
+                acted |= self.reactor.take(&batch.events).await?;
                 self.save(&Progress::of(&batch)).await?;
             }
         };
@@ -185,7 +242,7 @@ impl ReactorRunner {
                 let next = reader.next_batch(size, Duration::ZERO).await;
                 (reader, next)
             });
-            let acted = self.reactor.react(&batch.events).await;
+            let acted = self.reactor.take(&batch.events).await;
             let next;
             (reader, next) = read_ahead
                 .await

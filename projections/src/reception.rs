@@ -39,6 +39,12 @@ impl Projector for ReceptionProjector {
         &["reception_entries"]
     }
 
+    /// Every status change, though only in-clinic bookings have rows here: the event alone
+    /// does not say which kind its appointment is.
+    fn shows(&self, event: &Event) -> bool {
+        matches!(event, Event::AppointmentBooked(_)) || status_after(event).is_some()
+    }
+
     async fn apply(
         &self,
         tx: &mut AnyConnection,

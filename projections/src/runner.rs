@@ -1,18 +1,19 @@
 //! Runs projectors: read a batch from the feed, apply it and move each projector's offsets in
 //! one transaction, repeat.
 
-use crate::feed::{EventFeed, FeedBatch, FeedEvent, FeedReader};
+use crate::changes::{Change, Changes};
+use crate::feed::{EventFeed, FeedBatch, FeedEvent, FeedReader, decode};
 use crate::offsets::{self, Progress};
 use async_trait::async_trait;
 use enkaku_domain::appointment::Event;
 use enkaku_domain::envelope::RecordedEvent;
-use enkaku_domain::ids::ClinicId;
+use enkaku_domain::ids::{AppointmentId, ClinicId};
 use sqlx::{Any, AnyConnection, Transaction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 const BATCH: usize = 512;
 /// How long a reader waits for events before the runner looks at its shutdown signal and lag.
@@ -42,6 +43,9 @@ pub trait Projector: Send + Sync {
     fn schema(&self) -> &'static str;
     /// Its tables, dropped by a rebuild.
     fn tables(&self) -> &'static [&'static str];
+    /// Whether `event` can change its rows: a batch announces the read models its events
+    /// touched.
+    fn shows(&self, event: &Event) -> bool;
     /// Fold a batch of events into the rows. Events of one stream come in stream order;
     /// different streams may interleave in any order. Must be idempotent: applying an event
     /// a second time changes nothing.
@@ -52,20 +56,6 @@ pub trait Projector: Send + Sync {
     ) -> Result<(), sqlx::Error>;
 }
 
-/// What one committed batch changed for one clinic: pages showing these read models refetch
-/// them (live updates), and an open appointment in `stream_ids` reloads.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ReadModelChange {
-    pub clinic_id: ClinicId,
-    /// The read models (projector names) the rows changed in.
-    pub read_models: Vec<&'static str>,
-    pub stream_ids: Vec<String>,
-}
-
-/// Changes are hints, not data: a listener that falls this far behind is told it lagged and
-/// refetches everything.
-const CHANGE_BUFFER: usize = 256;
-
 pub struct ProjectionRunner {
     /// The consumer name the feed knows this runner by (its Kafka client id).
     name: String,
@@ -73,7 +63,7 @@ pub struct ProjectionRunner {
     feed: Arc<dyn EventFeed>,
     projectors: Vec<Arc<dyn Projector>>,
     lag: AtomicU64,
-    changes: broadcast::Sender<ReadModelChange>,
+    changes: Changes,
 }
 
 impl ProjectionRunner {
@@ -89,13 +79,15 @@ impl ProjectionRunner {
             feed,
             projectors,
             lag: AtomicU64::new(0),
-            changes: broadcast::channel(CHANGE_BUFFER).0,
+            changes: Changes::default(),
         }
     }
 
-    /// Hear about every batch once its rows are committed, so a reader refetching then sees it.
-    pub fn subscribe(&self) -> broadcast::Receiver<ReadModelChange> {
-        self.changes.subscribe()
+    /// Announce what each batch touched there, once its rows are committed, so a reader
+    /// refetching then sees it.
+    pub fn announcing_to(mut self, changes: &Changes) -> Self {
+        self.changes = changes.clone();
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -194,21 +186,7 @@ impl ProjectionRunner {
     /// One transaction for every projector, so a batch costs one commit however many read
     /// models there are, and rows never move without their offsets.
     async fn apply(&self, batch: &FeedBatch) -> Result<u64, ProjectionError> {
-        let decoded: Vec<(&FeedEvent, Event)> = batch
-            .events
-            .iter()
-            .filter_map(|fed| {
-                let e = &fed.event;
-                match Event::decode(&e.event_type, e.schema_version, &e.data) {
-                    Ok(event) => Some((fed, event)),
-                    // Not an appointment event (or one from a newer build): not ours to show.
-                    Err(error) => {
-                        tracing::warn!(position = e.position, %error, "event skipped by projection");
-                        None
-                    }
-                }
-            })
-            .collect();
+        let decoded = decode(&batch.events);
         let feed = self.feed.name();
         let progress = Progress::of(batch);
         let mut applied = 0;
@@ -234,26 +212,31 @@ impl ProjectionRunner {
         Ok(applied)
     }
 
+    /// One change per clinic: the read models its events touched and their appointments.
     fn announce(&self, decoded: &[(&FeedEvent, Event)]) {
-        if self.changes.receiver_count() == 0 {
-            return;
-        }
-        let read_models: Vec<&'static str> = self.projectors.iter().map(|p| p.name()).collect();
-        let mut by_clinic = BTreeMap::<ClinicId, Vec<String>>::new();
-        for (fed, _) in decoded {
-            let streams = by_clinic.entry(fed.event.metadata.clinic_id).or_default();
-            if !streams.contains(&fed.event.stream_id) {
-                streams.push(fed.event.stream_id.clone());
+        let mut by_clinic = BTreeMap::<ClinicId, Change>::new();
+        for (fed, event) in decoded {
+            let Some(appointment_id) = AppointmentId::from_stream_id(&fed.event.stream_id) else {
+                continue;
+            };
+            let touched: Vec<&'static str> = self
+                .projectors
+                .iter()
+                .filter(|p| p.shows(event))
+                .map(|p| p.name())
+                .collect();
+            if touched.is_empty() {
+                continue;
             }
+            let clinic_id = fed.event.metadata.clinic_id;
+            by_clinic
+                .entry(clinic_id)
+                .or_insert_with(|| Change::new(clinic_id))
+                .touch(appointment_id, touched);
         }
-        for (clinic_id, stream_ids) in by_clinic {
-            // No listener is not an error: changes are only hints.
-            let _ = self.changes.send(ReadModelChange {
-                clinic_id,
-                read_models: read_models.clone(),
-                stream_ids,
-            });
-        }
+        by_clinic
+            .into_values()
+            .for_each(|change| self.changes.announce(change));
     }
 
     /// The newest global log position every projector has applied. On the store's log that

@@ -36,6 +36,13 @@ impl Projector for ScheduleProjector {
         &["schedule_entries"]
     }
 
+    fn shows(&self, event: &Event) -> bool {
+        matches!(
+            event,
+            Event::AppointmentBooked(_) | Event::VideoUrlCreated(_) | Event::VideoCallEdited(_)
+        ) || status_after(event).is_some()
+    }
+
     async fn apply(
         &self,
         tx: &mut AnyConnection,

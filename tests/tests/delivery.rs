@@ -17,7 +17,7 @@ use enkaku_infra::directory::{SqlDirectory, demo};
 use enkaku_infra::event_store::SqlEventStore;
 use enkaku_infra::feed::StoreFeed;
 use enkaku_infra::outbox::Outbox;
-use enkaku_projections::ReactorRunner;
+use enkaku_projections::{Change, Changes, ReactorRunner};
 use enkaku_tests::{Backend, TestStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +47,7 @@ impl UrlSender for Channel {
 
 struct Setup {
     worker: ReactorRunner,
+    changes: Changes,
     db: Db,
     service: Arc<AppointmentService>,
     channel: Arc<Channel>,
@@ -81,10 +82,14 @@ async fn setup(outages: usize, refuse: bool) -> Setup {
         links: Arc::new(LinkSigner::new(vec![7u8; 32].into())),
         public_url: "https://clinic.example.jp".into(),
     };
+    let changes = Changes::default();
     let worker = ReactorRunner::new(
         Arc::new(db.clone()),
         Arc::new(StoreFeed(events)),
-        Arc::new(Delivery(delivery)),
+        Arc::new(Delivery {
+            worker: delivery,
+            changes: changes.clone(),
+        }),
     );
     let ctx = CommandContext {
         clinic_id: demo::demo_clinic(),
@@ -96,6 +101,7 @@ async fn setup(outages: usize, refuse: bool) -> Setup {
     };
     Setup {
         worker,
+        changes,
         db,
         service,
         channel,
@@ -118,6 +124,16 @@ async fn request_a_delivery(s: &Setup) -> AppointmentId {
     id
 }
 
+/// What staff pages hear once an outcome is recorded: that appointment changed, in no read
+/// model.
+fn outcome_announced(s: &Setup, id: AppointmentId) -> Change {
+    Change {
+        clinic_id: s.ctx.clinic_id,
+        read_models: vec![],
+        appointment_ids: vec![id],
+    }
+}
+
 async fn outcome(s: &Setup, id: AppointmentId) -> DeliveryOutcome {
     let at = s.service.get(s.ctx.clinic_id, id).await.unwrap();
     at.appointment.latest_delivery().unwrap().outcome.clone()
@@ -126,20 +142,24 @@ async fn outcome(s: &Setup, id: AppointmentId) -> DeliveryOutcome {
 #[tokio::test]
 async fn a_channel_that_is_down_is_tried_again_not_recorded_as_failed() {
     let s = setup(2, false).await;
+    let mut heard = s.changes.subscribe();
     let id = request_a_delivery(&s).await;
     for _ in 0..2 {
         let err = s.worker.catch_up().await.unwrap_err();
         assert!(err.0.contains("connection refused"), "{err}");
         assert_eq!(outcome(&s, id).await, DeliveryOutcome::Pending);
+        assert!(heard.try_recv().is_err(), "nothing to announce while pending");
     }
     assert!(s.worker.catch_up().await.unwrap(), "delivered");
     assert!(matches!(outcome(&s, id).await, DeliveryOutcome::Sent { .. }));
+    assert_eq!(heard.try_recv().unwrap(), outcome_announced(&s, id));
     // Reading the request again (its place lost, as after a crash) hands nothing over twice.
     sqlx::query("DELETE FROM feed_offsets")
         .execute(&s.db.pool)
         .await
         .unwrap();
     assert!(!s.worker.catch_up().await.unwrap(), "nothing left to deliver");
+    assert!(heard.try_recv().is_err(), "no news when nothing was recorded");
     let messages = s.outbox.list(s.ctx.clinic_id, 10).await.unwrap();
     assert_eq!(messages.len(), 1);
     assert!(messages[0].body.contains("https://clinic.example.jp/p/"));
@@ -149,8 +169,10 @@ async fn a_channel_that_is_down_is_tried_again_not_recorded_as_failed() {
 #[tokio::test]
 async fn a_refusal_is_recorded_for_staff_to_see() {
     let s = setup(0, true).await;
+    let mut heard = s.changes.subscribe();
     let id = request_a_delivery(&s).await;
     s.worker.catch_up().await.unwrap();
+    assert_eq!(heard.try_recv().unwrap(), outcome_announced(&s, id));
     match outcome(&s, id).await {
         DeliveryOutcome::Failed { reason, .. } => assert_eq!(reason, "mailbox does not exist"),
         other => panic!("{other:?}"),

@@ -331,6 +331,25 @@ async fn live_updates_reach_the_clinic_once_its_read_models_have_the_change() {
 }
 
 #[tokio::test]
+async fn a_live_change_names_only_the_read_models_it_touched() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let mut live = Live::open(&yamada).await;
+
+    // A video URL has a schedule row and no reception row.
+    let created = yamada
+        .create_video_call(&hours_from_now(30), "再診フォロー")
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let change = live
+        .next_change(Duration::from_secs(10))
+        .await
+        .expect("a change event");
+    assert_eq!(change["read_models"], json!(["schedule"]));
+    assert_eq!(change["appointment_ids"], json!([created.body["id"]]));
+}
+
+#[tokio::test]
 async fn a_live_stream_ends_when_its_session_is_logged_out() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;

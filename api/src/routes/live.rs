@@ -7,8 +7,8 @@ use crate::extract::Staff;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use enkaku_domain::ids::{AppointmentId, ClinicId};
-use enkaku_projections::runner::ReadModelChange;
+use enkaku_domain::ids::ClinicId;
+use enkaku_projections::Change;
 use futures::{Stream, StreamExt, stream};
 use serde::Serialize;
 use std::convert::Infallible;
@@ -29,14 +29,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The data of a `change` event.
 #[derive(Serialize, ToSchema)]
 pub struct LiveChange {
-    /// `schedule` and/or `reception`.
+    /// The read models whose rows changed (`schedule`, `reception`); empty when only the
+    /// appointments' own pages changed (a delivery outcome).
     pub read_models: Vec<&'static str>,
-    /// The appointments whose events were applied.
+    /// The appointments that changed.
     pub appointment_ids: Vec<String>,
 }
 
 /// `text/event-stream`: a `change` event (`LiveChange`) whenever the clinic's schedule or
-/// reception list changed, and `resync` when this listener fell behind and should refetch
+/// reception list, or a delivery of a patient URL, changed, and `resync` when this listener fell behind and should refetch
 /// everything. Comments keep the connection open through proxies. The stream ends when its
 /// session does (logout, expiry, revocation) or the server shuts down.
 #[utoipa::path(get, path = "/api/v1/live", tag = "read models",
@@ -45,12 +46,7 @@ async fn live(
     State(state): State<AppState>,
     staff: Staff,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let clinic = staff.clinic_id;
-    let streams = state
-        .workers
-        .projections
-        .iter()
-        .map(|runner| changes(runner.subscribe(), clinic).boxed());
+    let changes = changes(state.workers.changes.subscribe(), staff.clinic_id);
     let mut closing = state.closing.clone();
     let service = state.service.clone();
     let session_ended = state
@@ -64,24 +60,19 @@ async fn live(
     };
     // The page reconnects by itself, to this server once it is back or to another one (and,
     // after a logout, gets 401).
-    let events = stream::select_all(streams).take_until(closed).map(Ok);
+    let events = changes.take_until(closed).map(Ok);
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 
-/// One runner's changes for one clinic, as events.
-fn changes(receiver: broadcast::Receiver<ReadModelChange>, clinic: ClinicId) -> impl Stream<Item = Event> {
+/// One clinic's changes, as events.
+fn changes(receiver: broadcast::Receiver<Change>, clinic: ClinicId) -> impl Stream<Item = Event> {
     stream::unfold(receiver, move |mut receiver| async move {
         loop {
             match receiver.recv().await {
                 Ok(change) if change.clinic_id == clinic => {
                     let data = LiveChange {
                         read_models: change.read_models,
-                        appointment_ids: change
-                            .stream_ids
-                            .iter()
-                            .filter_map(|s| AppointmentId::from_stream_id(s))
-                            .map(|id| id.to_string())
-                            .collect(),
+                        appointment_ids: change.appointment_ids.iter().map(|id| id.to_string()).collect(),
                     };
                     let event = Event::default()
                         .event("change")

@@ -1,4 +1,4 @@
-//! The publisher (an outbox relay): a reactor on the store's log that produces each event to
+//! The publisher (an outbox relay): a relay on the store's log that produces each event to
 //! Kafka and moves its offset only after the broker acknowledged the whole batch.
 //!
 //! The producer is idempotent with `acks=all`, so the broker neither duplicates nor reorders
@@ -10,7 +10,7 @@
 use super::{KafkaConfig, cloudevent};
 use async_trait::async_trait;
 use enkaku_projections::feed::FeedEvent;
-use enkaku_projections::{Reactor, RetryLater};
+use enkaku_projections::{Relay, RetryLater};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -49,7 +49,7 @@ impl KafkaPublisher {
 }
 
 #[async_trait]
-impl Reactor for KafkaPublisher {
+impl Relay for KafkaPublisher {
     fn name(&self) -> &str {
         &self.name
     }
@@ -60,7 +60,7 @@ impl Reactor for KafkaPublisher {
         4096
     }
 
-    async fn react(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
+    async fn relay(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
         if !self.topic_ready.load(Ordering::Relaxed) {
             super::ensure_topic(&self.config)
                 .await
