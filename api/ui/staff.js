@@ -1,10 +1,12 @@
 // The clinic UI: header (clinic, current doctor, navigation), the view for this path, the
-// side panel, and live updates from the read models.
+// side panel (予約受付 and the appointment), and live updates from the read models.
 
 import { get, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { errorParagraph } from './lib/messages.js';
-import { Panel } from './panel.js';
+import { SidePanel } from './lib/panel.js';
+import { AppointmentPanel } from './appointment.js';
+import { BookingPanel } from './booking.js';
 import { scheduleView } from './schedule.js';
 import { receptionView } from './reception.js';
 import { outboxView } from './outbox.js';
@@ -38,9 +40,12 @@ const ctx = {
     return doctors.items.find((d) => d.id === id)?.name ?? '(不明な医師)';
   },
   view: null,
-  panel: null,
+  booking: null,
+  appointment: null,
 };
-ctx.panel = new Panel(ctx, document.getElementById('panel'));
+const panel = new SidePanel(document.getElementById('panel'));
+ctx.appointment = new AppointmentPanel(ctx, panel);
+ctx.booking = new BookingPanel(ctx, panel, (created) => ctx.appointment.render(created));
 
 document.title = `${me.clinic.name} — enkaku`;
 fill(document.getElementById('clinic-name'), me.clinic.name);
@@ -52,7 +57,7 @@ select.value = ctx.doctorId ?? '';
 select.addEventListener('change', () => {
   ctx.doctorId = select.value;
   localStorage.setItem(doctorKey, select.value);
-  ctx.panel.doctorChanged();
+  ctx.booking.doctorChanged();
   ctx.view?.doctorChanged?.();
 });
 
@@ -77,7 +82,7 @@ ctx.view = makeView(ctx, document.getElementById('main'));
 const status = document.getElementById('live-status');
 const refreshAll = () => {
   ctx.view.refresh();
-  ctx.panel.appointmentsChanged(null);
+  ctx.appointment.appointmentsChanged(null);
 };
 let retryMs = 1000;
 function listen() {
@@ -85,7 +90,7 @@ function listen() {
   live.addEventListener('change', (event) => {
     const change = JSON.parse(event.data);
     if (ctx.view.readModel === '*' || change.read_models.includes(ctx.view.readModel)) ctx.view.refresh();
-    ctx.panel.appointmentsChanged(change.appointment_ids);
+    ctx.appointment.appointmentsChanged(change.appointment_ids);
   });
   live.addEventListener('resync', refreshAll);
   live.addEventListener('open', () => {
