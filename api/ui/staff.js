@@ -11,7 +11,9 @@ import { scheduleView } from './schedule.js';
 import { receptionView } from './reception.js';
 import { outboxView } from './outbox.js';
 
-const VIEWS = { '/schedule': scheduleView, '/reception': receptionView, '/outbox': outboxView };
+// The code of each view, by the `data-view` of its link. The pages themselves (paths, names,
+// order) are the links of the header's <nav> in staff.html, the list the server also serves.
+const VIEWS = { schedule: scheduleView, reception: receptionView, outbox: outboxView };
 
 let me;
 let doctors;
@@ -69,10 +71,11 @@ document.getElementById('logout').addEventListener('click', async () => {
   }
 });
 
-const makeView = VIEWS[location.pathname] ?? scheduleView;
-for (const link of document.querySelectorAll('nav a')) {
-  if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');
-}
+// This page is the link to this path; the first link is the home page.
+const links = [...document.querySelectorAll('nav a')];
+const current = links.find((link) => link.getAttribute('href') === location.pathname);
+current?.setAttribute('aria-current', 'page');
+const makeView = VIEWS[(current ?? links[0]).dataset.view];
 ctx.view = makeView(ctx, document.getElementById('main'));
 
 // Live updates (SSE): refetch what changed once the read model committed it. On every
