@@ -13,18 +13,55 @@ use rust_embed::Embed;
 #[folder = "ui/"]
 struct Assets;
 
+/// The clinic UI's shell. The links of its header's `<nav>` are the list of its pages: the
+/// server serves the shell at their paths, and `staff.js` reads them to pick the view.
+const STAFF_HTML: &str = include_str!("../ui/staff.html");
+
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/schedule") }))
-        .route("/login", get(|| page("login.html")))
-        .route("/schedule", get(|| page("staff.html")))
-        .route("/reception", get(|| page("staff.html")))
-        .route("/outbox", get(|| page("staff.html")))
+    let pages = staff_pages(STAFF_HTML);
+    // The first link is the home page.
+    let home = pages[0];
+    let mut router = Router::new()
+        .route("/", get(move || async move { Redirect::to(home) }))
+        .route("/login", get(|| page("login.html")));
+    for path in pages {
+        router = router.route(path, get(|| page("staff.html")));
+    }
+    router
         // The token stays in the path; the page's script reads it from there.
         .route("/call/{token}", get(|| page("call.html")))
         .route("/p/{token}", get(|| page("patient.html")))
         .route("/favicon.ico", get(|| page("icon.svg")))
         .route("/ui/{*file}", get(asset))
+}
+
+/// The paths of the clinic UI's pages: the `href` of every link in the `<nav>` of `html`.
+fn staff_pages(html: &str) -> Vec<&str> {
+    let pages: Vec<_> = nav_links(html)
+        .into_iter()
+        .map(|link| attribute(link, "href").expect("every link of the <nav> has an href"))
+        .collect();
+    assert!(!pages.is_empty(), "the <nav> links at least one page");
+    pages
+}
+
+/// The inside of each `<a …>` tag of the first `<nav>` in `html`.
+fn nav_links(html: &str) -> Vec<&str> {
+    let (_, rest) = html.split_once("<nav").expect("the page has a <nav>");
+    let (nav, _) = rest.split_once("</nav>").expect("its <nav> is closed");
+    nav.split("<a ")
+        .skip(1)
+        .map(|tag| tag.split_once('>').expect("an <a> tag is closed").0)
+        .collect()
+}
+
+/// The value of `name="…"` in the inside of a tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let start = format!("{name}=\"");
+    tag.match_indices(&start)
+        .find(|(at, _)| tag[..*at].chars().next_back().is_none_or(char::is_whitespace))
+        .and_then(|(at, _)| tag[at + start.len()..].split_once('"'))
+        .map(|(value, _)| value)
 }
 
 async fn page(name: &'static str) -> Response {
@@ -65,7 +102,41 @@ fn serve(file: &str, request: &HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use super::{STAFF_HTML, attribute, nav_links, router, staff_pages};
     use std::path::Path;
+
+    #[test]
+    fn the_clinic_pages_are_the_links_of_the_header() {
+        assert_eq!(staff_pages(STAFF_HTML), ["/schedule", "/reception", "/outbox"]);
+        // Every path is a route axum accepts, none twice and none taken by another page.
+        let _ = router::<()>();
+    }
+
+    #[test]
+    fn every_linked_page_has_its_view_in_staff_js_and_every_view_a_link() {
+        let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/staff.js")).unwrap();
+        let (_, views) = script.split_once("const VIEWS = {").expect("staff.js has VIEWS");
+        let (views, _) = views.split_once("};").unwrap();
+        let mut in_script: Vec<_> = views
+            .split(',')
+            .map(|entry| entry.split_once(':').expect("`view: function`").0.trim())
+            .collect();
+        let mut linked: Vec<_> = nav_links(STAFF_HTML)
+            .into_iter()
+            .map(|link| attribute(link, "data-view").expect("every page link has a data-view"))
+            .collect();
+        in_script.sort_unstable();
+        linked.sort_unstable();
+        assert_eq!(linked, in_script);
+    }
+
+    #[test]
+    fn attributes_are_read_by_their_whole_name() {
+        let tag = r#"data-href="/no" href="/yes" title="x""#;
+        assert_eq!(attribute(tag, "href"), Some("/yes"));
+        assert_eq!(attribute(tag, "data-href"), Some("/no"));
+        assert_eq!(attribute(tag, "lang"), None);
+    }
 
     /// The problem codes written in the source: `…::new(StatusCode::…, "code", …)`,
     /// `…::invalid("code", …)` in the HTTP layer, and the domain's `=> "code"` table.

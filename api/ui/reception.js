@@ -42,7 +42,7 @@ function row(ctx, entry) {
         type: 'button',
         class: 'link patient-name',
         dataset: { focusKey: `patient-${entry.appointment_id}` },
-        onclick: () => ctx.panel.showAppointment(entry.appointment_id),
+        onclick: () => ctx.appointment.show(entry.appointment_id),
       }, entry.display_name)),
     h('td', {}, entry.chart_number ?? ''),
     h('td', {}, entry.menu_name ?? ''),

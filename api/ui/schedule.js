@@ -71,7 +71,7 @@ function slotRow(ctx, slot, entries) {
       'aria-label': `${label}${slot.closed ? '(休診枠)' : ''} の予約受付`,
       title: '予約受付',
       dataset: { focusKey: `slot-${slot.start_at}` },
-      onclick: () => ctx.panel.showBooking(slot.start_at),
+      onclick: () => ctx.booking.show(slot.start_at),
     }, icon('person')));
 }
 
@@ -82,7 +82,7 @@ function entryButton(ctx, entry) {
     type: 'button',
     class: `entry status-${entry.status}${entry.video ? ' video' : ''}`,
     dataset: { appointmentId: entry.appointment_id, focusKey: `entry-${entry.appointment_id}` },
-    onclick: () => ctx.panel.showAppointment(entry.appointment_id),
+    onclick: () => ctx.appointment.show(entry.appointment_id),
   },
   entry.video ? [icon('video'), h('span', { class: 'visually-hidden' }, 'ビデオ通話 ')] : null,
   h('span', { class: 'entry-name' }, name),

@@ -1,15 +1,19 @@
 // The clinic UI: header (clinic, current doctor, navigation), the view for this path, the
-// side panel, and live updates from the read models.
+// side panel (予約受付 and the appointment), and live updates from the read models.
 
 import { get, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { errorParagraph } from './lib/messages.js';
-import { Panel } from './panel.js';
+import { SidePanel } from './lib/panel.js';
+import { AppointmentPanel } from './appointment.js';
+import { BookingPanel } from './booking.js';
 import { scheduleView } from './schedule.js';
 import { receptionView } from './reception.js';
 import { outboxView } from './outbox.js';
 
-const VIEWS = { '/schedule': scheduleView, '/reception': receptionView, '/outbox': outboxView };
+// The code of each view, by the `data-view` of its link. The pages themselves (paths, names,
+// order) are the links of the header's <nav> in staff.html, the list the server also serves.
+const VIEWS = { schedule: scheduleView, reception: receptionView, outbox: outboxView };
 
 let me;
 let doctors;
@@ -38,9 +42,12 @@ const ctx = {
     return doctors.items.find((d) => d.id === id)?.name ?? '(不明な医師)';
   },
   view: null,
-  panel: null,
+  booking: null,
+  appointment: null,
 };
-ctx.panel = new Panel(ctx, document.getElementById('panel'));
+const panel = new SidePanel(document.getElementById('panel'));
+ctx.appointment = new AppointmentPanel(ctx, panel);
+ctx.booking = new BookingPanel(ctx, panel, (created) => ctx.appointment.render(created));
 
 document.title = `${me.clinic.name} — enkaku`;
 fill(document.getElementById('clinic-name'), me.clinic.name);
@@ -52,7 +59,7 @@ select.value = ctx.doctorId ?? '';
 select.addEventListener('change', () => {
   ctx.doctorId = select.value;
   localStorage.setItem(doctorKey, select.value);
-  ctx.panel.doctorChanged();
+  ctx.booking.doctorChanged();
   ctx.view?.doctorChanged?.();
 });
 
@@ -64,10 +71,11 @@ document.getElementById('logout').addEventListener('click', async () => {
   }
 });
 
-const makeView = VIEWS[location.pathname] ?? scheduleView;
-for (const link of document.querySelectorAll('nav a')) {
-  if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');
-}
+// This page is the link to this path; the first link is the home page.
+const links = [...document.querySelectorAll('nav a')];
+const current = links.find((link) => link.getAttribute('href') === location.pathname);
+current?.setAttribute('aria-current', 'page');
+const makeView = VIEWS[(current ?? links[0]).dataset.view];
 ctx.view = makeView(ctx, document.getElementById('main'));
 
 // Live updates (SSE): refetch what changed once the read model committed it. On every
@@ -77,7 +85,7 @@ ctx.view = makeView(ctx, document.getElementById('main'));
 const status = document.getElementById('live-status');
 const refreshAll = () => {
   ctx.view.refresh();
-  ctx.panel.appointmentsChanged(null);
+  ctx.appointment.appointmentsChanged(null);
 };
 let retryMs = 1000;
 function listen() {
@@ -85,7 +93,7 @@ function listen() {
   live.addEventListener('change', (event) => {
     const change = JSON.parse(event.data);
     if (ctx.view.readModel === '*' || change.read_models.includes(ctx.view.readModel)) ctx.view.refresh();
-    ctx.panel.appointmentsChanged(change.appointment_ids);
+    ctx.appointment.appointmentsChanged(change.appointment_ids);
   });
   live.addEventListener('resync', refreshAll);
   live.addEventListener('open', () => {
