@@ -6,7 +6,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use enkaku_commands::CommandError;
-use enkaku_domain::{DomainError, ErrorKind};
+use enkaku_domain::{DomainError, ErrorCode, ErrorKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -22,6 +22,7 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     /// Stable machine code, e.g. `version_conflict` or `start_time_immutable`.
+    #[schema(schema_with = crate::openapi::error_code)]
     pub code: String,
     /// The request field at fault (e.g. `destination`), when there is one: forms show the
     /// error next to it.
@@ -32,7 +33,7 @@ pub struct Problem {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub field: Option<&'static str>,
     /// Seconds after which a retry may succeed: sent as `Retry-After` (every 429 and 503
@@ -44,7 +45,7 @@ pub struct ApiError {
 pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -64,7 +65,7 @@ impl ApiError {
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "a backing service is unavailable; try again",
         )
         .retry_after(UNAVAILABLE_RETRY_AFTER)
@@ -79,16 +80,16 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "log in first: a session cookie or a bearer token is required",
         )
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such resource")
     }
 
-    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
@@ -104,7 +105,7 @@ impl ApiError {
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            code: self.code.to_owned(),
+            code: self.code.as_str().to_owned(),
             field: self.field.map(str::to_owned),
         }
     }
@@ -142,23 +143,27 @@ impl From<CommandError> for ApiError {
                 }
             }
             CommandError::UnknownDoctor => {
-                Self::invalid("unknown_doctor", e.to_string()).on_field(Some("doctor_id"))
+                Self::invalid(ErrorCode::UnknownDoctor, e.to_string()).on_field(Some("doctor_id"))
             }
             CommandError::UnknownMenu => {
-                Self::invalid("unknown_menu", e.to_string()).on_field(Some("menu_id"))
+                Self::invalid(ErrorCode::UnknownMenu, e.to_string()).on_field(Some("menu_id"))
             }
-            CommandError::VersionMismatch { .. } => {
-                Self::new(StatusCode::PRECONDITION_FAILED, "version_conflict", e.to_string())
-            }
-            CommandError::Contended => {
-                Self::new(StatusCode::CONFLICT, "concurrent_modification", e.to_string())
-            }
+            CommandError::VersionMismatch { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                ErrorCode::VersionConflict,
+                e.to_string(),
+            ),
+            CommandError::Contended => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ConcurrentModification,
+                e.to_string(),
+            ),
             CommandError::Unavailable(detail) => Self::internal(detail),
             CommandError::UnreadableHistory(detail) => {
                 tracing::error!(error = %detail, "unreadable event history");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "unreadable_history",
+                    ErrorCode::UnreadableHistory,
                     "this appointment's history cannot be read by this version",
                 )
             }
@@ -175,10 +180,10 @@ impl From<DomainError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let code = match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            StatusCode::BAD_REQUEST => "malformed_json",
-            _ => "validation_failed",
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::BAD_REQUEST => ErrorCode::MalformedJson,
+            _ => ErrorCode::ValidationFailed,
         };
         Self::new(r.status(), code, r.body_text())
     }
@@ -186,7 +191,7 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        Self::invalid("validation_failed", r.body_text())
+        Self::invalid(ErrorCode::ValidationFailed, r.body_text())
     }
 }
 

@@ -7,6 +7,7 @@ use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum_extra::extract::CookieJar;
+use enkaku_domain::ErrorCode;
 use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
 use enkaku_infra::sessions::SessionKey;
 use uuid::Uuid;
@@ -73,7 +74,7 @@ impl FromRequestParts<AppState> for Staff {
             if echoed != Some(session.csrf_token.as_str()) {
                 return Err(ApiError::new(
                     axum::http::StatusCode::FORBIDDEN,
-                    "csrf_failed",
+                    ErrorCode::CsrfFailed,
                     "cookie-authenticated changes need the X-CSRF-Token header from login",
                 ));
             }

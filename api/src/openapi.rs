@@ -5,6 +5,7 @@
 //! `If-Match`, 503 with `Retry-After` when a backing service is down) are documented.
 
 use crate::error::{PROBLEM_JSON, Problem};
+use enkaku_domain::ErrorCode;
 use enkaku_domain::appointment::{Kind, LinkStatus, Status};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
 use enkaku_domain::values::Channel;
@@ -222,6 +223,10 @@ pub fn status() -> Object {
 
 pub fn kind() -> Object {
     names(Kind::ALL.map(|k| k.as_str()))
+}
+
+pub fn error_code() -> Object {
+    names(ErrorCode::ALL.iter().map(|c| c.as_str()))
 }
 
 pub fn link_status() -> Object {

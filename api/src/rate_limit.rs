@@ -5,6 +5,7 @@
 
 use crate::error::ApiError;
 use axum::http::{HeaderMap, StatusCode};
+use enkaku_domain::ErrorCode;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -41,7 +42,7 @@ impl RateLimiter {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(self.limiter.clock()));
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many attempts from this address; wait a moment and try again",
             )
             .retry_after(retry_after_seconds(wait))
@@ -72,13 +73,13 @@ impl RateLimiter {
 /// One budget shared by every client: what a flood from many addresses at once gets.
 pub struct GlobalRateLimiter {
     limiter: DefaultDirectRateLimiter,
-    code: &'static str,
+    code: ErrorCode,
     detail: &'static str,
 }
 
 impl GlobalRateLimiter {
     /// Refusals are 429 with `code` and `detail`.
-    pub fn new(per_minute: u32, burst: u32, code: &'static str, detail: &'static str) -> Self {
+    pub fn new(per_minute: u32, burst: u32, code: ErrorCode, detail: &'static str) -> Self {
         Self {
             limiter: governor::RateLimiter::direct(quota(per_minute, burst)),
             code,
@@ -128,12 +129,12 @@ mod tests {
 
     #[test]
     fn the_global_budget_is_shared_by_every_client() {
-        let limiter = GlobalRateLimiter::new(60, 3, "busy_test", "too many");
+        let limiter = GlobalRateLimiter::new(60, 3, ErrorCode::Busy, "too many");
         for _ in 0..3 {
             limiter.check().unwrap();
         }
         let refused = limiter.check().unwrap_err();
-        assert_eq!((refused.status.as_u16(), refused.code), (429, "busy_test"));
+        assert_eq!((refused.status.as_u16(), refused.code), (429, ErrorCode::Busy));
         assert_eq!(refused.retry_after, Some(1));
     }
 

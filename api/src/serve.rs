@@ -15,6 +15,7 @@ use crate::extract::SESSION_COOKIE;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use enkaku_domain::ErrorCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::io;
@@ -104,7 +105,7 @@ pub async fn admit_reserved(request: Request, next: axum::middleware::Next) -> R
     } else {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            ErrorCode::Busy,
             "the server has too many connections open; try again",
         )
         .retry_after(1)

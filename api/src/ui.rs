@@ -103,6 +103,7 @@ fn serve(file: &str, request: &HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use super::{STAFF_HTML, attribute, nav_links, router, staff_pages};
+    use enkaku_domain::ErrorCode;
     use std::path::Path;
 
     #[test]
@@ -138,69 +139,56 @@ mod tests {
         assert_eq!(attribute(tag, "lang"), None);
     }
 
-    /// The problem codes written in the source: `…::new(StatusCode::…, "code", …)`,
-    /// `…::invalid("code", …)` in the HTTP layer, and the domain's `=> "code"` table.
-    fn codes_in_source() -> Vec<String> {
+    /// The production source of the crates that answer requests: every `.rs` file up to its
+    /// tests, but for test modules of their own (`tests.rs`).
+    fn production_sources() -> Vec<(std::path::PathBuf, String)> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut files = vec![root.join("domain/src/error.rs")];
-        let mut folders = vec![root.join("api/src")];
+        let mut folders: Vec<_> = ["api", "commands", "domain", "infra", "media", "projections"]
+            .iter()
+            .map(|c| root.join(c).join("src"))
+            .collect();
+        let mut sources = Vec::new();
         while let Some(folder) = folders.pop() {
             for entry in std::fs::read_dir(folder).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     folders.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    files.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let production = text.split("#[cfg(test)]").next().unwrap_or_default().to_owned();
+                    sources.push((path, production));
                 }
             }
         }
-        let mut codes = Vec::new();
-        for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
-            // Only the code that answers requests, not its tests.
-            let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-            let compact = text
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .replace("( ", "(");
-            for (index, _) in compact.match_indices('"') {
-                let before = &compact[..index];
-                let introduced = before.ends_with("=> ") && file.ends_with("error.rs")
-                    || before.ends_with("invalid(")
-                    || before.rsplit_once("new(StatusCode::").is_some_and(|(_, rest)| {
-                        rest.ends_with(", ")
-                            && rest[..rest.len() - 2]
-                                .chars()
-                                .all(|c| c.is_ascii_uppercase() || c == '_')
-                    });
-                if !introduced {
-                    continue;
-                }
-                let literal: String = compact[index + 1..].chars().take_while(|c| *c != '"').collect();
-                if !literal.is_empty() && literal.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                    codes.push(literal);
+        sources
+    }
+
+    #[test]
+    fn error_codes_are_written_only_in_their_enum() {
+        let sources = production_sources();
+        assert!(sources.len() > 40, "the scan finds the sources");
+        let mut stray = Vec::new();
+        for (path, text) in &sources {
+            if path.ends_with("domain/src/error.rs") {
+                continue;
+            }
+            for code in ErrorCode::ALL {
+                // Words that are also ordinary names elsewhere (a metric, a log field).
+                if code.as_str().contains('_') && text.contains(&format!("\"{code}\"")) {
+                    stray.push(format!("{}: {code}", path.display()));
                 }
             }
         }
-        codes.sort();
-        codes.dedup();
-        codes
+        assert!(stray.is_empty(), "error codes outside ErrorCode: {stray:?}");
     }
 
     #[test]
     fn every_problem_code_has_a_japanese_message_in_the_ui() {
         let messages =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/lib/messages.js")).unwrap();
-        let codes = codes_in_source();
-        assert!(
-            codes.len() > 20
-                && codes.iter().any(|c| c == "start_time_immutable")
-                && codes.iter().any(|c| c == "rate_limited"),
-            "the scan finds the codes: {codes:?}"
-        );
-        let missing: Vec<_> = codes
+        let missing: Vec<_> = ErrorCode::ALL
             .iter()
+            .map(|code| code.as_str())
             .filter(|code| {
                 !messages.contains(&format!("  {code}:")) && !messages.contains(&format!("'{code}'"))
             })

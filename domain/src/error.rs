@@ -1,4 +1,5 @@
-//! Domain errors: values with a stable machine `code`, never panics.
+//! Domain errors: values with a stable machine `code`, never panics; and `ErrorCode`, every
+//! code an error answer can carry.
 
 use thiserror::Error;
 
@@ -11,6 +12,117 @@ pub enum ErrorKind {
     Conflict,
     /// Too many of these too soon; the error says when to try again (429).
     Limited,
+}
+
+/// Declares `ErrorCode` from one list, so its variants, `ALL` and `as_str` cannot drift.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident => $code:literal,)+) => {
+        /// Every machine code an error answer can carry (`problem+json` `code`, part of the
+        /// HTTP contract): a closed list, so the UI has a Japanese message for each and the
+        /// OpenAPI document lists them. The domain's errors name theirs; the HTTP edge adds
+        /// its own.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)+
+        }
+
+        impl ErrorCode {
+            /// Every value, for documents and tests that list them.
+            pub const ALL: &[Self] = &[$(Self::$name),+];
+
+            /// The code as sent.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$name => $code,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A request field is missing or wrong (`field` names it).
+    ValidationFailed => "validation_failed",
+    /// The menu does not offer the chosen consultation mode.
+    ModeNotAllowed => "mode_not_allowed",
+    /// The appointment exists already.
+    AlreadyExists => "already_exists",
+    /// No such resource, or not one of this clinic's.
+    NotFound => "not_found",
+    /// A video URL's start cannot be changed.
+    StartTimeImmutable => "start_time_immutable",
+    /// Only video URLs can be edited.
+    NotEditable => "not_editable",
+    /// An in-person booking has no video call.
+    NoVideoCall => "no_video_call",
+    /// The appointment is cancelled.
+    AppointmentCancelled => "appointment_cancelled",
+    /// The call has ended.
+    CallEnded => "call_ended",
+    /// The call is in progress.
+    CallInProgress => "call_in_progress",
+    /// The call has not started.
+    CallNotStarted => "call_not_started",
+    /// The video URL is not valid at this time.
+    OutsideValidityWindow => "outside_validity_window",
+    /// The URL was sent already: resend instead.
+    AlreadySent => "already_sent",
+    /// No such delivery attempt.
+    UnknownDelivery => "unknown_delivery",
+    /// SMS may not go to numbers of that country.
+    SmsCountryNotAllowed => "sms_country_not_allowed",
+    /// The URL was sent too often this hour.
+    SendLimited => "send_limited",
+    /// No such doctor in the clinic.
+    UnknownDoctor => "unknown_doctor",
+    /// No such menu in the clinic.
+    UnknownMenu => "unknown_menu",
+    /// `If-Match` names an older version (412).
+    VersionConflict => "version_conflict",
+    /// Another change landed at the same moment; try again.
+    ConcurrentModification => "concurrent_modification",
+    /// This build cannot read the appointment's stored history.
+    UnreadableHistory => "unreadable_history",
+    /// `If-Match` is not `*` or one entity tag.
+    MalformedIfMatch => "malformed_if_match",
+    /// `Idempotency-Key` is not 1 to 255 visible ASCII characters.
+    InvalidIdempotencyKey => "invalid_idempotency_key",
+    /// A request with this `Idempotency-Key` is still running.
+    IdempotencyKeyInUse => "idempotency_key_in_use",
+    /// This `Idempotency-Key` came with a different request.
+    IdempotencyKeyReused => "idempotency_key_reused",
+    /// The body is not the JSON expected.
+    MalformedJson => "malformed_json",
+    /// The body is not `application/json`.
+    UnsupportedMediaType => "unsupported_media_type",
+    /// The body is over the size limit.
+    BodyTooLarge => "body_too_large",
+    /// The path does not take this method.
+    MethodNotAllowed => "method_not_allowed",
+    /// No valid session or token.
+    Unauthorized => "unauthorized",
+    /// Wrong e-mail address or password.
+    InvalidCredentials => "invalid_credentials",
+    /// A cookie-authenticated change lacks the CSRF token.
+    CsrfFailed => "csrf_failed",
+    /// Too many requests from this address.
+    RateLimited => "rate_limited",
+    /// Too many logins at once, from everywhere.
+    TooManyLogins => "too_many_logins",
+    /// Too many failed logins for this account.
+    TooManyFailures => "too_many_failures",
+    /// The server is at its limit for this work.
+    Busy => "busy",
+    /// A backing service (database, broker) is unavailable.
+    Unavailable => "unavailable",
+    /// An unexpected failure on the server.
+    Internal => "internal",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -60,24 +172,24 @@ impl DomainError {
     }
 
     /// Stable machine code, part of the HTTP contract (`problem+json` `code`).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidField { .. } => "validation_failed",
-            Self::ModeNotAllowed { .. } => "mode_not_allowed",
-            Self::AlreadyExists => "already_exists",
-            Self::NotFound => "not_found",
-            Self::StartTimeImmutable => "start_time_immutable",
-            Self::NotEditable => "not_editable",
-            Self::NoVideoCall => "no_video_call",
-            Self::Cancelled => "appointment_cancelled",
-            Self::CallEnded => "call_ended",
-            Self::CallInProgress => "call_in_progress",
-            Self::CallNotStarted => "call_not_started",
-            Self::OutsideValidityWindow => "outside_validity_window",
-            Self::AlreadySent => "already_sent",
-            Self::UnknownDelivery => "unknown_delivery",
-            Self::SmsCountryNotAllowed { .. } => "sms_country_not_allowed",
-            Self::SendLimited { .. } => "send_limited",
+            Self::InvalidField { .. } => ErrorCode::ValidationFailed,
+            Self::ModeNotAllowed { .. } => ErrorCode::ModeNotAllowed,
+            Self::AlreadyExists => ErrorCode::AlreadyExists,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::StartTimeImmutable => ErrorCode::StartTimeImmutable,
+            Self::NotEditable => ErrorCode::NotEditable,
+            Self::NoVideoCall => ErrorCode::NoVideoCall,
+            Self::Cancelled => ErrorCode::AppointmentCancelled,
+            Self::CallEnded => ErrorCode::CallEnded,
+            Self::CallInProgress => ErrorCode::CallInProgress,
+            Self::CallNotStarted => ErrorCode::CallNotStarted,
+            Self::OutsideValidityWindow => ErrorCode::OutsideValidityWindow,
+            Self::AlreadySent => ErrorCode::AlreadySent,
+            Self::UnknownDelivery => ErrorCode::UnknownDelivery,
+            Self::SmsCountryNotAllowed { .. } => ErrorCode::SmsCountryNotAllowed,
+            Self::SendLimited { .. } => ErrorCode::SendLimited,
         }
     }
 
@@ -118,6 +230,24 @@ impl DomainError {
         match self {
             Self::SendLimited { retry_after_secs, .. } => Some(*retry_after_secs),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_code_is_distinct_and_in_snake_case() {
+        let codes: HashSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(codes.len(), ErrorCode::ALL.len());
+        for code in codes {
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !code.starts_with('_'),
+                "{code}"
+            );
         }
     }
 }

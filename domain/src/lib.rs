@@ -13,4 +13,4 @@ pub mod ids;
 pub mod menu;
 pub mod values;
 
-pub use error::{DomainError, ErrorKind};
+pub use error::{DomainError, ErrorCode, ErrorKind};

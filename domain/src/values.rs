@@ -470,7 +470,7 @@ mod tests {
         );
         let err = japan.check(&uk).unwrap_err();
         assert_eq!(
-            (err.code(), err.field()),
+            (err.code().as_str(), err.field()),
             ("sms_country_not_allowed", Some("destination"))
         );
         assert!(err.to_string().contains("JP"), "{err}");

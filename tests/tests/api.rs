@@ -1431,6 +1431,13 @@ async fn responses_carry_security_headers_and_the_openapi_document_lists_the_con
         );
     }
     assert!(doc["paths"]["/api/v1/appointments/{id}"]["patch"].is_object());
+    // Error codes are a closed list an integrator can switch on.
+    let codes = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .expect("the problem code is an enum");
+    for code in ["version_conflict", "start_time_immutable", "malformed_json", "busy"] {
+        assert!(codes.contains(&json!(code)), "{code} missing from {codes:?}");
+    }
     // How to authenticate is part of the contract; public endpoints say they need nothing.
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     assert!(doc["security"].as_array().is_some_and(|s| !s.is_empty()));

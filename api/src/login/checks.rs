@@ -9,6 +9,7 @@
 
 use crate::error::ApiError;
 use axum::http::StatusCode;
+use enkaku_domain::ErrorCode;
 use enkaku_infra::directory::{PasswordMemory, hash_password, verify_password_in};
 use std::sync::mpsc;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -109,7 +110,7 @@ impl PasswordChecks {
 fn busy(wait: Duration) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
+        ErrorCode::Busy,
         "the server is checking too many passwords at once; try again shortly",
     )
     .retry_after(wait.as_secs())
@@ -124,7 +125,7 @@ mod tests {
         // No turns at all: the wait always ends unserved, however long it is.
         let checks = PasswordChecks::new(0, Duration::from_millis(10));
         let refused = checks.verify("pw".into(), None).await.unwrap_err();
-        assert_eq!((refused.status.as_u16(), refused.code), (503, "busy"));
+        assert_eq!((refused.status.as_u16(), refused.code.as_str()), (503, "busy"));
         assert_eq!(refused.retry_after, Some(1), "at least a second");
     }
 

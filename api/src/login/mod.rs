@@ -19,6 +19,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use checks::PasswordChecks;
 use device::DeviceCookies;
+use enkaku_domain::ErrorCode;
 use failures::{BudgetKey, FailureBudgets};
 use secrecy::SecretSlice;
 use sha2::{Digest, Sha256};
@@ -61,7 +62,7 @@ impl LoginGuard {
             overall: GlobalRateLimiter::new(
                 OVERALL_PER_MINUTE,
                 OVERALL_BURST,
-                "too_many_logins",
+                ErrorCode::TooManyLogins,
                 "too many login attempts on this server right now; wait a moment and try again",
             ),
             failures: FailureBudgets::default(),
@@ -90,7 +91,7 @@ impl LoginGuard {
         self.failures.begin(key, Instant::now()).map_err(|wait| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failures",
+                ErrorCode::TooManyFailures,
                 "too many failed logins for this e-mail address; wait, or log in from a device that signed in before",
             )
             .retry_after(retry_after_seconds(wait))

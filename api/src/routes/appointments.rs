@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_commands::{AppointmentAt, CommandContext, CommandError, NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
+use enkaku_domain::ErrorCode;
 use enkaku_domain::appointment::EditVideoCall;
 use enkaku_domain::envelope::{Actor, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, MenuId, StaffId};
@@ -205,7 +206,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "malformed_if_match",
+                ErrorCode::MalformedIfMatch,
                 "If-Match must be * or one entity tag, such as \"3\"",
             )
         })?;
@@ -259,7 +260,7 @@ where
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
             )
         })?;
@@ -288,13 +289,13 @@ where
         Claim::InProgress => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "idempotency_key_in_use",
+                ErrorCode::IdempotencyKeyInUse,
                 "a request with this Idempotency-Key is still being processed",
             ));
         }
         Claim::Mismatch => {
             return Err(ApiError::invalid(
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used with a different request",
             ));
         }
@@ -454,12 +455,12 @@ async fn edit_appointment(
     let requested_start = body.remove("start_at").is_some() | body.remove("start_now").is_some();
     if let Some(field) = body.keys().find(|k| !matches!(k.as_str(), "title" | "doctor_id")) {
         return Err(ApiError::invalid(
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             format!("{field}: cannot be edited"),
         ));
     }
     let request: EditRequest = serde_json::from_value(Value::Object(body))
-        .map_err(|e| ApiError::invalid("validation_failed", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::ValidationFailed, e.to_string()))?;
     let edit = EditVideoCall {
         title: request.title.as_deref().map(Title::parse).transpose()?,
         doctor_id: request.doctor_id.map(StaffId),

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use enkaku_domain::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use utoipa::ToSchema;
@@ -45,7 +46,10 @@ impl LoginRequest {
             } else {
                 return Ok(());
             };
-            Err(ApiError::invalid("validation_failed", format!("{field} {reason}")).on_field(Some(field)))
+            Err(
+                ApiError::invalid(ErrorCode::ValidationFailed, format!("{field} {reason}"))
+                    .on_field(Some(field)),
+            )
         };
         check("email", &self.email, 254)?;
         check("password", &self.password, 1024)
@@ -131,7 +135,7 @@ async fn login(
     let bad = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            ErrorCode::InvalidCredentials,
             "e-mail address or password is wrong",
         )
     };

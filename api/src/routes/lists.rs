@@ -9,6 +9,7 @@ use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use enkaku_domain::ErrorCode;
 use enkaku_domain::clinic::{check_day, day_range, slot_grid};
 use enkaku_domain::ids::StaffId;
 use enkaku_projections::queries::{self, After, PageRequest, Range};
@@ -67,7 +68,7 @@ fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest,
     let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&limit) {
         return Err(ApiError::invalid(
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             format!("limit: must be 1 to {MAX_PAGE_SIZE}"),
         )
         .on_field(Some("limit")));
@@ -75,8 +76,11 @@ fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest,
     let after = cursor
         .map(|c| {
             decode_cursor(c).ok_or_else(|| {
-                ApiError::invalid("validation_failed", "cursor: is not a cursor this list gave")
-                    .on_field(Some("cursor"))
+                ApiError::invalid(
+                    ErrorCode::ValidationFailed,
+                    "cursor: is not a cursor this list gave",
+                )
+                .on_field(Some("cursor"))
             })
         })
         .transpose()?;
@@ -165,7 +169,7 @@ async fn schedule(
         .is_none()
     {
         return Err(ApiError::invalid(
-            "unknown_doctor",
+            ErrorCode::UnknownDoctor,
             "no doctor with this id in the clinic",
         ));
     }

@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use enkaku_domain::ErrorCode;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -68,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ui::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "this method is not allowed here")
         })
         .with_state(state)
         // Innermost first: every answer below, the deadline's and the panic's included,
@@ -77,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))
         .layer(axum::middleware::from_fn(deadline))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an unexpected error occurred").into_response()
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "an unexpected error occurred").into_response()
         }))
         .layer(axum::middleware::from_fn(crate::serve::admit_reserved))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -162,7 +163,7 @@ async fn refuse_oversized_bodies(request: Request, next: axum::middleware::Next)
     if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             "request bodies are limited to 1 MiB",
         )
         .into_response();

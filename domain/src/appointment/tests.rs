@@ -589,7 +589,7 @@ fn given_five_sends_within_the_hour_when_a_sixth_is_asked_then_it_waits_for_the_
     );
     let err = when(&history, Command::ResendUrl(send(6, now))).unwrap_err();
     assert_eq!(
-        (err.code(), err.kind(), err.retry_after_secs()),
+        (err.code().as_str(), err.kind(), err.retry_after_secs()),
         ("send_limited", ErrorKind::Limited, Some(600))
     );
     assert!(
