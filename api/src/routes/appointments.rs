@@ -1,7 +1,7 @@
 //! Appointments: both creation flows, reading, editing, sending and the call (R3–R20).
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiPath, Staff, appointment_id};
+use crate::extract::{ApiJson, ApiPath, AppointmentPath, Staff, UncheckedAppointmentPath};
 use crate::state::AppState;
 use crate::views::AppointmentView;
 use axum::extract::State;
@@ -431,9 +431,9 @@ async fn create_video_call(
 async fn get_appointment(
     State(state): State<AppState>,
     staff: Staff,
-    ApiPath(id): ApiPath<String>,
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    let at = state.service.get(staff.clinic_id, appointment_id(&id)?).await?;
+    let at = state.service.get(staff.clinic_id, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 
@@ -446,10 +446,10 @@ async fn edit_appointment(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    path: UncheckedAppointmentPath,
     ApiJson(mut body): ApiJson<serde_json::Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let id = appointment_id(&id)?;
+    let id = path.id()?;
     // Any start in the body, even the current one, is the decider's to refuse (R10).
     let requested_start = body.remove("start_at").is_some() | body.remove("start_now").is_some();
     if let Some(field) = body.keys().find(|k| !matches!(k.as_str(), "title" | "doctor_id")) {
@@ -476,11 +476,11 @@ async fn deliver(
     state: AppState,
     staff: Staff,
     headers: HeaderMap,
-    id: String,
+    path: UncheckedAppointmentPath,
     request: SendUrlRequest,
     resend: bool,
 ) -> Result<Response, ApiError> {
-    let id = appointment_id(&id)?;
+    let id = path.id()?;
     let destination = state
         .service
         .check_destination(request.channel, &request.destination)?;
@@ -500,10 +500,10 @@ async fn send_url(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    path: UncheckedAppointmentPath,
     ApiJson(request): ApiJson<SendUrlRequest>,
 ) -> Result<Response, ApiError> {
-    deliver(state, staff, headers, id, request, false).await
+    deliver(state, staff, headers, path, request, false).await
 }
 
 /// ResendUrl: send again, to the same or a corrected destination (R15).
@@ -515,10 +515,10 @@ async fn resend_url(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    path: UncheckedAppointmentPath,
     ApiJson(request): ApiJson<SendUrlRequest>,
 ) -> Result<Response, ApiError> {
-    deliver(state, staff, headers, id, request, true).await
+    deliver(state, staff, headers, path, request, true).await
 }
 
 /// CancelCall (R11): only the clinic cancels; the patient is not notified.
@@ -529,10 +529,9 @@ async fn cancel(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    // An unknown id is not found, whatever If-Match says.
-    let id = appointment_id(&id)?;
     let at = state.service.cancel(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -545,10 +544,9 @@ async fn start_call(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    // An unknown id is not found, whatever If-Match says.
-    let id = appointment_id(&id)?;
     let at = state.service.start_call(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -561,10 +559,9 @@ async fn end_call(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    // An unknown id is not found, whatever If-Match says.
-    let id = appointment_id(&id)?;
     let at = state.service.end_call(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -581,11 +578,11 @@ async fn reissue_patient_url(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    path: UncheckedAppointmentPath,
 ) -> Result<Response, ApiError> {
     let at = state
         .service
-        .reissue_patient_url(&context(&staff, &headers)?, appointment_id(&id)?)
+        .reissue_patient_url(&context(&staff, &headers)?, path.id()?)
         .await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -597,12 +594,9 @@ async fn reissue_patient_url(
 async fn events(
     State(state): State<AppState>,
     staff: Staff,
-    ApiPath(id): ApiPath<String>,
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<axum::Json<EventList>, ApiError> {
-    let items = state
-        .service
-        .history(staff.clinic_id, appointment_id(&id)?)
-        .await?;
+    let items = state.service.history(staff.clinic_id, id).await?;
     Ok(axum::Json(EventList { items }))
 }
 
