@@ -10,6 +10,7 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod ui;
+pub mod versioning;
 pub mod views;
 pub mod workers;
 
