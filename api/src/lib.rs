@@ -3,6 +3,7 @@
 pub mod app;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod login;
 pub mod openapi;
 pub mod rate_limit;

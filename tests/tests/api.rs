@@ -1022,7 +1022,8 @@ async fn saved_idempotency_answers_hold_no_capability_urls_and_replays_rebuild_t
 
 #[tokio::test]
 async fn a_key_whose_first_request_is_still_running_gets_409() {
-    use enkaku_api::routes::appointments::{CreateVideoCallRequest, request_hash};
+    use enkaku_api::idempotency::request_hash;
+    use enkaku_api::routes::appointments::CreateVideoCallRequest;
     use enkaku_infra::idempotency::{Claim, KeyOwner};
     let app = app().await;
     let yamada = app.login(YAMADA).await;
