@@ -1,5 +1,6 @@
 //! Extractors that turn a request into what handlers need, failing as `problem+json`:
-//! the JSON body, the path id, the query, and the authenticated staff member.
+//! the JSON body, the path and an appointment's id in it, the query, and the authenticated
+//! staff member.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -121,7 +122,40 @@ pub fn request_id(parts: &Parts) -> Uuid {
         .unwrap_or_else(Uuid::now_v7)
 }
 
-/// Parse an appointment id from the path; anything else is simply not found.
-pub fn appointment_id(raw: &str) -> Result<AppointmentId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found())
+/// An appointment's `{id}` from the path. A malformed id is simply not found (404), like an
+/// unknown one.
+pub struct AppointmentPath(pub AppointmentId);
+
+impl<S: Send + Sync> FromRequestParts<S> for AppointmentPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        UncheckedAppointmentPath::from_request_parts(parts, state)
+            .await?
+            .id()
+            .map(Self)
+    }
+}
+
+/// An appointment's `{id}` from the path, parsed only when the handler calls [`id`]: for
+/// handlers that check their body or `If-Match` first, so that those errors keep coming
+/// before a malformed id's 404. A path that cannot be decoded is refused at once (404).
+///
+/// [`id`]: UncheckedAppointmentPath::id
+pub struct UncheckedAppointmentPath(String);
+
+impl UncheckedAppointmentPath {
+    /// The id, or 404 as for [`AppointmentPath`].
+    pub fn id(&self) -> Result<AppointmentId, ApiError> {
+        self.0.parse().map_err(|_| ApiError::not_found())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UncheckedAppointmentPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiPath(raw) = ApiPath::<String>::from_request_parts(parts, state).await?;
+        Ok(Self(raw))
+    }
 }

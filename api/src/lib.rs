@@ -3,6 +3,7 @@
 pub mod app;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod login;
 pub mod openapi;
 pub mod rate_limit;
@@ -10,6 +11,7 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod ui;
+pub mod versioning;
 pub mod views;
 pub mod workers;
 

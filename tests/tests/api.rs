@@ -1022,7 +1022,8 @@ async fn saved_idempotency_answers_hold_no_capability_urls_and_replays_rebuild_t
 
 #[tokio::test]
 async fn a_key_whose_first_request_is_still_running_gets_409() {
-    use enkaku_api::routes::appointments::{CreateVideoCallRequest, request_hash};
+    use enkaku_api::idempotency::request_hash;
+    use enkaku_api::routes::appointments::CreateVideoCallRequest;
     use enkaku_infra::idempotency::{Claim, KeyOwner};
     let app = app().await;
     let yamada = app.login(YAMADA).await;
@@ -1435,7 +1436,12 @@ async fn responses_carry_security_headers_and_the_openapi_document_lists_the_con
     let codes = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
         .as_array()
         .expect("the problem code is an enum");
-    for code in ["version_conflict", "start_time_immutable", "malformed_json", "busy"] {
+    for code in [
+        "version_conflict",
+        "start_time_immutable",
+        "malformed_json",
+        "busy",
+    ] {
         assert!(codes.contains(&json!(code)), "{code} missing from {codes:?}");
     }
     // How to authenticate is part of the contract; public endpoints say they need nothing.

@@ -1,5 +1,5 @@
 //! Password checks, bounded: each argon2 check holds ~19 MiB
-//! (`enkaku_infra::directory::PASSWORD_MEMORY_KIB`) for its duration, so only a few run at
+//! (`enkaku_infra::passwords::PASSWORD_MEMORY_KIB`) for its duration, so only a few run at
 //! once, and a request waits for its turn only briefly before it is told to come back.
 //!
 //! The checks run on a few threads of their own, each with argon2 memory it allocates once
@@ -10,7 +10,7 @@
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use enkaku_domain::ErrorCode;
-use enkaku_infra::directory::{PasswordMemory, hash_password, verify_password_in};
+use enkaku_infra::passwords::{PasswordMemory, hash_password, verify_password_in};
 use std::sync::mpsc;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;

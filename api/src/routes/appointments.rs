@@ -1,26 +1,28 @@
-//! Appointments: both creation flows, reading, editing, sending and the call (R3–R20).
+//! Appointments: both creation flows, reading, editing, sending and the call (R3–R20): the
+//! requests and their handlers. Creations run once per key through `crate::idempotency`;
+//! answers carry their version through `crate::versioning`.
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiPath, Staff, appointment_id};
+use crate::extract::{ApiJson, ApiPath, AppointmentPath, Staff, UncheckedAppointmentPath};
+use crate::idempotency::{create_once, to_completion};
 use crate::state::AppState;
+use crate::versioning::{if_match, respond};
 use crate::views::AppointmentView;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use enkaku_commands::capability::{Capability, LinkRole};
-use enkaku_commands::{AppointmentAt, CommandContext, CommandError, NewBooking, NewVideoUrl};
+use enkaku_commands::{CommandContext, NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
 use enkaku_domain::ErrorCode;
 use enkaku_domain::appointment::EditVideoCall;
 use enkaku_domain::envelope::{Actor, RecordedEvent};
-use enkaku_domain::ids::{AppointmentId, MenuId, StaffId};
+use enkaku_domain::ids::{MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
 use enkaku_domain::values::{Channel, ChartNumber, Memo, PatientName, Title};
-use enkaku_infra::idempotency::{Claim, KeyOwner};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -159,63 +161,8 @@ impl CreateVideoCallRequest {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Responses
-// ---------------------------------------------------------------------------------------------
-
-/// The appointment's JSON, with times in its clinic's time zone.
-async fn body_of(state: &AppState, at: &AppointmentAt) -> Result<String, ApiError> {
-    let clinic = state.clinic(at.appointment.clinic_id).await?;
-    let view = AppointmentView::new(at, clinic.time_zone, &state.links, &state.public_url);
-    serde_json::to_string(&view).map_err(ApiError::internal)
-}
-
-/// An appointment with its `ETag: "<version>"`.
-async fn respond(state: &AppState, status: StatusCode, at: &AppointmentAt) -> Result<Response, ApiError> {
-    Ok(with_etag(status, body_of(state, at).await?, at.version))
-}
-
-fn with_etag(status: StatusCode, body: String, version: u64) -> Response {
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    response
-}
-
-/// `If-Match: "<version>"` → that version; `*` or no header → none. Another entity tag
-/// cannot match a version, so it fails as a stale one would (412); a value that is not an
-/// entity tag at all is a malformed request (400).
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or("").trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    let (weak, tag) = match text.strip_prefix("W/") {
-        Some(tag) => (true, tag),
-        None => (false, text),
-    };
-    // RFC 9110 §8.8.3: an entity tag is an opaque string in double quotes.
-    let opaque = tag
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .filter(|t| t.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b)))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::MalformedIfMatch,
-                "If-Match must be * or one entity tag, such as \"3\"",
-            )
-        })?;
-    // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches, nor does a
-    // tag that is not a number. Both become version 0, the version of no appointment, so
-    // the service answers 412 once it has found the appointment (and 404 when it has not).
-    Ok(Some(if weak { 0 } else { opaque.parse().unwrap_or(0) }))
-}
-
+/// The context a staff member's command runs in: who acts, the request's ids, and the version
+/// `If-Match` expects.
 fn context(staff: &Staff, headers: &HeaderMap) -> Result<CommandContext, ApiError> {
     Ok(CommandContext {
         clinic_id: staff.clinic_id,
@@ -225,156 +172,6 @@ fn context(staff: &Staff, headers: &HeaderMap) -> Result<CommandContext, ApiErro
         client_request_id: staff.client_request_id.clone(),
         if_match: if_match(headers)?,
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Idempotent creation
-// ---------------------------------------------------------------------------------------------
-
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-/// Run a creation once per `Idempotency-Key` (IETF draft): a retry with the same key and
-/// body gets the first answer and appends nothing; a different body gets 422; a retry while
-/// the first still runs gets 409.
-async fn create_once<F, Fut>(
-    state: &AppState,
-    staff: &Staff,
-    headers: &HeaderMap,
-    request: &impl Serialize,
-    path: &str,
-    create: F,
-) -> Result<Response, ApiError>
-where
-    F: FnOnce(AppointmentId) -> Fut,
-    Fut: Future<Output = Result<AppointmentAt, CommandError>>,
-{
-    let fresh_id = AppointmentId(state.service.new_id());
-    let Some(key) = headers.get(IDEMPOTENCY_KEY) else {
-        let at = create(fresh_id).await?;
-        return respond(state, StatusCode::CREATED, &at).await;
-    };
-    let key = key
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidIdempotencyKey,
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            )
-        })?;
-    let request_hash = request_hash(path, request)?;
-    let now = state.service.now();
-    // A key is one staff member's: a colleague's equal key is another request.
-    let owner = KeyOwner {
-        clinic: staff.clinic_id,
-        staff: staff.staff_id,
-    };
-    let claim = state
-        .idempotency
-        .claim(owner, key, &request_hash, fresh_id, now)
-        .await?;
-    let (id, resumed) = match claim {
-        Claim::Fresh(id) => (id, false),
-        Claim::Resume(id) => (id, true),
-        Claim::Replay { id, status, body } => {
-            let (body, version) = replayed_answer(state, id, &body)?;
-            return Ok(with_etag(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-                body,
-                version,
-            ));
-        }
-        Claim::InProgress => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorCode::IdempotencyKeyInUse,
-                "a request with this Idempotency-Key is still being processed",
-            ));
-        }
-        Claim::Mismatch => {
-            return Err(ApiError::invalid(
-                ErrorCode::IdempotencyKeyReused,
-                "this Idempotency-Key was used with a different request",
-            ));
-        }
-    };
-    let outcome = match create(id).await {
-        // The first attempt got as far as the append before it died: that is our result.
-        Err(CommandError::Rejected(DomainError::AlreadyExists)) if resumed => {
-            state.service.get(staff.clinic_id, id).await
-        }
-        other => other,
-    };
-    match outcome {
-        Ok(at) => {
-            let body = body_of(state, &at).await?;
-            state
-                .idempotency
-                .complete(owner, key, 201, &saved_answer(&body)?)
-                .await?;
-            Ok(with_etag(StatusCode::CREATED, body, at.version))
-        }
-        Err(e) => {
-            state.idempotency.release(owner, key).await?;
-            Err(e.into())
-        }
-    }
-}
-
-/// The capability URLs of an appointment's JSON, which a saved answer must not hold: they
-/// would sit in the database in plaintext for a day, opening the call to whoever reads it.
-const CAPABILITY_FIELDS: [(&str, LinkRole); 2] = [
-    ("clinic_url", LinkRole::Clinic),
-    ("patient_url", LinkRole::Patient),
-];
-
-/// The answer to save with an Idempotency-Key: the created appointment without its URLs.
-fn saved_answer(body: &str) -> Result<String, ApiError> {
-    let mut answer: Value = serde_json::from_str(body).map_err(ApiError::internal)?;
-    if let Some(video) = answer.get_mut("video").and_then(Value::as_object_mut) {
-        for (field, _) in CAPABILITY_FIELDS {
-            video.remove(field);
-        }
-    }
-    serde_json::to_string(&answer).map_err(ApiError::internal)
-}
-
-/// A saved answer with its URLs derived again, as they were first given (a created
-/// appointment's patient URL is always of generation 0), and the version for its ETag.
-fn replayed_answer(state: &AppState, id: AppointmentId, saved: &str) -> Result<(String, u64), ApiError> {
-    let mut answer: Value = serde_json::from_str(saved).map_err(ApiError::internal)?;
-    let version = answer.get("version").and_then(Value::as_u64).unwrap_or(0);
-    if let Some(video) = answer.get_mut("video").and_then(Value::as_object_mut) {
-        for (field, role) in CAPABILITY_FIELDS {
-            video.insert(
-                field.into(),
-                state.links.url(&state.public_url, role, id, 0).into(),
-            );
-        }
-    }
-    Ok((
-        serde_json::to_string(&answer).map_err(ApiError::internal)?,
-        version,
-    ))
-}
-
-/// What makes two requests "the same" for an Idempotency-Key: the path and the parsed body.
-pub fn request_hash(path: &str, request: &impl Serialize) -> Result<String, ApiError> {
-    let mut hasher = Sha256::new();
-    hasher.update(path.as_bytes());
-    hasher.update(serde_json::to_vec(request).map_err(ApiError::internal)?);
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Run a creation in a task of its own, so it finishes (and completes or releases its
-/// Idempotency-Key claim) even when the client goes away or the request times out; otherwise
-/// a retry would find the key locked with nothing running.
-async fn to_completion(
-    work: impl Future<Output = Result<Response, ApiError>> + Send + 'static,
-) -> Result<Response, ApiError> {
-    tokio::spawn(work).await.map_err(ApiError::internal)?
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,9 +229,9 @@ async fn create_video_call(
 async fn get_appointment(
     State(state): State<AppState>,
     staff: Staff,
-    ApiPath(id): ApiPath<String>,
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    let at = state.service.get(staff.clinic_id, appointment_id(&id)?).await?;
+    let at = state.service.get(staff.clinic_id, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 
@@ -447,10 +244,10 @@ async fn edit_appointment(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    path: UncheckedAppointmentPath,
     ApiJson(mut body): ApiJson<serde_json::Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let id = appointment_id(&id)?;
+    let id = path.id()?;
     // Any start in the body, even the current one, is the decider's to refuse (R10).
     let requested_start = body.remove("start_at").is_some() | body.remove("start_now").is_some();
     if let Some(field) = body.keys().find(|k| !matches!(k.as_str(), "title" | "doctor_id")) {
@@ -477,11 +274,11 @@ async fn deliver(
     state: AppState,
     staff: Staff,
     headers: HeaderMap,
-    id: String,
+    path: UncheckedAppointmentPath,
     request: SendUrlRequest,
     resend: bool,
 ) -> Result<Response, ApiError> {
-    let id = appointment_id(&id)?;
+    let id = path.id()?;
     let destination = state
         .service
         .check_destination(request.channel, &request.destination)?;
@@ -501,10 +298,10 @@ async fn send_url(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    path: UncheckedAppointmentPath,
     ApiJson(request): ApiJson<SendUrlRequest>,
 ) -> Result<Response, ApiError> {
-    deliver(state, staff, headers, id, request, false).await
+    deliver(state, staff, headers, path, request, false).await
 }
 
 /// ResendUrl: send again, to the same or a corrected destination (R15).
@@ -516,10 +313,10 @@ async fn resend_url(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    path: UncheckedAppointmentPath,
     ApiJson(request): ApiJson<SendUrlRequest>,
 ) -> Result<Response, ApiError> {
-    deliver(state, staff, headers, id, request, true).await
+    deliver(state, staff, headers, path, request, true).await
 }
 
 /// CancelCall (R11): only the clinic cancels; the patient is not notified.
@@ -530,10 +327,9 @@ async fn cancel(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    // An unknown id is not found, whatever If-Match says.
-    let id = appointment_id(&id)?;
     let at = state.service.cancel(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -546,10 +342,9 @@ async fn start_call(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    // An unknown id is not found, whatever If-Match says.
-    let id = appointment_id(&id)?;
     let at = state.service.start_call(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -562,10 +357,9 @@ async fn end_call(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    // An unknown id is not found, whatever If-Match says.
-    let id = appointment_id(&id)?;
     let at = state.service.end_call(&context(&staff, &headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -582,11 +376,11 @@ async fn reissue_patient_url(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    path: UncheckedAppointmentPath,
 ) -> Result<Response, ApiError> {
     let at = state
         .service
-        .reissue_patient_url(&context(&staff, &headers)?, appointment_id(&id)?)
+        .reissue_patient_url(&context(&staff, &headers)?, path.id()?)
         .await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -598,12 +392,9 @@ async fn reissue_patient_url(
 async fn events(
     State(state): State<AppState>,
     staff: Staff,
-    ApiPath(id): ApiPath<String>,
+    AppointmentPath(id): AppointmentPath,
 ) -> Result<axum::Json<EventList>, ApiError> {
-    let items = state
-        .service
-        .history(staff.clinic_id, appointment_id(&id)?)
-        .await?;
+    let items = state.service.history(staff.clinic_id, id).await?;
     Ok(axum::Json(EventList { items }))
 }
 
