@@ -4,7 +4,7 @@ use crate::ports::{Clock, Directory, EventStore, ExpectedVersion, IdSource, Stor
 use chrono::{DateTime, SubsecRound, Utc};
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{
-    self, Appointment, Command, CreateAppointment, CreateVideoUrl, DeliveryReport, EditVideoCall, Event,
+    self, Appointment, Command, CreateAppointment, CreateVideoUrl, DeliveryReport, EditVideoUrl, Event,
     SendPolicy, SendUrl, State,
 };
 use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent};
@@ -247,16 +247,16 @@ impl AppointmentService {
         self.execute(ctx, id, command).await
     }
 
-    pub async fn edit_video_call(
+    pub async fn edit_video_url(
         &self,
         ctx: &CommandContext,
         id: AppointmentId,
-        edit: EditVideoCall,
+        edit: EditVideoUrl,
     ) -> Result<AppointmentAt, CommandError> {
         if let Some(doctor) = edit.doctor_id {
             self.require_doctor(ctx.clinic_id, doctor).await?;
         }
-        self.execute(ctx, id, Command::EditVideoCall(edit)).await
+        self.execute(ctx, id, Command::EditVideoUrl(edit)).await
     }
 
     pub async fn cancel(

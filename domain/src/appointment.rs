@@ -84,7 +84,7 @@ impl Default for SendPolicy {
 
 /// Edit a video-URL appointment (R10): only the fields given change.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct EditVideoCall {
+pub struct EditVideoUrl {
     pub title: Option<Title>,
     pub doctor_id: Option<StaffId>,
     /// The request asked for a start time (any, even the current one): the start cannot be
@@ -105,7 +105,7 @@ pub enum Command {
     CreateVideoUrl(CreateVideoUrl),
     SendUrl(SendUrl),
     ResendUrl(SendUrl),
-    EditVideoCall(EditVideoCall),
+    EditVideoUrl(EditVideoUrl),
     CancelCall {
         now: DateTime<Utc>,
     },
@@ -357,7 +357,7 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
             request_delivery(a, c, false)
         }
         (State::Present(a), Command::ResendUrl(c)) => request_delivery(a, c, true),
-        (State::Present(a), Command::EditVideoCall(c)) => edit_video_call(a, c),
+        (State::Present(a), Command::EditVideoUrl(c)) => edit_video_url(a, c),
         (State::Present(a), Command::CancelCall { now }) => match a.status {
             Status::Cancelled => Ok(vec![]),
             Status::InCall => Err(DomainError::CallInProgress),
@@ -542,7 +542,7 @@ fn reissue_patient_url(a: &Appointment, now: DateTime<Utc>) -> Result<Vec<Event>
 }
 
 /// R10: title and doctor can change; the start cannot (staff cancel and create again).
-fn edit_video_call(a: &Appointment, c: &EditVideoCall) -> Result<Vec<Event>, DomainError> {
+fn edit_video_url(a: &Appointment, c: &EditVideoUrl) -> Result<Vec<Event>, DomainError> {
     if c.requested_start {
         return Err(DomainError::StartTimeImmutable);
     }

@@ -135,7 +135,7 @@ pub enum DomainError {
     AlreadyExists,
     #[error("no appointment with this id")]
     NotFound,
-    #[error("the start time of a video call cannot be changed: cancel it and create a new one")]
+    #[error("the start time of a video URL cannot be changed: cancel it and create a new one")]
     StartTimeImmutable,
     #[error("only video-URL appointments can be edited")]
     NotEditable,

@@ -292,7 +292,7 @@ impl Staff {
     }
 
     /// A video URL for this staff member as the doctor, starting `start_at`.
-    pub async fn create_video_call(&self, start_at: &str, title: &str) -> Reply {
+    pub async fn create_video_url(&self, start_at: &str, title: &str) -> Reply {
         self.post(
             "/api/v1/video-calls",
             json!({ "doctor_id": self.staff_id, "start_at": start_at, "title": title }),

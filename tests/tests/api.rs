@@ -120,7 +120,7 @@ async fn r1_clinic_setup_matches_the_demo_and_tenants_are_isolated() {
             .any(|m| m["modes"] == json!(["online"]) && m["booking_fee_yen"].as_u64() > Some(0))
     );
 
-    let created = yamada.create_video_call(&hours_from_now(2), "さくら苑").await;
+    let created = yamada.create_video_url(&hours_from_now(2), "さくら苑").await;
     let appointment = id(&created);
     // Another clinic sees nothing of it, and can change nothing.
     suzuki
@@ -273,7 +273,7 @@ async fn r8_r9_a_video_url_is_in_the_schedule_only_with_a_camera_mark() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
     let start = hours_from_now(5);
-    let created = yamada.create_video_call(&start, "さくら苑").await;
+    let created = yamada.create_video_url(&start, "さくら苑").await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.body["kind"], "video_url");
     assert_eq!(created.body["title"], "さくら苑");
@@ -327,7 +327,7 @@ async fn r10_title_and_doctor_can_be_edited_but_not_the_start_time() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
     let sato = app.login(SATO).await;
-    let appointment = id(&yamada.create_video_call(&hours_from_now(2), "さくら苑").await);
+    let appointment = id(&yamada.create_video_url(&hours_from_now(2), "さくら苑").await);
     let path = format!("/api/v1/appointments/{appointment}");
     let edited = yamada
         .request(
@@ -374,7 +374,7 @@ async fn r10_title_and_doctor_can_be_edited_but_not_the_start_time() {
 async fn r11_cancelling_closes_both_urls_and_tells_the_patient_page() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let created = yamada.create_video_call(&hours_from_now(0), "さくら苑").await;
+    let created = yamada.create_video_url(&hours_from_now(0), "さくら苑").await;
     let appointment = id(&created);
     let patient = token_of(&created.body["video"]["patient_url"]);
     let cancelled = yamada
@@ -431,7 +431,7 @@ async fn r11_an_in_clinic_booking_is_cancelled_like_a_video_url() {
 async fn r12_urls_are_distinct_capabilities_that_never_enter_the_event_log() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let created = yamada.create_video_call(&hours_from_now(0), "さくら苑").await;
+    let created = yamada.create_video_url(&hours_from_now(0), "さくら苑").await;
     let appointment = id(&created);
     let video = &created.body["video"];
     let (clinic, patient) = (token_of(&video["clinic_url"]), token_of(&video["patient_url"]));
@@ -486,7 +486,7 @@ async fn patient_link(app: &TestApp, token: &str) -> Reply {
 async fn reissuing_the_patient_url_revokes_the_old_one_and_the_new_one_is_sent() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let created = yamada.create_video_call(&hours_from_now(0), "誤送信").await;
+    let created = yamada.create_video_url(&hours_from_now(0), "誤送信").await;
     let appointment = id(&created);
     let old_video = created.body["video"].clone();
     let old = token_of(&old_video["patient_url"]);
@@ -593,7 +593,7 @@ async fn a_patient_url_is_not_reissued_where_no_link_could_be_used() {
         .await
         .assert_problem(409, "no_video_call");
 
-    let cancelled = id(&yamada.create_video_call(&hours_from_now(3), "").await);
+    let cancelled = id(&yamada.create_video_url(&hours_from_now(3), "").await);
     yamada
         .post(&format!("/api/v1/appointments/{cancelled}/cancel"), json!({}))
         .await;
@@ -602,7 +602,7 @@ async fn a_patient_url_is_not_reissued_where_no_link_could_be_used() {
         .await
         .assert_problem(409, "appointment_cancelled");
 
-    let in_call = id(&yamada.create_video_call(&hours_from_now(0), "").await);
+    let in_call = id(&yamada.create_video_url(&hours_from_now(0), "").await);
     yamada
         .post(&format!("/api/v1/appointments/{in_call}/start-call"), json!({}))
         .await;
@@ -620,7 +620,7 @@ async fn a_patient_url_is_not_reissued_where_no_link_could_be_used() {
 
     // Another clinic's appointment is not found.
     let suzuki = app.login(SUZUKI).await;
-    let mine = id(&yamada.create_video_call(&hours_from_now(3), "").await);
+    let mine = id(&yamada.create_video_url(&hours_from_now(3), "").await);
     suzuki
         .post(&reissue(&mine), json!({}))
         .await
@@ -631,7 +631,7 @@ async fn a_patient_url_is_not_reissued_where_no_link_could_be_used() {
 async fn r13_the_server_enforces_the_validity_window() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let future = yamada.create_video_call(&hours_from_now(3), "").await;
+    let future = yamada.create_video_url(&hours_from_now(3), "").await;
     let future_link = token_of(&future.body["video"]["patient_url"]);
     let link = public_get(&app, &format!("/api/v1/patient-links/{future_link}")).await;
     assert_eq!(link.status, StatusCode::OK);
@@ -644,7 +644,7 @@ async fn r13_the_server_enforces_the_validity_window() {
         .await
         .assert_problem(409, "outside_validity_window");
 
-    let past = yamada.create_video_call(&hours_from_now(-25), "").await;
+    let past = yamada.create_video_url(&hours_from_now(-25), "").await;
     let past_link = token_of(&past.body["video"]["patient_url"]);
     assert_eq!(
         public_get(&app, &format!("/api/v1/patient-links/{past_link}"))
@@ -661,7 +661,7 @@ async fn r13_the_server_enforces_the_validity_window() {
         .assert_problem(409, "outside_validity_window");
 
     // Window = start − 1 h … start + 24 h, in the clinic's time zone.
-    let fixed = yamada.create_video_call("2022-08-30T13:00:00+09:00", "").await;
+    let fixed = yamada.create_video_url("2022-08-30T13:00:00+09:00", "").await;
     assert_eq!(fixed.body["video"]["valid_from"], "2022-08-30T12:00:00+09:00");
     assert_eq!(fixed.body["video"]["valid_until"], "2022-08-31T13:00:00+09:00");
 }
@@ -755,7 +755,7 @@ async fn r14_r15_sending_validates_the_destination_and_resend_overwrites_what_is
 async fn r18_r20_a_call_starts_inside_the_window_and_ends_for_both_sides() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let created = yamada.create_video_call(&hours_from_now(0), "").await;
+    let created = yamada.create_video_url(&hours_from_now(0), "").await;
     let appointment = id(&created);
     let patient = token_of(&created.body["video"]["patient_url"]);
     let end = format!("/api/v1/appointments/{appointment}/end-call");
@@ -805,7 +805,7 @@ async fn r18_r20_a_call_starts_inside_the_window_and_ends_for_both_sides() {
 async fn etag_and_if_match_guard_against_stale_writes() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let appointment = id(&yamada.create_video_call(&hours_from_now(2), "a").await);
+    let appointment = id(&yamada.create_video_url(&hours_from_now(2), "a").await);
     let path = format!("/api/v1/appointments/{appointment}");
     let read = yamada.get(&path).await;
     assert_eq!(read.headers["etag"], "\"1\"");
@@ -884,7 +884,7 @@ async fn etag_and_if_match_guard_against_stale_writes() {
 async fn racing_writers_without_if_match_never_lose_an_update() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let appointment = id(&yamada.create_video_call(&hours_from_now(2), "").await);
+    let appointment = id(&yamada.create_video_url(&hours_from_now(2), "").await);
     let resend = format!("/api/v1/appointments/{appointment}/resend-url");
     // As many racers as one appointment may send in an hour, so only the race decides.
     let racers = (0..5).map(|n| {
@@ -1023,13 +1023,13 @@ async fn saved_idempotency_answers_hold_no_capability_urls_and_replays_rebuild_t
 #[tokio::test]
 async fn a_key_whose_first_request_is_still_running_gets_409() {
     use enkaku_api::idempotency::request_hash;
-    use enkaku_api::routes::appointments::CreateVideoCallRequest;
+    use enkaku_api::routes::appointments::CreateVideoUrlRequest;
     use enkaku_infra::idempotency::{Claim, KeyOwner};
     let app = app().await;
     let yamada = app.login(YAMADA).await;
     let clinic = yamada.clinic_id.parse().unwrap();
     let start_at = chrono::Utc::now() + chrono::Duration::hours(2);
-    let request = CreateVideoCallRequest {
+    let request = CreateVideoUrlRequest {
         doctor_id: yamada.staff_id.parse().unwrap(),
         start_at: Some(start_at),
         start_now: false,
@@ -1591,7 +1591,7 @@ async fn flows_on_postgres() {
     let yamada = app.login(YAMADA).await;
     let start = hours_from_now(0);
     let booking = id(&yamada.book(&start, "一般内科", "online", "山田 花子").await);
-    let video = id(&yamada.create_video_call(&start, "さくら苑").await);
+    let video = id(&yamada.create_video_url(&start, "さくら苑").await);
     let sent = yamada
         .post(
             &format!("/api/v1/appointments/{booking}/send-url"),
@@ -1664,7 +1664,7 @@ async fn an_unreadable_history_does_not_hold_up_other_deliveries() {
         .await
         .assert_problem(500, "unreadable_history");
 
-    let fine = id(&yamada.create_video_call(&hours_from_now(1), "").await);
+    let fine = id(&yamada.create_video_url(&hours_from_now(1), "").await);
     let sent = yamada
         .post(
             &format!("/api/v1/appointments/{fine}/send-url"),
@@ -1692,7 +1692,7 @@ async fn names_with_bidi_controls_are_refused_and_invisible_characters_stripped(
         .await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(reply.body["field"], "patient_name");
-    let reply = yamada.create_video_call(&start, "さくら\u{2066}苑").await;
+    let reply = yamada.create_video_url(&start, "さくら\u{2066}苑").await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(reply.body["field"], "title");
     assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
@@ -1710,7 +1710,7 @@ async fn a_leap_second_start_is_refused_on_both_creation_flows() {
     let yamada = app.login(YAMADA).await;
     let leap = "2030-12-01T10:14:60+09:00";
     for reply in [
-        yamada.create_video_call(leap, "さくら苑").await,
+        yamada.create_video_url(leap, "さくら苑").await,
         yamada.book(leap, "一般内科", "online", "山田 花子").await,
     ] {
         reply.assert_problem(422, "validation_failed");
@@ -1724,7 +1724,7 @@ async fn sms_goes_only_to_configured_countries_and_the_check_agrees_with_sending
     let uk = json!({ "channel": "sms", "destination": "+44 7400 123456" });
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
+    let appointment = id(&yamada.create_video_url(&hours_from_now(1), "さくら苑").await);
     let check = yamada.post("/api/v1/destinations/check", uk.clone()).await;
     let send = yamada
         .post(
@@ -1757,7 +1757,7 @@ async fn sms_goes_only_to_configured_countries_and_the_check_agrees_with_sending
     config.send_policy.sms_countries = "JP,GB".parse().unwrap();
     let app = TestApp::spawn_with(store, config).await;
     let yamada = app.login(YAMADA).await;
-    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
+    let appointment = id(&yamada.create_video_url(&hours_from_now(1), "さくら苑").await);
     let check = yamada.post("/api/v1/destinations/check", uk.clone()).await;
     assert_eq!(check.status, StatusCode::OK, "{}", check.body);
     assert_eq!(check.body["destination"], "+447400123456");
@@ -1771,8 +1771,8 @@ async fn sms_goes_only_to_configured_countries_and_the_check_agrees_with_sending
 async fn resends_are_limited_per_appointment_and_hour_with_retry_after() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let appointment = id(&yamada.create_video_call(&hours_from_now(1), "さくら苑").await);
-    let other = id(&yamada.create_video_call(&hours_from_now(1), "ひまわり荘").await);
+    let appointment = id(&yamada.create_video_url(&hours_from_now(1), "さくら苑").await);
+    let other = id(&yamada.create_video_url(&hours_from_now(1), "ひまわり荘").await);
     let to = json!({ "channel": "email", "destination": "care@example.jp" });
     let first = yamada
         .post(

@@ -446,7 +446,7 @@ async fn requests_with(staff: &Staff, appointment: &str, s: &str) -> Vec<(String
 async fn no_string_makes_a_5xx(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let yamada = app.login(YAMADA).await;
-    let created = yamada.create_video_call(&hours_from_now(40), "検査").await;
+    let created = yamada.create_video_url(&hours_from_now(40), "検査").await;
     let appointment = created.body["id"].as_str().expect("id").to_owned();
     let handle = tokio::runtime::Handle::current();
     let mut runner = TestRunner::new(ProptestConfig {

@@ -199,7 +199,7 @@ fn assert_in_order_per_key(seen: &[(String, Value, Option<String>)]) {
 async fn traffic(staff: &Staff, calls: usize) {
     for n in 0..calls {
         let created = staff
-            .create_video_call(&hours_from_now(3), &format!("再診 {n}"))
+            .create_video_url(&hours_from_now(3), &format!("再診 {n}"))
             .await;
         assert_eq!(created.status.as_u16(), 201, "{}", created.body);
         let id = created.body["id"].as_str().unwrap().to_owned();

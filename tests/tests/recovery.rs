@@ -212,7 +212,7 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
                 .await;
         }
         let video = yamada
-            .create_video_call(&hours_from_now(0), &format!("施設 {n}"))
+            .create_video_url(&hours_from_now(0), &format!("施設 {n}"))
             .await;
         let vid = video.body["id"].as_str().unwrap().to_owned();
         let edit = json!({ "title": format!("改名 {n}"), "doctor_id": sato.staff_id });
@@ -266,7 +266,7 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
 async fn events_cli_prints_the_auditors_view(backend: Backend) {
     let app = enkaku_tests::TestApp::spawn(backend).await;
     let yamada = app.login(YAMADA).await;
-    let created = yamada.create_video_call(&hours_from_now(0), "監査").await;
+    let created = yamada.create_video_url(&hours_from_now(0), "監査").await;
     let id = created.body["id"].as_str().unwrap().to_owned();
     yamada
         .post(&format!("/api/v1/appointments/{id}/cancel"), json!({}))

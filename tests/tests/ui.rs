@@ -94,7 +94,7 @@ async fn problems_name_the_field_at_fault() {
     in_person.assert_problem(422, "mode_not_allowed");
     assert_eq!(in_person.body["field"], "mode");
 
-    let created = yamada.create_video_call(&hours_from_now(1), "").await;
+    let created = yamada.create_video_url(&hours_from_now(1), "").await;
     let id = created.body["id"].as_str().unwrap().to_owned();
     let moved = yamada
         .request(
@@ -147,7 +147,7 @@ async fn the_destination_check_answers_as_sending_would_and_changes_nothing() {
         assert_eq!(bad.body["field"], "destination", "{channel} {destination}");
     }
     // The same number is refused by the send itself.
-    let created = yamada.create_video_call(&hours_from_now(1), "").await;
+    let created = yamada.create_video_url(&hours_from_now(1), "").await;
     let id = created.body["id"].as_str().unwrap();
     yamada
         .post(
@@ -176,7 +176,7 @@ async fn the_destination_check_answers_as_sending_would_and_changes_nothing() {
 async fn a_clinic_url_opens_its_appointment_for_that_clinics_staff_only() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
-    let created = yamada.create_video_call(&hours_from_now(1), "さくら苑").await;
+    let created = yamada.create_video_url(&hours_from_now(1), "さくら苑").await;
     let token_of = |role: &str| {
         created.body["video"][role]
             .as_str()
@@ -337,9 +337,7 @@ async fn a_live_change_names_only_the_read_models_it_touched() {
     let mut live = Live::open(&yamada).await;
 
     // A video URL has a schedule row and no reception row.
-    let created = yamada
-        .create_video_call(&hours_from_now(30), "再診フォロー")
-        .await;
+    let created = yamada.create_video_url(&hours_from_now(30), "再診フォロー").await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let change = live
         .next_change(Duration::from_secs(10))

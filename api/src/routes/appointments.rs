@@ -16,7 +16,7 @@ use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_commands::{CommandContext, NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
 use enkaku_domain::ErrorCode;
-use enkaku_domain::appointment::EditVideoCall;
+use enkaku_domain::appointment::EditVideoUrl;
 use enkaku_domain::envelope::{Actor, RecordedEvent};
 use enkaku_domain::ids::{MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
@@ -31,7 +31,7 @@ use uuid::Uuid;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_appointment))
-        .routes(routes!(create_video_call))
+        .routes(routes!(create_video_url))
         .routes(routes!(get_appointment, edit_appointment))
         .routes(routes!(send_url))
         .routes(routes!(resend_url))
@@ -70,7 +70,7 @@ pub struct CreateAppointmentRequest {
 /// ビデオ通話URL作成 (R8): `start_at`, or `start_now: true` for the current time.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateVideoCallRequest {
+pub struct CreateVideoUrlRequest {
     pub doctor_id: Uuid,
     pub start_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -136,7 +136,7 @@ impl CreateAppointmentRequest {
     }
 }
 
-impl CreateVideoCallRequest {
+impl CreateVideoUrlRequest {
     fn parse(&self) -> Result<NewVideoUrl, DomainError> {
         let start_at = match (self.start_at, self.start_now) {
             (Some(_), true) => {
@@ -202,14 +202,14 @@ async fn create_appointment(
 
 /// CreateVideoUrl: ビデオ通話URL作成 (R8–R9).
 #[utoipa::path(post, path = "/api/v1/video-calls", tag = "appointments",
-    request_body = CreateVideoCallRequest,
+    request_body = CreateVideoUrlRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe creation")),
     responses((status = 201, body = AppointmentView), (status = 422, body = Problem)))]
-async fn create_video_call(
+async fn create_video_url(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    ApiJson(request): ApiJson<CreateVideoCallRequest>,
+    ApiJson(request): ApiJson<CreateVideoUrlRequest>,
 ) -> Result<Response, ApiError> {
     let input = request.parse()?;
     let ctx = context(&staff, &headers)?;
@@ -258,14 +258,14 @@ async fn edit_appointment(
     }
     let request: EditRequest = serde_json::from_value(Value::Object(body))
         .map_err(|e| ApiError::invalid(ErrorCode::ValidationFailed, e.to_string()))?;
-    let edit = EditVideoCall {
+    let edit = EditVideoUrl {
         title: request.title.as_deref().map(Title::parse).transpose()?,
         doctor_id: request.doctor_id.map(StaffId),
         requested_start,
     };
     let at = state
         .service
-        .edit_video_call(&context(&staff, &headers)?, id, edit)
+        .edit_video_url(&context(&staff, &headers)?, id, edit)
         .await?;
     respond(&state, StatusCode::OK, &at).await
 }

@@ -284,12 +284,12 @@ fn commands_on_a_missing_appointment_are_not_found() {
 #[test]
 fn r10_title_and_doctor_can_be_edited() {
     let history = created_video_url();
-    let edit = EditVideoCall {
+    let edit = EditVideoUrl {
         title: Some(Title::parse("ひまわり荘").unwrap()),
         doctor_id: Some(other_doctor()),
         requested_start: false,
     };
-    let events = when(&history, Command::EditVideoCall(edit)).unwrap();
+    let events = when(&history, Command::EditVideoUrl(edit)).unwrap();
     let a = then_state(&history, &events);
     assert_eq!(a.display_name(), "ひまわり荘");
     assert_eq!(a.doctor_id, other_doctor());
@@ -298,12 +298,12 @@ fn r10_title_and_doctor_can_be_edited() {
 #[test]
 fn r10_an_edit_that_changes_nothing_records_nothing() {
     let history = created_video_url();
-    let same = EditVideoCall {
+    let same = EditVideoUrl {
         title: Some(Title::parse("さくら苑").unwrap()),
         doctor_id: Some(doctor()),
         requested_start: false,
     };
-    assert_eq!(when(&history, Command::EditVideoCall(same)), Ok(vec![]));
+    assert_eq!(when(&history, Command::EditVideoUrl(same)), Ok(vec![]));
 }
 
 #[test]
@@ -311,23 +311,23 @@ fn r10_a_requested_start_is_refused_even_when_unchanged() {
     let history = created_video_url();
     // Alone, or beside a title that could change: the whole edit is refused.
     for title in [None, Some(Title::parse("ひまわり荘").unwrap())] {
-        let edit = EditVideoCall {
+        let edit = EditVideoUrl {
             title,
             doctor_id: None,
             requested_start: true,
         };
         assert_eq!(
-            when(&history, Command::EditVideoCall(edit)),
+            when(&history, Command::EditVideoUrl(edit)),
             Err(DomainError::StartTimeImmutable)
         );
     }
     // In-clinic bookings get the same answer: the start is never edited.
-    let edit = EditVideoCall {
+    let edit = EditVideoUrl {
         requested_start: true,
-        ..EditVideoCall::default()
+        ..EditVideoUrl::default()
     };
     assert_eq!(
-        when(&online_booking(), Command::EditVideoCall(edit)),
+        when(&online_booking(), Command::EditVideoUrl(edit)),
         Err(DomainError::StartTimeImmutable)
     );
 }
@@ -335,10 +335,7 @@ fn r10_a_requested_start_is_refused_even_when_unchanged() {
 #[test]
 fn r10_in_clinic_bookings_are_not_edited_this_way() {
     assert_eq!(
-        when(
-            &online_booking(),
-            Command::EditVideoCall(EditVideoCall::default())
-        ),
+        when(&online_booking(), Command::EditVideoUrl(EditVideoUrl::default())),
         Err(DomainError::NotEditable)
     );
 }
@@ -702,7 +699,7 @@ fn every_event_round_trips_through_its_envelope_data() {
     let mut history = online_booking();
     history.extend(given(&[
         Command::CreateVideoUrl(video_url()),
-        Command::EditVideoCall(EditVideoCall {
+        Command::EditVideoUrl(EditVideoUrl {
             title: None,
             doctor_id: Some(other_doctor()),
             requested_start: false,
