@@ -5,7 +5,7 @@
 //! `If-Match`, 503 with `Retry-After` when a backing service is down) are documented.
 
 use crate::error::{PROBLEM_JSON, Problem};
-use enkaku_domain::appointment::{Kind, LinkStatus, Status};
+use enkaku_domain::appointment::{DeliveryStatus, Kind, LinkStatus, Status};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
 use enkaku_domain::values::Channel;
 use utoipa::OpenApi;
@@ -228,7 +228,7 @@ pub fn link_status() -> Object {
     names(LinkStatus::ALL.map(|l| l.as_str()))
 }
 
-/// `pending`, `sent` or `failed`: how far a delivery attempt got.
+/// How far a delivery attempt got.
 pub fn delivery_status() -> Object {
-    names(["pending", "sent", "failed"])
+    names(DeliveryStatus::ALL.map(|d| d.as_str()))
 }
