@@ -8,6 +8,7 @@ use crate::error::{PROBLEM_JSON, Problem};
 use enkaku_domain::appointment::{DeliveryStatus, Kind, LinkStatus, Status};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
 use enkaku_domain::values::Channel;
+use enkaku_infra::directory::Role;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
@@ -222,6 +223,11 @@ pub fn status() -> Object {
 
 pub fn kind() -> Object {
     names(Kind::ALL.map(|k| k.as_str()))
+}
+
+/// A staff member's role.
+pub fn role() -> Object {
+    names(Role::ALL.map(|r| r.as_str()))
 }
 
 pub fn link_status() -> Object {
