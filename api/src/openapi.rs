@@ -6,9 +6,10 @@
 
 use crate::error::{PROBLEM_JSON, Problem};
 use enkaku_domain::ErrorCode;
-use enkaku_domain::appointment::{Kind, LinkStatus, Status};
+use enkaku_domain::appointment::{DeliveryStatus, Kind, LinkStatus, Status};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
 use enkaku_domain::values::Channel;
+use enkaku_infra::directory::Role;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
@@ -229,11 +230,74 @@ pub fn error_code() -> Object {
     names(ErrorCode::ALL.iter().map(|c| c.as_str()))
 }
 
+/// A staff member's role.
+pub fn role() -> Object {
+    names(Role::ALL.map(|r| r.as_str()))
+}
+
 pub fn link_status() -> Object {
     names(LinkStatus::ALL.map(|l| l.as_str()))
 }
 
-/// `pending`, `sent` or `failed`: how far a delivery attempt got.
+/// How far a delivery attempt got.
 pub fn delivery_status() -> Object {
-    names(["pending", "sent", "failed"])
+    names(DeliveryStatus::ALL.map(|d| d.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    /// The schemas of the whole document, as served.
+    fn schemas() -> Value {
+        let doc = serde_json::to_value(crate::routes::openapi()).unwrap();
+        doc["components"]["schemas"].clone()
+    }
+
+    /// A property of a schema, also when the schema is an `allOf` (a view with flattened
+    /// fields, such as `AppointmentView`).
+    fn property<'a>(schemas: &'a Value, schema: &str, field: &str) -> &'a Value {
+        let schema = &schemas[schema];
+        let parts = schema["allOf"].as_array().into_iter().flatten();
+        std::iter::once(schema)
+            .chain(parts)
+            .map(|part| &part["properties"][field])
+            .find(|property| !property.is_null())
+            .unwrap_or(&Value::Null)
+    }
+
+    #[test]
+    fn the_vocabularies_of_views_are_documented_as_enums_of_their_names() {
+        let schemas = schemas();
+        let kinds = json!(["in_clinic", "video_url"]);
+        let statuses = json!(["booked", "in_call", "ended", "cancelled"]);
+        let modes = json!(["in_person", "online"]);
+        let channels = json!(["sms", "email"]);
+        for (schema, field, names) in [
+            ("AppointmentView", "kind", &kinds),
+            ("AppointmentView", "status", &statuses),
+            ("BookingView", "visit_type", &json!(["first", "revisit"])),
+            ("BookingView", "mode", &modes),
+            ("DeliveryView", "channel", &channels),
+            ("DeliveryView", "status", &json!(["pending", "sent", "failed"])),
+            ("EntryView", "kind", &kinds),
+            ("EntryView", "status", &statuses),
+            ("EntryView", "mode", &modes),
+            ("CheckedDestination", "channel", &channels),
+            ("OutboxMessageView", "channel", &channels),
+            ("StaffView", "role", &json!(["doctor", "reception"])),
+            (
+                "PatientLinkView",
+                "status",
+                &json!(["not_yet_open", "open", "expired", "cancelled", "ended", "revoked"]),
+            ),
+        ] {
+            let property = property(&schemas, schema, field);
+            assert_eq!(property["type"], "string", "{schema}.{field}: {property}");
+            assert_eq!(&property["enum"], names, "{schema}.{field}: {property}");
+        }
+        let menu_modes = property(&schemas, "MenuView", "modes");
+        assert_eq!(menu_modes["type"], "array", "{menu_modes}");
+        assert_eq!(menu_modes["items"]["enum"], modes, "{menu_modes}");
+    }
 }

@@ -5,8 +5,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use enkaku_commands::AppointmentAt;
 use enkaku_commands::capability::{LinkRole, LinkSigner};
-use enkaku_domain::appointment::{Delivery, DeliveryOutcome, Details};
-use enkaku_domain::menu::Menu;
+use enkaku_domain::appointment::{Delivery, DeliveryOutcome, DeliveryStatus, Details, Kind, Status};
+use enkaku_domain::menu::{ConsultationMode, Menu, VisitType};
+use enkaku_domain::values::Channel;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,7 +22,7 @@ pub struct MenuView {
     pub name: String,
     /// `in_person` and/or `online`.
     #[schema(schema_with = crate::openapi::modes)]
-    pub modes: Vec<String>,
+    pub modes: Vec<ConsultationMode>,
     pub duration_first_min: u32,
     pub duration_revisit_min: u32,
     /// 0 when the menu has no booking fee.
@@ -33,7 +34,7 @@ impl From<&Menu> for MenuView {
         Self {
             id: m.id.as_uuid(),
             name: m.name.clone(),
-            modes: m.modes.iter().map(|m| m.as_str().to_owned()).collect(),
+            modes: m.modes.clone(),
             duration_first_min: m.duration_first_min,
             duration_revisit_min: m.duration_revisit_min,
             booking_fee_yen: m.booking_fee_yen,
@@ -51,30 +52,30 @@ pub struct BookedMenuView {
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryView {
     #[schema(schema_with = crate::openapi::channel)]
-    pub channel: String,
+    pub channel: Channel,
     pub destination: String,
     /// When the channel accepted the message; null while pending or after a failure.
     pub sent_at: Option<DateTime<FixedOffset>>,
     pub requested_at: DateTime<FixedOffset>,
     #[schema(schema_with = crate::openapi::delivery_status)]
-    pub status: String,
+    pub status: DeliveryStatus,
     pub resend: bool,
     pub failure_reason: Option<String>,
 }
 
 impl DeliveryView {
     fn new(d: &Delivery, tz: Tz) -> Self {
-        let (status, sent_at, failure_reason) = match &d.outcome {
-            DeliveryOutcome::Pending => ("pending", None, None),
-            DeliveryOutcome::Sent { at } => ("sent", Some(local(*at, tz)), None),
-            DeliveryOutcome::Failed { reason, .. } => ("failed", None, Some(reason.clone())),
+        let (sent_at, failure_reason) = match &d.outcome {
+            DeliveryOutcome::Pending => (None, None),
+            DeliveryOutcome::Sent { at } => (Some(local(*at, tz)), None),
+            DeliveryOutcome::Failed { reason, .. } => (None, Some(reason.clone())),
         };
         Self {
-            channel: d.destination.channel().as_str().to_owned(),
+            channel: d.destination.channel(),
             destination: d.destination.address().to_owned(),
             sent_at,
             requested_at: local(d.requested_at, tz),
-            status: status.to_owned(),
+            status: d.outcome.status(),
             resend: d.resend,
             failure_reason,
         }
@@ -100,13 +101,13 @@ pub struct VideoView {
 pub struct AppointmentView {
     pub id: Uuid,
     #[schema(schema_with = crate::openapi::kind)]
-    pub kind: String,
+    pub kind: Kind,
     pub clinic_id: Uuid,
     pub doctor_id: Uuid,
     pub start_at: DateTime<FixedOffset>,
     pub end_at: DateTime<FixedOffset>,
     #[schema(schema_with = crate::openapi::status)]
-    pub status: String,
+    pub status: Status,
     pub version: u64,
     /// Video URL only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,9 +126,9 @@ pub struct BookingView {
     pub chart_number: Option<String>,
     pub menu: BookedMenuView,
     #[schema(schema_with = crate::openapi::visit_type)]
-    pub visit_type: String,
+    pub visit_type: VisitType,
     #[schema(schema_with = crate::openapi::mode)]
-    pub mode: String,
+    pub mode: ConsultationMode,
     pub memo: Option<String>,
     /// Always true: in-clinic bookings never charge the fee (R5).
     pub booking_fee_waived: bool,
@@ -153,8 +154,8 @@ impl AppointmentView {
                         name: d.menu.name.clone(),
                         duration_min: d.menu.duration_min,
                     },
-                    visit_type: d.visit_type.as_str().to_owned(),
-                    mode: d.mode.as_str().to_owned(),
+                    visit_type: d.visit_type,
+                    mode: d.mode,
                     memo: d.memo.as_ref().map(|m| m.to_string()),
                     booking_fee_waived: true,
                     waived_booking_fee_yen: d.waived_booking_fee_yen,
@@ -171,12 +172,12 @@ impl AppointmentView {
         });
         Self {
             id: at.id.as_uuid(),
-            kind: a.kind().as_str().to_owned(),
+            kind: a.kind(),
             clinic_id: a.clinic_id.as_uuid(),
             doctor_id: a.doctor_id.as_uuid(),
             start_at: local(a.start_at, tz),
             end_at: local(a.end_at, tz),
-            status: a.status.as_str().to_owned(),
+            status: a.status,
             version: at.version,
             title,
             booking,

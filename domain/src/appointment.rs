@@ -233,6 +233,38 @@ pub enum DeliveryOutcome {
     Failed { at: DateTime<Utc>, reason: String },
 }
 
+impl DeliveryOutcome {
+    pub fn status(&self) -> DeliveryStatus {
+        match self {
+            Self::Pending => DeliveryStatus::Pending,
+            Self::Sent { .. } => DeliveryStatus::Sent,
+            Self::Failed { .. } => DeliveryStatus::Failed,
+        }
+    }
+}
+
+/// How far a delivery attempt got: its [`DeliveryOutcome`] without the time and reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Sent, Self::Failed];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// One attempt to deliver the patient URL; all of them stay (R15).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {

@@ -12,5 +12,6 @@ pub mod error;
 pub mod ids;
 pub mod menu;
 pub mod values;
+pub mod vocabulary;
 
 pub use error::{DomainError, ErrorCode, ErrorKind};

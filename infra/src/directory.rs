@@ -8,15 +8,32 @@ use enkaku_commands::ports::{ClinicProfile, Directory, DirectoryError, Doctor};
 use enkaku_domain::clinic::OpeningRange;
 use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, Menu};
+use enkaku_domain::vocabulary::UnknownName;
 use sqlx::FromRow;
 use std::sync::Arc;
 use uuid::Uuid;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Doctor,
     Reception,
 }
+
+impl Role {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 2] = [Self::Doctor, Self::Reception];
+
+    /// The name in the `staff` table and the API.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Doctor => "doctor",
+            Self::Reception => "reception",
+        }
+    }
+}
+
+enkaku_domain::named_by_as_str!(Role => "staff role");
 
 /// A staff member with what login needs. The hash is argon2id in PHC string form.
 #[derive(Clone, Debug)]
@@ -172,12 +189,11 @@ fn staff_record(row: StaffRow) -> Result<StaffRecord, DirectoryError> {
         clinic_id: ClinicId(uuid(&row.clinic_id)?),
         email: row.email,
         name: row.name,
-        role: match row.role.as_str() {
-            "doctor" => Role::Doctor,
-            "reception" => Role::Reception,
-            // Not a lesser role by default: a row nobody can read is an error to fix.
-            other => return Err(DirectoryError(format!("unknown staff role {other:?}"))),
-        },
+        // Not a lesser role by default: a row nobody can read is an error to fix.
+        role: row
+            .role
+            .parse()
+            .map_err(|e: UnknownName| DirectoryError(e.to_string()))?,
         password_hash: row.password_hash,
     })
 }
@@ -266,5 +282,17 @@ mod staff_tests {
         assert_eq!(staff_record(row("doctor")).unwrap().role, Role::Doctor);
         assert_eq!(staff_record(row("reception")).unwrap().role, Role::Reception);
         assert!(staff_record(row("auditor?")).is_err());
+    }
+
+    #[test]
+    fn a_role_is_written_by_the_name_it_is_read_by() {
+        for role in Role::ALL {
+            assert_eq!(staff_record(row(role.as_str())).unwrap().role, role);
+            assert_eq!(
+                serde_json::to_value(role).unwrap(),
+                serde_json::json!(role.as_str())
+            );
+        }
+        assert_eq!(Role::ALL.map(|r| r.as_str()), ["doctor", "reception"]);
     }
 }

@@ -7,19 +7,53 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use enkaku_commands::delivery::{OutgoingMessage, SendError, UrlSender};
 use enkaku_domain::ids::ClinicId;
+use enkaku_domain::values::Channel;
+use enkaku_domain::vocabulary::UnknownName;
 use serde::Serialize;
 use sqlx::FromRow;
 
-#[derive(Clone, Debug, Serialize, FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct OutboxMessage {
     pub delivery_id: String,
     pub appointment_id: String,
-    pub channel: String,
+    pub channel: Channel,
     pub destination: String,
     pub subject: String,
     pub body: String,
     #[serde(skip)]
     pub created_at_ms: i64,
+}
+
+/// A stored message as the table holds it: the channel by its name.
+#[derive(FromRow)]
+struct OutboxRow {
+    delivery_id: String,
+    appointment_id: String,
+    channel: String,
+    destination: String,
+    subject: String,
+    body: String,
+    created_at_ms: i64,
+}
+
+impl TryFrom<OutboxRow> for OutboxMessage {
+    type Error = sqlx::Error;
+
+    /// A channel that is not one fails the read: a broken row, not a message to show.
+    fn try_from(row: OutboxRow) -> Result<Self, sqlx::Error> {
+        let channel = row.channel.parse().map_err(|e: UnknownName| {
+            sqlx::Error::Decode(format!("outbox row with a bad {}: {}", e.vocabulary, row.channel).into())
+        })?;
+        Ok(Self {
+            delivery_id: row.delivery_id,
+            appointment_id: row.appointment_id,
+            channel,
+            destination: row.destination,
+            subject: row.subject,
+            body: row.body,
+            created_at_ms: row.created_at_ms,
+        })
+    }
 }
 
 impl OutboxMessage {
@@ -40,14 +74,15 @@ impl Outbox {
 
     /// The clinic's newest messages first.
     pub async fn list(&self, clinic: ClinicId, limit: i64) -> Result<Vec<OutboxMessage>, sqlx::Error> {
-        sqlx::query_as(
+        let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT delivery_id, appointment_id, channel, destination, subject, body, created_at_ms
              FROM outbox_messages WHERE clinic_id = $1 ORDER BY created_at_ms DESC, delivery_id DESC LIMIT $2",
         )
         .bind(clinic.to_string())
         .bind(limit)
         .fetch_all(&self.db.pool)
-        .await
+        .await?;
+        rows.into_iter().map(OutboxMessage::try_from).collect()
     }
 }
 
@@ -70,5 +105,34 @@ impl UrlSender for Outbox {
         .await
         .map(|_| ())
         .map_err(|e| SendError::Unavailable(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(channel: &str) -> OutboxRow {
+        OutboxRow {
+            delivery_id: "d".into(),
+            appointment_id: "a".into(),
+            channel: channel.into(),
+            destination: "+819012345678".into(),
+            subject: String::new(),
+            body: String::new(),
+            created_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_stored_channel_reads_back_and_an_unknown_one_fails_the_row() {
+        for channel in Channel::ALL {
+            assert_eq!(
+                OutboxMessage::try_from(row(channel.as_str())).unwrap().channel,
+                channel
+            );
+        }
+        let error = OutboxMessage::try_from(row("fax")).unwrap_err();
+        assert!(error.to_string().contains("bad channel: fax"), "{error}");
     }
 }

@@ -1,7 +1,10 @@
 //! Reading the read models: what the schedule and reception endpoints serve.
 
 use chrono::{DateTime, Utc};
+use enkaku_domain::appointment::{Kind, Status};
 use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
+use enkaku_domain::menu::ConsultationMode;
+use enkaku_domain::vocabulary::UnknownName;
 use serde::Serialize;
 use sqlx::{AnyPool, FromRow};
 
@@ -56,11 +59,11 @@ impl PageRequest {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScheduleEntry {
     pub appointment_id: AppointmentId,
-    pub kind: String,
+    pub kind: Kind,
     pub doctor_id: StaffId,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
-    pub status: String,
+    pub status: Status,
     pub video: bool,
     pub display_name: String,
 }
@@ -68,16 +71,16 @@ pub struct ScheduleEntry {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReceptionEntry {
     pub appointment_id: AppointmentId,
-    pub kind: String,
+    pub kind: Kind,
     pub doctor_id: StaffId,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
-    pub status: String,
+    pub status: Status,
     pub video: bool,
     pub display_name: String,
     pub chart_number: Option<String>,
     pub menu_name: String,
-    pub mode: String,
+    pub mode: ConsultationMode,
 }
 
 #[derive(FromRow)]
@@ -124,6 +127,11 @@ fn staff_id(text: &str) -> Result<StaffId, sqlx::Error> {
     text.parse().map_err(|_| corrupt("staff id", text))
 }
 
+/// A kind, status or mode, by the name `as_str` stored.
+fn named<T: std::str::FromStr<Err = UnknownName>>(text: &str) -> Result<T, sqlx::Error> {
+    text.parse().map_err(|e: UnknownName| corrupt(e.vocabulary, text))
+}
+
 /// One doctor's entries in `range`, a page at a time, by start and then appointment id.
 pub async fn schedule(
     pool: &AnyPool,
@@ -155,11 +163,11 @@ pub async fn schedule(
         .map(|r| {
             Ok(ScheduleEntry {
                 appointment_id: appointment_id(&r.appointment_id)?,
-                kind: r.kind,
+                kind: named(&r.kind)?,
                 doctor_id: staff_id(&r.doctor_id)?,
                 start_at: time(r.start_at_ms)?,
                 end_at: time(r.end_at_ms)?,
-                status: r.status,
+                status: named(&r.status)?,
                 video: r.video != 0,
                 display_name: r.display_name,
             })
@@ -201,16 +209,16 @@ pub async fn reception(
         .map(|r| {
             Ok(ReceptionEntry {
                 appointment_id: appointment_id(&r.appointment_id)?,
-                kind: "in_clinic".into(),
+                kind: Kind::InClinic,
                 doctor_id: staff_id(&r.doctor_id)?,
                 start_at: time(r.start_at_ms)?,
                 end_at: time(r.end_at_ms)?,
-                status: r.status,
+                status: named(&r.status)?,
                 video: r.video != 0,
                 display_name: r.patient_name,
                 chart_number: r.chart_number,
                 menu_name: r.menu_name,
-                mode: r.mode,
+                mode: named(&r.mode)?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -232,5 +240,19 @@ mod tests {
         let id = uuid::Uuid::now_v7();
         assert_eq!(appointment_id(&id.to_string()).unwrap(), AppointmentId(id));
         assert_eq!(time(0).unwrap(), DateTime::UNIX_EPOCH);
+    }
+
+    #[test]
+    fn a_kind_status_or_mode_that_is_not_one_fails_the_row_naming_what_it_is() {
+        let message = |e: sqlx::Error| e.to_string();
+        assert!(message(named::<Kind>("in-clinic").unwrap_err()).contains("bad kind: in-clinic"));
+        assert!(message(named::<Status>("Booked").unwrap_err()).contains("bad status: Booked"));
+        assert!(message(named::<ConsultationMode>("").unwrap_err()).contains("bad consultation mode: "));
+        assert_eq!(named::<Kind>("video_url").unwrap(), Kind::VideoUrl);
+        assert_eq!(named::<Status>("in_call").unwrap(), Status::InCall);
+        assert_eq!(
+            named::<ConsultationMode>("in_person").unwrap(),
+            ConsultationMode::InPerson
+        );
     }
 }

@@ -100,7 +100,7 @@ pub struct SendUrlRequest {
 #[derive(Serialize, ToSchema)]
 pub struct CheckedDestination {
     #[schema(schema_with = crate::openapi::channel)]
-    pub channel: String,
+    pub channel: Channel,
     /// Normalised: E.164 for phone numbers.
     pub destination: String,
 }
@@ -434,7 +434,7 @@ async fn check_destination(
         .service
         .check_destination(request.channel, &request.destination)?;
     Ok(axum::Json(CheckedDestination {
-        channel: destination.channel().as_str().to_owned(),
+        channel: destination.channel(),
         destination: destination.address().to_owned(),
     }))
 }

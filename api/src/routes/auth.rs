@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use enkaku_domain::ErrorCode;
+use enkaku_infra::directory::Role;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use utoipa::ToSchema;
@@ -61,8 +62,8 @@ pub struct StaffView {
     pub id: Uuid,
     pub name: String,
     pub email: String,
-    /// `doctor` or `reception`.
-    pub role: String,
+    #[schema(schema_with = crate::openapi::role)]
+    pub role: Role,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -103,10 +104,7 @@ async fn who(
             id: record.id.as_uuid(),
             name: record.name,
             email: record.email,
-            role: match record.role {
-                enkaku_infra::directory::Role::Doctor => "doctor".into(),
-                enkaku_infra::directory::Role::Reception => "reception".into(),
-            },
+            role: record.role,
         },
         ClinicView {
             id: clinic.id.as_uuid(),

@@ -10,8 +10,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use enkaku_domain::ErrorCode;
+use enkaku_domain::appointment::{Kind, Status};
 use enkaku_domain::clinic::{check_day, day_range, slot_grid};
 use enkaku_domain::ids::StaffId;
+use enkaku_domain::menu::ConsultationMode;
 use enkaku_projections::queries::{self, After, PageRequest, Range};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -111,12 +113,12 @@ pub struct SlotView {
 pub struct EntryView {
     pub appointment_id: Uuid,
     #[schema(schema_with = crate::openapi::kind)]
-    pub kind: String,
+    pub kind: Kind,
     pub doctor_id: Uuid,
     pub start_at: DateTime<FixedOffset>,
     pub end_at: DateTime<FixedOffset>,
     #[schema(schema_with = crate::openapi::status)]
-    pub status: String,
+    pub status: Status,
     /// Shows the video mark (R9, R17).
     pub video: bool,
     /// Patient name, or the title of a video URL.
@@ -127,7 +129,7 @@ pub struct EntryView {
     pub menu_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = crate::openapi::mode)]
-    pub mode: Option<String>,
+    pub mode: Option<ConsultationMode>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -8,6 +8,7 @@ use crate::views::local;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, FixedOffset};
+use enkaku_domain::values::Channel;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,8 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct OutboxMessageView {
     pub delivery_id: String,
     pub appointment_id: String,
-    /// `sms` or `email`.
-    pub channel: String,
+    #[schema(schema_with = crate::openapi::channel)]
+    pub channel: Channel,
     pub destination: String,
     pub subject: String,
     /// Holds the patient URL.

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, FixedOffset};
 use enkaku_commands::capability::{Capability, LinkRole};
+use enkaku_domain::appointment::LinkStatus;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -117,7 +118,7 @@ pub struct PatientLinkView {
     /// Where the link stands (R11, R13, R20); `revoked` when the clinic has issued a newer
     /// patient URL in its place.
     #[schema(schema_with = crate::openapi::link_status)]
-    pub status: String,
+    pub status: LinkStatus,
     pub valid_from: DateTime<FixedOffset>,
     pub valid_until: DateTime<FixedOffset>,
     pub clinic_name: String,
@@ -151,7 +152,7 @@ async fn patient_link(
     let clinic = state.clinic(a.clinic_id).await?;
     let tz = clinic.time_zone;
     Ok(Json(PatientLinkView {
-        status: status.as_str().to_owned(),
+        status,
         valid_from: local(window.valid_from, tz),
         valid_until: local(window.valid_until, tz),
         clinic_name: clinic.name,
