@@ -199,15 +199,13 @@ fn staff_record(row: StaffRow) -> Result<StaffRecord, DirectoryError> {
 }
 
 fn menu(row: MenuRow) -> Result<Menu, DirectoryError> {
+    // A mode nobody can read is an error to fix, not a mode the menu quietly loses.
     let modes = row
         .modes
         .split(',')
-        .filter_map(|m| match m.trim() {
-            "in_person" => Some(ConsultationMode::InPerson),
-            "online" => Some(ConsultationMode::Online),
-            _ => None,
-        })
-        .collect();
+        .map(|m| m.trim().parse::<ConsultationMode>())
+        .collect::<Result<_, _>>()
+        .map_err(|e: UnknownName| DirectoryError(e.to_string()))?;
     Ok(Menu {
         id: MenuId(uuid(&row.id)?),
         name: row.name,
@@ -263,7 +261,7 @@ impl Directory for SqlDirectory {
 }
 
 #[cfg(test)]
-mod staff_tests {
+mod row_tests {
     use super::*;
 
     fn row(role: &str) -> StaffRow {
@@ -294,5 +292,25 @@ mod staff_tests {
             );
         }
         assert_eq!(Role::ALL.map(|r| r.as_str()), ["doctor", "reception"]);
+    }
+
+    fn menu_row(modes: &str) -> MenuRow {
+        MenuRow {
+            id: Uuid::now_v7().to_string(),
+            name: "一般内科".into(),
+            modes: modes.into(),
+            duration_first_min: 30,
+            duration_revisit_min: 15,
+            booking_fee_yen: 0,
+        }
+    }
+
+    #[test]
+    fn an_unknown_mode_is_an_error_not_a_mode_the_menu_loses() {
+        assert_eq!(
+            menu(menu_row("in_person, online")).unwrap().modes,
+            [ConsultationMode::InPerson, ConsultationMode::Online]
+        );
+        assert!(menu(menu_row("in_person,house_call")).is_err());
     }
 }

@@ -9,10 +9,9 @@ use enkaku_commands::delivery::{OutgoingMessage, SendError, UrlSender};
 use enkaku_domain::ids::ClinicId;
 use enkaku_domain::values::Channel;
 use enkaku_domain::vocabulary::UnknownName;
-use serde::Serialize;
 use sqlx::FromRow;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct OutboxMessage {
     pub delivery_id: String,
     pub appointment_id: String,
@@ -20,8 +19,7 @@ pub struct OutboxMessage {
     pub destination: String,
     pub subject: String,
     pub body: String,
-    #[serde(skip)]
-    pub created_at_ms: i64,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A stored message as the table holds it: the channel by its name.
@@ -39,10 +37,14 @@ struct OutboxRow {
 impl TryFrom<OutboxRow> for OutboxMessage {
     type Error = sqlx::Error;
 
-    /// A channel that is not one fails the read: a broken row, not a message to show.
+    /// A channel that is not one, or a time out of range, fails the read: a broken row, not a
+    /// message to show.
     fn try_from(row: OutboxRow) -> Result<Self, sqlx::Error> {
         let channel = row.channel.parse().map_err(|e: UnknownName| {
             sqlx::Error::Decode(format!("outbox row with a bad {}: {}", e.vocabulary, row.channel).into())
+        })?;
+        let created_at = DateTime::from_timestamp_millis(row.created_at_ms).ok_or_else(|| {
+            sqlx::Error::Decode(format!("outbox row with a bad time: {}", row.created_at_ms).into())
         })?;
         Ok(Self {
             delivery_id: row.delivery_id,
@@ -51,14 +53,8 @@ impl TryFrom<OutboxRow> for OutboxMessage {
             destination: row.destination,
             subject: row.subject,
             body: row.body,
-            created_at_ms: row.created_at_ms,
+            created_at,
         })
-    }
-}
-
-impl OutboxMessage {
-    pub fn created_at(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_millis(self.created_at_ms).unwrap_or_default()
     }
 }
 

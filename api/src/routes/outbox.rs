@@ -46,7 +46,7 @@ async fn outbox(State(state): State<AppState>, staff: Staff) -> Result<Json<Outb
         .await?
         .into_iter()
         .map(|m| OutboxMessageView {
-            created_at: local(m.created_at(), tz),
+            created_at: local(m.created_at, tz),
             delivery_id: m.delivery_id,
             appointment_id: m.appointment_id,
             channel: m.channel,
