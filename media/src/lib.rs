@@ -1,7 +1,10 @@
-//! The media relay. For now, its hook into the event feed: the relay learns that a call
-//! started or ended from `CallStarted` / `CallEnded` / `CallCancelled` events, whichever feed
-//! (the store's log or Kafka) carries them. The WebRTC relay itself subscribes to these
-//! signals to open and close rooms.
+//! The media relay. Its hook into the event feed: the relay learns that a call started or
+//! ended from `CallStarted` / `CallEnded` / `CallCancelled` events, whichever feed (the
+//! store's log or Kafka) carries them. And what it does with a packet (`forward`): which of
+//! one side's media reaches the other when, renumbered for the other side's leg. The peer
+//! connections that carry the packets subscribe to the signals to open and close rooms.
+
+pub mod forward;
 
 use enkaku_domain::ids::AppointmentId;
 use tokio::sync::broadcast;
