@@ -1,0 +1,450 @@
+//! The relay's rooms: one per online appointment, one peer connection per participant (the
+//! clinic's call screen, the patient's page), RTP forwarded between them by the rules of
+//! `forward`.
+//!
+//! Rooms live in this process's memory: two participants of one call must reach the same
+//! process (docs/architecture.md says how several nodes share calls).
+
+use crate::forward::{Codec, MediaKind, Negotiated, Rewriter, Role, flows};
+use enkaku_domain::ids::AppointmentId;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters,
+    RtpCodecKind,
+};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState, Registry,
+};
+use webrtc::runtime::Runtime;
+
+/// How long a join waits for the relay's own ICE candidates.
+const GATHERING: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("the browser's offer cannot be used: {0}")]
+    BadOffer(String),
+    #[error("the relay cannot take a participant now: {0}")]
+    Unavailable(String),
+}
+
+/// Where the relay listens for media.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// The address of the relay's ICE host candidates (127.0.0.1 on the embedded default).
+    pub addr: IpAddr,
+}
+
+/// The codecs a leg may use: VP8 and Opus, which every browser has.
+fn codecs() -> [(RtpCodecKind, RTCRtpCodecParameters); 2] {
+    [
+        (
+            RtpCodecKind::Audio,
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_OPUS.to_owned(),
+                    clock_rate: 48_000,
+                    channels: 2,
+                    sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: 111,
+            },
+        ),
+        (
+            RtpCodecKind::Video,
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_VP8.to_owned(),
+                    clock_rate: 90_000,
+                    channels: 0,
+                    sdp_fmtp_line: String::new(),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: 96,
+            },
+        ),
+    ]
+}
+
+fn kind_of(kind: RtpCodecKind) -> Option<MediaKind> {
+    match kind {
+        RtpCodecKind::Audio => Some(MediaKind::Audio),
+        RtpCodecKind::Video => Some(MediaKind::Video),
+        _ => None,
+    }
+}
+
+/// What one leg negotiated, in the terms `forward` works with.
+fn negotiated(parameters: &RTCRtpParameters) -> Negotiated {
+    Negotiated {
+        payload_types: parameters
+            .codecs
+            .iter()
+            .map(|c| {
+                let codec = &c.rtp_codec;
+                (
+                    Codec::new(
+                        &codec.mime_type,
+                        codec.clock_rate,
+                        codec.channels,
+                        &codec.sdp_fmtp_line,
+                    ),
+                    c.payload_type,
+                )
+            })
+            .collect(),
+        extensions: parameters
+            .header_extensions
+            .iter()
+            .filter_map(|e| Some((e.uri.clone(), u8::try_from(e.id).ok()?)))
+            .collect(),
+    }
+}
+
+/// What goes out on one track of a leg: the rewriter, and which connection of the other side
+/// it last took packets from (a rejoin brings new numbering).
+struct Outbound {
+    track: Arc<TrackLocalStaticRTP>,
+    forwarding: tokio::sync::Mutex<(Rewriter, u64)>,
+}
+
+/// What the browser's offer numbers its media by, per kind: the browser sends with these
+/// payload types and extension ids, whatever the relay would have chosen.
+fn offered(offer: &RTCSessionDescription) -> Result<HashMap<MediaKind, Negotiated>, RelayError> {
+    let parsed = offer
+        .unmarshal()
+        .map_err(|e| RelayError::BadOffer(e.to_string()))?;
+    let mut offered = HashMap::new();
+    for media in &parsed.media_descriptions {
+        let kind = match media.media_name.media.as_str() {
+            "audio" => MediaKind::Audio,
+            "video" => MediaKind::Video,
+            _ => continue,
+        };
+        let payload_types = media
+            .codecs()
+            .into_values()
+            .map(|c| {
+                let mime_type = format!("{}/{}", media.media_name.media, c.name);
+                let channels = c.encoding_parameters.parse().unwrap_or(0);
+                (
+                    Codec::new(&mime_type, c.clock_rate, channels, &c.fmtp),
+                    c.payload_type,
+                )
+            })
+            .collect();
+        // `a=extmap:<id>[/<direction>] <uri> [<attributes>]`
+        let extensions = media
+            .attributes
+            .iter()
+            .filter(|a| a.key == "extmap")
+            .filter_map(|a| {
+                let (id, rest) = a.value.as_deref()?.split_once(' ')?;
+                let id = id.split('/').next()?.parse().ok()?;
+                Some((rest.split_whitespace().next()?.to_owned(), id))
+            })
+            .collect();
+        offered.entry(kind).or_insert(Negotiated {
+            payload_types,
+            extensions,
+        });
+    }
+    Ok(offered)
+}
+
+/// One participant's connection.
+struct Leg {
+    /// Tells a participant's connections apart, across rejoins.
+    serial: u64,
+    connection: Arc<dyn PeerConnection>,
+    /// Per kind: the track that carries the other side's media to this participant.
+    outbound: HashMap<MediaKind, Outbound>,
+    /// Per kind: what this participant's browser negotiated for what it sends.
+    inbound: HashMap<MediaKind, Negotiated>,
+}
+
+#[derive(Default)]
+struct Room {
+    started: AtomicBool,
+    legs: Mutex<HashMap<Role, Arc<Leg>>>,
+}
+
+impl Room {
+    fn leg(&self, role: Role) -> Option<Arc<Leg>> {
+        self.legs.lock().ok()?.get(&role).cloned()
+    }
+}
+
+/// The rooms of this process.
+pub struct Relay {
+    config: RelayConfig,
+    runtime: Arc<dyn Runtime>,
+    rooms: Mutex<HashMap<AppointmentId, Arc<Room>>>,
+    /// The next leg's serial; 0 is none.
+    serials: AtomicU64,
+}
+
+impl Relay {
+    pub fn new(config: RelayConfig) -> Result<Self, RelayError> {
+        let runtime = webrtc::runtime::default_runtime()
+            .ok_or_else(|| RelayError::Unavailable("no async runtime".into()))?;
+        Ok(Self {
+            config,
+            runtime,
+            rooms: Mutex::new(HashMap::new()),
+            serials: AtomicU64::new(1),
+        })
+    }
+
+    fn room(&self, appointment: AppointmentId) -> Arc<Room> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.entry(appointment).or_default().clone()
+    }
+
+    /// Connections open now, across every room.
+    pub fn participants(&self) -> usize {
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms
+            .values()
+            .map(|room| room.legs.lock().map(|legs| legs.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// The call started: from now on everything flows both ways. A room opened later is told
+    /// by its first join.
+    pub fn start(&self, appointment: AppointmentId) {
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(room) = rooms.get(&appointment) {
+            room.started.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The call ended or was cancelled: close both connections and forget the room.
+    pub async fn close(&self, appointment: AppointmentId) {
+        let room = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&appointment);
+        let legs: Vec<Arc<Leg>> = room
+            .and_then(|room| {
+                room.legs
+                    .lock()
+                    .ok()
+                    .map(|mut legs| legs.drain().map(|(_, leg)| leg).collect())
+            })
+            .unwrap_or_default();
+        for leg in legs {
+            let _ = leg.connection.close().await;
+        }
+    }
+
+    /// Let `role` into the room of `appointment` with its browser's `offer`; the answer goes
+    /// back to the browser. `started` is whether the call has started, as the appointment's
+    /// history says. A participant already there in that role is replaced.
+    pub async fn join(
+        &self,
+        appointment: AppointmentId,
+        role: Role,
+        offer: RTCSessionDescription,
+        started: bool,
+    ) -> Result<RTCSessionDescription, RelayError> {
+        let inbound = offered(&offer)?;
+        let room = self.room(appointment);
+        if started {
+            room.started.store(true, Ordering::SeqCst);
+        }
+        let serial = self.serials.fetch_add(1, Ordering::Relaxed);
+        let (gathered_tx, mut gathered) = tokio::sync::mpsc::channel(1);
+        let handler = Arc::new(Handler {
+            room: Arc::downgrade(&room),
+            role,
+            serial,
+            runtime: self.runtime.clone(),
+            gathered: gathered_tx,
+        });
+        let unavailable = |e: webrtc::error::Error| RelayError::Unavailable(e.to_string());
+        let mut media_engine = MediaEngine::default();
+        for (kind, codec) in codecs() {
+            media_engine.register_codec(codec, kind).map_err(unavailable)?;
+        }
+        let registry =
+            register_default_interceptors(Registry::new(), &mut media_engine).map_err(unavailable)?;
+        let connection: Arc<dyn PeerConnection> = Arc::new(
+            PeerConnectionBuilder::new()
+                .with_media_engine(media_engine)
+                .with_interceptor_registry(registry)
+                .with_handler(handler)
+                .with_runtime(self.runtime.clone())
+                .with_udp_addrs(vec![format!("{}:0", self.config.addr)])
+                .build()
+                .await
+                .map_err(unavailable)?,
+        );
+        // The offer first: tracks added after it take the transceivers its m-lines made.
+        connection
+            .set_remote_description(offer)
+            .await
+            .map_err(|e| RelayError::BadOffer(e.to_string()))?;
+        let mut outbound = HashMap::new();
+        let mut senders = Vec::new();
+        for (codec_kind, codec) in codecs() {
+            let Some(kind) = kind_of(codec_kind) else { continue };
+            let ssrc = rand_ssrc();
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                format!("enkaku-{appointment}"),
+                format!("{kind:?}").to_lowercase(),
+                format!("{kind:?}").to_lowercase(),
+                codec_kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec.rtp_codec.clone(),
+                    ..Default::default()
+                }],
+            )));
+            let sender = connection
+                .add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .map_err(unavailable)?;
+            senders.push((kind, ssrc, track, sender));
+        }
+        let answer = connection
+            .create_answer(None)
+            .await
+            .map_err(|e| RelayError::BadOffer(e.to_string()))?;
+        connection
+            .set_local_description(answer)
+            .await
+            .map_err(unavailable)?;
+        // Candidates go in the answer: the page sends its offer once it has gathered too.
+        let _ = tokio::time::timeout(GATHERING, gathered.recv()).await;
+        for (kind, ssrc, track, sender) in senders {
+            let parameters = sender.get_parameters().await.map_err(unavailable)?;
+            let rewriter = Rewriter::new(ssrc, negotiated(&parameters.rtp_parameters));
+            let forwarding = tokio::sync::Mutex::new((rewriter, 0));
+            outbound.insert(kind, Outbound { track, forwarding });
+        }
+        let answer = connection
+            .local_description()
+            .await
+            .ok_or_else(|| RelayError::Unavailable("no local description".into()))?;
+        let leg = Arc::new(Leg {
+            serial,
+            connection,
+            outbound,
+            inbound,
+        });
+        let replaced = room.legs.lock().ok().and_then(|mut legs| legs.insert(role, leg));
+        if let Some(old) = replaced {
+            let _ = old.connection.close().await;
+        }
+        Ok(answer)
+    }
+}
+
+/// A random SSRC, never 0 (which some receivers read as "none").
+fn rand_ssrc() -> u32 {
+    rand::random::<u32>() | 1
+}
+
+struct Handler {
+    room: Weak<Room>,
+    role: Role,
+    /// Its leg's serial.
+    serial: u64,
+    runtime: Arc<dyn Runtime>,
+    gathered: tokio::sync::mpsc::Sender<()>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.try_send(());
+        }
+    }
+
+    /// A participant whose connection failed or closed leaves the room, unless a newer
+    /// connection has replaced it already.
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if !matches!(
+            state,
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+        ) {
+            return;
+        }
+        let Some(room) = self.room.upgrade() else { return };
+        let Ok(mut legs) = room.legs.lock() else { return };
+        if legs.get(&self.role).is_some_and(|leg| leg.serial == self.serial) {
+            legs.remove(&self.role);
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(kind) = kind_of(track.kind().await) else {
+            return;
+        };
+        let (room, from) = (self.room.clone(), self.role);
+        self.runtime
+            .spawn(Box::pin(forward_track(room, from, kind, track)));
+    }
+}
+
+/// Pass `from`'s track of `kind` on to the other side, for as long as it runs.
+async fn forward_track(room: Weak<Room>, from: Role, kind: MediaKind, track: Arc<dyn TrackRemote>) {
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            continue;
+        };
+        let Some(room) = room.upgrade() else { return };
+        if !flows(from, kind, room.started.load(Ordering::SeqCst)) {
+            continue;
+        }
+        let (Some(source), Some(target)) = (room.leg(from), room.leg(from.other())) else {
+            continue;
+        };
+        let Some(out) = target.outbound.get(&kind) else {
+            continue;
+        };
+        let media_ssrc = packet.header.ssrc;
+        let rewritten = {
+            let mut forwarding = out.forwarding.lock().await;
+            let (rewriter, from_serial) = &mut *forwarding;
+            if *from_serial != source.serial {
+                rewriter.set_inbound(source.inbound.get(&kind).cloned().unwrap_or_default());
+                *from_serial = source.serial;
+            }
+            rewriter.rewrite(packet)
+        };
+        let Some((packet, switched)) = rewritten else {
+            continue;
+        };
+        if switched && kind == MediaKind::Video {
+            // A receiver decodes nothing until the next keyframe: ask for one now.
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc,
+            };
+            let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+        }
+        // A write fails only while the other side's connection is closing.
+        let _ = out.track.write_rtp(packet).await;
+    }
+}
