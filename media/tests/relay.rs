@@ -265,3 +265,45 @@ async fn before_the_start_the_clinic_sees_the_patient_then_both_ways_until_the_r
     let _ = clinic.connection.close().await;
     let _ = patient.connection.close().await;
 }
+
+/// Descriptors open in this process: every peer connection holds UDP sockets.
+fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_calls_opened_and_closed_leave_nothing_open() {
+    let relay = Relay::new(RelayConfig {
+        addr: "127.0.0.1".parse().unwrap(),
+    })
+    .unwrap();
+    let call = || async {
+        let room = AppointmentId(uuid::Uuid::now_v7());
+        let clinic = Peer::join(&relay, room, Role::Clinic, 96, 111).await;
+        let patient = Peer::join(&relay, room, Role::Patient, 96, 111).await;
+        relay.close(room).await;
+        let _ = clinic.connection.close().await;
+        let _ = patient.connection.close().await;
+    };
+    // The first call opens what is opened once (the runtime's own descriptors).
+    call().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = open_files();
+    for _ in 0..50 {
+        call().await;
+    }
+    assert_eq!(relay.participants(), 0);
+    // Sockets close as their connections' drivers wind down.
+    let mut after = open_files();
+    for _ in 0..50 {
+        if after <= before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = open_files();
+    }
+    assert!(
+        after <= before,
+        "{before} descriptors open before, {after} after 50 calls"
+    );
+}
