@@ -22,6 +22,7 @@ use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::{Db, demo, secrets};
 use enkaku_media::CallSignals;
+use enkaku_media::relay::{Relay, RelayConfig};
 use enkaku_projections::{Changes, EventFeed, ProjectionRunner, ReactorRunner};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub struct Config {
     pub send_policy: SendPolicy,
     /// The connection cap, its reserve, and the deadlines for request heads.
     pub connections: ConnectionLimits,
+    /// Where the media relay listens.
+    pub media: RelayConfig,
 }
 
 impl Config {
@@ -208,6 +211,7 @@ impl Application {
         );
         let outbox = Outbox::new(stack.db.clone());
         let calls = CallSignals::default();
+        let relay = Arc::new(Relay::new(config.media.clone())?);
         let rows = Arc::new(stack.db.clone());
         let delivery = Delivery {
             worker: DeliveryWorker {
@@ -251,7 +255,8 @@ impl Application {
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
             outbox: outbox.clone(),
             workers: workers.clone(),
-            calls,
+            calls: calls.clone(),
+            relay: relay.clone(),
             links: links.clone(),
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),
@@ -262,6 +267,11 @@ impl Application {
 
         let (stop_workers, stopped) = watch::channel(false);
         let mut workers = workers.spawn(&stopped);
+        let signals = calls.subscribe();
+        let stop_relay = stopped.clone();
+        workers.push(tokio::spawn(
+            async move { relay.follow(signals, stop_relay).await },
+        ));
         workers.push(tokio::spawn(housekeeping(state.clone(), stopped)));
         Ok(Self {
             router: routes::router(state.clone()),

@@ -8,6 +8,7 @@ use enkaku_commands::ports::EventStore;
 use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
 use enkaku_domain::values::SmsCountries;
 use enkaku_infra::kafka::KafkaConfig;
+use enkaku_media::relay::RelayConfig;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,6 +95,10 @@ struct ServeArgs {
     /// kept-alive connection.
     #[arg(long, env = "ENKAKU_HEADER_TIMEOUT", default_value_t = serve::DEFAULT_HEADER_TIMEOUT.as_secs())]
     header_timeout: u64,
+    /// The address the media relay offers browsers as its ICE host candidate: one they can
+    /// reach (behind NAT, the public one).
+    #[arg(long, env = "ENKAKU_MEDIA_ADDR", default_value = "127.0.0.1")]
+    media_addr: std::net::IpAddr,
 }
 
 impl ServeArgs {
@@ -160,6 +165,9 @@ async fn main() -> anyhow::Result<()> {
             sends_per_hour: serve.sends_per_hour,
         },
         connections: serve.connections(),
+        media: RelayConfig {
+            addr: serve.media_addr,
+        },
     };
     match command {
         Command::Serve(serve) => {

@@ -12,6 +12,7 @@ use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_media::CallSignals;
+use enkaku_media::relay::Relay;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct AppState {
     pub workers: Workers,
     /// Call starts and ends for the media relay.
     pub calls: CallSignals,
+    /// The media relay's rooms, which follow `calls`.
+    pub relay: Arc<Relay>,
     pub links: Arc<LinkSigner>,
     /// Base of the clinic and patient URLs, without a trailing slash.
     pub public_url: String,

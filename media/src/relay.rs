@@ -5,6 +5,7 @@
 //! Rooms live in this process's memory: two participants of one call must reach the same
 //! process (docs/architecture.md says how several nodes share calls).
 
+use crate::CallSignal;
 use crate::forward::{Codec, MediaKind, Negotiated, Rewriter, Role, flows};
 use enkaku_domain::ids::AppointmentId;
 use rtc::media_stream::MediaStreamTrack;
@@ -21,6 +22,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+use tokio::sync::{broadcast, watch};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -213,6 +215,31 @@ impl Relay {
     fn room(&self, appointment: AppointmentId) -> Arc<Room> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         rooms.entry(appointment).or_default().clone()
+    }
+
+    /// Follow the calls' events until `stop` turns true: a start lets everything flow both
+    /// ways, an end or a cancel closes the room (both pages are told when signalling does).
+    /// Signals missed by a listener that fell behind are lost; a room whose end was missed
+    /// stays open until its connections close.
+    pub async fn follow(
+        &self,
+        mut signals: broadcast::Receiver<CallSignal>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let signal = tokio::select! {
+                signal = signals.recv() => signal,
+                _ = stop.changed() => return,
+            };
+            match signal {
+                Ok(CallSignal::Started(id)) => self.start(id),
+                Ok(CallSignal::Closed(id)) => self.close(id).await,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "the relay missed call signals");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 
     /// Connections open now, across every room.

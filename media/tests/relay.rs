@@ -5,6 +5,7 @@
 use enkaku_domain::ids::AppointmentId;
 use enkaku_media::forward::Role;
 use enkaku_media::relay::{Relay, RelayConfig};
+use enkaku_media::{CallSignal, CallSignals};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
 use rtc::rtp;
@@ -211,10 +212,19 @@ impl Peer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_the_start_the_clinic_sees_the_patient_then_both_ways_until_the_room_closes() {
-    let relay = Relay::new(RelayConfig {
-        addr: "127.0.0.1".parse().unwrap(),
-    })
-    .unwrap();
+    let relay = Arc::new(
+        Relay::new(RelayConfig {
+            addr: "127.0.0.1".parse().unwrap(),
+        })
+        .unwrap(),
+    );
+    // The call's events reach the relay as they reach it in enkaku: as signals from the feed.
+    let signals = CallSignals::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let following = tokio::spawn({
+        let (relay, signals) = (relay.clone(), signals.subscribe());
+        async move { relay.follow(signals, stopped).await }
+    });
     let room = AppointmentId(uuid::Uuid::now_v7());
     // Each browser numbers its codecs its own way; the relay's are different again.
     let clinic = Peer::join(&relay, room, Role::Clinic, 102, 109).await;
@@ -238,7 +248,8 @@ async fn before_the_start_the_clinic_sees_the_patient_then_both_ways_until_the_r
     );
     assert_eq!(patient.received(RtpCodecKind::Audio).0, 0);
 
-    relay.start(room);
+    signals.publish(CallSignal::Started(room));
+    tokio::time::sleep(Duration::from_millis(100)).await;
     tokio::join!(clinic.send(50, 50), patient.send(50, 50));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (audio, types) = clinic.received(RtpCodecKind::Audio);
@@ -259,9 +270,17 @@ async fn before_the_start_the_clinic_sees_the_patient_then_both_ways_until_the_r
     assert!(video > before + 20, "{before} then {video}");
     assert_eq!(types, [102], "still the clinic leg's numbering");
 
-    relay.close(room).await;
-    assert_eq!(relay.participants(), 0);
+    signals.publish(CallSignal::Closed(room));
+    for _ in 0..50 {
+        if relay.participants() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(relay.participants(), 0, "the end of the call closes the room");
     let _ = reloaded.connection.close().await;
+    stop.send(true).unwrap();
+    following.await.unwrap();
     let _ = clinic.connection.close().await;
     let _ = patient.connection.close().await;
 }

@@ -69,6 +69,9 @@ impl TestStore {
             kafka: None,
             send_policy: Default::default(),
             connections: enkaku_api::serve::ConnectionLimits::default(),
+            media: enkaku_media::relay::RelayConfig {
+                addr: [127, 0, 0, 1].into(),
+            },
         }
     }
 
