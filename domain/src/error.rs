@@ -99,6 +99,8 @@ error_codes! {
     BodyTooLarge => "body_too_large",
     /// The path does not take this method.
     MethodNotAllowed => "method_not_allowed",
+    /// The address speaks WebSocket only (426).
+    UpgradeRequired => "upgrade_required",
     /// No valid session or token.
     Unauthorized => "unauthorized",
     /// Wrong e-mail address or password.

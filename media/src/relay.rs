@@ -43,6 +43,11 @@ pub enum RelayError {
     Unavailable(String),
 }
 
+/// A browser's offer, from its SDP.
+pub fn offer(sdp: String) -> Result<RTCSessionDescription, RelayError> {
+    RTCSessionDescription::offer(sdp).map_err(|e| RelayError::BadOffer(e.to_string()))
+}
+
 /// Where the relay listens for media.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {

@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod flood;
+pub mod peer;
 pub mod process;
 pub mod proxy;
 

@@ -5,6 +5,7 @@ pub mod appointments;
 pub mod auth;
 pub mod lists;
 pub mod live;
+pub mod media;
 pub mod outbox;
 pub mod public;
 pub mod setup;
@@ -51,6 +52,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(appointments::router())
         .merge(outbox::router())
         .merge(live::router())
+        .merge(media::router())
 }
 
 /// How long browsers keep to HTTPS once they saw the header: two years, as the HSTS preload

@@ -48,6 +48,7 @@ const BY_CODE = {
   unsupported_media_type: '送信内容を読み取れませんでした。ページを再読み込みしてお試しください。',
   body_too_large: '送信内容が大きすぎます。',
   method_not_allowed: 'この操作はできません。',
+  upgrade_required: 'ビデオ通話に接続できません。ページを再読み込みしてください。',
   invalid_idempotency_key: '送信内容を読み取れませんでした。ページを再読み込みしてお試しください。',
   unreadable_history: 'この予約の履歴を読み込めません。管理者にお問い合わせください。',
   internal: '予期しないエラーが発生しました。しばらくしてから再度お試しください。',
