@@ -56,6 +56,7 @@ enum ToPage {
 
 /// The patient's media (R19): a WebSocket, while the patient link is open.
 #[utoipa::path(get, path = "/api/v1/media/patient/{token}", security(()), tag = "calls",
+    params(("token" = String, Path, description = "the patient link's token")),
     responses((status = 101, description = "signalling WebSocket"), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 426, body = Problem), (status = 429, body = Problem)))]
 async fn patient_media(
@@ -89,6 +90,7 @@ async fn patient_media(
 
 /// The clinic's media (R18): a WebSocket for staff of the appointment's clinic.
 #[utoipa::path(get, path = "/api/v1/media/clinic/{token}", tag = "calls",
+    params(("token" = String, Path, description = "the clinic link's token")),
     responses((status = 101, description = "signalling WebSocket"), (status = 401, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 426, body = Problem)))]
 async fn clinic_media(
