@@ -7,6 +7,7 @@ import { fill, h } from './lib/dom.js';
 import { dateTime } from './lib/format.js';
 import { describe } from './lib/messages.js';
 import { Camera, tokenFromPath } from './lib/camera.js';
+import { MediaLink } from './lib/media.js';
 import { confirmDialog } from './lib/ui.js';
 
 const token = tokenFromPath();
@@ -16,7 +17,42 @@ const startButton = document.getElementById('start-call');
 const endButton = document.getElementById('end-call');
 const selfVideo = document.getElementById('self-video');
 const help = document.getElementById('camera-help');
+const remote = document.getElementById('remote');
 const camera = new Camera();
+/** The patient's media through the relay, once the camera has answered. */
+let media = null;
+
+// What the centre says while there is no picture of the patient.
+const MEDIA_STATES = {
+  connecting: '接続中です…',
+  reconnecting: '接続が途切れました。再接続しています…',
+  refused: 'ビデオ通話に接続できません。ページを再読み込みしてください。',
+};
+
+function startMedia(stream) {
+  if (media) return;
+  const waiting = remote.querySelector('.remote-waiting');
+  media = new MediaLink(`/api/v1/media/clinic/${encodeURIComponent(token)}`, stream, {
+    onRemote: (incoming) => {
+      let video = document.getElementById('remote-video');
+      if (!video) {
+        video = h('video', { id: 'remote-video', autoplay: true, playsinline: true, 'aria-label': '患者の映像' });
+        video.addEventListener('resize', () => {
+          if (video.videoWidth > 0) remote.dataset.picture = 'yes';
+        });
+        remote.append(video);
+      }
+      if (video.srcObject !== incoming) video.srcObject = incoming;
+      video.play().catch(() => {});
+    },
+    onState: (state) => {
+      remote.dataset.media = state;
+      if (MEDIA_STATES[state]) fill(waiting, MEDIA_STATES[state]);
+      if (state === 'ended') load();
+    },
+  });
+  media.start();
+}
 
 let appointment = null;
 let tz;
@@ -47,11 +83,12 @@ function show() {
   if (over) {
     fill(message, over);
     camera.stop();
+    media?.stop();
   } else {
     fill(message, a.status === 'in_call'
       ? '通話中です。'
       : '患者の顔が映ったら「ビデオ通話を開始する」を押してください。患者への呼び出し通知はありません。映らない場合はお電話でURLを開くようご案内ください。');
-    if (!camera.active) camera.start(selfVideo, help);
+    if (!camera.active) camera.start(selfVideo, help, (ok) => startMedia(ok ? camera.stream : null));
   }
 }
 

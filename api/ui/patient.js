@@ -6,6 +6,7 @@ import { get } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { wallClock } from './lib/format.js';
 import { Camera, tokenFromPath } from './lib/camera.js';
+import { MediaLink } from './lib/media.js';
 
 const token = tokenFromPath();
 const main = document.getElementById('main');
@@ -29,6 +30,18 @@ const MESSAGES = {
 
 let shown = null;
 let failures = 0;
+/** The call's media through the relay, while the link is open. */
+let media = null;
+
+// The call's state in words a patient understands.
+const MEDIA_STATES = {
+  connecting: '接続中です…',
+  connected: '医師が通話を開始するまでお待ちください。',
+  started: '通話中です。',
+  reconnecting: '接続が途切れました。再接続しています…',
+  ended: 'ビデオ通話は終了しました。ありがとうございました。',
+  refused: 'ビデオ通話に接続できません。ページを再読み込みしてください。',
+};
 
 /** Look at the link once; resolves when the page shows its state. */
 async function look() {
@@ -63,6 +76,8 @@ function validity(link) {
 function showMessage(state, text, link = null) {
   shown = state;
   document.body.dataset.state = state ?? 'unknown';
+  media?.stop();
+  media = null;
   camera.stop();
   fill(main, h('section', { class: `state state-${state ?? 'unknown'}` },
     h('p', { class: 'state-message' }, text),
@@ -76,8 +91,10 @@ function showWaiting(link) {
   const help = h('div', { class: 'camera-help', role: 'alert', hidden: true });
   const waiting = h('p', { class: 'state-message' }, 'カメラとマイクの使用を許可してください。');
   const box = h('div', { class: 'preview-box' }, video);
+  const doctor = h('video', { class: 'doctor', autoplay: true, playsinline: true, hidden: true, 'aria-label': '医師の映像' });
   fill(main, h('section', { class: 'state state-open' },
     waiting,
+    doctor,
     box,
     help,
     h('p', { class: 'hint' }, '医師が通話を開始するまで、この画面を開いたままお待ちください。呼び出しの通知はありません。'),
@@ -85,7 +102,29 @@ function showWaiting(link) {
   camera.start(video, help, (ok) => {
     box.hidden = !ok;
     fill(waiting, ok ? '医師が通話を開始するまでお待ちください。' : 'カメラとマイクを使用できません。');
+    if (ok) joinCall(camera.stream, waiting, doctor);
   });
+}
+
+/** Join the call's media: the doctor appears once the call has started. */
+function joinCall(stream, waiting, doctor) {
+  media?.stop();
+  media = new MediaLink(`/api/v1/media/patient/${encodeURIComponent(token)}`, stream, {
+    onRemote: (incoming) => {
+      if (doctor.srcObject !== incoming) doctor.srcObject = incoming;
+      doctor.play().catch(() => {});
+    },
+    onState: (state) => {
+      document.body.dataset.media = state;
+      if (state !== 'connected' || !document.body.dataset.started) fill(waiting, MEDIA_STATES[state] ?? '');
+      if (state === 'started') {
+        document.body.dataset.started = 'yes';
+        doctor.hidden = false;
+      }
+      if (state === 'ended') look();
+    },
+  });
+  media.start();
 }
 
 // One look at a time, the next one after the last answered.

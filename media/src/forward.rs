@@ -226,6 +226,37 @@ impl Rewriter {
     }
 }
 
+/// Whether a VP8 RTP payload is the first packet of a keyframe (RFC 7741): the start of
+/// partition 0, whose VP8 header has the inverse key-frame bit clear.
+pub fn starts_vp8_keyframe(payload: &[u8]) -> bool {
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    let (extended, start, partition) = (first & 0x80 != 0, first & 0x10 != 0, first & 0x07);
+    if !start || partition != 0 {
+        return false;
+    }
+    let mut at = 1;
+    if extended {
+        let Some(&flags) = payload.get(1) else {
+            return false;
+        };
+        at = 2;
+        if flags & 0x80 != 0 {
+            // The picture id: one byte, or two when its first bit is set.
+            let Some(&id) = payload.get(at) else { return false };
+            at += if id & 0x80 != 0 { 2 } else { 1 };
+        }
+        if flags & 0x40 != 0 {
+            at += 1; // TL0PICIDX
+        }
+        if flags & 0x30 != 0 {
+            at += 1; // TID and KEYIDX
+        }
+    }
+    payload.get(at).is_some_and(|header| header & 0x01 == 0)
+}
+
 /// Whether sequence number `a` comes after `b`, across the 16-bit wrap (RFC 3550 A.1).
 fn is_newer(a: u16, b: u16) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000
@@ -328,6 +359,25 @@ mod tests {
             "never negotiated"
         );
         assert!(rewriter.rewrite(packet(1, 96, 1, 1)).is_some());
+    }
+
+    #[test]
+    fn vp8_keyframes_are_told_from_the_rest() {
+        // Start of partition 0, no extension; VP8 header with P = 0 (key) or 1 (inter).
+        assert!(starts_vp8_keyframe(&[0x10, 0x00, 0x9d]));
+        assert!(!starts_vp8_keyframe(&[0x10, 0x01, 0x9d]), "an inter frame");
+        assert!(
+            !starts_vp8_keyframe(&[0x00, 0x00]),
+            "not the start of a partition"
+        );
+        assert!(!starts_vp8_keyframe(&[0x11, 0x00]), "partition 1");
+        // Extended: a two-byte picture id, TL0PICIDX and TID/KEYIDX before the VP8 header.
+        assert!(starts_vp8_keyframe(&[0x90, 0xf0, 0x81, 0x23, 0x07, 0x40, 0x00]));
+        assert!(!starts_vp8_keyframe(&[0x90, 0xf0, 0x81, 0x23, 0x07, 0x40, 0x01]));
+        // A one-byte picture id only.
+        assert!(starts_vp8_keyframe(&[0x90, 0x80, 0x05, 0x00]));
+        assert!(!starts_vp8_keyframe(&[]));
+        assert!(!starts_vp8_keyframe(&[0x90, 0x80]), "cut short");
     }
 
     #[test]

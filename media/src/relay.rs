@@ -6,7 +6,7 @@
 //! process (docs/architecture.md says how several nodes share calls).
 
 use crate::CallSignal;
-use crate::forward::{Codec, MediaKind, Negotiated, Rewriter, Role, flows};
+use crate::forward::{Codec, MediaKind, Negotiated, Rewriter, Role, flows, starts_vp8_keyframe};
 use enkaku_domain::ids::AppointmentId;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -126,8 +126,25 @@ fn negotiated(parameters: &RTCRtpParameters) -> Negotiated {
 /// it last took packets from (a rejoin brings new numbering).
 struct Outbound {
     track: Arc<TrackLocalStaticRTP>,
-    forwarding: tokio::sync::Mutex<(Rewriter, u64)>,
+    forwarding: tokio::sync::Mutex<Forwarding>,
+    /// Set when this participant's connection is up: what was sent before could not be
+    /// decrypted here, so it waits for a keyframe again.
+    connected: AtomicBool,
 }
+
+/// The state of one outbound track's forwarding.
+struct Forwarding {
+    rewriter: Rewriter,
+    /// The other side's connection it last took packets from (a rejoin brings new numbering).
+    from_serial: u64,
+    /// The receiver cannot decode until a keyframe passes: until then the sender is asked for
+    /// one, at most once a second.
+    awaiting_keyframe: bool,
+    last_request: Option<Instant>,
+}
+
+/// How often a receiver that still waits for a keyframe asks again.
+const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
 
 /// What the browser's offer numbers its media by, per kind: the browser sends with these
 /// payload types and extension ids, whatever the relay would have chosen.
@@ -370,8 +387,20 @@ impl Relay {
         for (kind, ssrc, track, sender) in senders {
             let parameters = sender.get_parameters().await.map_err(unavailable)?;
             let rewriter = Rewriter::new(ssrc, negotiated(&parameters.rtp_parameters));
-            let forwarding = tokio::sync::Mutex::new((rewriter, 0));
-            outbound.insert(kind, Outbound { track, forwarding });
+            let forwarding = tokio::sync::Mutex::new(Forwarding {
+                rewriter,
+                from_serial: 0,
+                awaiting_keyframe: true,
+                last_request: None,
+            });
+            outbound.insert(
+                kind,
+                Outbound {
+                    track,
+                    forwarding,
+                    connected: AtomicBool::new(false),
+                },
+            );
         }
         let answer = connection
             .local_description()
@@ -413,9 +442,18 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
-    /// A participant whose connection failed or closed leaves the room, unless a newer
-    /// connection has replaced it already.
+    /// A participant whose connection is up wants a keyframe of the other side's video; one
+    /// whose connection failed or closed leaves the room, unless a newer connection has
+    /// replaced it already.
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if state == RTCPeerConnectionState::Connected {
+            let Some(room) = self.room.upgrade() else { return };
+            let leg = room.leg(self.role).filter(|leg| leg.serial == self.serial);
+            if let Some(video) = leg.as_ref().and_then(|leg| leg.outbound.get(&MediaKind::Video)) {
+                video.connected.store(true, Ordering::SeqCst);
+            }
+            return;
+        }
         if !matches!(
             state,
             RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
@@ -456,20 +494,36 @@ async fn forward_track(room: Weak<Room>, from: Role, kind: MediaKind, track: Arc
             continue;
         };
         let media_ssrc = packet.header.ssrc;
-        let rewritten = {
+        let (packet, ask_for_keyframe) = {
             let mut forwarding = out.forwarding.lock().await;
-            let (rewriter, from_serial) = &mut *forwarding;
-            if *from_serial != source.serial {
-                rewriter.set_inbound(source.inbound.get(&kind).cloned().unwrap_or_default());
-                *from_serial = source.serial;
+            let forwarding = &mut *forwarding;
+            if forwarding.from_serial != source.serial {
+                let inbound = source.inbound.get(&kind).cloned().unwrap_or_default();
+                forwarding.rewriter.set_inbound(inbound);
+                forwarding.from_serial = source.serial;
             }
-            rewriter.rewrite(packet)
+            let Some((packet, switched)) = forwarding.rewriter.rewrite(packet) else {
+                continue;
+            };
+            let ask = kind == MediaKind::Video && {
+                if switched || out.connected.swap(false, Ordering::SeqCst) {
+                    forwarding.awaiting_keyframe = true;
+                }
+                if forwarding.awaiting_keyframe && starts_vp8_keyframe(&packet.payload) {
+                    forwarding.awaiting_keyframe = false;
+                }
+                let due = forwarding
+                    .last_request
+                    .is_none_or(|at| at.elapsed() >= KEYFRAME_RETRY);
+                if forwarding.awaiting_keyframe && due {
+                    forwarding.last_request = Some(Instant::now());
+                }
+                forwarding.awaiting_keyframe && due
+            };
+            (packet, ask)
         };
-        let Some((packet, switched)) = rewritten else {
-            continue;
-        };
-        if switched && kind == MediaKind::Video {
-            // A receiver decodes nothing until the next keyframe: ask for one now.
+        if ask_for_keyframe {
+            // A receiver decodes nothing until the next keyframe.
             let pli = PictureLossIndication {
                 sender_ssrc: 0,
                 media_ssrc,

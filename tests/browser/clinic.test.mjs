@@ -377,11 +377,24 @@ describe('a call that is open now', () => {
     assert.ok(label.x < 50 && label.y < 50, 'ビデオ通話 sits top-left');
     assert.ok(self.x < 50 && self.y + self.height > viewport.height - 50, 'own camera sits bottom-left');
     assert.equal(await call.getByRole('button', { name: '通話を終了する' }).isVisible(), false, 'no end before the start');
+    // Through the relay: the doctor sees the patient arrive; the patient sees no one yet.
+    await call.waitForFunction(() => document.getElementById('remote-video')?.videoWidth > 0);
+    const framesNow = () => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames;
+    const before = await call.evaluate(framesNow);
+    await call.waitForFunction((n) => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames > n + 10, before);
+    assert.equal(await patient.locator('video.doctor').evaluate((v) => v.hidden && v.videoWidth === 0), true, 'nothing from the clinic before the start');
     await screenshot(call, '15-call-screen');
     assert.deepEqual(await unlabelledControls(call), []);
     await call.getByRole('button', { name: 'ビデオ通話を開始する' }).click();
     await assert.doesNotReject(call.getByRole('button', { name: '通話を終了する' }).waitFor());
     await assert.doesNotReject(call.getByText('通話中です。').waitFor());
+    // Both ways now: the patient sees and hears the doctor.
+    await patient.waitForFunction(() => {
+      const v = document.querySelector('video.doctor');
+      return v && !v.hidden && v.videoWidth > 0 && v.srcObject?.getAudioTracks().length > 0;
+    });
+    await assert.doesNotReject(patient.getByText('通話中です。').waitFor());
+    await screenshot(patient, '16a-patient-in-call');
     await screenshot(call, '16-call-started');
 
     await call.getByRole('button', { name: '通話を終了する' }).click();

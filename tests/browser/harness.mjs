@@ -65,6 +65,11 @@ export async function launchBrowser({ grantCamera = true } = {}) {
       // Chromium dismisses a prompt it may not show).
       '--use-fake-device-for-media-stream',
       ...(grantCamera ? ['--use-fake-ui-for-media-stream'] : []),
+      // The relay's candidates are on 127.0.0.1, which Chromium leaves out unless told, and
+      // which it would hide behind mDNS names; calls play their sound without a click.
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+      '--autoplay-policy=no-user-gesture-required',
     ],
   });
 }

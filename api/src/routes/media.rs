@@ -4,7 +4,8 @@
 //!
 //! On the socket the page sends its offer once it has gathered its candidates
 //! (`{"type":"offer","sdp":…}`) and gets the relay's answer (`answer`); the socket then
-//! carries the call's news (`started`, `ended`) until either side closes it. A join that
+//! carries the call's news (`started`, also at once when the call is already on; `ended`)
+//! until either side closes it. A join that
 //! fails after the upgrade is told `refused` with an error code.
 
 use crate::error::{ApiError, Problem};
@@ -198,6 +199,10 @@ async fn signal(
     };
     let answered = matches!(reply, ToPage::Answer { .. });
     if !send(&mut socket, &reply).await || !answered {
+        return;
+    }
+    // A page that (re)joins a call in progress is told at once.
+    if started && !send(&mut socket, &ToPage::Started).await {
         return;
     }
     let mut closing = state.closing.clone();
