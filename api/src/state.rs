@@ -1,10 +1,15 @@
 //! Everything handlers share.
 
+use crate::error::ApiError;
+use crate::extract::Staff;
 use crate::login::LoginGuard;
 use crate::rate_limit::RateLimiter;
 use crate::workers::Workers;
+use enkaku_commands::AppointmentAt;
+use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_commands::ports::{ClinicProfile, Directory, EventStore};
 use enkaku_commands::{AppointmentService, capability::LinkSigner};
+use enkaku_domain::appointment::LinkStatus;
 use enkaku_domain::ids::ClinicId;
 use enkaku_infra::Db;
 use enkaku_infra::directory::SqlDirectory;
@@ -44,10 +49,40 @@ pub struct AppState {
 
 impl AppState {
     /// The clinic's profile (cached by the directory like the rest of set-up).
-    pub async fn clinic(&self, id: ClinicId) -> Result<ClinicProfile, crate::error::ApiError> {
-        self.directory
-            .clinic(id)
-            .await?
-            .ok_or_else(crate::error::ApiError::not_found)
+    pub async fn clinic(&self, id: ClinicId) -> Result<ClinicProfile, ApiError> {
+        self.directory.clinic(id).await?.ok_or_else(ApiError::not_found)
+    }
+
+    /// The appointment a patient link opens, with the link's status now (R12, R13). A token
+    /// that is no patient link, or names no video call, is simply not found.
+    pub async fn patient_link(&self, token: &str) -> Result<(AppointmentAt, LinkStatus), ApiError> {
+        let Some(Capability {
+            role: LinkRole::Patient,
+            id,
+            generation,
+        }) = self.links.verify(token)
+        else {
+            return Err(ApiError::not_found());
+        };
+        let at = self.service.get_by_capability(id).await?;
+        let status = at
+            .appointment
+            .link_status(generation, self.service.now())
+            .ok_or_else(ApiError::not_found)?;
+        Ok((at, status))
+    }
+
+    /// The appointment a clinic link opens, for staff of its clinic only (the link alone is
+    /// not enough); otherwise not found.
+    pub async fn clinic_link(&self, staff: &Staff, token: &str) -> Result<AppointmentAt, ApiError> {
+        let Some(Capability {
+            role: LinkRole::Clinic,
+            id,
+            ..
+        }) = self.links.verify(token)
+        else {
+            return Err(ApiError::not_found());
+        };
+        Ok(self.service.get(staff.clinic_id, id).await?)
     }
 }

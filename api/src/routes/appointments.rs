@@ -12,7 +12,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_commands::{CommandContext, NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
 use enkaku_domain::ErrorCode;
@@ -408,15 +407,7 @@ async fn call_link(
     staff: Staff,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let Some(Capability {
-        role: LinkRole::Clinic,
-        id,
-        ..
-    }) = state.links.verify(&token)
-    else {
-        return Err(ApiError::not_found());
-    };
-    let at = state.service.get(staff.clinic_id, id).await?;
+    let at = state.clinic_link(&staff, &token).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 

@@ -16,7 +16,6 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_domain::appointment::{LinkStatus, Status};
 use enkaku_domain::ids::AppointmentId;
 use enkaku_domain::{DomainError, ErrorCode};
@@ -68,25 +67,16 @@ async fn patient_media(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     state.link_limiter.check(peer, &headers)?;
-    let Some(Capability {
-        role: LinkRole::Patient,
-        id,
-        generation,
-    }) = state.links.verify(&token)
-    else {
-        return Err(ApiError::not_found());
-    };
-    let at = state.service.get_by_capability(id).await?;
-    let a = &at.appointment;
-    match a.link_status(generation, state.service.now()) {
-        Some(LinkStatus::Open) => {}
-        Some(LinkStatus::NotYetOpen | LinkStatus::Expired) => Err(DomainError::OutsideValidityWindow)?,
-        Some(LinkStatus::Cancelled) => Err(DomainError::Cancelled)?,
-        Some(LinkStatus::Ended) => Err(DomainError::CallEnded)?,
-        Some(LinkStatus::Revoked) | None => return Err(ApiError::not_found()),
+    let (at, status) = state.patient_link(&token).await?;
+    match status {
+        LinkStatus::Open => {}
+        LinkStatus::NotYetOpen | LinkStatus::Expired => Err(DomainError::OutsideValidityWindow)?,
+        LinkStatus::Cancelled => Err(DomainError::Cancelled)?,
+        LinkStatus::Ended => Err(DomainError::CallEnded)?,
+        LinkStatus::Revoked => return Err(ApiError::not_found()),
     }
-    let started = a.status == Status::InCall;
-    accept(state, upgrade, id, Role::Patient, started)
+    let started = at.appointment.status == Status::InCall;
+    accept(state, upgrade, at.id, Role::Patient, started)
 }
 
 /// The clinic's media (R18): a WebSocket for staff of the appointment's clinic.
@@ -100,22 +90,14 @@ async fn clinic_media(
     ApiPath(token): ApiPath<String>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let Some(Capability {
-        role: LinkRole::Clinic,
-        id,
-        ..
-    }) = state.links.verify(&token)
-    else {
-        return Err(ApiError::not_found());
-    };
-    let at = state.service.get(staff.clinic_id, id).await?;
+    let at = state.clinic_link(&staff, &token).await?;
     let started = match at.appointment.status {
         Status::Cancelled => Err(DomainError::Cancelled)?,
         Status::Ended => Err(DomainError::CallEnded)?,
         Status::Booked => false,
         Status::InCall => true,
     };
-    accept(state, upgrade, id, Role::Clinic, started)
+    accept(state, upgrade, at.id, Role::Clinic, started)
 }
 
 /// Upgrade to the signalling socket, once the join is allowed: a plain request that got this

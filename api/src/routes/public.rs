@@ -10,7 +10,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, FixedOffset};
-use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_domain::appointment::LinkStatus;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -136,19 +135,9 @@ async fn patient_link(
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<PatientLinkView>, ApiError> {
     state.link_limiter.check(peer, &headers)?;
-    let Some(Capability {
-        role: LinkRole::Patient,
-        id,
-        generation,
-    }) = state.links.verify(&token)
-    else {
-        return Err(ApiError::not_found());
-    };
-    let at = state.service.get_by_capability(id).await?;
+    let (at, status) = state.patient_link(&token).await?;
     let a = &at.appointment;
-    let (Some(status), Some(window)) = (a.link_status(generation, state.service.now()), a.video) else {
-        return Err(ApiError::not_found());
-    };
+    let window = a.video.ok_or_else(ApiError::not_found)?;
     let clinic = state.clinic(a.clinic_id).await?;
     let tz = clinic.time_zone;
     Ok(Json(PatientLinkView {
