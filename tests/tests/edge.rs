@@ -318,6 +318,9 @@ fn hostile() -> impl Strategy<Value = String> {
     ]
 }
 
+/// The longest request target the HTTP client sends, with room for the base address.
+const MAX_URI: usize = 65_000;
+
 /// Every request that takes a string from outside into a query, with `s` in that place.
 async fn requests_with(staff: &Staff, appointment: &str, s: &str) -> Vec<(String, Reply)> {
     let e = urlencode(s);
@@ -387,7 +390,9 @@ async fn requests_with(staff: &Staff, appointment: &str, s: &str) -> Vec<(String
         let answer = staff.request(method.clone(), &path, Some(body), &[]).await;
         replies.push((format!("{method} {path}"), answer));
     }
-    for path in gets {
+    // Only targets HTTP can carry: the client refuses a URI longer than 64 KiB before sending
+    // (a long string percent-encoded twice in the outbox query gets there).
+    for path in gets.into_iter().filter(|path| path.len() < MAX_URI) {
         replies.push((format!("GET {path}"), staff.get(&path).await));
     }
     // Headers that reach a query: the bearer token, the idempotency key, If-Match, the
