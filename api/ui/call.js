@@ -29,8 +29,11 @@ const MEDIA_STATES = {
   refused: 'ビデオ通話に接続できません。ページを再読み込みしてください。',
 };
 
+/** Join with `stream`, or only receive when the camera was refused; a camera allowed on a
+ * later try joins again with it, so the patient sees the doctor after all. */
 function startMedia(stream) {
-  if (media) return;
+  if (media && media.stream === stream) return;
+  media?.stop();
   const waiting = remote.querySelector('.remote-waiting');
   media = new MediaLink(`/api/v1/media/clinic/${encodeURIComponent(token)}`, stream, {
     onRemote: (incoming) => {
