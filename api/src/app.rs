@@ -2,6 +2,7 @@
 //! `Application` on port 0 with their own data directory or database.
 
 use crate::login::{self, LoginGuard};
+use crate::presence::CallPresence;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::serve::{self, ConnectionLimits};
@@ -257,6 +258,7 @@ impl Application {
             workers: workers.clone(),
             calls: calls.clone(),
             relay: relay.clone(),
+            presence: Arc::new(CallPresence::new(service.clone())),
             links: links.clone(),
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),

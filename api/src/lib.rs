@@ -6,6 +6,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod login;
 pub mod openapi;
+pub mod presence;
 pub mod rate_limit;
 pub mod routes;
 pub mod serve;

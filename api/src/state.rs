@@ -34,6 +34,8 @@ pub struct AppState {
     pub calls: CallSignals,
     /// The media relay's rooms, which follow `calls`.
     pub relay: Arc<Relay>,
+    /// Who is in which call, recorded as the call's presence.
+    pub presence: Arc<crate::presence::CallPresence>,
     pub links: Arc<LinkSigner>,
     /// Base of the clinic and patient URLs, without a trailing slash.
     pub public_url: String,

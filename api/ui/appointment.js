@@ -5,7 +5,7 @@
 import { call, get, ifMatch, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { clearErrors, field, formError, showProblem } from './lib/forms.js';
-import { dateTime } from './lib/format.js';
+import { dateTime, patientArrival } from './lib/format.js';
 import { CHANNEL_LABELS, DELIVERY_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
 import { describe, errorParagraph } from './lib/messages.js';
 import { confirmDialog, copyText } from './lib/ui.js';
@@ -66,6 +66,7 @@ export class AppointmentPanel {
     this.panel.open(video ? 'ビデオ通話' : '予約内容', [
       notice ? h('p', { class: 'notice', role: 'status' }, notice) : null,
       h('p', { class: `status-badge status-${a.status}` }, STATUS_LABELS[a.status] ?? a.status),
+      a.video && active ? this.arrival(a) : null,
       a.status === 'cancelled' ? h('p', { class: 'notice' }, 'この予約はキャンセルされました。医療機関用URL・患者用URLとも使えません。') : null,
       video ? this.videoDetails(a) : this.bookingDetails(a),
       a.video ? this.urls(a, active) : null,
@@ -75,6 +76,19 @@ export class AppointmentPanel {
       !video && a.status === 'booked' ? h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel-booking' }, onclick: () => this.cancelBooking(a) }, '予約キャンセル')) : null,
     ], { focus });
+  }
+
+  /** 「患者さんが入室しました (10:02〜)」 once the patient has the call open; filled in when known. */
+  arrival(a) {
+    const note = h('p', { class: 'arrival', role: 'status', hidden: true });
+    get(`/api/v1/appointments/${a.id}/presence`).then((presence) => {
+      const text = patientArrival(presence.patient_since, a.status, this.ctx.tz);
+      if (text) {
+        fill(note, text);
+        note.hidden = false;
+      }
+    }, () => {}); // A panel without the note is still right about everything else.
+    return note;
   }
 
   bookingDetails(a) {

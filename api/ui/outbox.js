@@ -18,7 +18,7 @@ export function outboxView(ctx, main) {
       : h('ol', { class: 'messages' }, outbox.items.map((m) => message(ctx, m)))));
   // A message is stored when its delivery is handled, which then records the outcome as an
   // event: refetch on any change.
-  return { readModel: '*', refresh };
+  return { readModels: '*', refresh };
 }
 
 function message(ctx, m) {

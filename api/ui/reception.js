@@ -3,7 +3,7 @@
 // details, from which 「診察をはじめる」 opens the call screen.
 
 import { fill, h, icon } from './lib/dom.js';
-import { dayFrame, getEveryPage, listLoader, saveToAddress } from './lib/lists.js';
+import { arrivalNote, dayFrame, getEveryPage, listLoader, saveToAddress } from './lib/lists.js';
 import { time } from './lib/format.js';
 import { MODE_LABELS, STATUS_LABELS } from './lib/labels.js';
 
@@ -24,7 +24,7 @@ export function receptionView(ctx, main) {
     saveToAddress({ date: day.date() });
     return `/api/v1/reception?date=${day.date()}`;
   }, show, getEveryPage);
-  return { readModel: 'reception', refresh };
+  return { readModels: ['reception', 'presence'], refresh };
 }
 
 function row(ctx, entry) {
@@ -48,5 +48,5 @@ function row(ctx, entry) {
     h('td', {}, entry.menu_name ?? ''),
     h('td', {}, MODE_LABELS[entry.mode] ?? entry.mode ?? ''),
     h('td', {}, ctx.doctorName(entry.doctor_id)),
-    h('td', {}, STATUS_LABELS[entry.status] ?? entry.status));
+    h('td', {}, STATUS_LABELS[entry.status] ?? entry.status, arrivalNote(entry, ctx.tz)));
 }

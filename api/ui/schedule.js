@@ -2,7 +2,7 @@
 // ones too, has the person button that opens 予約受付 in the side panel.
 
 import { fill, h, icon } from './lib/dom.js';
-import { dayFrame, getEveryPage, listLoader, saveToAddress } from './lib/lists.js';
+import { arrivalNote, dayFrame, getEveryPage, listLoader, saveToAddress } from './lib/lists.js';
 import { time } from './lib/format.js';
 import { STATUS_LABELS } from './lib/labels.js';
 
@@ -49,7 +49,7 @@ export function scheduleView(ctx, main) {
   }, show, getEveryPage);
 
   return {
-    readModel: 'schedule',
+    readModels: ['schedule', 'presence'],
     refresh,
     doctorChanged() {
       showDoctor();
@@ -87,5 +87,6 @@ function entryButton(ctx, entry) {
   entry.video ? [icon('video'), h('span', { class: 'visually-hidden' }, 'ビデオ通話 ')] : null,
   h('span', { class: 'entry-name' }, name),
   h('span', { class: 'entry-time' }, `${time(entry.start_at, ctx.tz)}〜${time(entry.end_at, ctx.tz)}`),
-  entry.status !== 'booked' ? h('span', { class: 'entry-status' }, STATUS_LABELS[entry.status] ?? entry.status) : null);
+  entry.status !== 'booked' ? h('span', { class: 'entry-status' }, STATUS_LABELS[entry.status] ?? entry.status) : null,
+  arrivalNote(entry, ctx.tz));
 }

@@ -92,7 +92,8 @@ function listen() {
   const live = new EventSource('/api/v1/live');
   live.addEventListener('change', (event) => {
     const change = JSON.parse(event.data);
-    if (ctx.view.readModel === '*' || change.read_models.includes(ctx.view.readModel)) ctx.view.refresh();
+    const { readModels } = ctx.view;
+    if (readModels === '*' || change.read_models.some((model) => readModels.includes(model))) ctx.view.refresh();
     ctx.appointment.appointmentsChanged(change.appointment_ids);
   });
   live.addEventListener('resync', refreshAll);

@@ -10,6 +10,7 @@ use enkaku_domain::appointment::{
 use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
+use enkaku_domain::presence::{self, CallRole, LeaveReason, Presence, PresenceCommand};
 use enkaku_domain::values::{Channel, ChartNumber, Destination, Memo, PatientName, Title};
 use std::sync::Arc;
 use thiserror::Error;
@@ -97,6 +98,13 @@ pub struct NewVideoUrl {
     pub title: Option<Title>,
 }
 
+/// A page's arrival in or departure from a call, as the signalling side saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PresenceChange {
+    Joined(CallRole),
+    Left(CallRole, LeaveReason),
+}
+
 pub struct AppointmentService {
     store: Arc<dyn EventStore>,
     directory: Arc<dyn Directory>,
@@ -170,14 +178,62 @@ impl AppointmentService {
         }
     }
 
-    /// The appointment's full history, for auditors.
+    /// The appointment's full history, for auditors: its own events and its call's (who
+    /// joined and left), in the order they were recorded.
     pub async fn history(
         &self,
         clinic: ClinicId,
         id: AppointmentId,
     ) -> Result<Vec<RecordedEvent>, CommandError> {
         self.get(clinic, id).await?;
-        Ok(self.store.read_stream(&id.stream_id()).await?)
+        let mut history = self.store.read_stream(&id.stream_id()).await?;
+        history.extend(self.store.read_stream(&id.call_stream_id()).await?);
+        history.sort_by_key(|r| r.position);
+        Ok(history)
+    }
+
+    /// Who has the call of `id` open now, from the call's own stream.
+    pub async fn presence(&self, clinic: ClinicId, id: AppointmentId) -> Result<Presence, CommandError> {
+        self.get(clinic, id).await?;
+        let recorded = self.store.read_stream(&id.call_stream_id()).await?;
+        fold(&recorded, Presence::default(), presence::evolve)
+    }
+
+    /// Record that a page joined or left the call of `id` (`ctx` names the appointment's
+    /// clinic and who the page is). Appended to the call's own stream; what changes nothing
+    /// records nothing. The caller has checked that the page may be in the call.
+    pub async fn record_presence(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        change: PresenceChange,
+    ) -> Result<(), CommandError> {
+        let stream_id = id.call_stream_id();
+        for _ in 0..MAX_ATTEMPTS {
+            let recorded = self.store.read_stream(&stream_id).await?;
+            let state = fold(&recorded, Presence::default(), presence::evolve)?;
+            let now = self.clock.now();
+            let command = match change {
+                PresenceChange::Joined(role) => PresenceCommand::Join { role, now },
+                PresenceChange::Left(role, reason) => PresenceCommand::Leave { role, now, reason },
+            };
+            let events = presence::decide(&state, &command);
+            if events.is_empty() {
+                return Ok(());
+            }
+            let version = recorded.last().map_or(0, |r| r.version);
+            let new_events = events.iter().map(|e| self.envelope(ctx, e)).collect();
+            match self
+                .store
+                .append(&stream_id, ExpectedVersion::from_version(version), new_events)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::Contended)
     }
 
     pub async fn create_appointment(
@@ -316,12 +372,7 @@ impl AppointmentService {
 
     async fn load(&self, id: AppointmentId) -> Result<(State, u64), CommandError> {
         let recorded = self.store.read_stream(&id.stream_id()).await?;
-        let mut state = State::Absent;
-        for r in &recorded {
-            let event = Event::decode(&r.event_type, r.schema_version, &r.data)
-                .map_err(|e| CommandError::UnreadableHistory(e.to_string()))?;
-            state = appointment::evolve(state, &event);
-        }
+        let state = fold(&recorded, State::Absent, appointment::evolve)?;
         Ok((state, recorded.last().map_or(0, |r| r.version)))
     }
 
@@ -402,4 +453,17 @@ impl AppointmentService {
             },
         }
     }
+}
+
+/// A stream's state: its events, decoded (and upcast), folded into `initial` by `evolve`.
+fn fold<S>(
+    recorded: &[RecordedEvent],
+    initial: S,
+    evolve: impl Fn(S, &Event) -> S,
+) -> Result<S, CommandError> {
+    recorded.iter().try_fold(initial, |state, r| {
+        let event = Event::decode(&r.event_type, r.schema_version, &r.data)
+            .map_err(|e| CommandError::UnreadableHistory(e.to_string()))?;
+        Ok(evolve(state, &event))
+    })
 }

@@ -610,7 +610,9 @@ pub fn status_after(event: &Event) -> Option<Status> {
         | Event::UrlDeliveryRequested(_)
         | Event::UrlDelivered(_)
         | Event::UrlDeliveryFailed(_)
-        | Event::PatientUrlReissued(_) => None,
+        | Event::PatientUrlReissued(_)
+        | Event::ParticipantJoined(_)
+        | Event::ParticipantLeft(_) => None,
     }
 }
 
@@ -683,6 +685,8 @@ pub fn evolve(state: State, event: &Event) -> State {
                 // Their whole effect is the status, below.
                 Event::CallCancelled(_) | Event::CallStarted(_) | Event::CallEnded(_) => {}
                 Event::PatientUrlReissued(e) => a.patient_link_generation = e.generation,
+                // Recorded in the call's own stream, folded by `presence::evolve`.
+                Event::ParticipantJoined(_) | Event::ParticipantLeft(_) => {}
             }
             if let Some(status) = status_after(event) {
                 a.status = status;

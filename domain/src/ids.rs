@@ -66,6 +66,22 @@ impl AppointmentId {
             .strip_prefix("appointment-")
             .and_then(|s| s.parse().ok())
     }
+
+    /// Name of the event stream holding who joined and left this appointment's call: apart
+    /// from the appointment's own, so presence never changes the appointment's version.
+    pub fn call_stream_id(&self) -> String {
+        format!("call-{}", self.0)
+    }
+
+    /// Inverse of [`AppointmentId::call_stream_id`].
+    pub fn from_call_stream_id(stream_id: &str) -> Option<Self> {
+        stream_id.strip_prefix("call-").and_then(|s| s.parse().ok())
+    }
+
+    /// The appointment a stream belongs to: its own stream or its call's.
+    pub fn owning_stream(stream_id: &str) -> Option<Self> {
+        Self::from_stream_id(stream_id).or_else(|| Self::from_call_stream_id(stream_id))
+    }
 }
 
 #[cfg(test)]
@@ -77,5 +93,9 @@ mod tests {
         let id = AppointmentId(Uuid::now_v7());
         assert_eq!(AppointmentId::from_stream_id(&id.stream_id()), Some(id));
         assert_eq!(AppointmentId::from_stream_id("clinic-x"), None);
+        assert_eq!(AppointmentId::from_stream_id(&id.call_stream_id()), None);
+        assert_eq!(AppointmentId::from_call_stream_id(&id.call_stream_id()), Some(id));
+        assert_eq!(AppointmentId::owning_stream(&id.call_stream_id()), Some(id));
+        assert_eq!(AppointmentId::owning_stream(&id.stream_id()), Some(id));
     }
 }

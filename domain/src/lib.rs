@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod ids;
 pub mod menu;
+pub mod presence;
 pub mod values;
 pub mod vocabulary;
 

@@ -38,6 +38,7 @@ macro_rules! named_by_as_str {
 
 use crate::appointment::{DeliveryStatus, Kind, LinkStatus, Status};
 use crate::menu::{ConsultationMode, VisitType};
+use crate::presence::{CallRole, LeaveReason};
 use crate::values::Channel;
 
 named_by_as_str!(
@@ -48,6 +49,8 @@ named_by_as_str!(
     ConsultationMode => "consultation mode",
     VisitType => "visit type",
     Channel => "channel",
+    CallRole => "call role",
+    LeaveReason => "leave reason",
 );
 
 #[cfg(test)]
@@ -86,6 +89,8 @@ mod tests {
         names_agree(&ConsultationMode::ALL, ConsultationMode::as_str);
         names_agree(&VisitType::ALL, VisitType::as_str);
         names_agree(&Channel::ALL, Channel::as_str);
+        names_agree(&CallRole::ALL, CallRole::as_str);
+        names_agree(&LeaveReason::ALL, LeaveReason::as_str);
     }
 
     #[test]

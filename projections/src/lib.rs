@@ -1,6 +1,6 @@
 //! Projectors fold the ordered event feed into SQL read models: the **schedule** (per
 //! doctor, per day, every kind of appointment) and the **reception list** (per day, in-clinic
-//! bookings only).
+//! bookings only), and beside both the **presence** of each call (who has it open).
 //!
 //! Reactors (URL delivery, the media relay's hook) run on the same feeds.
 //!
@@ -12,6 +12,7 @@ pub mod bulk;
 pub mod changes;
 pub mod feed;
 pub mod offsets;
+pub mod presence;
 pub mod queries;
 pub mod reactor;
 pub mod reception;
@@ -30,5 +31,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
     vec![
         Arc::new(schedule::ScheduleProjector),
         Arc::new(reception::ReceptionProjector),
+        Arc::new(presence::PresenceProjector),
     ]
 }

@@ -66,6 +66,8 @@ pub struct ScheduleEntry {
     pub status: Status,
     pub video: bool,
     pub display_name: String,
+    /// Since when the patient has had the call open, while they have.
+    pub patient_joined_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -81,6 +83,8 @@ pub struct ReceptionEntry {
     pub chart_number: Option<String>,
     pub menu_name: String,
     pub mode: ConsultationMode,
+    /// Since when the patient has had the call open, while they have.
+    pub patient_joined_at: Option<DateTime<Utc>>,
 }
 
 #[derive(FromRow)]
@@ -93,6 +97,7 @@ struct ScheduleRow {
     status: String,
     video: i32,
     display_name: String,
+    patient_since_ms: Option<i64>,
 }
 
 #[derive(FromRow)]
@@ -107,6 +112,7 @@ struct ReceptionRow {
     chart_number: Option<String>,
     menu_name: String,
     mode: String,
+    patient_since_ms: Option<i64>,
 }
 
 /// A row that does not read back is a broken read model, not an entry to show with a made-up
@@ -142,11 +148,12 @@ pub async fn schedule(
 ) -> Result<Page<ScheduleEntry>, sqlx::Error> {
     let (after_ms, after_id) = request.bounds();
     let rows: Vec<ScheduleRow> = sqlx::query_as(
-        "SELECT appointment_id, kind, doctor_id, start_at_ms, end_at_ms, status, video, display_name
-         FROM schedule_entries
-         WHERE clinic_id = $1 AND doctor_id = $2 AND start_at_ms >= $3 AND start_at_ms < $4
-           AND (start_at_ms > $5 OR (start_at_ms = $5 AND appointment_id > $6))
-         ORDER BY start_at_ms, appointment_id
+        "SELECT s.appointment_id, s.kind, s.doctor_id, s.start_at_ms, s.end_at_ms, s.status, s.video,
+                s.display_name, p.patient_since_ms
+         FROM schedule_entries s LEFT JOIN call_presence p ON p.appointment_id = s.appointment_id
+         WHERE s.clinic_id = $1 AND s.doctor_id = $2 AND s.start_at_ms >= $3 AND s.start_at_ms < $4
+           AND (s.start_at_ms > $5 OR (s.start_at_ms = $5 AND s.appointment_id > $6))
+         ORDER BY s.start_at_ms, s.appointment_id
          LIMIT $7",
     )
     .bind(clinic.to_string())
@@ -170,6 +177,7 @@ pub async fn schedule(
                 status: named(&r.status)?,
                 video: r.video != 0,
                 display_name: r.display_name,
+                patient_joined_at: r.patient_since_ms.map(time).transpose()?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -189,11 +197,12 @@ pub async fn reception(
 ) -> Result<Page<ReceptionEntry>, sqlx::Error> {
     let (after_ms, after_id) = request.bounds();
     let rows: Vec<ReceptionRow> = sqlx::query_as(
-        "SELECT appointment_id, doctor_id, start_at_ms, end_at_ms, status, video, patient_name, chart_number, menu_name, mode
-         FROM reception_entries
-         WHERE clinic_id = $1 AND start_at_ms >= $2 AND start_at_ms < $3
-           AND (start_at_ms > $4 OR (start_at_ms = $4 AND appointment_id > $5))
-         ORDER BY start_at_ms, appointment_id
+        "SELECT r.appointment_id, r.doctor_id, r.start_at_ms, r.end_at_ms, r.status, r.video, r.patient_name,
+                r.chart_number, r.menu_name, r.mode, p.patient_since_ms
+         FROM reception_entries r LEFT JOIN call_presence p ON p.appointment_id = r.appointment_id
+         WHERE r.clinic_id = $1 AND r.start_at_ms >= $2 AND r.start_at_ms < $3
+           AND (r.start_at_ms > $4 OR (r.start_at_ms = $4 AND r.appointment_id > $5))
+         ORDER BY r.start_at_ms, r.appointment_id
          LIMIT $6",
     )
     .bind(clinic.to_string())
@@ -219,6 +228,7 @@ pub async fn reception(
                 chart_number: r.chart_number,
                 menu_name: r.menu_name,
                 mode: named(&r.mode)?,
+                patient_joined_at: r.patient_since_ms.map(time).transpose()?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;

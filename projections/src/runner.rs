@@ -216,7 +216,7 @@ impl ProjectionRunner {
     fn announce(&self, decoded: &[(&FeedEvent, Event)]) {
         let mut by_clinic = BTreeMap::<ClinicId, Change>::new();
         for (fed, event) in decoded {
-            let Some(appointment_id) = AppointmentId::from_stream_id(&fed.event.stream_id) else {
+            let Some(appointment_id) = AppointmentId::owning_stream(&fed.event.stream_id) else {
                 continue;
             };
             let touched: Vec<&'static str> = self

@@ -171,6 +171,11 @@ impl Signalling {
         }
     }
 
+    /// Close the socket as a page does when it goes away.
+    async fn close(mut self) {
+        let _ = self.0.close(None).await;
+    }
+
     /// Send the offer and bring back the relay's answer.
     async fn exchange(&mut self, offer: RTCSessionDescription) -> RTCSessionDescription {
         use futures::SinkExt;
@@ -271,4 +276,105 @@ async fn a_call_through_enkakus_signalling_follows_the_appointment() {
     assert_eq!(refused.status(), 409);
     let _ = clinic.connection.close().await;
     let _ = patient.connection.close().await;
+}
+
+/// The call's presence events, oldest first, as `(role, "joined" | reason)`.
+async fn presence_log(staff: &enkaku_tests::Staff, id: &str) -> Vec<(String, String)> {
+    let events = staff.get(&format!("/api/v1/appointments/{id}/events")).await;
+    events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["stream_id"].as_str().unwrap().starts_with("call-"))
+        .map(|e| {
+            let what = match e["type"].as_str().unwrap() {
+                "ParticipantJoined" => "joined".to_owned(),
+                _ => e["data"]["reason"].as_str().unwrap().to_owned(),
+            };
+            (e["data"]["role"].as_str().unwrap().to_owned(), what)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_patients_arrival_is_recorded_beside_the_appointment_and_a_quick_return_is_not_a_new_stay() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let yamada = app.login(YAMADA).await;
+    let created = yamada.create_video_url(&hours_from_now(0), "さくら苑").await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let patient_path = format!(
+        "/api/v1/media/patient/{}",
+        token_of(&created.body["video"]["patient_url"])
+    );
+    let etag = |reply: &enkaku_tests::Reply| reply.headers["etag"].to_str().unwrap().to_owned();
+    let before = etag(&yamada.get(&format!("/api/v1/appointments/{id}")).await);
+
+    let mut socket = Signalling::open(&app.base, &patient_path, None).await;
+    let patient = Peer::connect(100, 111, async |offer| socket.exchange(offer).await).await;
+    // Recorded once the relay has answered; the page may be quicker than the append.
+    for _ in 0..50 {
+        if !presence_log(&yamada, &id).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        presence_log(&yamada, &id).await,
+        [("patient".into(), "joined".into())]
+    );
+    let presence = yamada.get(&format!("/api/v1/appointments/{id}/presence")).await;
+    assert!(presence.body["patient_since"].is_string(), "{}", presence.body);
+    assert!(presence.body["clinic_since"].is_null());
+    app.projected().await;
+    let day = enkaku_tests::tokyo_date(created.body["start_at"].as_str().unwrap());
+    let doctor = created.body["doctor_id"].as_str().unwrap();
+    let schedule = enkaku_tests::list_entries(
+        &app.http,
+        &app.base,
+        &yamada.token,
+        &format!("/api/v1/schedule?date={day}&doctor_id={doctor}&all_times=true"),
+    )
+    .await
+    .unwrap();
+    let entry = schedule
+        .iter()
+        .find(|e| e["appointment_id"] == id.as_str())
+        .unwrap();
+    // The read model keeps milliseconds.
+    let millis = |time: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(time.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert_eq!(
+        millis(&entry["patient_joined_at"]),
+        millis(&presence.body["patient_since"])
+    );
+    let after = etag(&yamada.get(&format!("/api/v1/appointments/{id}")).await);
+    assert_eq!(before, after, "joining never changes the appointment's version");
+
+    // A reload: the page goes and comes back at once. One stay, nothing new recorded.
+    socket.close().await;
+    let _ = patient.connection.close().await;
+    let mut socket = Signalling::open(&app.base, &patient_path, None).await;
+    let patient = Peer::connect(100, 111, async |offer| socket.exchange(offer).await).await;
+    tokio::time::sleep(enkaku_api::presence::GRACE + Duration::from_secs(1)).await;
+    assert_eq!(
+        presence_log(&yamada, &id).await,
+        [("patient".into(), "joined".into())]
+    );
+
+    // Gone for good: recorded once the grace has passed.
+    socket.close().await;
+    let _ = patient.connection.close().await;
+    tokio::time::sleep(enkaku_api::presence::GRACE + Duration::from_secs(1)).await;
+    assert_eq!(
+        presence_log(&yamada, &id).await,
+        [
+            ("patient".into(), "joined".into()),
+            ("patient".into(), "closed".into())
+        ]
+    );
+    let presence = yamada.get(&format!("/api/v1/appointments/{id}/presence")).await;
+    assert!(presence.body["patient_since"].is_null(), "{}", presence.body);
 }

@@ -7,11 +7,11 @@ use crate::extract::{ApiJson, ApiPath, AppointmentPath, Staff, UncheckedAppointm
 use crate::idempotency::{create_once, to_completion};
 use crate::state::AppState;
 use crate::versioning::{if_match, respond};
-use crate::views::AppointmentView;
+use crate::views::{AppointmentView, local};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use enkaku_commands::{CommandContext, NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
 use enkaku_domain::ErrorCode;
@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(end_call))
         .routes(routes!(reissue_patient_url))
         .routes(routes!(events))
+        .routes(routes!(presence))
         .routes(routes!(call_link))
         .routes(routes!(check_destination))
 }
@@ -102,6 +103,13 @@ pub struct CheckedDestination {
     pub channel: Channel,
     /// Normalised: E.164 for phone numbers.
     pub destination: String,
+}
+
+/// Since when each side has had the call open; null while it has not.
+#[derive(Serialize, ToSchema)]
+pub struct PresenceView {
+    pub clinic_since: Option<DateTime<FixedOffset>>,
+    pub patient_since: Option<DateTime<FixedOffset>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -395,6 +403,25 @@ async fn events(
 ) -> Result<axum::Json<EventList>, ApiError> {
     let items = state.service.history(staff.clinic_id, id).await?;
     Ok(axum::Json(EventList { items }))
+}
+
+/// Who has the appointment's call open now, and since when (「患者さんが入室しました
+/// (10:02〜)」). Kept apart from the appointment: joining and leaving never change its
+/// version.
+#[utoipa::path(get, path = "/api/v1/appointments/{id}/presence", tag = "appointments",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PresenceView), (status = 404, body = Problem)))]
+async fn presence(
+    State(state): State<AppState>,
+    staff: Staff,
+    AppointmentPath(id): AppointmentPath,
+) -> Result<axum::Json<PresenceView>, ApiError> {
+    let presence = state.service.presence(staff.clinic_id, id).await?;
+    let tz = state.clinic(staff.clinic_id).await?.time_zone;
+    Ok(axum::Json(PresenceView {
+        clinic_since: presence.clinic_since.map(|at| local(at, tz)),
+        patient_since: presence.patient_since.map(|at| local(at, tz)),
+    }))
 }
 
 /// The appointment a clinic URL (`/call/{token}`) opens, for the call screen. Staff of the

@@ -1,4 +1,5 @@
-//! The two read models: the schedule (R2, R4, R9) and the reception list (R4, R17).
+//! The two read models: the schedule (R2, R4, R9) and the reception list (R4, R17), each with the
+//! call's presence beside its rows.
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, Staff};
@@ -130,6 +131,9 @@ pub struct EntryView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = crate::openapi::mode)]
     pub mode: Option<ConsultationMode>,
+    /// Since when the patient has had the call open (「患者さんが入室しました」), while they
+    /// have; null otherwise.
+    pub patient_joined_at: Option<DateTime<FixedOffset>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -210,6 +214,7 @@ async fn schedule(
             chart_number: None,
             menu_name: None,
             mode: None,
+            patient_joined_at: e.patient_joined_at.map(|at| local(at, tz)),
         })
         .collect();
     Ok(Json(ScheduleView {
@@ -250,6 +255,7 @@ async fn reception(
             chart_number: e.chart_number,
             menu_name: Some(e.menu_name),
             mode: Some(e.mode),
+            patient_joined_at: e.patient_joined_at.map(|at| local(at, tz)),
         })
         .collect();
     Ok(Json(ReceptionView {

@@ -10,6 +10,7 @@
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiPath, Staff};
+use crate::presence::Participant;
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -17,7 +18,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use enkaku_domain::appointment::{LinkStatus, Status};
+use enkaku_domain::envelope::Actor;
 use enkaku_domain::ids::AppointmentId;
+use enkaku_domain::presence::{CallRole, LeaveReason};
 use enkaku_domain::{DomainError, ErrorCode};
 use enkaku_media::CallSignal;
 use enkaku_media::forward::Role;
@@ -76,7 +79,13 @@ async fn patient_media(
         LinkStatus::Revoked => return Err(ApiError::not_found()),
     }
     let started = at.appointment.status == Status::InCall;
-    accept(state, upgrade, at.id, Role::Patient, started)
+    let page = Participant {
+        appointment: at.id,
+        clinic: at.appointment.clinic_id,
+        role: CallRole::Patient,
+        actor: Actor::Patient,
+    };
+    accept(state, upgrade, page, started)
 }
 
 /// The clinic's media (R18): a WebSocket for staff of the appointment's clinic.
@@ -97,7 +106,13 @@ async fn clinic_media(
         Status::Booked => false,
         Status::InCall => true,
     };
-    accept(state, upgrade, at.id, Role::Clinic, started)
+    let page = Participant {
+        appointment: at.id,
+        clinic: at.appointment.clinic_id,
+        role: CallRole::Clinic,
+        actor: Actor::Staff(staff.staff_id),
+    };
+    accept(state, upgrade, page, started)
 }
 
 /// Upgrade to the signalling socket, once the join is allowed: a plain request that got this
@@ -105,8 +120,7 @@ async fn clinic_media(
 fn accept(
     state: AppState,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    id: AppointmentId,
-    role: Role,
+    page: Participant,
     started: bool,
 ) -> Result<Response, ApiError> {
     let upgrade = upgrade.map_err(|_| {
@@ -120,7 +134,7 @@ fn accept(
     let calls = state.calls.subscribe();
     Ok(upgrade
         .max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| signal(state, socket, calls, id, role, started)))
+        .on_upgrade(move |socket| signal(state, socket, calls, page, started)))
 }
 
 async fn send(socket: &mut WebSocket, message: &ToPage) -> bool {
@@ -147,10 +161,10 @@ async fn signal(
     state: AppState,
     mut socket: WebSocket,
     mut calls: tokio::sync::broadcast::Receiver<CallSignal>,
-    id: AppointmentId,
-    role: Role,
+    page: Participant,
     started: bool,
 ) {
+    let (id, role) = (page.appointment, relay_role(page.role));
     let sdp = match offer(&mut socket).await {
         Some(Ok(FromPage::Offer { sdp })) => sdp,
         Some(Err(_)) => {
@@ -183,9 +197,25 @@ async fn signal(
     if !send(&mut socket, &reply).await || !answered {
         return;
     }
+    state.presence.arrive(page).await;
+    let reason = follow_call(&state, &mut socket, &mut calls, id, started).await;
+    if let Some(reason) = reason {
+        state.presence.depart(page, reason);
+    }
+}
+
+/// Tell the page the call's news until it or the call goes; why it went, or `None` when the
+/// server is shutting down (the page comes back to another run, within the grace or not).
+async fn follow_call(
+    state: &AppState,
+    socket: &mut WebSocket,
+    calls: &mut tokio::sync::broadcast::Receiver<CallSignal>,
+    id: AppointmentId,
+    started: bool,
+) -> Option<LeaveReason> {
     // A page that (re)joins a call in progress is told at once.
-    if started && !send(&mut socket, &ToPage::Started).await {
-        return;
+    if started && !send(socket, &ToPage::Started).await {
+        return Some(LeaveReason::Network);
     }
     let mut closing = state.closing.clone();
     // The server is shutting down (the guard it returns is not kept across an await).
@@ -196,22 +226,31 @@ async fn signal(
         tokio::select! {
             signal = calls.recv() => match signal {
                 Ok(CallSignal::Started(call)) if call == id => {
-                    if !send(&mut socket, &ToPage::Started).await {
-                        return;
+                    if !send(socket, &ToPage::Started).await {
+                        return Some(LeaveReason::Network);
                     }
                 }
                 Ok(CallSignal::Closed(call)) if call == id => {
-                    send(&mut socket, &ToPage::Ended).await;
-                    return;
+                    send(socket, &ToPage::Ended).await;
+                    return Some(LeaveReason::Closed);
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             },
             message = socket.recv() => match message {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Close(_))) => return Some(LeaveReason::Closed),
+                None | Some(Err(_)) => return Some(LeaveReason::Network),
                 Some(Ok(_)) => {}
             },
-            () = &mut shutdown => return,
+            () = &mut shutdown => return None,
         }
+    }
+}
+
+/// The relay's name for a side of the call.
+fn relay_role(role: CallRole) -> Role {
+    match role {
+        CallRole::Clinic => Role::Clinic,
+        CallRole::Patient => Role::Patient,
     }
 }

@@ -86,3 +86,9 @@ export function wallClock(rfc3339) {
   const weekday = WEEKDAYS[new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d))).getUTCDay()];
   return `${y}/${mo}/${d}(${weekday}) ${hh}:${mi}`;
 }
+
+/** 「患者さんが入室しました (10:02〜)」 while the patient has a call that is still on open; else null. */
+export function patientArrival(since, status, timeZone) {
+  if (!since || (status !== 'booked' && status !== 'in_call')) return null;
+  return `患者さんが入室しました (${time(since, timeZone)}〜)`;
+}

@@ -1,11 +1,11 @@
 // What the day lists (schedule, reception) share: the day kept in the address
 // (`?date=YYYY-MM-DD`) so a reload or a shared link shows the same day, a frame with the
 // previous/today/next navigation that stays put while the list under it is refreshed, and
-// loading that shows only the newest answer.
+// loading that shows only the newest answer; also the note that a patient has arrived.
 
 import { get } from './api.js';
 import { fill, h, keepingFocus } from './dom.js';
-import { addDays, longDate, today } from './format.js';
+import { addDays, longDate, patientArrival, today } from './format.js';
 import { errorParagraph } from './messages.js';
 
 function dateFromAddress(tz) {
@@ -91,4 +91,10 @@ export function listLoader(container, path, show, load = get) {
     if (mine !== serial) return;
     keepingFocus(() => (problem ? fill(container, errorParagraph(problem)) : show(result)));
   };
+}
+
+/** A list entry's 「患者さんが入室しました (10:02〜)」, or null. */
+export function arrivalNote(entry, timeZone) {
+  const text = patientArrival(entry.patient_joined_at, entry.status, timeZone);
+  return text ? h('span', { class: 'arrival' }, text) : null;
 }

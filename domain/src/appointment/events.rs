@@ -5,6 +5,7 @@
 use super::BookedMenu;
 use crate::ids::{ClinicId, DeliveryId, StaffId};
 use crate::menu::{ConsultationMode, VisitType};
+use crate::presence::{CallRole, LeaveReason};
 use crate::values::{ChartNumber, Destination, Memo, PatientName, Title, ValidityWindow};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -102,6 +103,24 @@ pub struct PatientUrlReissued {
     pub reissued_at: DateTime<Utc>,
 }
 
+/// A participant's page joined the call's media (R18, R19): the clinic's call screen or the
+/// patient's page. Recorded in the call's own stream (`call-<appointment id>`), never in the
+/// appointment's, so that a flapping network cannot change the appointment's version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ParticipantJoined {
+    pub role: CallRole,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// A participant's page left the call's media, for `reason`. In the call's own stream, like
+/// [`ParticipantJoined`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ParticipantLeft {
+    pub role: CallRole,
+    pub left_at: DateTime<Utc>,
+    pub reason: LeaveReason,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
@@ -115,6 +134,8 @@ pub enum Event {
     CallStarted(CallStarted),
     CallEnded(CallEnded),
     PatientUrlReissued(PatientUrlReissued),
+    ParticipantJoined(ParticipantJoined),
+    ParticipantLeft(ParticipantLeft),
 }
 
 /// An event that could not be read back: unknown type, or a payload that no upcaster fixes.
@@ -139,6 +160,8 @@ impl Event {
             Self::CallStarted(_) => "CallStarted",
             Self::CallEnded(_) => "CallEnded",
             Self::PatientUrlReissued(_) => "PatientUrlReissued",
+            Self::ParticipantJoined(_) => "ParticipantJoined",
+            Self::ParticipantLeft(_) => "ParticipantLeft",
         }
     }
 

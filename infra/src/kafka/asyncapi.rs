@@ -104,7 +104,7 @@ fn envelope() -> Value {
             "id": { "type": "string", "format": "uuid", "description": "The event id: stable across redeliveries, the key to deduplicate by." },
             "source": { "type": "string", "description": "`/clinics/<clinic id>`." },
             "type": { "type": "string", "description": "`enkaku.appointment.<event type>`." },
-            "subject": { "type": "string", "description": "The stream id, `appointment-<uuid>`; also the message key." },
+            "subject": { "type": "string", "description": "The stream id, `appointment-<uuid>` (or `call-<uuid>` for who joined and left that appointment's call); also the message key." },
             "time": { "type": "string", "format": "date-time", "description": "When it happened." },
             "datacontenttype": { "const": "application/json" },
             "data": { "type": "object", "description": "The event's payload, as its schema version describes it." },
@@ -128,7 +128,9 @@ mod tests {
     fn every_event_type_has_a_message_with_its_payload_schema() {
         let doc = document("t");
         let messages = doc["components"]["messages"].as_object().unwrap();
-        assert_eq!(messages.len(), 10);
+        assert_eq!(messages.len(), 12);
+        let left = &messages["ParticipantLeft"]["payload"]["allOf"][1]["properties"];
+        assert_eq!(left["data"]["$ref"], "#/components/schemas/ParticipantLeft");
         let booked = &messages["AppointmentBooked"]["payload"]["allOf"][1]["properties"];
         assert_eq!(booked["schemaversion"]["const"], 2);
         assert_eq!(booked["data"]["$ref"], "#/components/schemas/AppointmentBooked");

@@ -1,0 +1,78 @@
+//! The presence read model: since when each side has had a call open, per appointment, from
+//! the call's own stream (`ParticipantJoined` / `ParticipantLeft`). The schedule and the
+//! reception list show it beside their rows (「患者さんが入室しました (10:02〜)」).
+
+use crate::runner::Projector;
+use async_trait::async_trait;
+use enkaku_domain::appointment::Event;
+use enkaku_domain::envelope::RecordedEvent;
+use enkaku_domain::ids::AppointmentId;
+use enkaku_domain::presence::CallRole;
+use sqlx::AnyConnection;
+
+pub struct PresenceProjector;
+
+/// The column holding since when `role` is there (null while it is not).
+fn since_column(role: CallRole) -> &'static str {
+    match role {
+        CallRole::Clinic => "clinic_since_ms",
+        CallRole::Patient => "patient_since_ms",
+    }
+}
+
+#[async_trait]
+impl Projector for PresenceProjector {
+    fn name(&self) -> &'static str {
+        "presence"
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS call_presence (
+            appointment_id   TEXT   PRIMARY KEY,
+            clinic_id        TEXT   NOT NULL,
+            clinic_since_ms  BIGINT,
+            patient_since_ms BIGINT,
+            version          BIGINT NOT NULL
+        );"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["call_presence"]
+    }
+
+    fn shows(&self, event: &Event) -> bool {
+        matches!(event, Event::ParticipantJoined(_) | Event::ParticipantLeft(_))
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut AnyConnection,
+        batch: &[(&RecordedEvent, &Event)],
+    ) -> Result<(), sqlx::Error> {
+        for (recorded, event) in batch {
+            let (role, since) = match event {
+                Event::ParticipantJoined(e) => (e.role, Some(e.joined_at.timestamp_millis())),
+                Event::ParticipantLeft(e) => (e.role, None),
+                _ => continue,
+            };
+            let Some(id) = AppointmentId::from_call_stream_id(&recorded.stream_id) else {
+                continue;
+            };
+            // The row's version is the call stream's: a repeated or older event changes nothing.
+            let column = since_column(role);
+            sqlx::query(&format!(
+                "INSERT INTO call_presence (appointment_id, clinic_id, {column}, version)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (appointment_id) DO UPDATE SET {column} = $3, version = $4
+                 WHERE call_presence.version < $4"
+            ))
+            .bind(id.to_string())
+            .bind(recorded.metadata.clinic_id.to_string())
+            .bind(since)
+            .bind(recorded.version as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
