@@ -8,6 +8,7 @@ use enkaku_commands::ports::EventStore;
 use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
 use enkaku_domain::values::SmsCountries;
 use enkaku_infra::kafka::KafkaConfig;
+use enkaku_media::ports::PortRange;
 use enkaku_media::relay::RelayConfig;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -88,7 +89,8 @@ struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     sends_per_hour: u32,
     /// Connections served at once; the last tenth is kept for health checks and logged-in
-    /// staff. Default: the open-file limit less a quarter (at least 256) for everything else.
+    /// staff. Default: the open-file limit less the media relay's sockets, less a quarter (at
+    /// least 256) for everything else.
     #[arg(long, env = "ENKAKU_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
     /// Seconds a client has to send a request's head, and to start the next request on a
@@ -99,6 +101,10 @@ struct ServeArgs {
     /// reach (behind NAT, the public one).
     #[arg(long, env = "ENKAKU_MEDIA_ADDR", default_value = "127.0.0.1")]
     media_addr: std::net::IpAddr,
+    /// The UDP ports the media relay binds, `first-last`: one per participant in a call, so
+    /// the range is how many can be in calls at once. A firewall in front opens them.
+    #[arg(long, env = "ENKAKU_MEDIA_PORTS", default_value = "50000-50999")]
+    media_ports: PortRange,
 }
 
 impl ServeArgs {
@@ -111,13 +117,13 @@ impl ServeArgs {
         })
     }
 
-    /// The connection limits, sized to the open-file limit in force unless configured.
-    fn connections(&self) -> ConnectionLimits {
-        let mut limits = self
-            .max_connections
-            .map_or_else(ConnectionLimits::default, ConnectionLimits::with_max);
+    /// The connection limits, sized to `open_files` beside the media relay's sockets unless
+    /// configured; an error when the two do not fit together.
+    fn connections(&self, open_files: u64) -> Result<ConnectionLimits, String> {
+        let mut limits =
+            serve::share_open_files(open_files, self.max_connections, self.media_ports.descriptors())?;
         limits.header_timeout = Duration::from_secs(self.header_timeout.max(1));
-        limits
+        Ok(limits)
     }
 }
 
@@ -164,26 +170,28 @@ async fn main() -> anyhow::Result<()> {
             sms_countries: serve.sms_countries.clone(),
             sends_per_hour: serve.sends_per_hour,
         },
-        connections: serve.connections(),
+        // Subcommands other than `serve` open no connections: the default limits do.
+        connections: ConnectionLimits::default(),
         media: RelayConfig {
             addr: serve.media_addr,
+            ports: Some(serve.media_ports),
         },
     };
     match command {
         Command::Serve(serve) => {
-            // Idle connections hold descriptors: take all the system allows, then cap below it.
+            // Idle connections and the relay's sockets hold descriptors: take all the system
+            // allows, then share it out, or stop here rather than fail under load.
             let open_files = serve::raise_open_files_limit();
-            let config = config(&serve);
+            let config = Config {
+                connections: serve.connections(open_files).map_err(anyhow::Error::msg)?,
+                ..config(&serve)
+            };
             tracing::info!(
                 open_files,
                 max_connections = config.connections.max_connections,
+                media_ports = %serve.media_ports,
                 "open-file limit"
             );
-            if config.connections.max_connections as u64 >= open_files {
-                tracing::warn!(
-                    "the connection cap is not below the open-file limit: raise the limit (LimitNOFILE, ulimit -n)"
-                );
-            }
             serve_until_signal(config).await
         }
         Command::Asyncapi { topic } => {

@@ -74,6 +74,36 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Descriptors kept beside connections and the media relay's sockets: the database, data
+/// files, logs.
+pub const SPARE_DESCRIPTORS: u64 = 64;
+
+/// How `open_files` descriptors are shared between HTTP connections and the media relay, whose
+/// sockets take `media_descriptors` at most: the connection limits (`max_connections` if
+/// configured, else the default for what the relay leaves), or why they do not fit.
+pub fn share_open_files(
+    open_files: u64,
+    max_connections: Option<usize>,
+    media_descriptors: u64,
+) -> Result<ConnectionLimits, String> {
+    let limits = match max_connections {
+        Some(max) => ConnectionLimits::with_max(max),
+        None => ConnectionLimits::for_open_files(open_files.saturating_sub(media_descriptors)),
+    };
+    let needed = (limits.max_connections as u64)
+        .saturating_add(media_descriptors)
+        .saturating_add(SPARE_DESCRIPTORS);
+    if needed > open_files {
+        return Err(format!(
+            "the open-file limit ({open_files}) cannot hold {} HTTP connections, {media_descriptors} \
+             media-relay sockets and {SPARE_DESCRIPTORS} spare descriptors ({needed}): raise the limit \
+             (LimitNOFILE, ulimit -n), or lower --max-connections, or narrow --media-ports",
+            limits.max_connections
+        ));
+    }
+    Ok(limits)
+}
+
 /// The soft limit of open files (1024 when it cannot be read).
 pub fn open_files_limit() -> u64 {
     rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
@@ -261,5 +291,33 @@ impl Connection {
             // Timeouts, resets and malformed requests: the client's doing, not an error here.
             tracing::debug!(error = %e, "connection ended");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_connections_and_the_relays_sockets_share_the_open_files() {
+        // Unless configured, HTTP takes what the relay leaves, less its own headroom.
+        let limits = share_open_files(20_000, None, 1_000).unwrap();
+        assert_eq!(limits, ConnectionLimits::for_open_files(19_000));
+        // A tiny range of two ports beside the common limit of 1024.
+        assert_eq!(share_open_files(1024, None, 2).unwrap().max_connections, 766);
+        // A configured cap fits to the descriptor, and not one more.
+        let fits = 1024 - 2 - SPARE_DESCRIPTORS as usize;
+        assert_eq!(
+            share_open_files(1024, Some(fits), 2).unwrap().max_connections,
+            fits
+        );
+        assert!(share_open_files(1024, Some(fits + 1), 2).is_err());
+        // A thousand ports do not fit in 1024 descriptors beside any HTTP at all: the server
+        // does not start, and says what to change.
+        let refused = share_open_files(1024, None, 1_000).unwrap_err();
+        assert!(
+            refused.contains("1024") && refused.contains("--media-ports"),
+            "{refused}"
+        );
     }
 }

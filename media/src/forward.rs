@@ -257,6 +257,71 @@ pub fn starts_vp8_keyframe(payload: &[u8]) -> bool {
     payload.get(at).is_some_and(|header| header & 0x01 == 0)
 }
 
+/// The video codecs the relay forwards. A room's two legs must use the same one: the relay
+/// passes packets on as they are and cannot translate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    /// Every browser has it; preferred.
+    Vp8,
+    /// Packetization mode 1, for browsers (older Safari) that offer no VP8.
+    H264,
+}
+
+impl VideoCodec {
+    /// The codec of `codec`, if it is one the relay forwards.
+    pub fn of(codec: &Codec) -> Option<Self> {
+        match (codec.mime_type.as_str(), codec.packetization_mode.as_deref()) {
+            ("video/vp8", _) => Some(Self::Vp8),
+            ("video/h264", Some("1")) => Some(Self::H264),
+            _ => None,
+        }
+    }
+
+    /// Whether an RTP payload of this codec is the first packet of a keyframe, from which a
+    /// receiver can start decoding.
+    pub fn starts_keyframe(self, payload: &[u8]) -> bool {
+        match self {
+            Self::Vp8 => starts_vp8_keyframe(payload),
+            Self::H264 => starts_h264_keyframe(payload),
+        }
+    }
+}
+
+/// Whether an H.264 RTP payload (RFC 6184, packetization mode 1) begins a keyframe: it carries
+/// an IDR slice or a sequence parameter set (which a browser sends right before its IDR), as a
+/// single NAL unit, inside a STAP-A aggregate, or as the first fragment of an FU-A.
+pub fn starts_h264_keyframe(payload: &[u8]) -> bool {
+    const IDR: u8 = 5;
+    const SPS: u8 = 7;
+    const STAP_A: u8 = 24;
+    const FU_A: u8 = 28;
+    let starts = |nal_type: u8| nal_type == IDR || nal_type == SPS;
+    let Some(&header) = payload.first() else {
+        return false;
+    };
+    match header & 0x1f {
+        STAP_A => {
+            // Units, each after its 16-bit size.
+            let mut rest = &payload[1..];
+            while let [high, low, units @ ..] = rest {
+                let size = usize::from(u16::from_be_bytes([*high, *low]));
+                let Some(unit) = units.get(..size) else {
+                    return false;
+                };
+                if unit.first().is_some_and(|nal| starts(nal & 0x1f)) {
+                    return true;
+                }
+                rest = &units[size..];
+            }
+            false
+        }
+        FU_A => payload
+            .get(1)
+            .is_some_and(|fu| fu & 0x80 != 0 && starts(fu & 0x1f)),
+        nal_type => starts(nal_type),
+    }
+}
+
 /// Whether sequence number `a` comes after `b`, across the 16-bit wrap (RFC 3550 A.1).
 fn is_newer(a: u16, b: u16) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000
@@ -381,6 +446,51 @@ mod tests {
     }
 
     #[test]
+    fn h264_keyframes_are_told_from_the_rest() {
+        // Single NAL units: IDR (type 5) and SPS (7) start a keyframe; a P slice (1), PPS (8) and
+        // SEI (6) do not.
+        assert!(starts_h264_keyframe(&[0x65, 0x88]));
+        assert!(starts_h264_keyframe(&[0x67, 0x42, 0xe0, 0x1f]));
+        for header in [0x41, 0x68, 0x06] {
+            assert!(!starts_h264_keyframe(&[header, 0x00]), "{header:#x}");
+        }
+        // STAP-A: SPS and PPS aggregated, as browsers send them before an IDR.
+        assert!(starts_h264_keyframe(&[
+            0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce
+        ]));
+        assert!(
+            starts_h264_keyframe(&[0x78, 0x00, 0x01, 0x06, 0x00, 0x01, 0x65]),
+            "an IDR after an SEI"
+        );
+        assert!(!starts_h264_keyframe(&[0x78, 0x00, 0x01, 0x06, 0x00, 0x01, 0x41]));
+        assert!(
+            !starts_h264_keyframe(&[0x78, 0x00, 0x05, 0x65]),
+            "a unit longer than the packet"
+        );
+        // FU-A: only the first fragment of an IDR starts it.
+        assert!(starts_h264_keyframe(&[0x7c, 0x85, 0x00]));
+        assert!(!starts_h264_keyframe(&[0x7c, 0x05, 0x00]), "a middle fragment");
+        assert!(!starts_h264_keyframe(&[0x7c, 0x81, 0x00]), "a P slice's start");
+        assert!(!starts_h264_keyframe(&[0x7c]), "cut short");
+        assert!(!starts_h264_keyframe(&[]));
+    }
+
+    #[test]
+    fn only_vp8_and_h264_mode_1_are_forwarded() {
+        let of = |mime, fmtp| VideoCodec::of(&Codec::new(mime, 90_000, 0, fmtp));
+        assert_eq!(of("video/VP8", ""), Some(VideoCodec::Vp8));
+        assert_eq!(
+            of("video/H264", "profile-level-id=42e01f;packetization-mode=1"),
+            Some(VideoCodec::H264)
+        );
+        assert_eq!(of("video/H264", "profile-level-id=42e01f"), None, "mode 0");
+        assert_eq!(of("video/VP9", ""), None);
+        assert!(VideoCodec::Vp8.starts_keyframe(&[0x10, 0x00, 0x9d]));
+        assert!(!VideoCodec::H264.starts_keyframe(&[0x10, 0x00, 0x9d]));
+        assert!(VideoCodec::H264.starts_keyframe(&[0x65]));
+    }
+
+    #[test]
     fn h264_modes_do_not_mix() {
         assert_eq!(
             Codec::new(
@@ -453,6 +563,13 @@ mod tests {
             for pair in out.windows(2) {
                 prop_assert_eq!(pair[1], pair[0].wrapping_add(1));
             }
+        }
+
+        /// Whatever arrives from a browser, telling keyframes never panics.
+        #[test]
+        fn keyframe_detection_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = starts_h264_keyframe(&payload);
+            let _ = starts_vp8_keyframe(&payload);
         }
 
         #[test]

@@ -4,7 +4,10 @@
 //! one side's media reaches the other when, renumbered for the other side's leg. The peer
 //! connections that carry the packets subscribe to the signals to open and close rooms.
 
+pub mod codecs;
 pub mod forward;
+pub mod keyframes;
+pub mod ports;
 pub mod relay;
 
 use enkaku_domain::ids::AppointmentId;

@@ -6,20 +6,24 @@
 //! process (docs/architecture.md says how several nodes share calls).
 
 use crate::CallSignal;
-use crate::forward::{Codec, MediaKind, Negotiated, Rewriter, Role, flows, starts_vp8_keyframe};
+use crate::codecs;
+use crate::forward::{Codec, MediaKind, Negotiated, Rewriter, Role, VideoCodec, flows};
+use crate::keyframes::{self, KeyframeSource, MarkKeyframeRequests};
+use crate::ports::{PortRange, Ports};
 use enkaku_domain::ids::AppointmentId;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters,
-    RtpCodecKind,
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters, RtpCodecKind,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
@@ -53,38 +57,8 @@ pub fn offer(sdp: String) -> Result<RTCSessionDescription, RelayError> {
 pub struct RelayConfig {
     /// The address of the relay's ICE host candidates (127.0.0.1 on the embedded default).
     pub addr: IpAddr,
-}
-
-/// The codecs a leg may use: VP8 and Opus, which every browser has.
-fn codecs() -> [(RtpCodecKind, RTCRtpCodecParameters); 2] {
-    [
-        (
-            RtpCodecKind::Audio,
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    mime_type: MIME_TYPE_OPUS.to_owned(),
-                    clock_rate: 48_000,
-                    channels: 2,
-                    sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-                    rtcp_feedback: vec![],
-                },
-                payload_type: 111,
-            },
-        ),
-        (
-            RtpCodecKind::Video,
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    mime_type: MIME_TYPE_VP8.to_owned(),
-                    clock_rate: 90_000,
-                    channels: 0,
-                    sdp_fmtp_line: String::new(),
-                    rtcp_feedback: vec![],
-                },
-                payload_type: 96,
-            },
-        ),
-    ]
+    /// The UDP ports its connections bind, one each; `None` for any port the system gives.
+    pub ports: Option<PortRange>,
 }
 
 fn kind_of(kind: RtpCodecKind) -> Option<MediaKind> {
@@ -199,12 +173,26 @@ struct Leg {
     outbound: HashMap<MediaKind, Outbound>,
     /// Per kind: what this participant's browser negotiated for what it sends.
     inbound: HashMap<MediaKind, Negotiated>,
+    /// The video codec this leg was given (none when its browser offers no codec the relay
+    /// forwards).
+    video_codec: Option<VideoCodec>,
+    /// The video this participant sends, once it arrives: asked for keyframes on behalf of the
+    /// other side.
+    video_source: Mutex<Option<Arc<KeyframeSource>>>,
+}
+
+impl Leg {
+    fn video_source(&self) -> Option<Arc<KeyframeSource>> {
+        self.video_source.lock().ok()?.clone()
+    }
 }
 
 #[derive(Default)]
 struct Room {
     started: AtomicBool,
     legs: Mutex<HashMap<Role, Arc<Leg>>>,
+    /// Joins under way: the room is kept while one may still add a leg.
+    joining: AtomicUsize,
 }
 
 impl Room {
@@ -213,11 +201,58 @@ impl Room {
     }
 }
 
+/// The rooms of this process by appointment. A room is forgotten when the call closes, or
+/// when its last participant leaves: appointments that never end leave nothing behind.
+#[derive(Default)]
+struct Rooms(Mutex<HashMap<AppointmentId, Arc<Room>>>);
+
+impl Rooms {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppointmentId, Arc<Room>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The room of `appointment`, opened if need be, kept while the join lasts.
+    fn enter(self: &Arc<Self>, appointment: AppointmentId) -> Entered {
+        let room = self.lock().entry(appointment).or_default().clone();
+        room.joining.fetch_add(1, Ordering::SeqCst);
+        Entered {
+            rooms: self.clone(),
+            appointment,
+            room,
+        }
+    }
+
+    /// Forget `room` if nobody is in it or joining it, unless a newer room took its place.
+    fn forget_if_empty(&self, appointment: AppointmentId, room: &Arc<Room>) {
+        let mut rooms = self.lock();
+        let empty = room.joining.load(Ordering::SeqCst) == 0
+            && room.legs.lock().map(|legs| legs.is_empty()).unwrap_or(true);
+        if empty && rooms.get(&appointment).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            rooms.remove(&appointment);
+        }
+    }
+}
+
+/// A join's hold on its room; a join that failed leaves no empty room behind.
+struct Entered {
+    rooms: Arc<Rooms>,
+    appointment: AppointmentId,
+    room: Arc<Room>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        self.room.joining.fetch_sub(1, Ordering::SeqCst);
+        self.rooms.forget_if_empty(self.appointment, &self.room);
+    }
+}
+
 /// The rooms of this process.
 pub struct Relay {
     config: RelayConfig,
     runtime: Arc<dyn Runtime>,
-    rooms: Mutex<HashMap<AppointmentId, Arc<Room>>>,
+    rooms: Arc<Rooms>,
+    ports: Ports,
     /// The next leg's serial; 0 is none.
     serials: AtomicU64,
 }
@@ -227,16 +262,12 @@ impl Relay {
         let runtime = webrtc::runtime::default_runtime()
             .ok_or_else(|| RelayError::Unavailable("no async runtime".into()))?;
         Ok(Self {
+            ports: Ports::new(config.ports),
             config,
             runtime,
-            rooms: Mutex::new(HashMap::new()),
+            rooms: Arc::default(),
             serials: AtomicU64::new(1),
         })
-    }
-
-    fn room(&self, appointment: AppointmentId) -> Arc<Room> {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        rooms.entry(appointment).or_default().clone()
     }
 
     /// Follow the calls' events until `stop` turns true: a start lets everything flow both
@@ -264,9 +295,14 @@ impl Relay {
         }
     }
 
+    /// Rooms open now.
+    pub fn rooms(&self) -> usize {
+        self.rooms.lock().len()
+    }
+
     /// Connections open now, across every room.
     pub fn participants(&self) -> usize {
-        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let rooms = self.rooms.lock();
         rooms
             .values()
             .map(|room| room.legs.lock().map(|legs| legs.len()).unwrap_or(0))
@@ -276,7 +312,7 @@ impl Relay {
     /// The call started: from now on everything flows both ways. A room opened later is told
     /// by its first join.
     pub fn start(&self, appointment: AppointmentId) {
-        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let rooms = self.rooms.lock();
         if let Some(room) = rooms.get(&appointment) {
             room.started.store(true, Ordering::SeqCst);
         }
@@ -284,11 +320,7 @@ impl Relay {
 
     /// The call ended or was cancelled: close both connections and forget the room.
     pub async fn close(&self, appointment: AppointmentId) {
-        let room = self
-            .rooms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&appointment);
+        let room = self.rooms.lock().remove(&appointment);
         let legs: Vec<Arc<Leg>> = room
             .and_then(|room| {
                 room.legs
@@ -313,37 +345,105 @@ impl Relay {
         started: bool,
     ) -> Result<RTCSessionDescription, RelayError> {
         let inbound = offered(&offer)?;
-        let room = self.room(appointment);
+        let entered = self.rooms.enter(appointment);
+        let room = &entered.room;
         if started {
             room.started.store(true, Ordering::SeqCst);
         }
+        let other_video = room.leg(role.other()).and_then(|leg| leg.video_codec);
+        let video_codec = inbound
+            .get(&MediaKind::Video)
+            .and_then(|offered| codecs::choose_video(offered, other_video));
         let serial = self.serials.fetch_add(1, Ordering::Relaxed);
-        let (gathered_tx, mut gathered) = tokio::sync::mpsc::channel(1);
+        let (gathered_tx, gathered) = tokio::sync::mpsc::channel(1);
         let handler = Arc::new(Handler {
-            room: Arc::downgrade(&room),
+            rooms: Arc::downgrade(&self.rooms),
+            appointment,
+            room: Arc::downgrade(room),
             role,
             serial,
             runtime: self.runtime.clone(),
             gathered: gathered_tx,
         });
+        let connection = self
+            .connect(video_codec.unwrap_or(VideoCodec::Vp8), handler)
+            .await?;
+        let answered = self
+            .answer(&connection, room, role, offer, video_codec, gathered)
+            .await;
+        let (outbound, answer) = match answered {
+            Ok(answered) => answered,
+            Err(e) => {
+                // Its port goes back to the range.
+                let _ = connection.close().await;
+                return Err(e);
+            }
+        };
+        let leg = Arc::new(Leg {
+            serial,
+            connection,
+            outbound,
+            inbound,
+            video_codec,
+            video_source: Mutex::new(None),
+        });
+        let replaced = room.legs.lock().ok().and_then(|mut legs| legs.insert(role, leg));
+        if let Some(old) = replaced {
+            let _ = old.connection.close().await;
+        }
+        Ok(answer)
+    }
+
+    /// A connection for a leg given `video`, on a free port of the relay's range.
+    async fn connect(
+        &self,
+        video: VideoCodec,
+        handler: Arc<Handler>,
+    ) -> Result<Arc<dyn PeerConnection>, RelayError> {
         let unavailable = |e: webrtc::error::Error| RelayError::Unavailable(e.to_string());
         let mut media_engine = MediaEngine::default();
-        for (kind, codec) in codecs() {
+        for (kind, codec) in codecs::for_leg(video) {
             media_engine.register_codec(codec, kind).map_err(unavailable)?;
         }
-        let registry =
-            register_default_interceptors(Registry::new(), &mut media_engine).map_err(unavailable)?;
-        let connection: Arc<dyn PeerConnection> = Arc::new(
-            PeerConnectionBuilder::new()
-                .with_media_engine(media_engine)
-                .with_interceptor_registry(registry)
-                .with_handler(handler)
-                .with_runtime(self.runtime.clone())
-                .with_udp_addrs(vec![format!("{}:0", self.config.addr)])
-                .build()
-                .await
-                .map_err(unavailable)?,
-        );
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+            .map_err(unavailable)?
+            .with(
+                Slot::from(keyframes::MARKER_SLOT),
+                MarkKeyframeRequests::default(),
+            );
+        // Browsers reach the relay at its address; multicast DNS would only hold a socket more.
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .build();
+        let address = self
+            .ports
+            .free(self.config.addr)
+            .ok_or_else(|| RelayError::Unavailable("every media port of the relay is in use".into()))?;
+        let connection = PeerConnectionBuilder::new()
+            .with_media_engine(media_engine)
+            .with_setting_engine(settings)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_runtime(self.runtime.clone())
+            .with_udp_addrs(vec![address])
+            .build()
+            .await
+            .map_err(unavailable)?;
+        Ok(Arc::new(connection))
+    }
+
+    /// Answer `offer` on `connection`: the tracks that carry the other side's media to `role`,
+    /// and the answer with the relay's candidates.
+    async fn answer(
+        &self,
+        connection: &Arc<dyn PeerConnection>,
+        room: &Arc<Room>,
+        role: Role,
+        offer: RTCSessionDescription,
+        video_codec: Option<VideoCodec>,
+        mut gathered: tokio::sync::mpsc::Receiver<()>,
+    ) -> Result<(HashMap<MediaKind, Outbound>, RTCSessionDescription), RelayError> {
+        let unavailable = |e: webrtc::error::Error| RelayError::Unavailable(e.to_string());
         // The offer first: tracks added after it take the transceivers its m-lines made.
         connection
             .set_remote_description(offer)
@@ -351,11 +451,16 @@ impl Relay {
             .map_err(|e| RelayError::BadOffer(e.to_string()))?;
         let mut outbound = HashMap::new();
         let mut senders = Vec::new();
-        for (codec_kind, codec) in codecs() {
-            let Some(kind) = kind_of(codec_kind) else { continue };
+        let mut kinds = HashSet::new();
+        for (codec_kind, codec) in codecs::for_leg(video_codec.unwrap_or(VideoCodec::Vp8)) {
+            // One track per kind, starting with the kind's first codec.
+            let Some(kind) = kind_of(codec_kind).filter(|kind| kinds.insert(*kind)) else {
+                continue;
+            };
             let ssrc = rand_ssrc();
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                format!("enkaku-{appointment}"),
+                // One stream: the other participant's camera and microphone.
+                format!("enkaku-{:?}", role.other()).to_lowercase(),
                 format!("{kind:?}").to_lowercase(),
                 format!("{kind:?}").to_lowercase(),
                 codec_kind,
@@ -372,6 +477,10 @@ impl Relay {
                 .add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
                 .map_err(unavailable)?;
+            self.runtime.spawn(Box::pin(keyframes::pass_on_requests(
+                track.clone() as Arc<dyn TrackLocal>,
+                keyframe_source_for(Arc::downgrade(room), role),
+            )));
             senders.push((kind, ssrc, track, sender));
         }
         let answer = connection
@@ -406,17 +515,7 @@ impl Relay {
             .local_description()
             .await
             .ok_or_else(|| RelayError::Unavailable("no local description".into()))?;
-        let leg = Arc::new(Leg {
-            serial,
-            connection,
-            outbound,
-            inbound,
-        });
-        let replaced = room.legs.lock().ok().and_then(|mut legs| legs.insert(role, leg));
-        if let Some(old) = replaced {
-            let _ = old.connection.close().await;
-        }
-        Ok(answer)
+        Ok((outbound, answer))
     }
 }
 
@@ -426,6 +525,8 @@ fn rand_ssrc() -> u32 {
 }
 
 struct Handler {
+    rooms: Weak<Rooms>,
+    appointment: AppointmentId,
     room: Weak<Room>,
     role: Role,
     /// Its leg's serial.
@@ -461,9 +562,13 @@ impl PeerConnectionEventHandler for Handler {
             return;
         }
         let Some(room) = self.room.upgrade() else { return };
-        let Ok(mut legs) = room.legs.lock() else { return };
-        if legs.get(&self.role).is_some_and(|leg| leg.serial == self.serial) {
+        if let Ok(mut legs) = room.legs.lock()
+            && legs.get(&self.role).is_some_and(|leg| leg.serial == self.serial)
+        {
             legs.remove(&self.role);
+        }
+        if let Some(rooms) = self.rooms.upgrade() {
+            rooms.forget_if_empty(self.appointment, &room);
         }
     }
 
@@ -473,17 +578,49 @@ impl PeerConnectionEventHandler for Handler {
         };
         let (room, from) = (self.room.clone(), self.role);
         self.runtime
-            .spawn(Box::pin(forward_track(room, from, kind, track)));
+            .spawn(Box::pin(forward_track(room, from, self.serial, kind, track)));
     }
 }
 
-/// Pass `from`'s track of `kind` on to the other side, for as long as it runs.
-async fn forward_track(room: Weak<Room>, from: Role, kind: MediaKind, track: Arc<dyn TrackRemote>) {
+/// Where the receiver `role` of a room gets its keyframes from: the other side's video, while
+/// it reaches `role`.
+fn keyframe_source_for(room: Weak<Room>, role: Role) -> impl Fn() -> Option<Arc<KeyframeSource>> {
+    move || {
+        let room = room.upgrade()?;
+        let sender = role.other();
+        if !flows(sender, MediaKind::Video, room.started.load(Ordering::SeqCst)) {
+            return None;
+        }
+        room.leg(sender)?.video_source()
+    }
+}
+
+/// Pass `from`'s track of `kind` on to the other side, for as long as it runs. `serial` is the
+/// leg the track arrived on.
+async fn forward_track(
+    room: Weak<Room>,
+    from: Role,
+    serial: u64,
+    kind: MediaKind,
+    track: Arc<dyn TrackRemote>,
+) {
+    let mut keyframe_source: Option<Arc<KeyframeSource>> = None;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
         let Some(room) = room.upgrade() else { return };
+        if kind == MediaKind::Video
+            && keyframe_source.is_none()
+            && let Some(leg) = room.leg(from).filter(|leg| leg.serial == serial)
+            && let Ok(mut slot) = leg.video_source.lock()
+        {
+            // The leg is in the room by the time media arrives: the other side's requests for
+            // keyframes reach this track through it.
+            let source = Arc::new(KeyframeSource::new(track.clone(), packet.header.ssrc));
+            *slot = Some(source.clone());
+            keyframe_source = Some(source);
+        }
         if !flows(from, kind, room.started.load(Ordering::SeqCst)) {
             continue;
         }
@@ -493,7 +630,6 @@ async fn forward_track(room: Weak<Room>, from: Role, kind: MediaKind, track: Arc
         let Some(out) = target.outbound.get(&kind) else {
             continue;
         };
-        let media_ssrc = packet.header.ssrc;
         let (packet, ask_for_keyframe) = {
             let mut forwarding = out.forwarding.lock().await;
             let forwarding = &mut *forwarding;
@@ -509,7 +645,10 @@ async fn forward_track(room: Weak<Room>, from: Role, kind: MediaKind, track: Arc
                 if switched || out.connected.swap(false, Ordering::SeqCst) {
                     forwarding.awaiting_keyframe = true;
                 }
-                if forwarding.awaiting_keyframe && starts_vp8_keyframe(&packet.payload) {
+                let keyframe = source
+                    .video_codec
+                    .is_some_and(|codec| codec.starts_keyframe(&packet.payload));
+                if forwarding.awaiting_keyframe && keyframe {
                     forwarding.awaiting_keyframe = false;
                 }
                 let due = forwarding
@@ -522,13 +661,9 @@ async fn forward_track(room: Weak<Room>, from: Role, kind: MediaKind, track: Arc
             };
             (packet, ask)
         };
-        if ask_for_keyframe {
+        if ask_for_keyframe && let Some(source) = &keyframe_source {
             // A receiver decodes nothing until the next keyframe.
-            let pli = PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc,
-            };
-            let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+            source.request().await;
         }
         // A write fails only while the other side's connection is closing.
         let _ = out.track.write_rtp(packet).await;

@@ -72,6 +72,7 @@ impl TestStore {
             connections: enkaku_api::serve::ConnectionLimits::default(),
             media: enkaku_media::relay::RelayConfig {
                 addr: [127, 0, 0, 1].into(),
+                ports: None,
             },
         }
     }

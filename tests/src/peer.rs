@@ -1,18 +1,26 @@
 //! A WebRTC peer standing in for a browser (the call screen or the patient's page): it sends
-//! a camera and a microphone track of its own numbering and counts what it receives.
+//! a camera and a microphone track of its own numbering, counts what it receives and the
+//! keyframe requests that reach its camera, and asks for keyframes of what it receives.
+
+use enkaku_media::keyframes::{self, MarkKeyframeRequests};
+use rtc::interceptor::{Registry, Slot};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
@@ -27,6 +35,8 @@ pub use rtc::rtp_transceiver::rtp_sender::RtpCodecKind as Kind;
 struct Received {
     packets: HashMap<RtpCodecKind, usize>,
     payload_types: HashMap<RtpCodecKind, Vec<u8>>,
+    /// The received video and its SSRC, to ask for keyframes of.
+    video: Option<(Arc<dyn TrackRemote>, u32)>,
 }
 
 struct Handler {
@@ -57,6 +67,9 @@ impl PeerConnectionEventHandler for Handler {
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
                     let mut received = received.lock().unwrap();
+                    if kind == RtpCodecKind::Video && received.video.is_none() {
+                        received.video = Some((track.clone(), packet.header.ssrc));
+                    }
                     *received.packets.entry(kind).or_default() += 1;
                     let types = received.payload_types.entry(kind).or_default();
                     if !types.contains(&packet.header.payload_type) {
@@ -71,26 +84,57 @@ impl PeerConnectionEventHandler for Handler {
 /// A browser stand-in that sends a camera and a microphone track.
 pub struct Peer {
     pub connection: Arc<dyn PeerConnection>,
-    /// Per kind: the track, its SSRC and the payload type its leg negotiated.
-    sending: Vec<(RtpCodecKind, Arc<TrackLocalStaticRTP>, u32, u8)>,
+    /// Per kind: the track, its SSRC, the payload type its leg negotiated and a payload of that
+    /// codec (for video, the start of a keyframe).
+    sending: Vec<(RtpCodecKind, Arc<TrackLocalStaticRTP>, u32, u8, bytes::Bytes)>,
     received: Arc<Mutex<Received>>,
+    /// Keyframe requests (PLI or FIR) that reached this peer's camera.
+    keyframe_requests: Arc<AtomicUsize>,
 }
 
-fn codec(kind: RtpCodecKind, payload_type: u8) -> RTCRtpCodecParameters {
-    let (mime_type, clock_rate, channels) = match kind {
-        RtpCodecKind::Audio => (MIME_TYPE_OPUS, 48_000, 2),
-        _ => (MIME_TYPE_VP8, 90_000, 0),
-    };
+/// A video codec a peer offers, at a payload type of its own.
+pub fn vp8(payload_type: u8) -> RTCRtpCodecParameters {
+    codec(MIME_TYPE_VP8, 90_000, 0, "", payload_type)
+}
+
+/// H.264 as Safari offers it first: constrained baseline, packetization mode 1.
+pub fn h264(payload_type: u8) -> RTCRtpCodecParameters {
+    let fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+    codec(MIME_TYPE_H264, 90_000, 0, fmtp, payload_type)
+}
+
+fn opus(payload_type: u8) -> RTCRtpCodecParameters {
+    codec(MIME_TYPE_OPUS, 48_000, 2, "", payload_type)
+}
+
+fn codec(
+    mime_type: &str,
+    clock_rate: u32,
+    channels: u16,
+    fmtp: &str,
+    payload_type: u8,
+) -> RTCRtpCodecParameters {
     RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
             mime_type: mime_type.to_owned(),
             clock_rate,
             channels,
-            sdp_fmtp_line: String::new(),
+            sdp_fmtp_line: fmtp.to_owned(),
             rtcp_feedback: vec![],
         },
         payload_type,
     }
+}
+
+/// The first bytes of a keyframe of `mime_type` (a VP8 key frame, an H.264 IDR slice); for
+/// audio, anything.
+fn keyframe_payload(mime_type: &str) -> bytes::Bytes {
+    let first = if mime_type.eq_ignore_ascii_case(MIME_TYPE_H264) {
+        0x65
+    } else {
+        0x10
+    };
+    bytes::Bytes::from(vec![first, 0, 0, 0, 0, 0, 0, 0])
 }
 
 impl Peer {
@@ -101,32 +145,55 @@ impl Peer {
         audio_pt: u8,
         exchange: impl AsyncFnOnce(RTCSessionDescription) -> RTCSessionDescription,
     ) -> Self {
+        Self::connect_offering(&[vp8(video_pt)], audio_pt, exchange).await
+    }
+
+    /// Connects with Opus and `video`'s codecs; it sends video with whichever the answer
+    /// kept. (webrtc-rs offers only the codec of the track, `video`'s first.)
+    pub async fn connect_offering(
+        video: &[RTCRtpCodecParameters],
+        audio_pt: u8,
+        exchange: impl AsyncFnOnce(RTCSessionDescription) -> RTCSessionDescription,
+    ) -> Self {
         let runtime = webrtc::runtime::default_runtime().unwrap();
         let received = Arc::new(Mutex::new(Received::default()));
         let (gathered, mut gathered_rx) = tokio::sync::mpsc::channel(1);
         let (connected, mut connected_rx) = tokio::sync::mpsc::channel(1);
         let mut media_engine = MediaEngine::default();
-        let kinds = [(RtpCodecKind::Video, video_pt), (RtpCodecKind::Audio, audio_pt)];
-        for (kind, pt) in kinds {
-            media_engine.register_codec(codec(kind, pt), kind).unwrap();
+        for codec in video {
+            media_engine
+                .register_codec(codec.clone(), RtpCodecKind::Video)
+                .unwrap();
         }
+        media_engine
+            .register_codec(opus(audio_pt), RtpCodecKind::Audio)
+            .unwrap();
+        let kinds = [
+            (RtpCodecKind::Video, video[0].clone()),
+            (RtpCodecKind::Audio, opus(audio_pt)),
+        ];
         let connection: Arc<dyn PeerConnection> = Arc::new(
             PeerConnectionBuilder::new()
                 .with_media_engine(media_engine)
+                .with_interceptor_registry(Registry::new().with(
+                    Slot::from(keyframes::MARKER_SLOT),
+                    MarkKeyframeRequests::default(),
+                ))
                 .with_handler(Arc::new(Handler {
                     runtime: runtime.clone(),
                     received: received.clone(),
                     gathered,
                     connected,
                 }))
-                .with_runtime(runtime)
+                .with_runtime(runtime.clone())
                 .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
                 .build()
                 .await
                 .unwrap(),
         );
         let mut tracks = Vec::new();
-        for (kind, pt) in kinds {
+        let keyframe_requests = Arc::new(AtomicUsize::new(0));
+        for (kind, codec) in kinds {
             let ssrc = rand::random::<u32>();
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 "peer".to_owned(),
@@ -138,7 +205,7 @@ impl Peer {
                         ssrc: Some(ssrc),
                         ..Default::default()
                     },
-                    codec: codec(kind, pt).rtp_codec,
+                    codec: codec.rtp_codec,
                     ..Default::default()
                 }],
             )));
@@ -146,6 +213,18 @@ impl Peer {
                 .add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
                 .unwrap();
+            if kind == RtpCodecKind::Video {
+                let (track, count) = (track.clone(), keyframe_requests.clone());
+                runtime.spawn(Box::pin(async move {
+                    while let Some(event) = track.poll().await {
+                        if let TrackLocalEvent::OnRtcpPacket(packets) = event
+                            && keyframes::asks_for_keyframe(&packets)
+                        {
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }));
+            }
             tracks.push((kind, track, ssrc, sender));
         }
         let offer = connection.create_offer(None).await.unwrap();
@@ -162,28 +241,47 @@ impl Peer {
         let mut sending = Vec::new();
         for (kind, track, ssrc, sender) in tracks {
             let parameters = sender.get_parameters().await.unwrap();
-            let negotiated = parameters.rtp_parameters.codecs[0].payload_type;
-            assert_eq!(
-                negotiated,
-                if kind == RtpCodecKind::Video {
-                    video_pt
-                } else {
-                    audio_pt
-                }
+            let negotiated = &parameters.rtp_parameters.codecs[0];
+            let offered = if kind == RtpCodecKind::Video {
+                video.iter().map(|c| c.payload_type).collect()
+            } else {
+                vec![audio_pt]
+            };
+            assert!(
+                offered.contains(&negotiated.payload_type),
+                "{kind}: its own numbering"
             );
-            sending.push((kind, track, ssrc, negotiated));
+            let payload = keyframe_payload(&negotiated.rtp_codec.mime_type);
+            sending.push((kind, track, ssrc, negotiated.payload_type, payload));
         }
         Self {
             connection,
             sending,
             received,
+            keyframe_requests,
         }
+    }
+
+    /// Keyframe requests that reached this peer's camera so far.
+    pub fn keyframe_requests(&self) -> usize {
+        self.keyframe_requests.load(Ordering::SeqCst)
+    }
+
+    /// Ask for a keyframe of the video received, as a browser that lost a frame does.
+    pub async fn request_keyframe(&self) {
+        let video = self.received.lock().unwrap().video.clone();
+        let (track, media_ssrc) = video.expect("video received before asking for a keyframe");
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        track.write_rtcp(vec![Box::new(pli)]).await.unwrap();
     }
 
     /// Send `n` packets of each kind, 10 ms apart.
     pub async fn send(&self, first: u16, n: u16) {
         for i in first..first + n {
-            for (_, track, ssrc, payload_type) in &self.sending {
+            for (_, track, ssrc, payload_type, payload) in &self.sending {
                 let packet = rtp::Packet {
                     header: rtp::Header {
                         version: 2,
@@ -193,7 +291,7 @@ impl Peer {
                         ssrc: *ssrc,
                         ..Default::default()
                     },
-                    payload: bytes::Bytes::from(vec![0x10, 0, 0, 0, 0, 0, 0, 0]),
+                    payload: payload.clone(),
                 };
                 track.write_rtp(packet).await.unwrap();
             }

@@ -5,9 +5,10 @@
 
 use enkaku_domain::ids::AppointmentId;
 use enkaku_media::forward::Role;
-use enkaku_media::relay::{Relay, RelayConfig};
+use enkaku_media::ports::PortRange;
+use enkaku_media::relay::{Relay, RelayConfig, RelayError};
 use enkaku_media::{CallSignal, CallSignals};
-use enkaku_tests::peer::{Kind, Peer};
+use enkaku_tests::peer::{Kind, Peer, h264};
 use enkaku_tests::{Backend, TestApp, YAMADA, hours_from_now};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ fn relay() -> Arc<Relay> {
     Arc::new(
         Relay::new(RelayConfig {
             addr: "127.0.0.1".parse().unwrap(),
+            ports: None,
         })
         .unwrap(),
     )
@@ -93,6 +95,195 @@ async fn before_the_start_the_clinic_sees_the_patient_then_both_ways_until_the_r
     following.await.unwrap();
     let _ = clinic.connection.close().await;
     let _ = patient.connection.close().await;
+}
+
+/// Waits up to two seconds for `done`.
+async fn eventually(done: impl Fn() -> bool) -> bool {
+    for _ in 0..100 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receivers_keyframe_request_reaches_the_sender_at_most_twice_a_second() {
+    let relay = relay();
+    let room = AppointmentId(uuid::Uuid::now_v7());
+    let clinic = join(&relay, room, Role::Clinic, 102, 109).await;
+    let patient = join(&relay, room, Role::Patient, 100, 111).await;
+    // The doctor receives the patient's video before the start.
+    patient.send(0, 30).await;
+    assert!(eventually(|| clinic.received(Kind::Video).0 > 10).await);
+    // Past the interval of whatever the relay asked for itself.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = patient.keyframe_requests();
+
+    // A decoder that lost a frame asks, and asks again while it waits.
+    for _ in 0..5 {
+        clinic.request_keyframe().await;
+    }
+    assert!(
+        eventually(|| patient.keyframe_requests() > before).await,
+        "the patient's camera is asked for a keyframe"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        patient.keyframe_requests(),
+        before + 1,
+        "requests close together are passed on once"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    clinic.request_keyframe().await;
+    assert!(
+        eventually(|| patient.keyframe_requests() == before + 2).await,
+        "a request after the interval is passed on again"
+    );
+
+    // Before the start the patient receives no video, so has none to ask about: the doctor's
+    // camera is not asked on the patient's behalf.
+    assert_eq!(clinic.keyframe_requests(), 0);
+    relay.close(room).await;
+    let _ = clinic.connection.close().await;
+    let _ = patient.connection.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_without_vp8_see_each_other_in_h264() {
+    let relay = relay();
+    let room = AppointmentId(uuid::Uuid::now_v7());
+    let join_offering = |role, video: Vec<_>| {
+        let relay = relay.clone();
+        async move {
+            Peer::connect_offering(&video, 111, async |offer| {
+                relay.join(room, role, offer, true).await.expect("answered")
+            })
+            .await
+        }
+    };
+    // Browsers without VP8 (an older Safari), each numbering H.264 its own way. (Which codec
+    // a leg is given when the offers differ is `enkaku_media::codecs`' unit tests' concern:
+    // the stand-in offers only the codec it sends.)
+    let patient = join_offering(Role::Patient, vec![h264(126)]).await;
+    let clinic = join_offering(Role::Clinic, vec![h264(125)]).await;
+
+    // Two and a half seconds of keyframes only.
+    tokio::join!(patient.send(0, 250), clinic.send(0, 250));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (video, types) = clinic.received(Kind::Video);
+    assert!(video > 200, "the doctor sees the patient: {video} packets");
+    assert_eq!(types, [125], "as H.264, in the clinic leg's numbering");
+    let (video, types) = patient.received(Kind::Video);
+    assert!(video > 200, "the patient sees the doctor: {video} packets");
+    assert_eq!(types, [126]);
+    // The relay tells H.264 keyframes: the receivers have them, so the cameras are not asked
+    // again each second.
+    assert!(
+        patient.keyframe_requests() <= 1,
+        "{}",
+        patient.keyframe_requests()
+    );
+    assert!(clinic.keyframe_requests() <= 1, "{}", clinic.keyframe_requests());
+    relay.close(room).await;
+    let _ = clinic.connection.close().await;
+    let _ = patient.connection.close().await;
+}
+
+/// `len` consecutive UDP ports free on loopback now.
+fn free_ports(len: u16) -> PortRange {
+    loop {
+        let first = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let Some(last) = first.checked_add(len - 1) else {
+            continue;
+        };
+        if (first..=last).all(|port| std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()) {
+            return PortRange::new(first, last).unwrap();
+        }
+    }
+}
+
+/// An offer the relay reads but cannot answer: it fails after the relay took a port for it.
+fn offer_without_media() -> RTCSessionDescription {
+    RTCSessionDescription::offer("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".to_owned()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_beyond_the_port_range_is_refused_and_the_call_in_it_goes_on() {
+    let relay = Relay::new(RelayConfig {
+        addr: "127.0.0.1".parse().unwrap(),
+        ports: Some(free_ports(2)),
+    })
+    .unwrap();
+    let room = AppointmentId(uuid::Uuid::now_v7());
+    let clinic = join(&relay, room, Role::Clinic, 96, 111).await;
+    let patient = join(&relay, room, Role::Patient, 96, 111).await;
+
+    // Two ports, two participants: a third, in another call or taking a place in this one, is
+    // refused before anything of the call changes.
+    let elsewhere = AppointmentId(uuid::Uuid::now_v7());
+    let refused = relay
+        .join(elsewhere, Role::Clinic, offer_without_media(), false)
+        .await;
+    assert!(matches!(refused, Err(RelayError::Unavailable(_))), "{refused:?}");
+    let refused = relay
+        .join(room, Role::Patient, offer_without_media(), false)
+        .await;
+    assert!(matches!(refused, Err(RelayError::Unavailable(_))), "{refused:?}");
+    assert_eq!((relay.participants(), relay.rooms()), (2, 1));
+    patient.send(0, 30).await;
+    assert!(
+        eventually(|| clinic.received(Kind::Video).0 > 10).await,
+        "the call goes on"
+    );
+
+    // The call ends: its ports serve the next join (which fails on its offer, after a port).
+    relay.close(room).await;
+    let _ = clinic.connection.close().await;
+    let _ = patient.connection.close().await;
+    let mut next = Err(RelayError::Unavailable(String::new()));
+    for _ in 0..50 {
+        next = relay
+            .join(elsewhere, Role::Clinic, offer_without_media(), false)
+            .await;
+        if !matches!(next, Err(RelayError::Unavailable(_))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(matches!(next, Err(RelayError::BadOffer(_))), "{next:?}");
+    // A join that failed gives its port back and leaves no room behind.
+    let again = relay
+        .join(elsewhere, Role::Patient, offer_without_media(), false)
+        .await;
+    assert!(matches!(again, Err(RelayError::BadOffer(_))), "{again:?}");
+    assert_eq!((relay.participants(), relay.rooms()), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_both_participants_left_is_forgotten() {
+    let relay = relay();
+    let room = AppointmentId(uuid::Uuid::now_v7());
+    let clinic = join(&relay, room, Role::Clinic, 96, 111).await;
+    let patient = join(&relay, room, Role::Patient, 96, 111).await;
+    assert_eq!(relay.rooms(), 1);
+    // The call never ends in enkaku: both simply leave.
+    let _ = clinic.connection.close().await;
+    let _ = patient.connection.close().await;
+    let mut rooms = relay.rooms();
+    for _ in 0..300 {
+        if rooms == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rooms = relay.rooms();
+    }
+    assert_eq!((relay.participants(), rooms), (0, 0));
 }
 
 /// Descriptors open in this process: every peer connection holds UDP sockets.
