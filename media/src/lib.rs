@@ -5,6 +5,7 @@
 //! connections that carry the packets subscribe to the signals to open and close rooms.
 
 pub mod forward;
+pub mod ice_servers;
 pub mod relay;
 
 use enkaku_domain::ids::AppointmentId;

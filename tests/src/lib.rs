@@ -73,6 +73,7 @@ impl TestStore {
             media: enkaku_media::relay::RelayConfig {
                 addr: [127, 0, 0, 1].into(),
             },
+            ice_servers: Default::default(),
         }
     }
 
