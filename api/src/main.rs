@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or update the database schema, then exit.
     Migrate,
     /// Drop every read model and rebuild it from the event store.
@@ -204,7 +204,9 @@ fn init_tracing() {
 async fn main() -> anyhow::Result<()> {
     init_tracing();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::parse_default()));
+    let command = cli
+        .command
+        .unwrap_or(Command::Serve(Box::new(ServeArgs::parse_default())));
     let config = |serve: &ServeArgs| Config {
         addr: serve.addr,
         data_dir: cli.data_dir.clone(),

@@ -44,7 +44,7 @@ pub trait Signalling: Send {
     /// Where the peer's own candidates go; they must reach the relay after the offer.
     fn to_relay(&self) -> UnboundedSender<Option<IceCandidate>>;
     /// The relay's candidates, handed over once.
-    fn from_relay(&mut self) -> UnboundedReceiver<Option<IceCandidate>>;
+    fn take_relay_candidates(&mut self) -> UnboundedReceiver<Option<IceCandidate>>;
 }
 
 struct Handler {
@@ -182,7 +182,7 @@ impl Peer {
             "the relay answers before it has gathered"
         );
         connection.set_remote_description(answer).await.unwrap();
-        let mut from_relay = signalling.from_relay();
+        let mut from_relay = signalling.take_relay_candidates();
         // Weak: the candidates must not keep a closed peer's sockets open.
         let trickled = Arc::downgrade(&connection);
         let relay_candidates = Arc::new(AtomicUsize::new(0));

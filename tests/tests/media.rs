@@ -105,7 +105,7 @@ impl Signalling for Direct {
         self.to_relay.tx.clone()
     }
 
-    fn from_relay(&mut self) -> UnboundedReceiver<Option<IceCandidate>> {
+    fn take_relay_candidates(&mut self) -> UnboundedReceiver<Option<IceCandidate>> {
         self.from_relay.take()
     }
 }
@@ -332,7 +332,7 @@ impl Signalling for Socket {
         self.to_relay.tx.clone()
     }
 
-    fn from_relay(&mut self) -> UnboundedReceiver<Option<IceCandidate>> {
+    fn take_relay_candidates(&mut self) -> UnboundedReceiver<Option<IceCandidate>> {
         self.from_relay.take()
     }
 }
