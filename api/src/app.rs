@@ -23,6 +23,7 @@ use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::{Db, demo, secrets};
 use enkaku_media::CallSignals;
+use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::{Relay, RelayConfig};
 use enkaku_projections::{Changes, EventFeed, ProjectionRunner, ReactorRunner};
 use std::net::SocketAddr;
@@ -54,6 +55,8 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// Where the media relay listens.
     pub media: RelayConfig,
+    /// The STUN and TURN servers pages are told to use (none on the embedded default).
+    pub ice_servers: IceServers,
 }
 
 impl Config {
@@ -259,6 +262,7 @@ impl Application {
             calls: calls.clone(),
             relay: relay.clone(),
             presence: Arc::new(CallPresence::new(service.clone())),
+            ice_servers: Arc::new(config.ice_servers.clone()),
             links: links.clone(),
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),

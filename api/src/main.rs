@@ -8,8 +8,10 @@ use enkaku_commands::ports::EventStore;
 use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
 use enkaku_domain::values::SmsCountries;
 use enkaku_infra::kafka::KafkaConfig;
+use enkaku_media::ice_servers::{DEFAULT_TURN_TTL, IceServers};
 use enkaku_media::ports::PortRange;
 use enkaku_media::relay::RelayConfig;
+use secrecy::SecretString;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,7 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or update the database schema, then exit.
     Migrate,
     /// Drop every read model and rebuild it from the event store.
@@ -105,6 +107,31 @@ struct ServeArgs {
     /// the range is how many can be in calls at once. A firewall in front opens them.
     #[arg(long, env = "ENKAKU_MEDIA_PORTS", default_value = "50000-50999")]
     media_ports: PortRange,
+    /// STUN servers browsers use to learn their public address, comma-separated
+    /// (`stun:stun.example.jp:3478`).
+    #[arg(long, env = "ENKAKU_MEDIA_STUN", value_delimiter = ',')]
+    stun: Vec<String>,
+    /// TURN servers for browsers that cannot reach the relay directly (strict NAT, UDP
+    /// blocked), comma-separated (`turn:turn.example.jp:3478,turns:turn.example.jp:5349`).
+    /// Each page gets credentials of its own, minted from the shared secret.
+    #[arg(long, env = "ENKAKU_MEDIA_TURN", value_delimiter = ',')]
+    turn: Vec<String>,
+    /// The secret shared with the TURN servers (coturn `static-auth-secret`). Prefer the
+    /// environment or `--turn-secret-file`: a command line is visible to every local user.
+    #[arg(
+        long,
+        env = "ENKAKU_MEDIA_TURN_SECRET",
+        hide_env_values = true,
+        conflicts_with = "turn_secret_file"
+    )]
+    turn_secret: Option<String>,
+    /// A file holding the TURN secret instead, read once at start.
+    #[arg(long, env = "ENKAKU_MEDIA_TURN_SECRET_FILE")]
+    turn_secret_file: Option<PathBuf>,
+    /// Seconds a page's TURN credential stays valid for new allocations.
+    #[arg(long, env = "ENKAKU_MEDIA_TURN_TTL", default_value_t = DEFAULT_TURN_TTL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    turn_ttl: u64,
 }
 
 impl ServeArgs {
@@ -115,6 +142,33 @@ impl ServeArgs {
             client_prefix: self.kafka_client_prefix.clone(),
             ..KafkaConfig::new(brokers)
         })
+    }
+
+    /// The STUN and TURN servers for pages, checked: a configuration browsers cannot use
+    /// stops the start.
+    fn ice_servers(&self) -> anyhow::Result<IceServers> {
+        let secret = match (&self.turn_secret, &self.turn_secret_file) {
+            (Some(secret), _) => Some(secret.trim().to_owned()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the TURN secret from {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let listed = |urls: &[String]| -> Vec<String> {
+            urls.iter()
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty())
+                .collect()
+        };
+        Ok(IceServers::new(
+            listed(&self.stun),
+            listed(&self.turn),
+            secret.map(SecretString::from),
+            Duration::from_secs(self.turn_ttl),
+        )?)
     }
 
     /// The connection limits, sized to `open_files` beside the media relay's sockets unless
@@ -156,7 +210,9 @@ fn init_tracing() {
 async fn main() -> anyhow::Result<()> {
     init_tracing();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::parse_default()));
+    let command = cli
+        .command
+        .unwrap_or(Command::Serve(Box::new(ServeArgs::parse_default())));
     let config = |serve: &ServeArgs| Config {
         addr: serve.addr,
         data_dir: cli.data_dir.clone(),
@@ -176,6 +232,8 @@ async fn main() -> anyhow::Result<()> {
             addr: serve.media_addr,
             ports: Some(serve.media_ports),
         },
+        // Only serving uses them (and checks them).
+        ice_servers: IceServers::default(),
     };
     match command {
         Command::Serve(serve) => {
@@ -184,6 +242,7 @@ async fn main() -> anyhow::Result<()> {
             let open_files = serve::raise_open_files_limit();
             let config = Config {
                 connections: serve.connections(open_files).map_err(anyhow::Error::msg)?,
+                ice_servers: serve.ice_servers()?,
                 ..config(&serve)
             };
             tracing::info!(

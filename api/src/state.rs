@@ -17,6 +17,7 @@ use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_media::CallSignals;
+use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::Relay;
 use std::sync::Arc;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub relay: Arc<Relay>,
     /// Who is in which call, recorded as the call's presence.
     pub presence: Arc<crate::presence::CallPresence>,
+    /// The STUN and TURN servers each page is told to use.
+    pub ice_servers: Arc<IceServers>,
     pub links: Arc<LinkSigner>,
     /// Base of the clinic and patient URLs, without a trailing slash.
     pub public_url: String,

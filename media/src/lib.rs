@@ -6,6 +6,7 @@
 
 pub mod codecs;
 pub mod forward;
+pub mod ice_servers;
 pub mod keyframes;
 pub mod ports;
 pub mod relay;

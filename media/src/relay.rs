@@ -4,6 +4,11 @@
 //!
 //! Rooms live in this process's memory: two participants of one call must reach the same
 //! process (docs/architecture.md says how several nodes share calls).
+//!
+//! Signalling is trickled: a join answers at once, and the relay's own candidates follow as
+//! `LegEvent`s while the page's are added as they come. A leg lives as long as its
+//! participant's signalling holds it: a second offer on it (an ICE restart after a network
+//! change) renegotiates the same connection, keeping its tracks and its forwarding state.
 
 use crate::CallSignal;
 use crate::codecs;
@@ -18,6 +23,7 @@ use rtc::peer_connection::configuration::interceptor_registry::register_default_
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters, RtpCodecKind,
 };
@@ -32,12 +38,9 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
-    RTCPeerConnectionState, Registry,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
 };
 use webrtc::runtime::Runtime;
-
-/// How long a join waits for the relay's own ICE candidates.
-const GATHERING: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -45,6 +48,41 @@ pub enum RelayError {
     BadOffer(String),
     #[error("the relay cannot take a participant now: {0}")]
     Unavailable(String),
+    #[error("the browser's candidate cannot be used: {0}")]
+    BadCandidate(String),
+    /// The leg was replaced, failed or its room closed: a new join is needed.
+    #[error("the participant's connection has left the room")]
+    Left,
+}
+
+/// An ICE candidate as signalling carries it (the browser's `RTCIceCandidateInit`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    #[serde(default, rename = "sdpMLineIndex")]
+    pub sdp_mline_index: Option<u16>,
+    #[serde(default)]
+    pub username_fragment: Option<String>,
+}
+
+/// What a leg tells its participant's signalling after the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LegEvent {
+    /// One of the relay's own candidates; `None` once it has gathered them all (again after
+    /// each ICE restart).
+    Candidate(Option<IceCandidate>),
+    /// Another connection of the same role took this one's place; this one is closed.
+    Replaced,
+}
+
+/// A participant's place in a room, as its signalling holds it.
+pub struct Joined {
+    pub answer: RTCSessionDescription,
+    pub leg: LegHandle,
+    pub events: tokio::sync::mpsc::UnboundedReceiver<LegEvent>,
 }
 
 /// A browser's offer, from its SDP.
@@ -171,7 +209,9 @@ struct Leg {
     connection: Arc<dyn PeerConnection>,
     /// Per kind: the track that carries the other side's media to this participant.
     outbound: HashMap<MediaKind, Outbound>,
-    /// Per kind: what this participant's browser negotiated for what it sends.
+    /// Per kind: what this participant's browser negotiated for what it sends. A
+    /// renegotiation keeps it: an offerer keeps its payload types and extension ids for the
+    /// life of a session.
     inbound: HashMap<MediaKind, Negotiated>,
     /// The video codec this leg was given (none when its browser offers no codec the relay
     /// forwards).
@@ -179,6 +219,8 @@ struct Leg {
     /// The video this participant sends, once it arrives: asked for keyframes on behalf of the
     /// other side.
     video_source: Mutex<Option<Arc<KeyframeSource>>>,
+    /// To its participant's signalling.
+    events: tokio::sync::mpsc::UnboundedSender<LegEvent>,
 }
 
 impl Leg {
@@ -335,15 +377,16 @@ impl Relay {
     }
 
     /// Let `role` into the room of `appointment` with its browser's `offer`; the answer goes
-    /// back to the browser. `started` is whether the call has started, as the appointment's
-    /// history says. A participant already there in that role is replaced.
+    /// back to the browser at once and the relay's candidates follow on `events`. `started`
+    /// is whether the call has started, as the appointment's history says. A participant
+    /// already there in that role is replaced (and told so on its own `events`).
     pub async fn join(
         &self,
         appointment: AppointmentId,
         role: Role,
         offer: RTCSessionDescription,
         started: bool,
-    ) -> Result<RTCSessionDescription, RelayError> {
+    ) -> Result<Joined, RelayError> {
         let inbound = offered(&offer)?;
         let entered = self.rooms.enter(appointment);
         let room = &entered.room;
@@ -355,7 +398,7 @@ impl Relay {
             .get(&MediaKind::Video)
             .and_then(|offered| codecs::choose_video(offered, other_video));
         let serial = self.serials.fetch_add(1, Ordering::Relaxed);
-        let (gathered_tx, gathered) = tokio::sync::mpsc::channel(1);
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let handler = Arc::new(Handler {
             rooms: Arc::downgrade(&self.rooms),
             appointment,
@@ -363,14 +406,12 @@ impl Relay {
             role,
             serial,
             runtime: self.runtime.clone(),
-            gathered: gathered_tx,
+            events: events_tx.clone(),
         });
         let connection = self
             .connect(video_codec.unwrap_or(VideoCodec::Vp8), handler)
             .await?;
-        let answered = self
-            .answer(&connection, room, role, offer, video_codec, gathered)
-            .await;
+        let answered = self.answer(&connection, room, role, offer, video_codec).await;
         let (outbound, answer) = match answered {
             Ok(answered) => answered,
             Err(e) => {
@@ -386,12 +427,27 @@ impl Relay {
             inbound,
             video_codec,
             video_source: Mutex::new(None),
+            events: events_tx,
         });
-        let replaced = room.legs.lock().ok().and_then(|mut legs| legs.insert(role, leg));
+        let replaced = room
+            .legs
+            .lock()
+            .ok()
+            .and_then(|mut legs| legs.insert(role, leg.clone()));
         if let Some(old) = replaced {
+            // Its signalling may be gone already (a reload): then nobody needs the news.
+            let _ = old.events.send(LegEvent::Replaced);
             let _ = old.connection.close().await;
         }
-        Ok(answer)
+        Ok(Joined {
+            answer,
+            leg: LegHandle {
+                room: Arc::downgrade(room),
+                role,
+                leg,
+            },
+            events,
+        })
     }
 
     /// A connection for a leg given `video`, on a free port of the relay's range.
@@ -433,7 +489,7 @@ impl Relay {
     }
 
     /// Answer `offer` on `connection`: the tracks that carry the other side's media to `role`,
-    /// and the answer with the relay's candidates.
+    /// and the answer (the relay's candidates follow by trickle).
     async fn answer(
         &self,
         connection: &Arc<dyn PeerConnection>,
@@ -441,7 +497,6 @@ impl Relay {
         role: Role,
         offer: RTCSessionDescription,
         video_codec: Option<VideoCodec>,
-        mut gathered: tokio::sync::mpsc::Receiver<()>,
     ) -> Result<(HashMap<MediaKind, Outbound>, RTCSessionDescription), RelayError> {
         let unavailable = |e: webrtc::error::Error| RelayError::Unavailable(e.to_string());
         // The offer first: tracks added after it take the transceivers its m-lines made.
@@ -487,12 +542,12 @@ impl Relay {
             .create_answer(None)
             .await
             .map_err(|e| RelayError::BadOffer(e.to_string()))?;
+        // The answer as created, without the candidates gathered meanwhile: every one of them
+        // goes by trickle, whichever moment it was gathered at.
         connection
-            .set_local_description(answer)
+            .set_local_description(answer.clone())
             .await
             .map_err(unavailable)?;
-        // Candidates go in the answer: the page sends its offer once it has gathered too.
-        let _ = tokio::time::timeout(GATHERING, gathered.recv()).await;
         for (kind, ssrc, track, sender) in senders {
             let parameters = sender.get_parameters().await.map_err(unavailable)?;
             let rewriter = Rewriter::new(ssrc, negotiated(&parameters.rtp_parameters));
@@ -511,12 +566,95 @@ impl Relay {
                 },
             );
         }
-        let answer = connection
-            .local_description()
-            .await
-            .ok_or_else(|| RelayError::Unavailable("no local description".into()))?;
         Ok((outbound, answer))
     }
+}
+
+/// A participant's signalling's hold on its leg.
+pub struct LegHandle {
+    room: Weak<Room>,
+    role: Role,
+    leg: Arc<Leg>,
+}
+
+impl LegHandle {
+    /// Whether the leg is still its role's in a room that is still open.
+    fn is_current(&self) -> bool {
+        self.room
+            .upgrade()
+            .and_then(|room| room.leg(self.role))
+            .is_some_and(|leg| leg.serial == self.leg.serial)
+    }
+
+    /// Answer a later offer of the same browser (an ICE restart) on the same connection: its
+    /// tracks and their forwarding stay as they are. The offer must keep the media sections
+    /// of the first, so a page cannot add tracks (and forwarding tasks) by renegotiating.
+    pub async fn renegotiate(
+        &self,
+        offer: RTCSessionDescription,
+    ) -> Result<RTCSessionDescription, RelayError> {
+        if !self.is_current() {
+            return Err(RelayError::Left);
+        }
+        let connection = &self.leg.connection;
+        let first = connection.remote_description().await;
+        if first.as_ref().map(media_sections).transpose()? != Some(media_sections(&offer)?) {
+            return Err(RelayError::BadOffer(
+                "a later offer changes the media sections".into(),
+            ));
+        }
+        let bad_offer = |e: webrtc::error::Error| RelayError::BadOffer(e.to_string());
+        connection
+            .set_remote_description(offer)
+            .await
+            .map_err(bad_offer)?;
+        let answer = connection.create_answer(None).await.map_err(bad_offer)?;
+        connection
+            .set_local_description(answer.clone())
+            .await
+            .map_err(|e| RelayError::Unavailable(e.to_string()))?;
+        Ok(answer)
+    }
+
+    /// One of the browser's candidates, trickled after its offer.
+    pub async fn add_candidate(&self, candidate: IceCandidate) -> Result<(), RelayError> {
+        self.leg
+            .connection
+            .add_ice_candidate(RTCIceCandidateInit {
+                candidate: candidate.candidate,
+                sdp_mid: candidate.sdp_mid,
+                sdp_mline_index: candidate.sdp_mline_index,
+                username_fragment: candidate.username_fragment,
+                url: None,
+            })
+            .await
+            .map_err(|e| RelayError::BadCandidate(e.to_string()))
+    }
+
+    /// The signalling ended: the leg leaves its room (unless replaced already) and closes.
+    pub async fn leave(&self) {
+        if let Some(room) = self.room.upgrade()
+            && let Ok(mut legs) = room.legs.lock()
+            && legs
+                .get(&self.role)
+                .is_some_and(|leg| leg.serial == self.leg.serial)
+        {
+            legs.remove(&self.role);
+        }
+        let _ = self.leg.connection.close().await;
+    }
+}
+
+/// The kinds of a description's media sections, in order.
+fn media_sections(description: &RTCSessionDescription) -> Result<Vec<String>, RelayError> {
+    let parsed = description
+        .unmarshal()
+        .map_err(|e| RelayError::BadOffer(e.to_string()))?;
+    Ok(parsed
+        .media_descriptions
+        .iter()
+        .map(|media| media.media_name.media.clone())
+        .collect())
 }
 
 /// A random SSRC, never 0 (which some receivers read as "none").
@@ -532,14 +670,31 @@ struct Handler {
     /// Its leg's serial.
     serial: u64,
     runtime: Arc<dyn Runtime>,
-    gathered: tokio::sync::mpsc::Sender<()>,
+    /// To the participant's signalling.
+    events: tokio::sync::mpsc::UnboundedSender<LegEvent>,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            // The browser bundles every m-line on the first's transport; no mid names it
+            // better than the index.
+            Ok(init) => {
+                let _ = self.events.send(LegEvent::Candidate(Some(IceCandidate {
+                    candidate: init.candidate,
+                    sdp_mid: None,
+                    sdp_mline_index: Some(0),
+                    username_fragment: None,
+                })));
+            }
+            Err(e) => tracing::warn!(error = %e, "the relay cannot describe one of its candidates"),
+        }
+    }
+
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
-            let _ = self.gathered.try_send(());
+            let _ = self.events.send(LegEvent::Candidate(None));
         }
     }
 

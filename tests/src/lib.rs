@@ -74,6 +74,7 @@ impl TestStore {
                 addr: [127, 0, 0, 1].into(),
                 ports: None,
             },
+            ice_servers: Default::default(),
         }
     }
 

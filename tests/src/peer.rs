@@ -1,16 +1,19 @@
 //! A WebRTC peer standing in for a browser (the call screen or the patient's page): it sends
 //! a camera and a microphone track of its own numbering, counts what it receives and the
-//! keyframe requests that reach its camera, and asks for keyframes of what it receives.
+//! keyframe requests that reach its camera, and asks for keyframes of what it receives. Like
+//! a page it offers before it has gathered and trickles its candidates both ways, through any
+//! `Signalling` (the relay's API directly, or enkaku's WebSocket).
 
 use enkaku_media::keyframes::{self, MarkKeyframeRequests};
+use enkaku_media::relay::IceCandidate;
 use rtc::interceptor::{Registry, Slot};
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -19,12 +22,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
-    RTCPeerConnectionState,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 use webrtc::runtime::Runtime;
 
@@ -39,18 +43,40 @@ struct Received {
     video: Option<(Arc<dyn TrackRemote>, u32)>,
 }
 
+/// How a peer reaches the relay: offers out and answers back, candidates both ways (`None`
+/// ends one side's gathering).
+#[async_trait::async_trait]
+pub trait Signalling: Send {
+    /// Takes an offer to the relay and brings back its answer.
+    async fn exchange(&mut self, offer: RTCSessionDescription) -> RTCSessionDescription;
+    /// Where the peer's own candidates go; they must reach the relay after the offer.
+    fn to_relay(&self) -> UnboundedSender<Option<IceCandidate>>;
+    /// The relay's candidates, handed over once.
+    fn take_relay_candidates(&mut self) -> UnboundedReceiver<Option<IceCandidate>>;
+}
+
 struct Handler {
     runtime: Arc<dyn Runtime>,
     received: Arc<Mutex<Received>>,
-    gathered: tokio::sync::mpsc::Sender<()>,
+    candidates: UnboundedSender<Option<IceCandidate>>,
     connected: tokio::sync::mpsc::Sender<()>,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        let init = event.candidate.to_json().expect("a candidate of its own");
+        let _ = self.candidates.send(Some(IceCandidate {
+            candidate: init.candidate,
+            sdp_mid: init.sdp_mid,
+            sdp_mline_index: init.sdp_mline_index,
+            username_fragment: None,
+        }));
+    }
+
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
-            let _ = self.gathered.try_send(());
+            let _ = self.candidates.send(None);
         }
     }
 
@@ -90,6 +116,8 @@ pub struct Peer {
     received: Arc<Mutex<Received>>,
     /// Keyframe requests (PLI or FIR) that reached this peer's camera.
     keyframe_requests: Arc<AtomicUsize>,
+    /// The relay's candidates added so far (ICE could connect on the peer's alone).
+    relay_candidates: Arc<AtomicUsize>,
 }
 
 /// A video codec a peer offers, at a payload type of its own.
@@ -138,14 +166,10 @@ fn keyframe_payload(mime_type: &str) -> bytes::Bytes {
 }
 
 impl Peer {
-    /// Connects with VP8 and Opus at payload types of its own; `exchange` takes the offer
-    /// (with every candidate) to the relay and brings back its answer.
-    pub async fn connect(
-        video_pt: u8,
-        audio_pt: u8,
-        exchange: impl AsyncFnOnce(RTCSessionDescription) -> RTCSessionDescription,
-    ) -> Self {
-        Self::connect_offering(&[vp8(video_pt)], audio_pt, exchange).await
+    /// Connects with VP8 and Opus at payload types of its own: the offer goes before any
+    /// candidate, and the candidates of both sides follow through `signalling`.
+    pub async fn connect(video_pt: u8, audio_pt: u8, signalling: &mut impl Signalling) -> Self {
+        Self::connect_offering(&[vp8(video_pt)], audio_pt, signalling).await
     }
 
     /// Connects with Opus and `video`'s codecs; it sends video with whichever the answer
@@ -153,11 +177,10 @@ impl Peer {
     pub async fn connect_offering(
         video: &[RTCRtpCodecParameters],
         audio_pt: u8,
-        exchange: impl AsyncFnOnce(RTCSessionDescription) -> RTCSessionDescription,
+        signalling: &mut impl Signalling,
     ) -> Self {
         let runtime = webrtc::runtime::default_runtime().unwrap();
         let received = Arc::new(Mutex::new(Received::default()));
-        let (gathered, mut gathered_rx) = tokio::sync::mpsc::channel(1);
         let (connected, mut connected_rx) = tokio::sync::mpsc::channel(1);
         let mut media_engine = MediaEngine::default();
         for codec in video {
@@ -182,7 +205,7 @@ impl Peer {
                 .with_handler(Arc::new(Handler {
                     runtime: runtime.clone(),
                     received: received.clone(),
-                    gathered,
+                    candidates: signalling.to_relay(),
                     connected,
                 }))
                 .with_runtime(runtime.clone())
@@ -227,14 +250,37 @@ impl Peer {
             }
             tracks.push((kind, track, ssrc, sender));
         }
+        // The offer as created carries no candidate: they all go by trickle.
         let offer = connection.create_offer(None).await.unwrap();
-        connection.set_local_description(offer).await.unwrap();
-        tokio::time::timeout(Duration::from_secs(5), gathered_rx.recv())
-            .await
-            .expect("gathered");
-        let offer = connection.local_description().await.unwrap();
-        let answer = exchange(offer).await;
+        connection.set_local_description(offer.clone()).await.unwrap();
+        let answer = signalling.exchange(offer).await;
+        assert!(
+            !answer.sdp.contains("a=candidate"),
+            "the relay answers before it has gathered"
+        );
         connection.set_remote_description(answer).await.unwrap();
+        let mut from_relay = signalling.take_relay_candidates();
+        // Weak: the candidates must not keep a closed peer's sockets open.
+        let trickled = Arc::downgrade(&connection);
+        let relay_candidates = Arc::new(AtomicUsize::new(0));
+        let added = relay_candidates.clone();
+        runtime.spawn(Box::pin(async move {
+            while let Some(candidate) = from_relay.recv().await {
+                let (Some(candidate), Some(connection)) = (candidate, trickled.upgrade()) else {
+                    continue;
+                };
+                connection
+                    .add_ice_candidate(RTCIceCandidateInit {
+                        candidate: candidate.candidate,
+                        sdp_mid: candidate.sdp_mid,
+                        sdp_mline_index: candidate.sdp_mline_index,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("the relay's candidates are usable");
+                added.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
         tokio::time::timeout(Duration::from_secs(10), connected_rx.recv())
             .await
             .expect("connected to the relay");
@@ -259,6 +305,7 @@ impl Peer {
             sending,
             received,
             keyframe_requests,
+            relay_candidates,
         }
     }
 
@@ -276,6 +323,27 @@ impl Peer {
             media_ssrc,
         };
         track.write_rtcp(vec![Box::new(pli)]).await.unwrap();
+    }
+
+    pub fn relay_candidates(&self) -> usize {
+        self.relay_candidates.load(Ordering::Relaxed)
+    }
+
+    /// Restarts ICE as a page does after a network change: a new offer on the same
+    /// connection, answered on the same leg. Returns the relay's answer.
+    pub async fn restart_ice(&self, signalling: &mut impl Signalling) -> RTCSessionDescription {
+        self.connection.restart_ice().await.unwrap();
+        let offer = self.connection.create_offer(None).await.unwrap();
+        self.connection
+            .set_local_description(offer.clone())
+            .await
+            .unwrap();
+        let answer = signalling.exchange(offer).await;
+        self.connection
+            .set_remote_description(answer.clone())
+            .await
+            .unwrap();
+        answer
     }
 
     /// Send `n` packets of each kind, 10 ms apart.

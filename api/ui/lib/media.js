@@ -1,17 +1,23 @@
 // The call's media through enkaku's relay: one peer connection and one signalling socket
-// per page. The page sends its offer with every candidate, the relay answers, and the socket
-// then brings the call's news. A dropped socket or connection comes back by itself.
+// per page. The server greets with the ICE servers to use; the page offers at once and
+// trickles its candidates, the relay answers and trickles its own. When the network changes
+// the page restarts ICE on the same connection and socket; only if that brings nothing back
+// (or the socket drops) does it connect afresh. Another page of the same role taking over
+// stops this one for good.
 
-/** How long to gather candidates before the offer goes anyway. */
-const GATHERING_MS = 3000;
-/** Wait before connecting again after a drop. */
+/** Wait before connecting afresh after a drop. */
 const RETRY_MS = 2000;
+/** How long a connection may stay `disconnected` before ICE restarts: a blip heals alone. */
+const DISCONNECTED_MS = 3000;
+/** How long an ICE restart has to bring the connection back before the page connects afresh. */
+const RESTART_MS = 10000;
 
 /**
  * `path` is the signalling address (`/api/v1/media/…`), `stream` the page's own camera and
  * microphone (or null: then it only receives). `onRemote(stream)` hears the other side's
- * media; `onState(state)` hears `connecting`, `connected`, `started`, `reconnecting`,
- * `ended` and `refused`.
+ * media; `onState(state, code)` hears `connecting`, `connected`, `started`, `reconnecting`,
+ * `ended`, `refused` (with the error code) and `replaced` (another tab or device of the same
+ * role took over: this page has stopped and does not come back by itself).
  */
 export class MediaLink {
   constructor(path, stream, { onRemote, onState }) {
@@ -22,6 +28,8 @@ export class MediaLink {
     this.stopped = false;
     this.pc = null;
     this.socket = null;
+    this.disconnectedTimer = null;
+    this.restartTimer = null;
   }
 
   start() {
@@ -31,16 +39,73 @@ export class MediaLink {
 
   stop() {
     this.stopped = true;
+    this.close();
+  }
+
+  close() {
+    clearTimeout(this.disconnectedTimer);
+    clearTimeout(this.restartTimer);
+    this.restartTimer = null;
     this.socket?.close();
     this.pc?.close();
     this.socket = null;
     this.pc = null;
   }
 
-  async connect() {
+  connect() {
     if (this.stopped) return;
     this.onState('connecting');
-    const pc = new RTCPeerConnection();
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const socket = new WebSocket(`${scheme}://${location.host}${this.path}`);
+    this.socket = socket;
+    // One message after another: a candidate must not overtake the answer it belongs to.
+    let handled = Promise.resolve();
+    socket.onmessage = (event) => {
+      handled = handled
+        .then(() => this.handle(socket, JSON.parse(event.data)))
+        .catch(() => {}); // an unusable candidate costs one path, not the call
+    };
+    // Refused before the upgrade (the link closed meanwhile) or dropped: try again; a page
+    // whose link has closed learns so from its own checks and stops.
+    socket.onclose = () => {
+      if (socket === this.socket) this.retry();
+    };
+  }
+
+  async handle(socket, message) {
+    if (socket !== this.socket) return;
+    switch (message.type) {
+      case 'hello':
+        await this.offer(message.ice_servers);
+        break;
+      case 'answer':
+        await this.pc?.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+        break;
+      case 'candidate':
+        // `null` is the relay's last: the browser takes `undefined` as the end of candidates.
+        await this.pc?.addIceCandidate(message.candidate ?? undefined);
+        break;
+      case 'started':
+        this.onState('started');
+        break;
+      case 'ended':
+      case 'replaced':
+        this.onState(message.type);
+        this.stop();
+        break;
+      case 'refused':
+        this.onState('refused', message.code);
+        this.stop();
+        break;
+    }
+  }
+
+  send(message) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  async offer(iceServers) {
+    const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
     if (this.stream) {
       for (const track of this.stream.getTracks()) pc.addTrack(track, this.stream);
@@ -53,55 +118,50 @@ export class MediaLink {
       remote.addTrack(event.track);
       this.onRemote(remote);
     };
-    pc.onconnectionstatechange = () => {
-      if (pc !== this.pc) return;
-      if (pc.connectionState === 'connected') this.onState('connected');
-      if (pc.connectionState === 'failed') this.retry();
+    pc.onicecandidate = (event) => {
+      if (pc === this.pc) this.send({ type: 'candidate', candidate: event.candidate?.toJSON() ?? null });
     };
+    pc.onconnectionstatechange = () => this.watch(pc);
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc);
+    this.send({ type: 'offer', sdp: pc.localDescription.sdp });
+  }
+
+  watch(pc) {
     if (pc !== this.pc) return;
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const socket = new WebSocket(`${scheme}://${location.host}${this.path}`);
-    this.socket = socket;
-    socket.onopen = () => socket.send(JSON.stringify({ type: 'offer', sdp: pc.localDescription.sdp }));
-    socket.onmessage = async (event) => {
-      const message = JSON.parse(event.data);
-      if (message.type === 'answer') await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
-      else if (message.type === 'started') this.onState('started');
-      else if (message.type === 'ended') {
-        this.onState('ended');
-        this.stop();
-      } else if (message.type === 'refused') {
-        this.onState('refused', message.code);
-        this.stop();
-      }
-    };
-    // Refused before the upgrade (the link closed meanwhile) or dropped: try again; a page
-    // whose link has closed learns so from its own checks and stops.
-    socket.onclose = () => {
-      if (socket === this.socket) this.retry();
-    };
+    clearTimeout(this.disconnectedTimer);
+    const state = pc.connectionState;
+    if (state === 'connected') {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+      this.onState('connected');
+    } else if (state === 'disconnected') {
+      this.disconnectedTimer = setTimeout(() => this.restart(pc), DISCONNECTED_MS);
+    } else if (state === 'failed') {
+      this.restart(pc);
+    }
+  }
+
+  /** The network changed under the connection: new candidates on both sides, same call. */
+  async restart(pc) {
+    if (pc !== this.pc || this.restartTimer) return; // one restart at a time
+    this.onState('reconnecting');
+    this.restartTimer = setTimeout(() => {
+      if (pc === this.pc) this.retry();
+    }, RESTART_MS);
+    pc.restartIce();
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+    } catch {
+      if (pc === this.pc) this.retry();
+      return;
+    }
+    if (pc === this.pc) this.send({ type: 'offer', sdp: pc.localDescription.sdp });
   }
 
   retry() {
     if (this.stopped) return;
     this.onState('reconnecting');
-    this.socket?.close();
-    this.pc?.close();
-    this.socket = null;
-    this.pc = null;
+    this.close();
     setTimeout(() => this.connect(), RETRY_MS);
   }
-}
-
-function gathered(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState === 'complete') resolve();
-    };
-    pc.addEventListener('icegatheringstatechange', done);
-    setTimeout(resolve, GATHERING_MS);
-  });
 }
