@@ -5,9 +5,10 @@
 import { call, get, ifMatch } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { dateTime } from './lib/format.js';
-import { describe } from './lib/messages.js';
+import { describe, mediaRefusal } from './lib/messages.js';
 import { Camera, tokenFromPath } from './lib/camera.js';
 import { MediaLink } from './lib/media.js';
+import { playRemote, remoteVideo } from './lib/playback.js';
 import { confirmDialog } from './lib/ui.js';
 
 const token = tokenFromPath();
@@ -21,12 +22,16 @@ const remote = document.getElementById('remote');
 const camera = new Camera();
 /** The patient's media through the relay, once the camera has answered. */
 let media = null;
+/** The patient in the centre, made when their media first arrives. */
+let patientVideo = null;
+/** Another screen of the clinic took this call over: this one stays off until reloaded. */
+let handedOver = false;
 
 // What the centre says while there is no picture of the patient.
 const MEDIA_STATES = {
   connecting: '接続中です…',
   reconnecting: '接続が途切れました。再接続しています…',
-  refused: 'ビデオ通話に接続できません。ページを再読み込みしてください。',
+  replaced: '別の画面でこのビデオ通話を開いたため、この画面での通話は終了しました。',
 };
 
 /** Join with `stream`, or only receive when the camera was refused; a camera allowed on a
@@ -37,24 +42,43 @@ function startMedia(stream) {
   const waiting = remote.querySelector('.remote-waiting');
   media = new MediaLink(`/api/v1/media/clinic/${encodeURIComponent(token)}`, stream, {
     onRemote: (incoming) => {
-      let video = document.getElementById('remote-video');
-      if (!video) {
-        video = h('video', { id: 'remote-video', autoplay: true, playsinline: true, 'aria-label': '患者の映像' });
-        video.addEventListener('resize', () => {
-          if (video.videoWidth > 0) remote.dataset.picture = 'yes';
+      if (!patientVideo) {
+        patientVideo = remoteVideo({ id: 'remote-video', 'aria-label': '患者の映像' });
+        patientVideo.video.addEventListener('resize', () => {
+          if (patientVideo.video.videoWidth > 0) remote.dataset.picture = 'yes';
         });
-        remote.append(video);
+        remote.append(patientVideo.video, patientVideo.unmute);
       }
-      if (video.srcObject !== incoming) video.srcObject = incoming;
-      video.play().catch(() => {});
+      playRemote(patientVideo, incoming);
     },
-    onState: (state) => {
+    onState: (state, code) => {
       remote.dataset.media = state;
       if (MEDIA_STATES[state]) fill(waiting, MEDIA_STATES[state]);
+      if (state === 'refused') fill(waiting, mediaRefusal(code));
       if (state === 'ended') load();
+      if (state === 'replaced') handOver();
     },
   });
   media.start();
+}
+
+/** Let go of the camera and the call's media; the centre is left empty. */
+function stopMedia() {
+  camera.stop();
+  media?.stop();
+  media = null;
+  patientVideo?.video.remove();
+  patientVideo?.unmute.remove();
+  patientVideo = null;
+  delete remote.dataset.picture;
+  fill(remote.querySelector('.remote-waiting'), '');
+}
+
+/** Another screen has the call now: this one lets go and says how to take it back. */
+function handOver() {
+  handedOver = true;
+  stopMedia();
+  if (appointment) show();
 }
 
 let appointment = null;
@@ -85,8 +109,10 @@ function show() {
   endButton.hidden = a.status !== 'in_call';
   if (over) {
     fill(message, over);
-    camera.stop();
-    media?.stop();
+    stopMedia();
+  } else if (handedOver) {
+    fill(message, MEDIA_STATES.replaced,
+      h('button', { type: 'button', class: 'primary', onclick: () => location.reload() }, 'この画面で通話を続ける'));
   } else {
     fill(message, a.status === 'in_call'
       ? '通話中です。'

@@ -3,7 +3,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, collectErrors, launchBrowser, login, screenshot, startServer, unlabelledControls, weekdayAhead } from './harness.mjs';
+import {
+  api, collectErrors, launchBrowser, login, mediaArrives, openWebSocket, receivedMedia, refuseSoundBeforeATap, screenshot,
+  startServer, unlabelledControls, watchPeerConnections, weekdayAhead, withoutCamera,
+} from './harness.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 const DESKTOP = { viewport: { width: 1280, height: 1100 } };
@@ -338,6 +341,69 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
 });
 
 describe('a call that is open now', () => {
+  /** A video call open now, created by Yamada through the API: his page and the call. */
+  async function callOpenNow(title) {
+    const staff = await staffPage('yamada@demo.enkaku.test');
+    const me = await api(staff.page, 'GET', '/api/v1/me');
+    const created = await api(staff.page, 'POST', '/api/v1/video-calls', { doctor_id: me.staff.id, start_now: true, title });
+    return { ...staff, created };
+  }
+
+  /**
+   * The patient's phone on `url`, its peer connections watched; `prepare(context)` changes the
+   * phone first (no camera, iOS's sound rule), `from` is another browser (one refusing the camera).
+   */
+  async function patientPhone(url, { from = browser, prepare } = {}) {
+    const context = await from.newContext(PHONE);
+    await watchPeerConnections(context);
+    await prepare?.(context);
+    const page = await context.newPage();
+    const errors = collectErrors(page);
+    await page.goto(url);
+    return { page, errors, context };
+  }
+
+  /** The call screen on `url`, in the staff member's context (their session). */
+  async function callScreen(staff, url) {
+    await watchPeerConnections(staff.context);
+    const page = await staff.context.newPage();
+    const errors = collectErrors(page);
+    await page.goto(url);
+    await page.getByText('ビデオ通話', { exact: true }).waitFor();
+    return { page, errors };
+  }
+
+  /**
+   * The doctor starts the call; both pages then receive each other's picture and sound (or,
+   * on the call screen, what `fromPatient` says the patient sends; null: nothing).
+   */
+  async function startCall(call, patient, { fromPatient = {} } = {}) {
+    await call.getByRole('button', { name: 'ビデオ通話を開始する' }).click();
+    await call.getByRole('button', { name: '通話を終了する' }).waitFor();
+    await patient.locator('.call-state', { hasText: '通話中' }).waitFor();
+    await mediaArrives(patient, { what: "the doctor's media on the patient page" });
+    if (fromPatient) await mediaArrives(call, { ...fromPatient, what: "the patient's media on the call screen" });
+  }
+
+  async function endCall(call) {
+    await call.getByRole('button', { name: '通話を終了する' }).click();
+    await call.getByRole('dialog', { name: '通話の終了' }).getByRole('button', { name: '終了する' }).click();
+  }
+
+  /**
+   * Opening the patient's media socket from `page` is refused before the upgrade with 409;
+   * the browser logs that refusal once, which is then taken out of `errors`.
+   */
+  async function assertMediaRefused(page, errors, token) {
+    const path = `/api/v1/media/patient/${encodeURIComponent(token)}`;
+    assert.deepEqual(await openWebSocket(page, path), { opened: false, status: 409 });
+    const refusals = errors.filter((e) => e.includes(path));
+    assert.equal(refusals.length, 1, 'the page itself tried no other media socket');
+    errors.splice(errors.indexOf(refusals[0]), 1);
+  }
+
+  const tokenOf = (url) => new URL(url).pathname.split('/').pop();
+
   test('the patient waits with their own preview; the doctor sees the call screen, starts and ends', async () => {
     const { page, errors } = await staffPage('yamada@demo.enkaku.test');
     await page.goto(`${server.url}/schedule`);
@@ -382,7 +448,8 @@ describe('a call that is open now', () => {
     const framesNow = () => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames;
     const before = await call.evaluate(framesNow);
     await call.waitForFunction((n) => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames > n + 10, before);
-    assert.equal(await patient.locator('video.doctor').evaluate((v) => v.hidden && v.videoWidth === 0), true, 'nothing from the clinic before the start');
+    assert.equal(await patient.locator('.doctor-box').evaluate((box) => box.hidden && box.querySelector('video').videoWidth === 0), true,
+      'nothing from the clinic before the start');
     await screenshot(call, '15-call-screen');
     assert.deepEqual(await unlabelledControls(call), []);
     await call.getByRole('button', { name: 'ビデオ通話を開始する' }).click();
@@ -391,17 +458,19 @@ describe('a call that is open now', () => {
     // Both ways now: the patient sees and hears the doctor.
     await patient.waitForFunction(() => {
       const v = document.querySelector('video.doctor');
-      return v && !v.hidden && v.videoWidth > 0 && v.srcObject?.getAudioTracks().length > 0;
+      return v && v.checkVisibility() && v.videoWidth > 0 && v.srcObject?.getAudioTracks().length > 0;
     });
     await assert.doesNotReject(patient.getByText('通話中です。').waitFor());
     await screenshot(patient, '16a-patient-in-call');
     await screenshot(call, '16-call-started');
 
-    await call.getByRole('button', { name: '通話を終了する' }).click();
-    await call.getByRole('dialog', { name: '通話の終了' }).getByRole('button', { name: '終了する' }).click();
+    await endCall(call);
     await assert.doesNotReject(call.getByText('このビデオ通話は終了しました。').waitFor());
     assert.equal(await call.locator('#self-video').evaluate((v) => v.srcObject === null || v.srcObject.getTracks().every((t) => t.readyState === 'ended')), true,
       'the camera is off once the call ended');
+    // The patient is told at once, and their camera is off too.
+    await assert.doesNotReject(patient.getByText('ビデオ通話は終了しました。', { exact: false }).waitFor());
+    assert.equal(await patient.locator('video').count(), 0);
     await patient.reload();
     await assert.doesNotReject(patient.getByText('ビデオ通話は終了しました。', { exact: false }).waitFor());
     await screenshot(patient, '16b-patient-ended');
@@ -410,21 +479,141 @@ describe('a call that is open now', () => {
     await phone.close();
   });
 
-  test('a patient who refuses the camera gets help', async () => {
+  test('the pre-call check: the microphone meter moves and the connection test passes', async () => {
+    const { created } = await callOpenNow('通話前の確認');
+    const patient = await patientPhone(created.video.patient_url);
+    await assert.doesNotReject(patient.page.locator('.call-state', { hasText: '医師の開始を待っています' }).waitFor());
+    await assert.doesNotReject(patient.page.getByText('接続テスト: 良好').waitFor());
+    // Chromium's fake microphone beeps: the meter rises with each beep and falls between.
+    const levels = await patient.page.evaluate(async () => {
+      const meter = document.getElementById('mic-level');
+      const seen = [];
+      for (let i = 0; i < 30; i += 1) {
+        seen.push(meter.value);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return seen;
+    });
+    assert.ok(Math.max(...levels) > 0.1, `the meter shows the sound: ${levels}`);
+    assert.ok(Math.max(...levels) - Math.min(...levels) > 0.05, `the meter moves: ${levels}`);
+    assert.equal(await patient.page.getByLabel('マイクの音量').count(), 1);
+    assert.deepEqual(await unlabelledControls(patient.page), []);
+    await screenshot(patient.page, '14b-patient-pre-call-check');
+    assert.deepEqual(patient.errors, []);
+    await patient.context.close();
+  });
+
+  test('a patient who refuses the camera gets help, and still sees and hears the doctor', async () => {
     const refusing = await launchBrowser({ grantCamera: false });
     try {
-      const { page } = await staffPage('yamada@demo.enkaku.test');
-      const me = await api(page, 'GET', '/api/v1/me');
-      const created = await api(page, 'POST', '/api/v1/video-calls', { doctor_id: me.staff.id, start_now: true });
-      const context = await refusing.newContext(PHONE);
-      const patient = await context.newPage();
-      await patient.goto(created.video.patient_url);
-      await assert.doesNotReject(patient.getByText('カメラとマイクの使用が許可されていません。', { exact: false }).waitFor());
-      assert.equal(await patient.getByRole('button', { name: 'もう一度試す' }).count(), 1);
-      await screenshot(patient, '17-patient-camera-denied');
+      const staff = await callOpenNow('カメラなしで参加');
+      const patient = await patientPhone(staff.created.video.patient_url, { from: refusing });
+      await assert.doesNotReject(patient.page.getByText('カメラとマイクの使用が許可されていません。', { exact: false }).waitFor());
+      assert.equal(await patient.page.getByRole('button', { name: 'もう一度試す' }).count(), 1);
+      await assert.doesNotReject(patient.page.getByText('医師の映像と声は届きますが', { exact: false }).waitFor());
+      await assert.doesNotReject(patient.page.getByText('接続テスト: 良好').waitFor());
+      await screenshot(patient.page, '17-patient-camera-denied');
+
+      const call = await callScreen(staff, staff.created.video.clinic_url);
+      // The patient sends nothing: the call screen has nothing to decode.
+      await startCall(call.page, patient.page, { fromPatient: null });
+      assert.deepEqual(await receivedMedia(call.page), { frames: 0, audioPackets: 0 });
+      await screenshot(patient.page, '17b-patient-camera-denied-in-call');
+      assert.deepEqual([...patient.errors, ...call.errors], []);
     } finally {
       await refusing.close();
     }
+  });
+
+  test('a patient without a camera joins with the microphone alone', async () => {
+    const staff = await callOpenNow('マイクだけで参加');
+    const patient = await patientPhone(staff.created.video.patient_url, { prepare: withoutCamera });
+    await assert.doesNotReject(patient.page.getByText('カメラが見つからないため、音声だけで参加します。', { exact: false }).waitFor());
+    assert.equal(await patient.page.locator('.preview-box').isVisible(), false, 'no preview without a camera');
+    const call = await callScreen(staff, staff.created.video.clinic_url);
+    // The doctor hears the patient; there is no picture of them.
+    await startCall(call.page, patient.page, { fromPatient: { video: false } });
+    assert.equal((await receivedMedia(call.page)).frames, 0);
+    assert.deepEqual([...patient.errors, ...call.errors], []);
+    await patient.context.close();
+  });
+
+  test('on a phone that plays sound only after a tap (iOS), the doctor plays muted until 「音声をオンにする」', async () => {
+    const staff = await callOpenNow('音声オン');
+    const patient = await patientPhone(staff.created.video.patient_url, { prepare: refuseSoundBeforeATap });
+    const preview = patient.page.locator('video.preview');
+    await preview.waitFor();
+    assert.deepEqual(await preview.evaluate((v) => [v.muted, v.hasAttribute('autoplay'), v.hasAttribute('playsinline')]), [true, true, true],
+      'the own preview plays inline, and never plays one\'s own voice back');
+    const call = await callScreen(staff, staff.created.video.clinic_url);
+    await startCall(call.page, patient.page);
+    const doctor = patient.page.locator('video.doctor');
+    assert.deepEqual(await doctor.evaluate((v) => [v.hasAttribute('autoplay'), v.hasAttribute('playsinline'), v.muted, v.paused]), [true, true, true, false],
+      'the doctor plays inline and muted');
+    const unmute = patient.page.getByRole('button', { name: '音声をオンにする' });
+    await assert.doesNotReject(unmute.waitFor());
+    await screenshot(patient.page, '16c-patient-sound-off');
+    await unmute.click();
+    await unmute.waitFor({ state: 'hidden' });
+    assert.deepEqual(await doctor.evaluate((v) => [v.muted, v.paused]), [false, false], 'the tap turned the sound on');
+    assert.deepEqual([...patient.errors, ...call.errors], []);
+    await patient.context.close();
+  });
+
+  // One call, followed through a reload on each side to its end.
+  describe('in a call', () => {
+    let staff;
+    let patient;
+    let call;
+
+    test('both screens in the call', async () => {
+      staff = await callOpenNow('再接続');
+      patient = await patientPhone(staff.created.video.patient_url);
+      await patient.page.locator('.call-state', { hasText: '医師の開始を待っています' }).waitFor();
+      call = await callScreen(staff, staff.created.video.clinic_url);
+      await startCall(call.page, patient.page);
+      await screenshot(patient.page, '20-patient-in-call');
+      await screenshot(call.page, '20b-call-screen-in-call');
+      assert.deepEqual(await unlabelledControls(patient.page), []);
+      assert.deepEqual(await unlabelledControls(call.page), []);
+    });
+
+    test('a patient who reloads is back in the same call without a new link', async () => {
+      await patient.page.reload();
+      await assert.doesNotReject(patient.page.getByText('通話中です。').waitFor());
+      await mediaArrives(patient.page, { what: 'the doctor after the patient reloaded' });
+      await mediaArrives(call.page, { what: 'the patient after they reloaded' });
+    });
+
+    test('a doctor who reloads is back in the same call', async () => {
+      await call.page.reload();
+      await assert.doesNotReject(call.page.getByText('通話中です。').waitFor());
+      await mediaArrives(call.page, { what: 'the patient after the doctor reloaded' });
+      await mediaArrives(patient.page, { what: 'the doctor after they reloaded' });
+    });
+
+    test('診察終了 ends it on both screens, and the patient cannot rejoin', async () => {
+      await endCall(call.page);
+      await assert.doesNotReject(call.page.getByText('このビデオ通話は終了しました。').waitFor());
+      await assert.doesNotReject(patient.page.getByText('ビデオ通話は終了しました。ありがとうございました。').waitFor());
+      await patient.page.reload();
+      await assert.doesNotReject(patient.page.getByText('ビデオ通話は終了しました。ありがとうございました。').waitFor());
+      await assertMediaRefused(patient.page, patient.errors, tokenOf(staff.created.video.patient_url));
+      assert.deepEqual([...patient.errors, ...call.errors, ...staff.errors], []);
+      await patient.context.close();
+    });
+  });
+
+  test('a cancelled link is refused: the patient page says so and no media socket opens', async () => {
+    const staff = await callOpenNow('キャンセル');
+    const patient = await patientPhone(staff.created.video.patient_url);
+    await patient.page.locator('.call-state', { hasText: '医師の開始を待っています' }).waitFor();
+    await api(staff.page, 'POST', `/api/v1/appointments/${staff.created.id}/cancel`);
+    await assert.doesNotReject(patient.page.getByText('このビデオ通話はキャンセルされました。', { exact: false }).waitFor());
+    assert.equal(await patient.page.locator('video').count(), 0, 'the camera is off');
+    await assertMediaRefused(patient.page, patient.errors, tokenOf(staff.created.video.patient_url));
+    assert.deepEqual([...patient.errors, ...staff.errors], []);
+    await patient.context.close();
   });
 });
 

@@ -133,3 +133,103 @@ export function weekdayAhead(days = 8) {
   while (day.getUTCDay() === 0 || day.getUTCDay() === 6) day.setUTCDate(day.getUTCDate() + 1);
   return day.toISOString().slice(0, 10);
 }
+
+/**
+ * Keep every RTCPeerConnection the pages of `context` make in `window.peerConnections`, so a
+ * test can read what arrives with `getStats()`. Call before the context opens its pages.
+ */
+export async function watchPeerConnections(context) {
+  await context.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    window.peerConnections = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.peerConnections.push(this);
+      }
+    };
+  });
+}
+
+/** What the page's newest open peer connection has received: video frames decoded, audio packets. */
+export function receivedMedia(page) {
+  return page.evaluate(async () => {
+    const open = (window.peerConnections ?? []).filter((pc) => pc.connectionState !== 'closed');
+    const received = { frames: 0, audioPackets: 0 };
+    const stats = await open.at(-1)?.getStats();
+    stats?.forEach((report) => {
+      if (report.type !== 'inbound-rtp') return;
+      if (report.kind === 'video') received.frames += report.framesDecoded ?? 0;
+      if (report.kind === 'audio') received.audioPackets += report.packetsReceived ?? 0;
+    });
+    return received;
+  });
+}
+
+/**
+ * Wait until `page` decodes the other side's video (ten more frames than now) and receives
+ * its sound (ten more packets), or only one of them when `video` or `audio` is false; fails
+ * after `timeout` ms.
+ */
+export async function mediaArrives(page, { video = true, audio = true, timeout = 30000, what = 'media' } = {}) {
+  let first = await receivedMedia(page);
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const now = await receivedMedia(page);
+    // A new peer connection (a rejoin) counts from zero again.
+    if (now.frames < first.frames || now.audioPackets < first.audioPackets) first = now;
+    if ((!video || now.frames >= first.frames + 10) && (!audio || now.audioPackets >= first.audioPackets + 10)) return now;
+    if (Date.now() > deadline) assert.fail(`${what} did not arrive: ${JSON.stringify({ first, now })}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Make the pages of `context` refuse sound before the person has touched them, as iOS Safari does. */
+export async function refuseSoundBeforeATap(context) {
+  await context.addInitScript(() => {
+    // Chromium's own user activation also comes from granting the camera: a tap it is not.
+    let tapped = false;
+    window.addEventListener('pointerdown', (event) => {
+      tapped ||= event.isTrusted;
+    }, true);
+    const play = HTMLMediaElement.prototype.play;
+    HTMLMediaElement.prototype.play = function playOnlyMutedBeforeATap() {
+      if (!this.muted && !tapped) {
+        return Promise.reject(new DOMException('sound needs a tap', 'NotAllowedError'));
+      }
+      return play.call(this);
+    };
+  });
+}
+
+/** Give the pages of `context` a microphone but no camera. */
+export async function withoutCamera(context) {
+  await context.addInitScript(() => {
+    const devices = navigator.mediaDevices;
+    const getUserMedia = devices.getUserMedia.bind(devices);
+    devices.getUserMedia = (constraints) => (constraints?.video
+      ? Promise.reject(new DOMException('no camera', 'NotFoundError'))
+      : getUserMedia(constraints));
+  });
+}
+
+/**
+ * Open `path` as a WebSocket from `page`. Resolves to `{ opened, status }`: whether it opened,
+ * and the HTTP status of a refused handshake as Chromium reports it on the console.
+ */
+export async function openWebSocket(page, path) {
+  const reported = page.waitForEvent('console', {
+    predicate: (message) => message.text().includes('WebSocket connection'),
+    timeout: 10000,
+  }).then((message) => message.text(), () => '');
+  const opened = await page.evaluate((address) => new Promise((resolve) => {
+    const socket = new WebSocket(`ws://${location.host}${address}`);
+    socket.onopen = () => {
+      socket.close();
+      resolve(true);
+    };
+    socket.onclose = () => resolve(false);
+  }), path);
+  const status = opened ? null : Number(/response code: (\d{3})/.exec(await reported)?.[1]);
+  return { opened, status };
+}

@@ -42,8 +42,14 @@ export class Camera {
     video.muted = true; // never play one's own microphone back
     video.srcObject = stream;
     await video.play().catch(() => {});
-    help.hidden = true;
+    help.hidden = !this.audioOnly;
+    if (this.audioOnly) fill(help, h('p', {}, 'カメラが見つからないため、音声だけで参加します。相手の映像と声は届きます。'));
     onChange(true);
+  }
+
+  /** Started with a microphone but no camera (a device without one). */
+  get audioOnly() {
+    return this.stream !== null && this.stream.getVideoTracks().length === 0;
   }
 
   stop() {
@@ -72,12 +78,22 @@ async function open() {
   try {
     return await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
   } catch (error) {
-    const reason = {
-      NotAllowedError: 'denied', SecurityError: 'denied', NotFoundError: 'missing',
-      OverconstrainedError: 'missing', NotReadableError: 'busy',
-    }[error.name] ?? 'other';
-    throw new CameraError(reason);
+    const reason = failure(error);
+    if (reason !== 'missing') throw new CameraError(reason);
   }
+  // No camera (a desktop without one): the microphone alone still makes a call.
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (error) {
+    throw new CameraError(failure(error));
+  }
+}
+
+function failure(error) {
+  return {
+    NotAllowedError: 'denied', SecurityError: 'denied', NotFoundError: 'missing',
+    OverconstrainedError: 'missing', NotReadableError: 'busy',
+  }[error.name] ?? 'other';
 }
 
 /** What to tell a person whose camera or microphone could not start. */

@@ -13,7 +13,8 @@ export function h(tag, attributes = {}, ...children) {
       element.addEventListener(name.slice(2), value);
     } else if (name === 'dataset') {
       Object.assign(element.dataset, value);
-    } else if (name === 'value' || name === 'checked') {
+    } else if (name === 'value' || name === 'checked' || name === 'muted') {
+      // Properties: their attributes only set the starting value, or none once built.
       element[name] = value;
     } else {
       element.setAttribute(name, value === true ? '' : String(value));

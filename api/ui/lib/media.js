@@ -107,11 +107,10 @@ export class MediaLink {
   async offer(iceServers) {
     const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
-    if (this.stream) {
-      for (const track of this.stream.getTracks()) pc.addTrack(track, this.stream);
-    } else {
-      pc.addTransceiver('audio', { direction: 'recvonly' });
-      pc.addTransceiver('video', { direction: 'recvonly' });
+    for (const track of this.stream?.getTracks() ?? []) pc.addTrack(track, this.stream);
+    // Receive what the page does not send (no camera, or nothing at all).
+    for (const kind of ['audio', 'video']) {
+      if (!pc.getTransceivers().some((t) => t.sender.track?.kind === kind)) pc.addTransceiver(kind, { direction: 'recvonly' });
     }
     const remote = new MediaStream();
     pc.ontrack = (event) => {

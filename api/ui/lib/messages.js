@@ -78,5 +78,18 @@ export function describe(problem) {
   return `エラーが発生しました(${problem.code})。`;
 }
 
+// Why the relay refused a page's media after the upgrade (`refused {code}` on the signalling
+// socket), in words for the person on either end of the call.
+const MEDIA_REFUSALS = {
+  unavailable: 'ビデオ通話の接続先が混み合っています。しばらくしてからページを再読み込みしてください。',
+  // The page's offer could not be used: an old or unusual browser.
+  validation_failed: 'このブラウザではビデオ通話に接続できません。iPhone・iPadはSafari、AndroidやパソコンはChromeで開いてください。',
+};
+
+/** The message for a refused join of the call's media. */
+export function mediaRefusal(code) {
+  return MEDIA_REFUSALS[code] ?? 'ビデオ通話に接続できません。ページを再読み込みしてください。';
+}
+
 /** An announced error paragraph for a `Problem`. */
 export const errorParagraph = (problem) => h('p', { class: 'form-error', role: 'alert' }, describe(problem));
