@@ -8,8 +8,8 @@ use enkaku_media::forward::Role;
 use enkaku_media::relay::{Relay, RelayConfig};
 use enkaku_media::{CallSignal, CallSignals};
 use enkaku_tests::peer::{Kind, Peer};
+use enkaku_tests::signalling::Signalling;
 use enkaku_tests::{Backend, TestApp, YAMADA, hours_from_now};
-use rtc::peer_connection::sdp::RTCSessionDescription;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,54 +134,6 @@ async fn fifty_calls_opened_and_closed_leave_nothing_open() {
     );
 }
 
-/// A page's signalling socket, speaking the protocol of `/api/v1/media/…`.
-struct Signalling(
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-);
-
-impl Signalling {
-    async fn open(base: &str, path: &str, bearer: Option<&str>) -> Self {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("{}{path}", base.replacen("http", "ws", 1));
-        let mut request = url.into_client_request().unwrap();
-        if let Some(token) = bearer {
-            request
-                .headers_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        }
-        Self(
-            tokio_tungstenite::connect_async(request)
-                .await
-                .expect("upgraded")
-                .0,
-        )
-    }
-
-    async fn next(&mut self) -> serde_json::Value {
-        use futures::StreamExt;
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), self.0.next())
-                .await
-                .expect("a message in time")
-                .expect("the socket is open")
-                .unwrap();
-            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
-    }
-
-    /// Send the offer and bring back the relay's answer.
-    async fn exchange(&mut self, offer: RTCSessionDescription) -> RTCSessionDescription {
-        use futures::SinkExt;
-        let offer = serde_json::json!({ "type": "offer", "sdp": offer.sdp }).to_string();
-        self.0.send(offer.into()).await.unwrap();
-        let answer = self.next().await;
-        assert_eq!(answer["type"], "answer", "{answer}");
-        RTCSessionDescription::answer(answer["sdp"].as_str().unwrap().to_owned()).unwrap()
-    }
-}
-
 fn token_of(url: &serde_json::Value) -> String {
     url.as_str().unwrap().rsplit('/').next().unwrap().to_owned()
 }
@@ -214,10 +166,16 @@ async fn a_call_through_enkakus_signalling_follows_the_appointment() {
         Some(&yamada.token),
     )
     .await;
-    let clinic = Peer::connect(102, 109, async |offer| clinic_socket.exchange(offer).await).await;
+    let clinic = Peer::connect(102, 109, async |offer| {
+        clinic_socket.exchange(offer).await.expect("an answer")
+    })
+    .await;
     let mut patient_socket =
         Signalling::open(&app.base, &format!("/api/v1/media/patient/{patient_token}"), None).await;
-    let patient = Peer::connect(100, 111, async |offer| patient_socket.exchange(offer).await).await;
+    let patient = Peer::connect(100, 111, async |offer| {
+        patient_socket.exchange(offer).await.expect("an answer")
+    })
+    .await;
 
     tokio::join!(clinic.send(0, 50), patient.send(0, 50));
     tokio::time::sleep(Duration::from_millis(300)).await;
