@@ -187,7 +187,7 @@ struct Call {
 
 /// A participant joined through `socket`, sending at the rates of `STREAMS` while the relay
 /// is driven and counting what arrives.
-async fn participant(socket: &mut Signalling, (video_pt, audio_pt): (u8, u8)) -> anyhow::Result<Arc<Peer>> {
+async fn participant(socket: &mut Signalling, (video_pt, audio_pt): (u8, u8)) -> anyhow::Result<()> {
     let observer: Observer = Arc::new(|_, packet| arrived(&packet.payload));
     let peer = Peer::try_connect(video_pt, audio_pt, Some(observer), async |offer| {
         socket.exchange(offer).await
@@ -205,7 +205,7 @@ async fn participant(socket: &mut Signalling, (video_pt, audio_pt): (u8, u8)) ->
             },
         ));
     }
-    Ok(peer)
+    Ok(())
 }
 
 /// Call number `n`: a video URL starting now, the doctor's and the patient's pages joined
