@@ -6,6 +6,7 @@ pub mod flood;
 pub mod peer;
 pub mod process;
 pub mod proxy;
+pub mod signalling;
 
 use enkaku_api::{Application, Config};
 use reqwest::{Method, StatusCode};

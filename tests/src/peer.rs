@@ -2,8 +2,11 @@
 //! a camera and a microphone track of its own numbering, counts what it receives and the
 //! keyframe requests that reach its camera, and asks for keyframes of what it receives. Like
 //! a page it offers before it has gathered and trickles its candidates both ways, through any
-//! `Signalling` (the relay's API directly, or enkaku's WebSocket).
+//! `Signalling` (the relay's API directly, or enkaku's WebSocket). The media benchmark
+//! (`examples/mediabench.rs`) drives many of them, sending its own payloads and watching every
+//! packet that arrives.
 
+use anyhow::Context;
 use enkaku_media::keyframes::{self, MarkKeyframeRequests};
 use enkaku_media::relay::IceCandidate;
 use rtc::interceptor::{Registry, Slot};
@@ -22,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -33,6 +36,9 @@ use webrtc::peer_connection::{
 use webrtc::runtime::Runtime;
 
 pub use rtc::rtp_transceiver::rtp_sender::RtpCodecKind as Kind;
+
+/// Sees every RTP packet a peer receives, with its kind.
+pub type Observer = Arc<dyn Fn(Kind, &rtp::Packet) + Send + Sync>;
 
 /// What a peer received, per kind: packets, and the payload types they came with.
 #[derive(Default)]
@@ -48,16 +54,38 @@ struct Received {
 #[async_trait::async_trait]
 pub trait Signalling: Send {
     /// Takes an offer to the relay and brings back its answer.
-    async fn exchange(&mut self, offer: RTCSessionDescription) -> RTCSessionDescription;
+    async fn exchange(&mut self, offer: RTCSessionDescription) -> anyhow::Result<RTCSessionDescription>;
     /// Where the peer's own candidates go; they must reach the relay after the offer.
     fn to_relay(&self) -> UnboundedSender<Option<IceCandidate>>;
     /// The relay's candidates, handed over once.
     fn take_relay_candidates(&mut self) -> UnboundedReceiver<Option<IceCandidate>>;
 }
 
+/// Candidates one way: the sending half goes to whoever gathers them, the receiving half is
+/// handed over once.
+pub struct Trickle {
+    pub tx: UnboundedSender<Option<IceCandidate>>,
+    rx: Option<UnboundedReceiver<Option<IceCandidate>>>,
+}
+
+impl Default for Trickle {
+    fn default() -> Self {
+        let (tx, rx) = unbounded_channel();
+        Self { tx, rx: Some(rx) }
+    }
+}
+
+impl Trickle {
+    /// The receiving half, the first time; `None` after.
+    pub fn take(&mut self) -> Option<UnboundedReceiver<Option<IceCandidate>>> {
+        self.rx.take()
+    }
+}
+
 struct Handler {
     runtime: Arc<dyn Runtime>,
     received: Arc<Mutex<Received>>,
+    observer: Option<Observer>,
     candidates: UnboundedSender<Option<IceCandidate>>,
     connected: tokio::sync::mpsc::Sender<()>,
 }
@@ -88,10 +116,14 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
+        let observer = self.observer.clone();
         self.runtime.spawn(Box::pin(async move {
             let kind = track.kind().await;
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    if let Some(observe) = &observer {
+                        observe(kind, &packet);
+                    }
                     let mut received = received.lock().unwrap();
                     if kind == RtpCodecKind::Video && received.video.is_none() {
                         received.video = Some((track.clone(), packet.header.ssrc));
@@ -179,20 +211,32 @@ impl Peer {
         audio_pt: u8,
         signalling: &mut impl Signalling,
     ) -> Self {
-        let runtime = webrtc::runtime::default_runtime().unwrap();
+        Self::try_connect(video, audio_pt, None, signalling)
+            .await
+            .expect("connected to the relay")
+    }
+
+    /// As `connect_offering`, with `observer` seeing every packet received; a peer that does
+    /// not connect is an error, not a panic.
+    pub async fn try_connect(
+        video: &[RTCRtpCodecParameters],
+        audio_pt: u8,
+        observer: Option<Observer>,
+        signalling: &mut impl Signalling,
+    ) -> anyhow::Result<Self> {
+        let runtime = webrtc::runtime::default_runtime().context("no async runtime")?;
         let received = Arc::new(Mutex::new(Received::default()));
         let (connected, mut connected_rx) = tokio::sync::mpsc::channel(1);
         let mut media_engine = MediaEngine::default();
         for codec in video {
-            media_engine
-                .register_codec(codec.clone(), RtpCodecKind::Video)
-                .unwrap();
+            media_engine.register_codec(codec.clone(), RtpCodecKind::Video)?;
         }
-        media_engine
-            .register_codec(opus(audio_pt), RtpCodecKind::Audio)
-            .unwrap();
+        media_engine.register_codec(opus(audio_pt), RtpCodecKind::Audio)?;
         let kinds = [
-            (RtpCodecKind::Video, video[0].clone()),
+            (
+                RtpCodecKind::Video,
+                video.first().context("no video codec")?.clone(),
+            ),
             (RtpCodecKind::Audio, opus(audio_pt)),
         ];
         let connection: Arc<dyn PeerConnection> = Arc::new(
@@ -205,14 +249,14 @@ impl Peer {
                 .with_handler(Arc::new(Handler {
                     runtime: runtime.clone(),
                     received: received.clone(),
+                    observer,
                     candidates: signalling.to_relay(),
                     connected,
                 }))
                 .with_runtime(runtime.clone())
                 .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
                 .build()
-                .await
-                .unwrap(),
+                .await?,
         );
         let mut tracks = Vec::new();
         let keyframe_requests = Arc::new(AtomicUsize::new(0));
@@ -232,10 +276,7 @@ impl Peer {
                     ..Default::default()
                 }],
             )));
-            let sender = connection
-                .add_track(track.clone() as Arc<dyn TrackLocal>)
-                .await
-                .unwrap();
+            let sender = connection.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
             if kind == RtpCodecKind::Video {
                 let (track, count) = (track.clone(), keyframe_requests.clone());
                 runtime.spawn(Box::pin(async move {
@@ -251,14 +292,14 @@ impl Peer {
             tracks.push((kind, track, ssrc, sender));
         }
         // The offer as created carries no candidate: they all go by trickle.
-        let offer = connection.create_offer(None).await.unwrap();
-        connection.set_local_description(offer.clone()).await.unwrap();
-        let answer = signalling.exchange(offer).await;
-        assert!(
+        let offer = connection.create_offer(None).await?;
+        connection.set_local_description(offer.clone()).await?;
+        let answer = signalling.exchange(offer).await?;
+        anyhow::ensure!(
             !answer.sdp.contains("a=candidate"),
             "the relay answers before it has gathered"
         );
-        connection.set_remote_description(answer).await.unwrap();
+        connection.set_remote_description(answer).await?;
         let mut from_relay = signalling.take_relay_candidates();
         // Weak: the candidates must not keep a closed peer's sockets open.
         let trickled = Arc::downgrade(&connection);
@@ -269,44 +310,44 @@ impl Peer {
                 let (Some(candidate), Some(connection)) = (candidate, trickled.upgrade()) else {
                     continue;
                 };
-                connection
-                    .add_ice_candidate(RTCIceCandidateInit {
-                        candidate: candidate.candidate,
-                        sdp_mid: candidate.sdp_mid,
-                        sdp_mline_index: candidate.sdp_mline_index,
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("the relay's candidates are usable");
-                added.fetch_add(1, Ordering::Relaxed);
+                let init = RTCIceCandidateInit {
+                    candidate: candidate.candidate,
+                    sdp_mid: candidate.sdp_mid,
+                    sdp_mline_index: candidate.sdp_mline_index,
+                    ..Default::default()
+                };
+                // One the peer cannot use is a path fewer; the connection timeout tells.
+                if connection.add_ice_candidate(init).await.is_ok() {
+                    added.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }));
         tokio::time::timeout(Duration::from_secs(10), connected_rx.recv())
             .await
-            .expect("connected to the relay");
+            .context("connecting to the relay")?;
         let mut sending = Vec::new();
         for (kind, track, ssrc, sender) in tracks {
-            let parameters = sender.get_parameters().await.unwrap();
+            let parameters = sender.get_parameters().await?;
             let negotiated = &parameters.rtp_parameters.codecs[0];
             let offered = if kind == RtpCodecKind::Video {
                 video.iter().map(|c| c.payload_type).collect()
             } else {
                 vec![audio_pt]
             };
-            assert!(
+            anyhow::ensure!(
                 offered.contains(&negotiated.payload_type),
                 "{kind}: its own numbering"
             );
             let payload = keyframe_payload(&negotiated.rtp_codec.mime_type);
             sending.push((kind, track, ssrc, negotiated.payload_type, payload));
         }
-        Self {
+        Ok(Self {
             connection,
             sending,
             received,
             keyframe_requests,
             relay_candidates,
-        }
+        })
     }
 
     /// Keyframe requests that reached this peer's camera so far.
@@ -338,7 +379,7 @@ impl Peer {
             .set_local_description(offer.clone())
             .await
             .unwrap();
-        let answer = signalling.exchange(offer).await;
+        let answer = signalling.exchange(offer).await.unwrap();
         self.connection
             .set_remote_description(answer.clone())
             .await
@@ -346,22 +387,39 @@ impl Peer {
         answer
     }
 
+    /// Send one packet of `kind` with `payload` (`None`: the start of a keyframe of its codec).
+    pub async fn write(
+        &self,
+        kind: RtpCodecKind,
+        sequence_number: u16,
+        timestamp: u32,
+        payload: Option<bytes::Bytes>,
+    ) -> anyhow::Result<()> {
+        let (_, track, ssrc, payload_type, keyframe) = self
+            .sending
+            .iter()
+            .find(|(sending, ..)| *sending == kind)
+            .context("no track of that kind")?;
+        let packet = rtp::Packet {
+            header: rtp::Header {
+                version: 2,
+                payload_type: *payload_type,
+                sequence_number,
+                timestamp,
+                ssrc: *ssrc,
+                ..Default::default()
+            },
+            payload: payload.unwrap_or_else(|| keyframe.clone()),
+        };
+        track.write_rtp(packet).await?;
+        Ok(())
+    }
+
     /// Send `n` packets of each kind, 10 ms apart.
     pub async fn send(&self, first: u16, n: u16) {
         for i in first..first + n {
-            for (_, track, ssrc, payload_type, payload) in &self.sending {
-                let packet = rtp::Packet {
-                    header: rtp::Header {
-                        version: 2,
-                        payload_type: *payload_type,
-                        sequence_number: i,
-                        timestamp: u32::from(i) * 3000,
-                        ssrc: *ssrc,
-                        ..Default::default()
-                    },
-                    payload: payload.clone(),
-                };
-                track.write_rtp(packet).await.unwrap();
+            for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+                self.write(kind, i, u32::from(i) * 3000, None).await.unwrap();
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

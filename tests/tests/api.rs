@@ -54,9 +54,10 @@ fn entry<'a>(list: &'a Value, appointment: &str) -> Option<&'a Value> {
         .find(|e| e["appointment_id"] == appointment)
 }
 
-/// Poll until the URL delivery worker has recorded an outcome.
+/// Poll until the URL delivery worker has recorded an outcome: usually within milliseconds,
+/// but a machine busy with other builds has been seen to take over five seconds.
 async fn delivered(staff: &Staff, appointment: &str) -> Value {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let reply = staff.get(&format!("/api/v1/appointments/{appointment}")).await;
         if reply.body["video"]["delivery"]["status"] != "pending" {
             return reply.body;

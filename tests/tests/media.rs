@@ -11,12 +11,13 @@ use enkaku_media::ice_servers::{IceServers, turn_credential};
 use enkaku_media::ports::PortRange;
 use enkaku_media::relay::{IceCandidate, LegEvent, LegHandle, Relay, RelayConfig, RelayError};
 use enkaku_media::{CallSignal, CallSignals};
-use enkaku_tests::peer::{Kind, Peer, Signalling, h264};
+use enkaku_tests::peer::{Kind, Peer, Signalling, Trickle, h264};
+use enkaku_tests::signalling::Socket;
 use enkaku_tests::{Backend, Staff, TestApp, TestStore, YAMADA, hours_from_now};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 fn relay() -> Arc<Relay> {
     Arc::new(
@@ -26,23 +27,6 @@ fn relay() -> Arc<Relay> {
         })
         .unwrap(),
     )
-}
-
-/// Candidates one way: the sending half goes to whoever gathers them.
-struct Trickle {
-    tx: UnboundedSender<Option<IceCandidate>>,
-    rx: Option<UnboundedReceiver<Option<IceCandidate>>>,
-}
-
-impl Trickle {
-    fn new() -> Self {
-        let (tx, rx) = unbounded_channel();
-        Self { tx, rx: Some(rx) }
-    }
-
-    fn take(&mut self) -> UnboundedReceiver<Option<IceCandidate>> {
-        self.rx.take().expect("taken once")
-    }
 }
 
 /// Signalling straight to the relay's API, as enkaku's socket does it, for a call that has
@@ -65,8 +49,8 @@ impl Direct {
             role,
             started: false,
             leg: None,
-            to_relay: Trickle::new(),
-            from_relay: Trickle::new(),
+            to_relay: Trickle::default(),
+            from_relay: Trickle::default(),
         }
     }
 
@@ -79,15 +63,11 @@ impl Direct {
 
 #[async_trait]
 impl Signalling for Direct {
-    async fn exchange(&mut self, offer: RTCSessionDescription) -> RTCSessionDescription {
+    async fn exchange(&mut self, offer: RTCSessionDescription) -> anyhow::Result<RTCSessionDescription> {
         if let Some(leg) = &self.leg {
-            return leg.renegotiate(offer).await.expect("the relay answers again");
+            return Ok(leg.renegotiate(offer).await?);
         }
-        let joined = self
-            .relay
-            .join(self.room, self.role, offer, self.started)
-            .await
-            .expect("the relay answers");
+        let joined = self.relay.join(self.room, self.role, offer, self.started).await?;
         let (from_relay, mut events) = (self.from_relay.tx.clone(), joined.events);
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -97,7 +77,7 @@ impl Signalling for Direct {
             }
         });
         let leg = Arc::new(joined.leg);
-        let (held, mut to_relay) = (Arc::downgrade(&leg), self.to_relay.take());
+        let (held, mut to_relay) = (Arc::downgrade(&leg), self.to_relay.take().expect("one join"));
         tokio::spawn(async move {
             while let Some(candidate) = to_relay.recv().await {
                 if let (Some(candidate), Some(leg)) = (candidate, held.upgrade()) {
@@ -108,7 +88,7 @@ impl Signalling for Direct {
             }
         });
         self.leg = Some(leg);
-        joined.answer
+        Ok(joined.answer)
     }
 
     fn to_relay(&self) -> UnboundedSender<Option<IceCandidate>> {
@@ -116,7 +96,7 @@ impl Signalling for Direct {
     }
 
     fn take_relay_candidates(&mut self) -> UnboundedReceiver<Option<IceCandidate>> {
-        self.from_relay.take()
+        self.from_relay.take().expect("taken once")
     }
 }
 
@@ -438,126 +418,6 @@ async fn fifty_calls_opened_and_closed_leave_nothing_open() {
         after <= before,
         "{before} descriptors open before, {after} after 50 calls"
     );
-}
-
-/// A page's signalling socket, speaking the protocol of `/api/v1/media/…`: the relay's
-/// candidates go to the peer, everything else is news for the test.
-struct Socket {
-    outgoing: UnboundedSender<tokio_tungstenite::tungstenite::Message>,
-    news: UnboundedReceiver<serde_json::Value>,
-    /// The greeting's ICE servers.
-    ice_servers: serde_json::Value,
-    to_relay: Trickle,
-    from_relay: Trickle,
-}
-
-impl Socket {
-    async fn open(base: &str, path: &str, bearer: Option<&str>) -> Self {
-        use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::Message;
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("{}{path}", base.replacen("http", "ws", 1));
-        let mut request = url.into_client_request().unwrap();
-        if let Some(token) = bearer {
-            request
-                .headers_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        }
-        let (mut sink, mut stream) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("upgraded")
-            .0
-            .split();
-        let (outgoing, mut to_send) = unbounded_channel::<Message>();
-        tokio::spawn(async move {
-            while let Some(message) = to_send.recv().await {
-                if sink.send(message).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let (news_tx, news) = unbounded_channel();
-        let from_relay = Trickle::new();
-        let candidates = from_relay.tx.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(message)) = stream.next().await {
-                let Message::Text(text) = message else { continue };
-                let message: serde_json::Value = serde_json::from_str(&text).unwrap();
-                if message["type"] == "candidate" {
-                    let candidate = serde_json::from_value(message["candidate"].clone())
-                        .expect("a candidate as the protocol says");
-                    let _ = candidates.send(candidate);
-                } else {
-                    let _ = news_tx.send(message);
-                }
-            }
-        });
-        let mut socket = Self {
-            outgoing,
-            news,
-            ice_servers: serde_json::Value::Null,
-            to_relay: Trickle::new(),
-            from_relay,
-        };
-        let hello = socket.next().await;
-        assert_eq!(hello["type"], "hello", "the greeting comes first: {hello}");
-        socket.ice_servers = hello["ice_servers"].clone();
-        socket
-    }
-
-    fn send(&self, message: serde_json::Value) {
-        let _ = self.outgoing.send(message.to_string().into());
-    }
-
-    /// The next message that is not one of the relay's candidates.
-    async fn next(&mut self) -> serde_json::Value {
-        tokio::time::timeout(Duration::from_secs(10), self.news.recv())
-            .await
-            .expect("a message in time")
-            .expect("the socket is open")
-    }
-
-    /// Close the socket as a page does when it goes away.
-    fn close(&self) {
-        let _ = self
-            .outgoing
-            .send(tokio_tungstenite::tungstenite::Message::Close(None));
-    }
-
-    /// The server closes the socket, with nothing more to say.
-    async fn closes(&mut self) {
-        let last = tokio::time::timeout(Duration::from_secs(10), self.news.recv())
-            .await
-            .expect("closed in time");
-        assert_eq!(last, None, "nothing after the last word");
-    }
-}
-
-#[async_trait]
-impl Signalling for Socket {
-    async fn exchange(&mut self, offer: RTCSessionDescription) -> RTCSessionDescription {
-        self.send(serde_json::json!({ "type": "offer", "sdp": offer.sdp }));
-        if let Some(mut to_relay) = self.to_relay.rx.take() {
-            let outgoing = self.outgoing.clone();
-            tokio::spawn(async move {
-                while let Some(candidate) = to_relay.recv().await {
-                    let message = serde_json::json!({ "type": "candidate", "candidate": candidate });
-                    let _ = outgoing.send(message.to_string().into());
-                }
-            });
-        }
-        let answer = self.next().await;
-        assert_eq!(answer["type"], "answer", "{answer}");
-        RTCSessionDescription::answer(answer["sdp"].as_str().unwrap().to_owned()).unwrap()
-    }
-
-    fn to_relay(&self) -> UnboundedSender<Option<IceCandidate>> {
-        self.to_relay.tx.clone()
-    }
-
-    fn take_relay_candidates(&mut self) -> UnboundedReceiver<Option<IceCandidate>> {
-        self.from_relay.take()
-    }
 }
 
 fn token_of(url: &serde_json::Value) -> String {
