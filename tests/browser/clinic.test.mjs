@@ -431,6 +431,11 @@ describe('a call that is open now', () => {
     await assert.doesNotReject(patient.getByText('医師が通話を開始するまでお待ちください。').waitFor());
     await patient.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0);
     await screenshot(patient, '14-patient-open');
+    // Staff see the patient arrive, live: on the schedule and in the panel still open.
+    const arrived = /^患者さんが入室しました \(\d{2}:\d{2}〜\)$/;
+    await assert.doesNotReject(page.locator('.entry .arrival', { hasText: arrived }).waitFor());
+    await assert.doesNotReject(panel.locator('.arrival', { hasText: arrived }).waitFor());
+    await screenshot(page, '14a-schedule-patient-arrived');
 
     const call = await page.context().newPage();
     const callErrors = collectErrors(call);
