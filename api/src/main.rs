@@ -194,8 +194,13 @@ struct EventsArgs {
     follow: bool,
 }
 
+/// What is logged unless `ENKAKU_LOG` says otherwise. webrtc-rs warns on every join that
+/// its ICE agent has no candidate pair yet and its DTLS no server name: both normal while
+/// candidates are trickled, so an operator would learn to ignore the log.
+const DEFAULT_LOG: &str = "info,rtc_ice::agent=error,rtc_dtls::config=error";
+
 fn init_tracing() {
-    let filter = EnvFilter::try_from_env("ENKAKU_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("ENKAKU_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -23,7 +23,7 @@ function binary() {
 export async function startServer() {
   const dataDir = mkdtempSync(join(tmpdir(), 'enkaku-browser-'));
   // The embedded default, whatever the caller's environment points at.
-  const env = { ...process.env, ENKAKU_LOG: 'warn' };
+  const env = { ...process.env, ENKAKU_LOG: 'warn,rtc_ice::agent=error,rtc_dtls::config=error' };
   delete env.ENKAKU_DATABASE_URL;
   delete env.ENKAKU_KAFKA_BROKERS;
   const child = spawn(binary(), ['serve', '--data-dir', dataDir, '--addr', '127.0.0.1:0'], {
