@@ -20,11 +20,12 @@ const H264_PROFILES: [(&str, u8); 5] = [
     ("64001f", 112),
 ];
 
-fn codec(
+/// A codec at a payload type, as a media engine registers it.
+pub fn codec(
     mime_type: &str,
     clock_rate: u32,
     channels: u16,
-    fmtp: String,
+    fmtp: &str,
     payload_type: u8,
 ) -> RTCRtpCodecParameters {
     RTCRtpCodecParameters {
@@ -32,7 +33,7 @@ fn codec(
             mime_type: mime_type.to_owned(),
             clock_rate,
             channels,
-            sdp_fmtp_line: fmtp,
+            sdp_fmtp_line: fmtp.to_owned(),
             rtcp_feedback: vec![],
         },
         payload_type,
@@ -44,24 +45,15 @@ fn codec(
 pub fn for_leg(video: VideoCodec) -> Vec<(RtpCodecKind, RTCRtpCodecParameters)> {
     let mut codecs = vec![(
         RtpCodecKind::Audio,
-        codec(
-            MIME_TYPE_OPUS,
-            48_000,
-            2,
-            "minptime=10;useinbandfec=1".to_owned(),
-            111,
-        ),
+        codec(MIME_TYPE_OPUS, 48_000, 2, "minptime=10;useinbandfec=1", 111),
     )];
     match video {
-        VideoCodec::Vp8 => codecs.push((
-            RtpCodecKind::Video,
-            codec(MIME_TYPE_VP8, 90_000, 0, String::new(), 96),
-        )),
+        VideoCodec::Vp8 => codecs.push((RtpCodecKind::Video, codec(MIME_TYPE_VP8, 90_000, 0, "", 96))),
         VideoCodec::H264 => codecs.extend(H264_PROFILES.iter().map(|(profile, payload_type)| {
             let fmtp = format!("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile}");
             (
                 RtpCodecKind::Video,
-                codec(MIME_TYPE_H264, 90_000, 0, fmtp, *payload_type),
+                codec(MIME_TYPE_H264, 90_000, 0, &fmtp, *payload_type),
             )
         })),
     }

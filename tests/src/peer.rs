@@ -7,6 +7,7 @@
 //! packet that arrives.
 
 use anyhow::Context;
+use enkaku_media::codecs::codec;
 use enkaku_media::keyframes::{self, MarkKeyframeRequests};
 use enkaku_media::relay::IceCandidate;
 use rtc::interceptor::{Registry, Slot};
@@ -19,7 +20,7 @@ use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -165,25 +166,6 @@ pub fn h264(payload_type: u8) -> RTCRtpCodecParameters {
 
 fn opus(payload_type: u8) -> RTCRtpCodecParameters {
     codec(MIME_TYPE_OPUS, 48_000, 2, "", payload_type)
-}
-
-fn codec(
-    mime_type: &str,
-    clock_rate: u32,
-    channels: u16,
-    fmtp: &str,
-    payload_type: u8,
-) -> RTCRtpCodecParameters {
-    RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: mime_type.to_owned(),
-            clock_rate,
-            channels,
-            sdp_fmtp_line: fmtp.to_owned(),
-            rtcp_feedback: vec![],
-        },
-        payload_type,
-    }
 }
 
 /// The first bytes of a keyframe of `mime_type` (a VP8 key frame, an H.264 IDR slice); for
