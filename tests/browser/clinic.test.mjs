@@ -5,38 +5,27 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   api, collectErrors, launchBrowser, login, mediaArrives, openWebSocket, receivedMedia, refuseSoundBeforeATap, screenshot,
-  startServer, unlabelledControls, watchPeerConnections, weekdayAhead, withoutCamera,
+  serverAndBrowser, unlabelledControls, watchPeerConnections, weekdayAhead, withoutCamera,
 } from './harness.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 const DESKTOP = { viewport: { width: 1280, height: 1100 } };
 const R13_BEFORE_WINDOW = 'このビデオ通話は開始前です。開始1時間前より待機することができます。';
 
-let server;
-let browser;
+const running = serverAndBrowser();
 const date = weekdayAhead();
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 
 /** A logged-in staff page (its own browser context, so its own session), and its errors. */
 async function staffPage(email) {
-  const context = await browser.newContext(DESKTOP);
+  const context = await running.browser.newContext(DESKTOP);
   const page = await context.newPage();
   const errors = collectErrors(page);
-  await login(page, server.url, email);
+  await login(page, running.server.url, email);
   return { page, errors, context };
 }
 
 async function openSchedule(page) {
-  await page.goto(`${server.url}/schedule?date=${date}`);
+  await page.goto(`${running.server.url}/schedule?date=${date}`);
   await page.locator('body[data-live="connected"]').waitFor();
   await page.locator('.slots').waitFor();
 }
@@ -49,13 +38,13 @@ describe('the clinic books a patient without an account (非会員)', () => {
   let patientUrl;
 
   before(async () => {
-    const context = await browser.newContext(DESKTOP);
+    const context = await running.browser.newContext(DESKTOP);
     page = await context.newPage();
     errors = collectErrors(page);
   });
 
   test('login shows the clinic and the current doctor', async () => {
-    await page.goto(`${server.url}/schedule`);
+    await page.goto(`${running.server.url}/schedule`);
     await page.waitForURL(/\/login\?next=/);
     await screenshot(page, '01-login');
     await page.getByLabel('メールアドレス').fill('yamada@demo.enkaku.test');
@@ -63,11 +52,11 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await page.getByRole('button', { name: 'ログイン' }).click();
     await assert.doesNotReject(page.getByText('メールアドレスまたはパスワードが正しくありません。').waitFor());
     // A `next` that points at another site is refused: the person lands on the schedule.
-    await page.goto(`${server.url}/login?next=${encodeURIComponent('/\\evil.example/')}`);
+    await page.goto(`${running.server.url}/login?next=${encodeURIComponent('/\\evil.example/')}`);
     await page.getByLabel('メールアドレス').fill('yamada@demo.enkaku.test');
     await page.getByLabel('パスワード').fill('demo-password');
     await page.getByRole('button', { name: 'ログイン' }).click();
-    await page.waitForURL(`${server.url}/schedule`);
+    await page.waitForURL(`${running.server.url}/schedule`);
     await assert.doesNotReject(page.locator('#clinic-name', { hasText: 'デモクリニック' }).waitFor());
     assert.equal(await page.getByLabel('医師', { exact: true }).locator('option:checked').textContent(), '山田 太郎');
   });
@@ -162,7 +151,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
 
   test('the clinic URL can be copied, and 「URL再送」 by e-mail overwrites the destination', async () => {
     const panel = page.locator('#panel');
-    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: running.server.url });
     await panel.getByRole('button', { name: 'このURLをコピー' }).first().click();
     await assert.doesNotReject(panel.getByText('コピーしました').waitFor());
     const clinicUrl = await panel.getByLabel('医療機関用URL').inputValue();
@@ -182,7 +171,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
   test('受付一覧 lists it with the video tooltip, and the name opens 診察をはじめる', async () => {
     await page.getByRole('link', { name: '受付一覧' }).click();
     await page.waitForURL(/\/reception/);
-    await page.goto(`${server.url}/reception?date=${date}`);
+    await page.goto(`${running.server.url}/reception?date=${date}`);
     const row = page.locator('tr', { hasText: '田中 花子' });
     await row.waitFor();
     await row.locator('.video-mark').hover();
@@ -209,7 +198,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
   });
 
   test('the patient page before the window says so, at phone size, with nothing internal', async () => {
-    const context = await browser.newContext(PHONE);
+    const context = await running.browser.newContext(PHONE);
     const patient = await context.newPage();
     const patientErrors = collectErrors(patient);
     await patient.goto(patientUrl);
@@ -226,7 +215,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
   });
 
   test('the booking is cancelled from its panel after a confirmation; 受付一覧 and the patient page say so', async () => {
-    await page.goto(`${server.url}/reception?date=${date}`);
+    await page.goto(`${running.server.url}/reception?date=${date}`);
     const row = page.locator('tr', { hasText: '田中 花子' });
     await row.getByRole('button', { name: '田中 花子' }).click();
     const panel = page.locator('#panel');
@@ -239,7 +228,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
     assert.equal(await panel.getByRole('button', { name: '予約キャンセル' }).count(), 0);
     await assert.doesNotReject(page.locator('tr.status-cancelled', { hasText: '田中 花子' }).waitFor());
 
-    const context = await browser.newContext(PHONE);
+    const context = await running.browser.newContext(PHONE);
     const patient = await context.newPage();
     await patient.goto(patientUrl);
     await assert.doesNotReject(patient.getByText('このビデオ通話はキャンセルされました。', { exact: false }).waitFor());
@@ -285,7 +274,7 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
     await assert.doesNotReject(panel.getByText('保存しました。').waitFor());
     await assert.doesNotReject(slot(page, '14:00').locator('.entry', { hasText: 'さくら苑 2階' }).waitFor());
 
-    await page.goto(`${server.url}/reception?date=${date}`);
+    await page.goto(`${running.server.url}/reception?date=${date}`);
     await page.locator('.reception-table, .empty').first().waitFor();
     assert.equal(await page.getByText('さくら苑').count(), 0, 'never in the reception list (R9)');
   });
@@ -305,7 +294,7 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
     assert.match(reissued, /\/p\/[A-Za-z0-9_-]{40,}$/);
     assert.notEqual(reissued, patientUrl);
 
-    const context = await browser.newContext(PHONE);
+    const context = await running.browser.newContext(PHONE);
     const patient = await context.newPage();
     const patientErrors = collectErrors(patient);
     await patient.goto(patientUrl);
@@ -329,7 +318,7 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
     assert.equal(await panel.getByRole('button', { name: 'URL再送' }).count(), 0);
     await assert.doesNotReject(slot(page, '14:00').locator('.entry.status-cancelled').waitFor());
 
-    const context = await browser.newContext(PHONE);
+    const context = await running.browser.newContext(PHONE);
     const patient = await context.newPage();
     await patient.goto(patientUrl);
     await assert.doesNotReject(patient.getByText('このビデオ通話はキャンセルされました。', { exact: false }).waitFor());
@@ -353,7 +342,7 @@ describe('a call that is open now', () => {
    * The patient's phone on `url`, its peer connections watched; `prepare(context)` changes the
    * phone first (no camera, iOS's sound rule), `from` is another browser (one refusing the camera).
    */
-  async function patientPhone(url, { from = browser, prepare } = {}) {
+  async function patientPhone(url, { from = running.browser, prepare } = {}) {
     const context = await from.newContext(PHONE);
     await watchPeerConnections(context);
     await prepare?.(context);
@@ -406,7 +395,7 @@ describe('a call that is open now', () => {
 
   test('the patient waits with their own preview; the doctor sees the call screen, starts and ends', async () => {
     const { page, errors } = await staffPage('yamada@demo.enkaku.test');
-    await page.goto(`${server.url}/schedule`);
+    await page.goto(`${running.server.url}/schedule`);
     await page.locator('.slots, .empty').first().waitFor();
     await page.getByRole('button', { name: /の予約受付$/ }).first().click().catch(async () => {
       // Today may have no opening hours (a weekend): show every time.
@@ -424,7 +413,7 @@ describe('a call that is open now', () => {
     const patientUrl = await panel.getByLabel('患者用URL').inputValue();
     const clinicUrl = await panel.getByLabel('医療機関用URL').inputValue();
 
-    const phone = await browser.newContext(PHONE);
+    const phone = await running.browser.newContext(PHONE);
     const patient = await phone.newPage();
     const patientErrors = collectErrors(patient);
     await patient.goto(patientUrl);
@@ -654,7 +643,7 @@ describe('live updates', () => {
     await openSchedule(sato.page);
     await sato.page.getByLabel('医師', { exact: true }).selectOption({ label: '山田 太郎' });
     const reception = await sato.context.newPage();
-    await reception.goto(`${server.url}/reception?date=${date}`);
+    await reception.goto(`${running.server.url}/reception?date=${date}`);
     await reception.locator('body[data-live="connected"]').waitFor();
 
     // Sato's keyboard focus is on a slot; the live redraw must not take it away.
@@ -707,12 +696,12 @@ describe('a day longer than one page of the lists', () => {
         });
       }));
     }
-    await page.goto(`${server.url}/reception?date=${day}`);
+    await page.goto(`${running.server.url}/reception?date=${day}`);
     await page.locator('.reception-table').waitFor();
     await assert.doesNotReject(page.locator('.reception-table tbody tr').nth(count - 1).waitFor({ timeout: 10000 }));
     assert.equal(await page.locator('.reception-table tbody tr').count(), count);
 
-    await page.goto(`${server.url}/schedule?date=${day}&all_times=true`);
+    await page.goto(`${running.server.url}/schedule?date=${day}&all_times=true`);
     await page.locator('.slots').waitFor();
     await assert.doesNotReject(page.locator('.entry').nth(count - 1).waitFor({ timeout: 10000 }));
     assert.equal(await page.locator('.entry').count(), count);

@@ -2,22 +2,11 @@
 // gives both legs H.264 and both decode each other's video. Chromium is made to leave VP8 out
 // by the test itself (setCodecPreferences before every offer); the pages are the product's own.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, collectErrors, launchBrowser, login, screenshot, startServer } from './harness.mjs';
+import { api, collectErrors, login, screenshot, serverAndBrowser } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const running = serverAndBrowser();
 
 /**
  * Runs in the page before its scripts: every peer connection offers H.264 only for video, and
@@ -82,14 +71,14 @@ async function decodesH264(page) {
 
 describe('a call in H.264', () => {
   test('two browsers that offer no VP8 see each other through the relay', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await running.browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.addInitScript(offerH264Only);
     const page = await context.newPage();
-    await login(page, server.url);
+    await login(page, running.server.url);
     const me = await api(page, 'GET', '/api/v1/me');
     const created = await api(page, 'POST', '/api/v1/video-calls', { doctor_id: me.staff.id, start_now: true });
 
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const phone = await running.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     await phone.addInitScript(offerH264Only);
     const patient = await phone.newPage();
     const patientErrors = collectErrors(patient);

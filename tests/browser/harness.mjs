@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,6 +52,23 @@ export async function startServer() {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The server and the browser a test file shares: started before its tests, stopped after
+ * them. Read `running.server` and `running.browser` inside the tests.
+ */
+export function serverAndBrowser() {
+  const running = { server: null, browser: null };
+  before(async () => {
+    running.server = await startServer();
+    running.browser = await launchBrowser();
+  });
+  after(async () => {
+    await running.browser?.close();
+    await running.server?.stop();
+  });
+  return running;
 }
 
 /** Chromium with a fake camera; `grantCamera: false` answers every permission prompt "no". */
