@@ -123,9 +123,4 @@ impl CallPresence {
             tracing::warn!(appointment = %page.appointment, %error, "a call's presence was not recorded");
         }
     }
-
-    /// Stays this process knows of (pages connected or within their grace).
-    pub fn stays(&self) -> usize {
-        self.stays.lock().map(|stays| stays.len()).unwrap_or(0)
-    }
 }

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The two sides of a call.
+/// The two sides of a call: the doctor's call screen (clinic link and a staff session) and
+/// the patient's page (patient link).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CallRole {
@@ -29,6 +30,14 @@ impl CallRole {
         match self {
             Self::Clinic => "clinic",
             Self::Patient => "patient",
+        }
+    }
+
+    /// The other side of the call.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Clinic => Self::Patient,
+            Self::Patient => Self::Clinic,
         }
     }
 }

@@ -7,26 +7,9 @@
 //! for the leg it leaves on.
 
 use bytes::Bytes;
+use enkaku_domain::presence::CallRole;
 use rtc::rtp::Packet;
 use rtc::rtp::header::Extension;
-
-/// The two sides of a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The doctor's call screen (clinic link and a staff session).
-    Clinic,
-    /// The patient's page (patient link).
-    Patient,
-}
-
-impl Role {
-    pub fn other(self) -> Self {
-        match self {
-            Self::Clinic => Self::Patient,
-            Self::Patient => Self::Clinic,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MediaKind {
@@ -37,8 +20,8 @@ pub enum MediaKind {
 /// Whether `from`'s media of `kind` reaches the other side. Before the call starts the
 /// doctor sees the patient arrive, without sound, and the patient receives nothing (R18);
 /// once it has started, everything flows both ways.
-pub fn flows(from: Role, kind: MediaKind, started: bool) -> bool {
-    started || (from == Role::Patient && kind == MediaKind::Video)
+pub fn flows(from: CallRole, kind: MediaKind, started: bool) -> bool {
+    started || (from == CallRole::Patient && kind == MediaKind::Video)
 }
 
 /// A codec as the two legs can agree on it, whatever payload type each gave it: the MIME
@@ -378,8 +361,8 @@ mod tests {
 
     #[test]
     fn before_the_start_only_the_patients_video_flows() {
+        use CallRole::*;
         use MediaKind::*;
-        use Role::*;
         assert!(flows(Patient, Video, false));
         for (from, kind) in [(Patient, Audio), (Clinic, Video), (Clinic, Audio)] {
             assert!(!flows(from, kind, false), "{from:?} {kind:?}");

@@ -12,10 +12,11 @@
 
 use crate::CallSignal;
 use crate::codecs;
-use crate::forward::{Codec, MediaKind, Negotiated, Rewriter, Role, VideoCodec, flows};
+use crate::forward::{Codec, MediaKind, Negotiated, Rewriter, VideoCodec, flows};
 use crate::keyframes::{self, KeyframeSource, MarkKeyframeRequests};
 use crate::ports::{PortRange, Ports};
 use enkaku_domain::ids::AppointmentId;
+use enkaku_domain::presence::CallRole;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
@@ -232,13 +233,13 @@ impl Leg {
 #[derive(Default)]
 struct Room {
     started: AtomicBool,
-    legs: Mutex<HashMap<Role, Arc<Leg>>>,
+    legs: Mutex<HashMap<CallRole, Arc<Leg>>>,
     /// Joins under way: the room is kept while one may still add a leg.
     joining: AtomicUsize,
 }
 
 impl Room {
-    fn leg(&self, role: Role) -> Option<Arc<Leg>> {
+    fn leg(&self, role: CallRole) -> Option<Arc<Leg>> {
         self.legs.lock().ok()?.get(&role).cloned()
     }
 }
@@ -383,7 +384,7 @@ impl Relay {
     pub async fn join(
         &self,
         appointment: AppointmentId,
-        role: Role,
+        role: CallRole,
         offer: RTCSessionDescription,
         started: bool,
     ) -> Result<Joined, RelayError> {
@@ -494,7 +495,7 @@ impl Relay {
         &self,
         connection: &Arc<dyn PeerConnection>,
         room: &Arc<Room>,
-        role: Role,
+        role: CallRole,
         offer: RTCSessionDescription,
         video_codec: Option<VideoCodec>,
     ) -> Result<(HashMap<MediaKind, Outbound>, RTCSessionDescription), RelayError> {
@@ -573,7 +574,7 @@ impl Relay {
 /// A participant's signalling's hold on its leg.
 pub struct LegHandle {
     room: Weak<Room>,
-    role: Role,
+    role: CallRole,
     leg: Arc<Leg>,
 }
 
@@ -666,7 +667,7 @@ struct Handler {
     rooms: Weak<Rooms>,
     appointment: AppointmentId,
     room: Weak<Room>,
-    role: Role,
+    role: CallRole,
     /// Its leg's serial.
     serial: u64,
     runtime: Arc<dyn Runtime>,
@@ -739,7 +740,7 @@ impl PeerConnectionEventHandler for Handler {
 
 /// Where the receiver `role` of a room gets its keyframes from: the other side's video, while
 /// it reaches `role`.
-fn keyframe_source_for(room: Weak<Room>, role: Role) -> impl Fn() -> Option<Arc<KeyframeSource>> {
+fn keyframe_source_for(room: Weak<Room>, role: CallRole) -> impl Fn() -> Option<Arc<KeyframeSource>> {
     move || {
         let room = room.upgrade()?;
         let sender = role.other();
@@ -754,7 +755,7 @@ fn keyframe_source_for(room: Weak<Room>, role: Role) -> impl Fn() -> Option<Arc<
 /// leg the track arrived on.
 async fn forward_track(
     room: Weak<Room>,
-    from: Role,
+    from: CallRole,
     serial: u64,
     kind: MediaKind,
     track: Arc<dyn TrackRemote>,

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use enkaku_domain::ids::AppointmentId;
-use enkaku_media::forward::Role;
+use enkaku_domain::presence::CallRole;
 use enkaku_media::ice_servers::{IceServers, turn_credential};
 use enkaku_media::ports::PortRange;
 use enkaku_media::relay::{IceCandidate, LegEvent, LegHandle, Relay, RelayConfig, RelayError};
@@ -34,7 +34,7 @@ fn relay() -> Arc<Relay> {
 struct Direct {
     relay: Arc<Relay>,
     room: AppointmentId,
-    role: Role,
+    role: CallRole,
     started: bool,
     leg: Option<Arc<LegHandle>>,
     to_relay: Trickle,
@@ -42,7 +42,7 @@ struct Direct {
 }
 
 impl Direct {
-    fn new(relay: &Arc<Relay>, room: AppointmentId, role: Role) -> Self {
+    fn new(relay: &Arc<Relay>, room: AppointmentId, role: CallRole) -> Self {
         Self {
             relay: relay.clone(),
             room,
@@ -104,7 +104,7 @@ impl Signalling for Direct {
 async fn join(
     relay: &Arc<Relay>,
     room: AppointmentId,
-    role: Role,
+    role: CallRole,
     video_pt: u8,
     audio_pt: u8,
 ) -> (Peer, Direct) {
@@ -125,8 +125,8 @@ async fn before_the_start_the_clinic_sees_the_patient_then_both_ways_until_the_r
     });
     let room = AppointmentId(uuid::Uuid::now_v7());
     // Each browser numbers its codecs its own way; the relay's are different again.
-    let (clinic, _clinic) = join(&relay, room, Role::Clinic, 102, 109).await;
-    let (patient, _patient) = join(&relay, room, Role::Patient, 100, 111).await;
+    let (clinic, _clinic) = join(&relay, room, CallRole::Clinic, 102, 109).await;
+    let (patient, _patient) = join(&relay, room, CallRole::Patient, 100, 111).await;
     assert_eq!(relay.participants(), 2);
 
     tokio::join!(clinic.send(0, 50), patient.send(0, 50));
@@ -152,7 +152,7 @@ async fn before_the_start_the_clinic_sees_the_patient_then_both_ways_until_the_r
     // The patient reloads: a new connection, numbered its own way, takes the old one's place,
     // and the doctor keeps receiving one stream.
     let before = clinic.received(Kind::Video).0;
-    let (reloaded, _reloaded) = join(&relay, room, Role::Patient, 98, 111).await;
+    let (reloaded, _reloaded) = join(&relay, room, CallRole::Patient, 98, 111).await;
     assert_eq!(relay.participants(), 2, "replaced, not added");
     reloaded.send(0, 50).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -190,8 +190,8 @@ async fn eventually(done: impl Fn() -> bool) -> bool {
 async fn a_receivers_keyframe_request_reaches_the_sender_at_most_twice_a_second() {
     let relay = relay();
     let room = AppointmentId(uuid::Uuid::now_v7());
-    let (clinic, _clinic) = join(&relay, room, Role::Clinic, 102, 109).await;
-    let (patient, _patient) = join(&relay, room, Role::Patient, 100, 111).await;
+    let (clinic, _clinic) = join(&relay, room, CallRole::Clinic, 102, 109).await;
+    let (patient, _patient) = join(&relay, room, CallRole::Patient, 100, 111).await;
     // The doctor receives the patient's video before the start.
     patient.send(0, 30).await;
     assert!(eventually(|| clinic.received(Kind::Video).0 > 10).await);
@@ -243,8 +243,8 @@ async fn two_browsers_without_vp8_see_each_other_in_h264() {
     // Browsers without VP8 (an older Safari), each numbering H.264 its own way. (Which codec
     // a leg is given when the offers differ is `enkaku_media::codecs`' unit tests' concern:
     // the stand-in offers only the codec it sends.)
-    let (patient, _patient) = join_offering(Role::Patient, vec![h264(126)]).await;
-    let (clinic, _clinic) = join_offering(Role::Clinic, vec![h264(125)]).await;
+    let (patient, _patient) = join_offering(CallRole::Patient, vec![h264(126)]).await;
+    let (clinic, _clinic) = join_offering(CallRole::Clinic, vec![h264(125)]).await;
 
     // Two and a half seconds of keyframes only.
     tokio::join!(patient.send(0, 250), clinic.send(0, 250));
@@ -300,14 +300,14 @@ async fn a_join_beyond_the_port_range_is_refused_and_the_call_in_it_goes_on() {
         .unwrap(),
     );
     let room = AppointmentId(uuid::Uuid::now_v7());
-    let (clinic, _clinic) = join(&relay, room, Role::Clinic, 96, 111).await;
-    let (patient, _patient) = join(&relay, room, Role::Patient, 96, 111).await;
+    let (clinic, _clinic) = join(&relay, room, CallRole::Clinic, 96, 111).await;
+    let (patient, _patient) = join(&relay, room, CallRole::Patient, 96, 111).await;
 
     // Two ports, two participants: a third, in another call or taking a place in this one, is
     // refused before anything of the call changes.
     let elsewhere = AppointmentId(uuid::Uuid::now_v7());
     let refused = relay
-        .join(elsewhere, Role::Clinic, offer_without_media(), false)
+        .join(elsewhere, CallRole::Clinic, offer_without_media(), false)
         .await;
     assert!(
         matches!(refused, Err(RelayError::Unavailable(_))),
@@ -315,7 +315,7 @@ async fn a_join_beyond_the_port_range_is_refused_and_the_call_in_it_goes_on() {
         refused.as_ref().err()
     );
     let refused = relay
-        .join(room, Role::Patient, offer_without_media(), false)
+        .join(room, CallRole::Patient, offer_without_media(), false)
         .await;
     assert!(
         matches!(refused, Err(RelayError::Unavailable(_))),
@@ -336,7 +336,7 @@ async fn a_join_beyond_the_port_range_is_refused_and_the_call_in_it_goes_on() {
     let mut next = Err(RelayError::Unavailable(String::new()));
     for _ in 0..50 {
         next = relay
-            .join(elsewhere, Role::Clinic, offer_without_media(), false)
+            .join(elsewhere, CallRole::Clinic, offer_without_media(), false)
             .await;
         if !matches!(next, Err(RelayError::Unavailable(_))) {
             break;
@@ -350,7 +350,7 @@ async fn a_join_beyond_the_port_range_is_refused_and_the_call_in_it_goes_on() {
     );
     // A join that failed gives its port back and leaves no room behind.
     let again = relay
-        .join(elsewhere, Role::Patient, offer_without_media(), false)
+        .join(elsewhere, CallRole::Patient, offer_without_media(), false)
         .await;
     assert!(
         matches!(again, Err(RelayError::BadOffer(_))),
@@ -364,8 +364,8 @@ async fn a_join_beyond_the_port_range_is_refused_and_the_call_in_it_goes_on() {
 async fn a_room_both_participants_left_is_forgotten() {
     let relay = relay();
     let room = AppointmentId(uuid::Uuid::now_v7());
-    let (clinic, _clinic) = join(&relay, room, Role::Clinic, 96, 111).await;
-    let (patient, _patient) = join(&relay, room, Role::Patient, 96, 111).await;
+    let (clinic, _clinic) = join(&relay, room, CallRole::Clinic, 96, 111).await;
+    let (patient, _patient) = join(&relay, room, CallRole::Patient, 96, 111).await;
     assert_eq!(relay.rooms(), 1);
     // The call never ends in enkaku: both simply leave.
     let _ = clinic.connection.close().await;
@@ -391,8 +391,8 @@ async fn fifty_calls_opened_and_closed_leave_nothing_open() {
     let relay = relay();
     let call = || async {
         let room = AppointmentId(uuid::Uuid::now_v7());
-        let (clinic, _clinic) = join(&relay, room, Role::Clinic, 96, 111).await;
-        let (patient, _patient) = join(&relay, room, Role::Patient, 96, 111).await;
+        let (clinic, _clinic) = join(&relay, room, CallRole::Clinic, 96, 111).await;
+        let (patient, _patient) = join(&relay, room, CallRole::Patient, 96, 111).await;
         relay.close(room).await;
         let _ = clinic.connection.close().await;
         let _ = patient.connection.close().await;

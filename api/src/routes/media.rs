@@ -19,7 +19,6 @@ use enkaku_domain::ids::AppointmentId;
 use enkaku_domain::presence::{CallRole, LeaveReason};
 use enkaku_domain::{DomainError, ErrorCode};
 use enkaku_media::CallSignal;
-use enkaku_media::forward::Role;
 use enkaku_media::ice_servers::IceServer;
 use enkaku_media::relay::{IceCandidate, Joined, LegEvent, LegHandle, RelayError};
 use governor::{DefaultDirectRateLimiter, Quota};
@@ -288,7 +287,7 @@ async fn signal(
     page: Participant,
     started: bool,
 ) {
-    let (id, role) = (page.appointment, relay_role(page.role));
+    let (id, role) = (page.appointment, page.role);
     // An id for this socket alone: TURN servers log it, so it names no one.
     let participant = Uuid::new_v4().simple().to_string();
     let ice_servers = state.ice_servers.for_participant(&participant, SystemTime::now());
@@ -336,14 +335,6 @@ async fn signal(
     leg.leave().await;
     if let Some(reason) = left {
         state.presence.depart(page, reason);
-    }
-}
-
-/// The relay's name for a side of the call.
-fn relay_role(role: CallRole) -> Role {
-    match role {
-        CallRole::Clinic => Role::Clinic,
-        CallRole::Patient => Role::Patient,
     }
 }
 
