@@ -6,45 +6,15 @@
 //! senders must treat the delivery id as an idempotency key (the outbox does).
 
 use crate::capability::{LinkRole, LinkSigner};
+use crate::channel::{Content, OutgoingMessage, SendError, UrlSender};
 use crate::ports::Directory;
 use crate::service::{AppointmentService, CommandContext, CommandError};
 use async_trait::async_trait;
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{DeliveryOutcome, DeliveryReport, Event, Status, UrlDeliveryRequested};
 use enkaku_domain::envelope::{Actor, RecordedEvent};
-use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId};
-use enkaku_domain::values::Destination;
+use enkaku_domain::ids::AppointmentId;
 use std::sync::Arc;
-
-/// A message ready for a channel. It holds the patient URL, so it lives only in the
-/// channel's own store, never in the event log.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutgoingMessage {
-    pub delivery_id: DeliveryId,
-    pub appointment_id: AppointmentId,
-    pub clinic_id: ClinicId,
-    pub destination: Destination,
-    pub subject: String,
-    pub body: String,
-}
-
-/// Why a channel did not take a message.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// The channel could not be reached: the worker tries again later.
-    #[error("channel unavailable: {0}")]
-    Unavailable(String),
-    /// The channel refused this message for good; recorded as a failed delivery that staff
-    /// see. The reason goes into the event log, so it must not quote the address.
-    #[error("refused: {0}")]
-    Refused(String),
-}
-
-/// A delivery channel. `send` must be idempotent per `delivery_id`.
-#[async_trait]
-pub trait UrlSender: Send + Sync {
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError>;
-}
 
 pub struct DeliveryWorker {
     pub service: Arc<AppointmentService>,
@@ -107,15 +77,17 @@ impl DeliveryWorker {
                 .compose(appointment_id, &current.appointment, request)
                 .await?;
             match self.sender.send(&message).await {
-                Ok(()) => DeliveryReport::Sent {
+                Ok(_) => DeliveryReport::Sent {
                     at: self.service.now(),
                 },
-                Err(SendError::Refused(reason)) => DeliveryReport::Failed {
-                    at: self.service.now(),
-                    reason,
-                },
+                Err(SendError::Permanent { reason, .. } | SendError::Unknown { reason }) => {
+                    DeliveryReport::Failed {
+                        at: self.service.now(),
+                        reason,
+                    }
+                }
                 // Not recorded: the checkpoint stays before this request, so it is tried again.
-                Err(SendError::Unavailable(e)) => return Err(CommandError::Unavailable(e)),
+                Err(SendError::Transient { reason, .. }) => return Err(CommandError::Unavailable(reason)),
             }
         };
         let ctx = CommandContext {
@@ -169,11 +141,15 @@ impl DeliveryWorker {
             appointment_id,
             clinic_id: appointment.clinic_id,
             destination: request.destination.clone(),
-            subject: format!("【{}】ビデオ通話のご案内", clinic.name),
-            body: format!(
-                "{}からオンライン診療のビデオ通話のご案内です。\n診察時間になりましたら、以下のURLを開いてください。\n{}\n有効期間: {}",
-                clinic.name, url, validity
-            ),
+            clinic_name: clinic.name.clone(),
+            content: Content::Email {
+                subject: format!("【{}】ビデオ通話のご案内", clinic.name),
+                text: format!(
+                    "{}からオンライン診療のビデオ通話のご案内です。\n診察時間になりましたら、以下のURLを開いてください。\n{}\n有効期間: {}",
+                    clinic.name, url, validity
+                ),
+                html: String::new(),
+            },
         })
     }
 }

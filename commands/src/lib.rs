@@ -6,6 +6,7 @@
 //! writers never lose an update.
 
 pub mod capability;
+pub mod channel;
 pub mod delivery;
 pub mod ports;
 pub mod service;

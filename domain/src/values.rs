@@ -315,6 +315,29 @@ impl Channel {
     }
 }
 
+/// Who carried a message: the embedded outbox (kept for staff to read, not sent), Twilio
+/// (SMS) or an SMTP server (e-mail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Outbox,
+    Twilio,
+    Smtp,
+}
+
+impl Provider {
+    /// Every value, for documents that list them (the OpenAPI enums).
+    pub const ALL: [Self; 3] = [Self::Outbox, Self::Twilio, Self::Smtp];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Outbox => "outbox",
+            Self::Twilio => "twilio",
+            Self::Smtp => "smtp",
+        }
+    }
+}
+
 /// Where the patient URL goes: a channel and an address valid for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "channel", content = "destination", rename_all = "snake_case")]

@@ -39,7 +39,7 @@ macro_rules! named_by_as_str {
 use crate::appointment::{DeliveryStatus, Kind, LinkStatus, Status};
 use crate::menu::{ConsultationMode, VisitType};
 use crate::presence::{CallRole, LeaveReason};
-use crate::values::Channel;
+use crate::values::{Channel, Provider};
 
 named_by_as_str!(
     Kind => "kind",
@@ -49,6 +49,7 @@ named_by_as_str!(
     ConsultationMode => "consultation mode",
     VisitType => "visit type",
     Channel => "channel",
+    Provider => "provider",
     CallRole => "call role",
     LeaveReason => "leave reason",
 );
@@ -89,6 +90,7 @@ mod tests {
         names_agree(&ConsultationMode::ALL, ConsultationMode::as_str);
         names_agree(&VisitType::ALL, VisitType::as_str);
         names_agree(&Channel::ALL, Channel::as_str);
+        names_agree(&Provider::ALL, Provider::as_str);
         names_agree(&CallRole::ALL, CallRole::as_str);
         names_agree(&LeaveReason::ALL, LeaveReason::as_str);
     }

@@ -5,9 +5,9 @@
 use crate::db::Db;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use enkaku_commands::delivery::{OutgoingMessage, SendError, UrlSender};
+use enkaku_commands::channel::{Content, HandedOver, OutgoingMessage, SendError, UrlSender};
 use enkaku_domain::ids::ClinicId;
-use enkaku_domain::values::Channel;
+use enkaku_domain::values::{Channel, Provider};
 use enkaku_domain::vocabulary::UnknownName;
 use sqlx::FromRow;
 
@@ -84,7 +84,11 @@ impl Outbox {
 
 #[async_trait]
 impl UrlSender for Outbox {
-    async fn send(&self, m: &OutgoingMessage) -> Result<(), SendError> {
+    async fn send(&self, m: &OutgoingMessage) -> Result<HandedOver, SendError> {
+        let (subject, body) = match &m.content {
+            Content::Sms { text } => ("", text),
+            Content::Email { subject, text, .. } => (subject.as_str(), text),
+        };
         sqlx::query(
             "INSERT INTO outbox_messages (delivery_id, clinic_id, appointment_id, channel, destination, subject, body, created_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (delivery_id) DO NOTHING",
@@ -94,13 +98,23 @@ impl UrlSender for Outbox {
         .bind(m.appointment_id.to_string())
         .bind(m.destination.channel().as_str())
         .bind(m.destination.address())
-        .bind(&m.subject)
-        .bind(&m.body)
+        .bind(subject)
+        .bind(body)
         .bind(Utc::now().timestamp_millis())
         .execute(self.db.writer())
         .await
-        .map(|_| ())
-        .map_err(|e| SendError::Unavailable(e.to_string()))
+        .map(|_| HandedOver {
+            provider: Provider::Outbox,
+            provider_message_id: None,
+        })
+        .map_err(|e| SendError::Transient {
+            reason: e.to_string(),
+            retry_after: None,
+        })
+    }
+
+    fn repeat_is_harmless(&self) -> bool {
+        true
     }
 }
 

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use enkaku_api::workers::Delivery;
 use enkaku_commands::capability::LinkSigner;
-use enkaku_commands::delivery::{DeliveryWorker, OutgoingMessage, SendError, UrlSender};
+use enkaku_commands::channel::{HandedOver, OutgoingMessage, SendError, UrlSender};
+use enkaku_commands::delivery::DeliveryWorker;
 use enkaku_commands::ports::{SystemClock, UuidV7};
 use enkaku_commands::{AppointmentService, CommandContext, NewVideoUrl};
 use enkaku_domain::appointment::DeliveryOutcome;
@@ -32,14 +33,20 @@ struct Channel {
 
 #[async_trait]
 impl UrlSender for Channel {
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+    async fn send(&self, message: &OutgoingMessage) -> Result<HandedOver, SendError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.outages.load(Ordering::SeqCst) > 0 {
             self.outages.fetch_sub(1, Ordering::SeqCst);
-            return Err(SendError::Unavailable("connection refused".into()));
+            return Err(SendError::Transient {
+                reason: "connection refused".into(),
+                retry_after: None,
+            });
         }
         if self.refuse {
-            return Err(SendError::Refused("mailbox does not exist".into()));
+            return Err(SendError::Permanent {
+                code: "smtp:550".into(),
+                reason: "mailbox does not exist".into(),
+            });
         }
         self.outbox.send(message).await
     }
