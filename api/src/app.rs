@@ -11,7 +11,7 @@ use crate::workers::{CallHook, Delivery, Workers};
 use anyhow::Context;
 use enkaku_commands::AppointmentService;
 use enkaku_commands::capability::LinkSigner;
-use enkaku_commands::delivery::DeliveryWorker;
+use enkaku_commands::delivery::{DeliveryWorker, Lease, RetryPolicy};
 use enkaku_commands::ports::{EventStore, SystemClock, UuidV7};
 use enkaku_domain::appointment::SendPolicy;
 use enkaku_infra::directory::SqlDirectory;
@@ -19,6 +19,8 @@ use enkaku_infra::event_store::SqlEventStore;
 use enkaku_infra::feed::StoreFeed;
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
+use enkaku_infra::channels::{Channels, Route};
+use enkaku_infra::delivery_queue::SqlDeliveryQueue;
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::{Db, demo, secrets};
@@ -26,12 +28,13 @@ use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::{Relay, RelayConfig};
 use enkaku_projections::{Changes, EventFeed, ProjectionRunner, ReactorRunner};
+use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 #[derive(Clone, Debug)]
@@ -57,6 +60,35 @@ pub struct Config {
     pub media: RelayConfig,
     /// The STUN and TURN servers pages are told to use (none on the embedded default).
     pub ice_servers: IceServers,
+    /// Which providers carry the patient link (none: everything to the outbox).
+    pub delivery: DeliveryConfig,
+}
+
+/// Where patient links go out, and how long a provider has to answer.
+#[derive(Clone, Default)]
+pub struct DeliveryConfig {
+    /// SMS through Twilio; the outbox without it.
+    pub sms: Option<Route>,
+    /// E-mail through SMTP; the outbox without it.
+    pub email: Option<Route>,
+    /// Verifies Twilio's status callbacks; without it they are off (404).
+    pub twilio_auth_token: Option<Arc<SecretString>>,
+    pub lease: Lease,
+    pub retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for DeliveryConfig {
+    /// Providers only: the senders hold credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let provider = |route: &Option<Route>| route.as_ref().map(|r| r.provider);
+        f.debug_struct("DeliveryConfig")
+            .field("sms", &provider(&self.sms))
+            .field("email", &provider(&self.email))
+            .field("status_callbacks", &self.twilio_auth_token.is_some())
+            .field("lease", &self.lease)
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 impl Config {
@@ -217,15 +249,25 @@ impl Application {
         let calls = CallSignals::default();
         let relay = Arc::new(Relay::new(config.media.clone())?);
         let rows = Arc::new(stack.db.clone());
+        let channels = Channels {
+            sms: config.delivery.sms.clone(),
+            email: config.delivery.email.clone(),
+            outbox: outbox.clone(),
+        };
+        let delivery_worker = Arc::new(DeliveryWorker {
+            service: service.clone(),
+            directory,
+            sender: Arc::new(channels.clone()),
+            queue: Arc::new(SqlDeliveryQueue::new(stack.db.clone())),
+            links: links.clone(),
+            public_url: public_url.clone(),
+            retry: config.delivery.retry,
+            lease: config.delivery.lease,
+        });
+        let wake_delivery = Arc::new(Notify::new());
         let delivery = Delivery {
-            worker: DeliveryWorker {
-                service: service.clone(),
-                directory,
-                sender: Arc::new(outbox.clone()),
-                links: links.clone(),
-                public_url: public_url.clone(),
-            },
-            changes: stack.changes.clone(),
+            worker: delivery_worker.clone(),
+            wake: wake_delivery.clone(),
         };
         let mut reactors = vec![
             Arc::new(ReactorRunner::new(
@@ -258,6 +300,9 @@ impl Application {
             sessions: SessionStore::new(stack.db.clone(), chrono::Duration::hours(12)),
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
             outbox: outbox.clone(),
+            channels,
+            twilio_auth_token: config.delivery.twilio_auth_token.clone(),
+            webhook_limiter: Arc::new(RateLimiter::new(600, 120, config.trust_forwarded)),
             workers: workers.clone(),
             calls: calls.clone(),
             relay: relay.clone(),
@@ -278,6 +323,12 @@ impl Application {
         workers.push(tokio::spawn(
             async move { relay.follow(signals, stop_relay).await },
         ));
+        workers.push(tokio::spawn(crate::workers::send_deliveries(
+            delivery_worker,
+            wake_delivery,
+            stack.changes.clone(),
+            stopped.clone(),
+        )));
         workers.push(tokio::spawn(housekeeping(state.clone(), stopped)));
         Ok(Self {
             router: routes::router(state.clone()),

@@ -16,7 +16,7 @@ pub mod versioning;
 pub mod views;
 pub mod workers;
 
-pub use app::{Application, Config, Stack};
+pub use app::{Application, Config, DeliveryConfig, Stack};
 
 /// The AsyncAPI document of `topic` as YAML, as committed in `docs/asyncapi.yaml`.
 pub fn asyncapi_yaml(topic: &str) -> anyhow::Result<String> {

@@ -3,11 +3,17 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enkaku_api::serve::{self, ConnectionLimits};
-use enkaku_api::{Application, Config, Stack};
+use enkaku_api::routes::webhooks::TWILIO_STATUS_PATH;
+use enkaku_api::{Application, Config, DeliveryConfig, Stack};
+use enkaku_commands::delivery::{Lease, RetryPolicy};
 use enkaku_commands::ports::EventStore;
 use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
 use enkaku_domain::values::SmsCountries;
+use enkaku_domain::values::Provider;
+use enkaku_infra::channels::Route;
 use enkaku_infra::kafka::KafkaConfig;
+use enkaku_infra::mail::{SmtpConfig, SmtpSender};
+use enkaku_infra::twilio::{TwilioAuth, TwilioConfig, TwilioFrom, TwilioSender};
 use enkaku_media::ice_servers::{DEFAULT_TURN_TTL, IceServers};
 use enkaku_media::ports::PortRange;
 use enkaku_media::relay::RelayConfig;
@@ -132,6 +138,132 @@ struct ServeArgs {
     #[arg(long, env = "ENKAKU_MEDIA_TURN_TTL", default_value_t = DEFAULT_TURN_TTL.as_secs(),
           value_parser = clap::value_parser!(u64).range(60..=86_400))]
     turn_ttl: u64,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
+}
+
+/// Where patient links go out. Each channel is configured on its own; one that is not keeps
+/// its messages in the outbox (送信ボックス) for staff to read, sending nothing.
+#[derive(clap::Args)]
+struct DeliveryArgs {
+    /// Twilio account SID (`AC…`): with a credential and a sender, SMS goes through Twilio.
+    #[arg(long, env = "ENKAKU_TWILIO_ACCOUNT_SID")]
+    twilio_account_sid: Option<String>,
+    /// The account's auth token. Also verifies Twilio's delivery-status callbacks, which are
+    /// off without it.
+    #[arg(long, env = "ENKAKU_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    twilio_auth_token: Option<String>,
+    /// An API key (`SK…`) to send with instead of the auth token.
+    #[arg(long, env = "ENKAKU_TWILIO_API_KEY_SID", requires = "twilio_api_key_secret")]
+    twilio_api_key_sid: Option<String>,
+    #[arg(long, env = "ENKAKU_TWILIO_API_KEY_SECRET", hide_env_values = true, requires = "twilio_api_key_sid")]
+    twilio_api_key_secret: Option<String>,
+    /// The sending number, E.164 (`+81…`).
+    #[arg(long, env = "ENKAKU_TWILIO_FROM", conflicts_with = "twilio_messaging_service_sid")]
+    twilio_from: Option<String>,
+    /// A messaging service (`MG…`) to send from instead of a number.
+    #[arg(long, env = "ENKAKU_TWILIO_MESSAGING_SERVICE_SID")]
+    twilio_messaging_service_sid: Option<String>,
+    /// Twilio's REST API (a local stand-in in tests).
+    #[arg(long, env = "ENKAKU_TWILIO_BASE_URL", default_value = "https://api.twilio.com")]
+    twilio_base_url: String,
+    /// The SMTP server in lettre's URL form: `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host`, `smtp://127.0.0.1:2525` (no TLS: local relays only).
+    #[arg(long, env = "ENKAKU_SMTP_URL", hide_env_values = true, requires = "mail_from")]
+    smtp_url: Option<String>,
+    /// The e-mail's sender address; the clinic's name is its display name.
+    #[arg(long, env = "ENKAKU_MAIL_FROM", requires = "smtp_url")]
+    mail_from: Option<String>,
+    /// Seconds a provider has to answer one message. Without an answer by then the outcome
+    /// is unknown (「送信結果不明」) and staff decide whether to resend.
+    #[arg(long, env = "ENKAKU_DELIVERY_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    delivery_timeout: u64,
+}
+
+impl DeliveryArgs {
+    /// The channels configured, checked: half a configuration stops the start rather than
+    /// silently keeping messages in the outbox.
+    fn config(&self, public_url: Option<&str>) -> anyhow::Result<DeliveryConfig> {
+        let timeout = Duration::from_secs(self.delivery_timeout);
+        let auth_token = self.twilio_auth_token.clone().map(SecretString::from);
+        let sms = match &self.twilio_account_sid {
+            None => {
+                anyhow::ensure!(
+                    auth_token.is_none()
+                        && self.twilio_api_key_sid.is_none()
+                        && self.twilio_from.is_none()
+                        && self.twilio_messaging_service_sid.is_none(),
+                    "Twilio settings were given without ENKAKU_TWILIO_ACCOUNT_SID"
+                );
+                None
+            }
+            Some(account_sid) => {
+                let auth = match (&self.twilio_api_key_sid, &self.twilio_api_key_secret, &auth_token) {
+                    (Some(sid), Some(secret), _) => TwilioAuth::ApiKey {
+                        sid: sid.clone(),
+                        secret: SecretString::from(secret.clone()),
+                    },
+                    (_, _, Some(token)) => TwilioAuth::AuthToken(token.clone()),
+                    _ => anyhow::bail!(
+                        "Twilio needs ENKAKU_TWILIO_AUTH_TOKEN, or ENKAKU_TWILIO_API_KEY_SID and ENKAKU_TWILIO_API_KEY_SECRET"
+                    ),
+                };
+                let sender = match (&self.twilio_from, &self.twilio_messaging_service_sid) {
+                    (Some(number), None) => TwilioFrom::Number(number.clone()),
+                    (None, Some(service)) => TwilioFrom::MessagingService(service.clone()),
+                    _ => anyhow::bail!(
+                        "Twilio needs one sender: ENKAKU_TWILIO_FROM or ENKAKU_TWILIO_MESSAGING_SERVICE_SID"
+                    ),
+                };
+                // Twilio calls back only where it can reach us and we can check its signature.
+                let status_callback = match (&auth_token, public_url) {
+                    (Some(_), Some(base)) => Some(format!("{}{TWILIO_STATUS_PATH}", base.trim_end_matches('/'))),
+                    _ => None,
+                };
+                let sender = TwilioSender::new(TwilioConfig {
+                    account_sid: account_sid.clone(),
+                    auth,
+                    sender,
+                    base_url: self.twilio_base_url.clone(),
+                    status_callback,
+                    timeout,
+                })
+                .context("the Twilio configuration is not usable")?;
+                Some(Route {
+                    provider: Provider::Twilio,
+                    sender: std::sync::Arc::new(sender),
+                })
+            }
+        };
+        let email = match (&self.smtp_url, &self.mail_from) {
+            (Some(url), Some(from)) => {
+                let sender = SmtpSender::new(SmtpConfig {
+                    url: SecretString::from(url.clone()),
+                    from: from.clone(),
+                    timeout,
+                })
+                .context("the SMTP configuration is not usable")?;
+                Some(Route {
+                    provider: Provider::Smtp,
+                    sender: std::sync::Arc::new(sender),
+                })
+            }
+            _ => None,
+        };
+        Ok(DeliveryConfig {
+            twilio_auth_token: auth_token
+                .filter(|_| sms.is_some() && public_url.is_some())
+                .map(std::sync::Arc::new),
+            sms,
+            email,
+            // The channel's own timeout answers first; the lease is the backstop.
+            lease: Lease {
+                attempt: timeout + Duration::from_secs(5),
+            },
+            retry: RetryPolicy::default(),
+        })
+    }
 }
 
 impl ServeArgs {
@@ -199,8 +331,18 @@ struct EventsArgs {
 /// candidates are trickled, so an operator would learn to ignore the log.
 const DEFAULT_LOG: &str = "info,rtc_ice::agent=error,rtc_dtls::config=error";
 
+/// Crates that talk to providers for us, held at `warn` whatever `ENKAKU_LOG` asks: at debug
+/// and trace the HTTP client and its connection layers log requests, headers and bodies —
+/// a patient's phone number, e-mail address and link. lettre is built without logging.
+const CAPPED_LOGS: [&str; 6] = ["reqwest", "hyper", "hyper_util", "h2", "rustls", "lettre"];
+
 fn init_tracing() {
-    let filter = EnvFilter::try_from_env("ENKAKU_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
+    let mut filter = EnvFilter::try_from_env("ENKAKU_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
+    for target in CAPPED_LOGS {
+        if let Ok(directive) = format!("{target}=warn").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -239,6 +381,7 @@ async fn main() -> anyhow::Result<()> {
         },
         // Only serving uses them (and checks them).
         ice_servers: IceServers::default(),
+        delivery: DeliveryConfig::default(),
     };
     match command {
         Command::Serve(serve) => {
@@ -248,6 +391,7 @@ async fn main() -> anyhow::Result<()> {
             let config = Config {
                 connections: serve.connections(open_files).map_err(anyhow::Error::msg)?,
                 ice_servers: serve.ice_servers()?,
+                delivery: serve.delivery.config(serve.public_url.as_deref())?,
                 ..config(&serve)
             };
             tracing::info!(

@@ -8,7 +8,7 @@ use crate::error::{PROBLEM_JSON, Problem};
 use enkaku_domain::ErrorCode;
 use enkaku_domain::appointment::{DeliveryStatus, Kind, LinkStatus, Status};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
-use enkaku_domain::values::Channel;
+use enkaku_domain::values::{Channel, Provider};
 use enkaku_infra::directory::Role;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -206,6 +206,18 @@ pub fn channel() -> Object {
     names(Channel::ALL.map(|c| c.as_str()))
 }
 
+pub fn provider() -> Object {
+    names(Provider::ALL.map(|p| p.as_str()))
+}
+
+/// A provider, or null.
+pub fn optional_provider() -> Object {
+    let mut schema = provider();
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    schema.enum_values.get_or_insert_with(Vec::new).push(serde_json::Value::Null);
+    schema
+}
+
 pub fn mode() -> Object {
     names(ConsultationMode::ALL.map(|m| m.as_str()))
 }
@@ -273,13 +285,18 @@ mod tests {
         let statuses = json!(["booked", "in_call", "ended", "cancelled"]);
         let modes = json!(["in_person", "online"]);
         let channels = json!(["sms", "email"]);
+        let delivery_statuses = json!(["pending", "kept", "sent", "delivered", "failed", "unknown"]);
+        let providers = json!(["outbox", "twilio", "smtp"]);
         for (schema, field, names) in [
             ("AppointmentView", "kind", &kinds),
             ("AppointmentView", "status", &statuses),
             ("BookingView", "visit_type", &json!(["first", "revisit"])),
             ("BookingView", "mode", &modes),
             ("DeliveryView", "channel", &channels),
-            ("DeliveryView", "status", &json!(["pending", "sent", "failed"])),
+            ("DeliveryView", "status", &delivery_statuses),
+            ("OutboxMessageView", "status", &delivery_statuses),
+            ("OutboxList", "sms_provider", &providers),
+            ("ChannelsHealth", "email", &providers),
             ("EntryView", "kind", &kinds),
             ("EntryView", "status", &statuses),
             ("EntryView", "mode", &modes),
@@ -296,6 +313,10 @@ mod tests {
             assert_eq!(property["type"], "string", "{schema}.{field}: {property}");
             assert_eq!(&property["enum"], names, "{schema}.{field}: {property}");
         }
+        // Null until a provider took the message.
+        let provider = property(&schemas, "DeliveryView", "provider");
+        assert_eq!(provider["type"], json!(["string", "null"]), "{provider}");
+        assert_eq!(provider["enum"], json!(["outbox", "twilio", "smtp", null]), "{provider}");
         let menu_modes = property(&schemas, "MenuView", "modes");
         assert_eq!(menu_modes["type"], "array", "{menu_modes}");
         assert_eq!(menu_modes["items"]["enum"], modes, "{menu_modes}");

@@ -14,11 +14,13 @@ use enkaku_domain::ids::ClinicId;
 use enkaku_infra::Db;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::idempotency::IdempotencyStore;
+use enkaku_infra::channels::Channels;
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::Relay;
+use secrecy::SecretString;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -30,6 +32,12 @@ pub struct AppState {
     pub sessions: SessionStore,
     pub idempotency: IdempotencyStore,
     pub outbox: Outbox,
+    /// Which provider carries each channel (for `/healthz` and the 送信ボックス).
+    pub channels: Channels,
+    /// Verifies Twilio's status callbacks; `None` turns the callback off.
+    pub twilio_auth_token: Option<Arc<SecretString>>,
+    /// Per-address limit on provider callbacks, which need no login.
+    pub webhook_limiter: Arc<RateLimiter>,
     pub workers: Workers,
     /// Call starts and ends for the media relay.
     pub calls: CallSignals,

@@ -7,7 +7,7 @@ use enkaku_commands::AppointmentAt;
 use enkaku_commands::capability::{LinkRole, LinkSigner};
 use enkaku_domain::appointment::{Delivery, DeliveryOutcome, DeliveryStatus, Details, Kind, Status};
 use enkaku_domain::menu::{ConsultationMode, Menu, VisitType};
-use enkaku_domain::values::Channel;
+use enkaku_domain::values::{Channel, Provider};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -54,29 +54,47 @@ pub struct DeliveryView {
     #[schema(schema_with = crate::openapi::channel)]
     pub channel: Channel,
     pub destination: String,
-    /// When the channel accepted the message; null while pending or after a failure.
-    pub sent_at: Option<DateTime<FixedOffset>>,
     pub requested_at: DateTime<FixedOffset>,
+    /// `pending` (waiting to go out, or for a retry), `kept` (in the outbox: no provider is
+    /// configured for the channel, nothing was sent), `sent` (the provider took it),
+    /// `delivered` (the carrier reported it reached the phone), `failed` (see
+    /// `failure_code` and `failure_reason`), or `unknown` (it may or may not have gone out:
+    /// staff decide whether to resend).
     #[schema(schema_with = crate::openapi::delivery_status)]
     pub status: DeliveryStatus,
+    /// Who took it: `outbox`, `twilio` or `smtp`; null until then.
+    #[schema(schema_with = crate::openapi::optional_provider)]
+    pub provider: Option<Provider>,
+    /// When the provider (or the outbox) took it; null before, and when it never did.
+    pub sent_at: Option<DateTime<FixedOffset>>,
+    /// When the carrier reported it reached the phone.
+    pub delivered_at: Option<DateTime<FixedOffset>>,
     pub resend: bool,
+    /// `twilio:<code>`, `smtp:<code>` or `enkaku:<why>`, for `failed`.
+    pub failure_code: Option<String>,
+    /// Why it failed or is unknown, in English for logs and integrators; the UI words it
+    /// from `failure_code`.
     pub failure_reason: Option<String>,
 }
 
 impl DeliveryView {
     fn new(d: &Delivery, tz: Tz) -> Self {
-        let (sent_at, failure_reason) = match &d.outcome {
-            DeliveryOutcome::Pending => (None, None),
-            DeliveryOutcome::Sent { at } => (Some(local(*at, tz)), None),
-            DeliveryOutcome::Failed { reason, .. } => (None, Some(reason.clone())),
+        let (delivered_at, failure_code, failure_reason) = match &d.outcome {
+            DeliveryOutcome::Pending | DeliveryOutcome::HandedOver => (None, None, None),
+            DeliveryOutcome::Delivered { at } => (Some(local(*at, tz)), None, None),
+            DeliveryOutcome::Failed { code, reason, .. } => (None, code.clone(), Some(reason.clone())),
+            DeliveryOutcome::Unknown { reason, .. } => (None, None, Some(reason.clone())),
         };
         Self {
             channel: d.destination.channel(),
             destination: d.destination.address().to_owned(),
-            sent_at,
             requested_at: local(d.requested_at, tz),
-            status: d.outcome.status(),
+            status: d.status(),
+            provider: d.handed_over.as_ref().map(|h| h.provider),
+            sent_at: d.handed_over.as_ref().map(|h| local(h.at, tz)),
+            delivered_at,
             resend: d.resend,
+            failure_code,
             failure_reason,
         }
     }

@@ -14,7 +14,8 @@ use enkaku_media::{CallSignal, CallSignals};
 use enkaku_projections::runner::ProjectionError;
 use enkaku_projections::{Change, Changes, ProjectionRunner, Reactor, ReactorRunner, RetryLater};
 use std::sync::Arc;
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 #[derive(Clone, Default)]
@@ -86,11 +87,11 @@ impl Workers {
     }
 }
 
-/// URL delivery as a reactor. Each outcome it records is announced at once: no read model
-/// shows it, but an open appointment does.
+/// URL delivery's feed half: every requested delivery goes into the worker's queue, and the
+/// sending half ([`send_deliveries`]) is woken.
 pub struct Delivery {
-    pub worker: DeliveryWorker,
-    pub changes: Changes,
+    pub worker: Arc<DeliveryWorker>,
+    pub wake: Arc<Notify>,
 }
 
 #[async_trait::async_trait]
@@ -100,24 +101,61 @@ impl Reactor for Delivery {
     }
 
     async fn react(&self, batch: &[(&RecordedEvent, &Event)]) -> Result<bool, RetryLater> {
-        let mut delivered = false;
+        let mut noted = false;
         for (recorded, event) in batch {
-            let recorded_outcome = self
+            noted |= self
                 .worker
-                .handle(recorded, event)
+                .note(recorded, event)
                 .await
                 .map_err(|e: CommandError| RetryLater(e.to_string()))?;
-            if let (true, Some(id)) = (
-                recorded_outcome,
-                AppointmentId::from_stream_id(&recorded.stream_id),
-            ) {
-                let mut change = Change::new(recorded.metadata.clinic_id);
-                change.touch(id, []);
-                self.changes.announce(change);
-            }
-            delivered |= recorded_outcome;
         }
-        Ok(delivered)
+        if noted {
+            self.wake.notify_one();
+        }
+        // Noting twice is harmless: the place need not be saved at once.
+        Ok(false)
+    }
+}
+
+/// Other nodes note deliveries too, and retries fall due: look at least this often.
+const DELIVERY_POLL: Duration = Duration::from_secs(1);
+
+/// URL delivery's sending half: try what is due, announce each outcome recorded (no read
+/// model shows it at once, but an open appointment does), and sleep until the next job is
+/// due, a new one is noted, or a second has passed.
+pub async fn send_deliveries(
+    worker: Arc<DeliveryWorker>,
+    wake: Arc<Notify>,
+    changes: Changes,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let wait = match worker.run_due().await {
+            Ok(settled) => {
+                for s in settled {
+                    let mut change = Change::new(s.clinic_id);
+                    change.touch(s.appointment_id, []);
+                    changes.announce(change);
+                }
+                // Due already (more than one pass claims): at once.
+                match worker.next_due().await {
+                    Ok(Some(at)) => (at - worker.service.now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .min(DELIVERY_POLL),
+                    _ => DELIVERY_POLL,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery pass failed; trying again");
+                DELIVERY_POLL
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+            _ = stop.changed() => {}
+        }
     }
 }
 

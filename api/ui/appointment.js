@@ -7,7 +7,7 @@ import { fill, h } from './lib/dom.js';
 import { clearErrors, field, formError, showProblem } from './lib/forms.js';
 import { dateTime, patientArrival } from './lib/format.js';
 import { CHANNEL_LABELS, DELIVERY_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
-import { describe, errorParagraph } from './lib/messages.js';
+import { deliveryState, describe, errorParagraph } from './lib/messages.js';
 import { confirmDialog, copyText } from './lib/ui.js';
 import { sendDialog } from './send.js';
 
@@ -152,8 +152,9 @@ export class AppointmentPanel {
       d
         ? h('dl', { class: 'delivery' },
           row('送信先', `${CHANNEL_LABELS[d.channel] ?? d.channel} ${d.destination}`),
-          row('送信日時', d.sent_at ? dateTime(d.sent_at, ctx.tz) : DELIVERY_LABELS[d.status]),
-          d.status === 'failed' ? row('状態', `送信できませんでした${d.failure_reason ? `(${d.failure_reason})` : ''}`) : null)
+          row('状態', deliveryState(d, DELIVERY_LABELS)),
+          d.sent_at ? row('送信日時', dateTime(d.sent_at, ctx.tz)) : null,
+          d.delivered_at ? row('配信日時', dateTime(d.delivered_at, ctx.tz)) : null)
         : h('p', { class: 'delivery none' }, '未送信'),
       active ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, 'URL再送') : null);
   }

@@ -93,7 +93,7 @@ function listen() {
   live.addEventListener('change', (event) => {
     const change = JSON.parse(event.data);
     const { readModels } = ctx.view;
-    if (readModels === '*' || change.read_models.some((model) => readModels.includes(model))) ctx.view.refresh();
+    if (change.read_models.some((model) => readModels.includes(model))) ctx.view.refresh();
     ctx.appointment.appointmentsChanged(change.appointment_ids);
   });
   live.addEventListener('resync', refreshAll);

@@ -1,9 +1,11 @@
 //! Capability links (R12): the clinic URL and the patient URL of an online appointment.
 //!
 //! A token is `role ‖ appointment id ‖ [generation] ‖ HMAC-SHA256(key, domain ‖ role ‖ id
-//! [‖ generation])`, base64url encoded. The 256-bit MAC makes it unguessable, nothing secret
-//! is stored in the event log (the key lives outside it), and staff can be shown the same URL
-//! again at any time.
+//! [‖ generation])` with the MAC cut to its first 128 bits, base64url encoded: 44 characters,
+//! short enough for a link in a two-segment SMS. 128 bits of MAC keep it unguessable (a
+//! forger's chance per try is 2⁻¹²⁸), nothing secret is stored in the event log (the key lives
+//! outside it), and staff can be shown the same URL again at any time. Tokens issued before
+//! the cut carry all 256 bits (66 characters) and keep working.
 //!
 //! The generation counts reissues of the patient URL (「患者用URLを再発行」). Generation 0 is
 //! left out of the token and of the MAC, so every link issued before reissuing existed keeps
@@ -20,7 +22,10 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 const DOMAIN: &[u8] = b"enkaku-link-v1";
-const MAC_LEN: usize = 32;
+/// The MAC's length in the tokens issued now.
+const MAC_LEN: usize = 16;
+/// The whole HMAC-SHA256, as tokens issued before the links were shortened carry it.
+const LONG_MAC_LEN: usize = 32;
 const HEAD_LEN: usize = 1 + 16;
 const GENERATION_LEN: usize = 4;
 
@@ -96,7 +101,7 @@ impl LinkSigner {
     pub fn token(&self, role: LinkRole, id: AppointmentId, generation: u32) -> String {
         let mut raw = Self::signed_part(role, id, generation);
         let tag = self.mac(&raw).finalize().into_bytes();
-        raw.extend_from_slice(&tag);
+        raw.extend_from_slice(&tag[..MAC_LEN]);
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -121,7 +126,11 @@ impl LinkSigner {
             return None;
         }
         let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
-        let generation = match raw.len().checked_sub(HEAD_LEN + MAC_LEN)? {
+        // The lengths of the two forms, with and without a generation, are all different.
+        let mac_len = [MAC_LEN, LONG_MAC_LEN].into_iter().find(|mac_len| {
+            matches!(raw.len().checked_sub(HEAD_LEN + mac_len), Some(0 | GENERATION_LEN))
+        })?;
+        let generation = match raw.len() - HEAD_LEN - mac_len {
             0 => 0,
             GENERATION_LEN => {
                 let bytes = raw[HEAD_LEN..HEAD_LEN + GENERATION_LEN].try_into().ok()?;
@@ -130,10 +139,11 @@ impl LinkSigner {
             }
             _ => return None,
         };
-        let (signed, tag) = raw.split_at(raw.len() - MAC_LEN);
+        let (signed, tag) = raw.split_at(raw.len() - mac_len);
         let role = LinkRole::from_byte(signed[0])?;
         let id = AppointmentId(Uuid::from_slice(&signed[1..HEAD_LEN]).ok()?);
-        self.mac(signed).verify_slice(tag).ok()?;
+        // Constant-time, over the first `mac_len` bytes of the MAC.
+        self.mac(signed).verify_truncated_left(tag).ok()?;
         Some(Capability { role, id, generation })
     }
 }
@@ -167,19 +177,23 @@ mod tests {
     }
 
     #[test]
-    fn generation_0_tokens_are_the_links_issued_before_reissuing_existed() {
+    fn tokens_issued_before_the_cut_keep_working_and_new_ones_are_their_first_128_bits() {
         // Computed independently: base64url('p' ‖ id ‖ HMAC-SHA256([7; 32], "enkaku-link-v1" ‖ 'p' ‖ id)).
         let id = AppointmentId(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
         let issued_before = "cAGQAAAAAHAAgAAAAAAAAAGiMTpY9rh-etiKtGBXhocspAqOCAAulxxHexF0xLrUOg";
-        assert_eq!(signer(7).token(LinkRole::Patient, id, 0), issued_before);
-        assert_eq!(
-            signer(7).verify(issued_before),
-            Some(Capability {
-                role: LinkRole::Patient,
-                id,
-                generation: 0
-            })
-        );
+        let opens = Some(Capability {
+            role: LinkRole::Patient,
+            id,
+            generation: 0,
+        });
+        assert_eq!(signer(7).verify(issued_before), opens);
+        let now = signer(7).token(LinkRole::Patient, id, 0);
+        assert_eq!(now.len(), 44);
+        let long = URL_SAFE_NO_PAD.decode(issued_before).unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&now).unwrap(), long[..HEAD_LEN + MAC_LEN]);
+        assert_eq!(signer(7).verify(&now), opens);
+        // A cut of any other length is no token.
+        assert_eq!(signer(7).verify(&URL_SAFE_NO_PAD.encode(&long[..HEAD_LEN + 24])), None);
     }
 
     #[test]

@@ -80,9 +80,9 @@ pub trait UrlSender: Send + Sync {
     /// attempt's outcome was lost in a crash.
     async fn send(&self, message: &OutgoingMessage) -> Result<HandedOver, SendError>;
 
-    /// True when sending the same delivery id twice delivers it once (the outbox keys its
-    /// rows by it). Real providers cannot promise that.
-    fn repeat_is_harmless(&self) -> bool {
+    /// True when sending the same delivery id to `destination` twice delivers it once (the
+    /// outbox keys its rows by it). Real providers cannot promise that.
+    fn repeat_is_harmless(&self, _destination: &Destination) -> bool {
         false
     }
 }

@@ -137,5 +137,7 @@ pub trait Directory: Send + Sync {
 pub struct ClinicProfile {
     pub id: ClinicId,
     pub name: String,
+    /// For patients' questions: shown in the e-mail with their link.
+    pub phone: Option<String>,
     pub time_zone: chrono_tz::Tz,
 }

@@ -4,7 +4,7 @@ use crate::ports::{Clock, Directory, EventStore, ExpectedVersion, IdSource, Stor
 use chrono::{DateTime, SubsecRound, Utc};
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{
-    self, Appointment, Command, CreateAppointment, CreateVideoUrl, DeliveryReport, EditVideoUrl, Event,
+    self, Appointment, CarrierReport, Command, CreateAppointment, CreateVideoUrl, DeliveryReport, EditVideoUrl, Event,
     SendPolicy, SendUrl, State,
 };
 use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent};
@@ -361,6 +361,16 @@ impl AppointmentService {
     ) -> Result<AppointmentAt, CommandError> {
         self.execute(ctx, id, Command::RecordDelivery { delivery_id, report })
             .await
+    }
+
+    /// A provider's status callback about a message it was handed (Twilio's `MessageStatus`).
+    pub async fn record_carrier_status(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        report: CarrierReport,
+    ) -> Result<AppointmentAt, CommandError> {
+        self.execute(ctx, id, Command::RecordCarrierStatus(report)).await
     }
 
     async fn require_doctor(&self, clinic: ClinicId, doctor: StaffId) -> Result<(), CommandError> {

@@ -8,7 +8,8 @@ use crate::error::DomainError;
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
 use crate::menu::{ConsultationMode, Menu, VisitType};
 use crate::values::{
-    ChartNumber, Destination, Memo, PatientName, SmsCountries, Title, ValidityWindow, WindowPosition,
+    ChartNumber, Destination, Memo, PatientName, Provider, SmsCountries, Title, ValidityWindow,
+    WindowPosition,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,8 +96,31 @@ pub struct EditVideoUrl {
 /// What the delivery worker reports back after trying to send.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeliveryReport {
-    Sent { at: DateTime<Utc> },
-    Failed { at: DateTime<Utc>, reason: String },
+    /// The provider took it (the outbox kept it).
+    Sent {
+        at: DateTime<Utc>,
+        provider: Provider,
+        provider_message_id: Option<String>,
+    },
+    /// It will not go out without staff; `code` as in [`UrlDeliveryFailed`].
+    Failed {
+        at: DateTime<Utc>,
+        code: String,
+        reason: String,
+    },
+    /// It may or may not have gone out.
+    Unknown { at: DateTime<Utc>, reason: String },
+}
+
+/// A provider's status callback about a message (Twilio's `MessageStatus`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CarrierReport {
+    pub delivery_id: DeliveryId,
+    pub provider: Provider,
+    pub provider_message_id: String,
+    pub status: CarrierStatus,
+    pub error_code: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -124,6 +148,7 @@ pub enum Command {
         delivery_id: DeliveryId,
         report: DeliveryReport,
     },
+    RecordCarrierStatus(CarrierReport),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,41 +251,66 @@ pub enum Details {
     VideoUrl { title: Option<Title> },
 }
 
+/// Where a delivery attempt stands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeliveryOutcome {
+    /// Waiting for the worker (or for a retry).
     Pending,
-    Sent { at: DateTime<Utc> },
-    Failed { at: DateTime<Utc>, reason: String },
+    /// The provider took it (see [`Delivery::handed_over`]); no final word yet.
+    HandedOver,
+    /// The carrier reported it reached the phone.
+    Delivered { at: DateTime<Utc> },
+    /// It did not go out, or the carrier could not deliver it.
+    Failed {
+        at: DateTime<Utc>,
+        code: Option<String>,
+        reason: String,
+    },
+    /// It may or may not have gone out; staff decide whether to resend.
+    Unknown { at: DateTime<Utc>, reason: String },
 }
 
-impl DeliveryOutcome {
-    pub fn status(&self) -> DeliveryStatus {
-        match self {
-            Self::Pending => DeliveryStatus::Pending,
-            Self::Sent { .. } => DeliveryStatus::Sent,
-            Self::Failed { .. } => DeliveryStatus::Failed,
-        }
-    }
+/// Who took a message and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HandOver {
+    pub at: DateTime<Utc>,
+    pub provider: Provider,
+    pub provider_message_id: Option<String>,
 }
 
-/// How far a delivery attempt got: its [`DeliveryOutcome`] without the time and reason.
+/// How far a delivery attempt got, as the API names it: its [`DeliveryOutcome`] without
+/// times and reasons, with the outbox's keeping told apart from a real send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,
+    /// Kept in the outbox: no provider is configured for its channel, nothing was sent.
+    Kept,
     Sent,
+    Delivered,
     Failed,
+    Unknown,
 }
 
 impl DeliveryStatus {
     /// Every value, for documents that list them (the OpenAPI enums).
-    pub const ALL: [Self; 3] = [Self::Pending, Self::Sent, Self::Failed];
+    pub const ALL: [Self; 6] = [
+        Self::Pending,
+        Self::Kept,
+        Self::Sent,
+        Self::Delivered,
+        Self::Failed,
+        Self::Unknown,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::Kept => "kept",
             Self::Sent => "sent",
+            Self::Delivered => "delivered",
             Self::Failed => "failed",
+            Self::Unknown => "unknown",
         }
     }
 }
@@ -273,6 +323,22 @@ pub struct Delivery {
     pub requested_at: DateTime<Utc>,
     pub resend: bool,
     pub outcome: DeliveryOutcome,
+    pub handed_over: Option<HandOver>,
+}
+
+impl Delivery {
+    pub fn status(&self) -> DeliveryStatus {
+        match &self.outcome {
+            DeliveryOutcome::Pending => DeliveryStatus::Pending,
+            DeliveryOutcome::HandedOver => match &self.handed_over {
+                Some(h) if h.provider == Provider::Outbox => DeliveryStatus::Kept,
+                _ => DeliveryStatus::Sent,
+            },
+            DeliveryOutcome::Delivered { .. } => DeliveryStatus::Delivered,
+            DeliveryOutcome::Failed { .. } => DeliveryStatus::Failed,
+            DeliveryOutcome::Unknown { .. } => DeliveryStatus::Unknown,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -307,6 +373,14 @@ impl Appointment {
         }
     }
 
+    /// The delivery attempt `id`.
+    pub fn delivery(&self, id: DeliveryId) -> Result<&Delivery, DomainError> {
+        self.deliveries
+            .iter()
+            .find(|d| d.id == id)
+            .ok_or(DomainError::UnknownDelivery)
+    }
+
     /// The attempt whose destination and time the appointment shows (R15: the latest wins).
     pub fn latest_delivery(&self) -> Option<&Delivery> {
         self.deliveries.last()
@@ -333,7 +407,7 @@ impl Appointment {
         })
     }
 
-    fn require_video(&self) -> Result<ValidityWindow, DomainError> {
+    pub fn require_video(&self) -> Result<ValidityWindow, DomainError> {
         self.video.ok_or(DomainError::NoVideoCall)
     }
 
@@ -418,26 +492,74 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
         }
         (State::Present(a), Command::ReissuePatientUrl { now }) => reissue_patient_url(a, *now),
         (State::Present(a), Command::RecordDelivery { delivery_id, report }) => {
-            let delivery = a
-                .deliveries
-                .iter()
-                .find(|d| d.id == *delivery_id)
-                .ok_or(DomainError::UnknownDelivery)?;
-            if delivery.outcome != DeliveryOutcome::Pending {
-                return Ok(vec![]);
-            }
-            Ok(vec![match report {
-                DeliveryReport::Sent { at } => Event::UrlDelivered(UrlDelivered {
-                    delivery_id: *delivery_id,
-                    sent_at: *at,
-                }),
-                DeliveryReport::Failed { at, reason } => Event::UrlDeliveryFailed(UrlDeliveryFailed {
-                    delivery_id: *delivery_id,
-                    failed_at: *at,
-                    reason: reason.clone(),
-                }),
-            }])
+            record_delivery(a.delivery(*delivery_id)?, report)
         }
+        (State::Present(a), Command::RecordCarrierStatus(report)) => {
+            record_carrier_status(a.delivery(report.delivery_id)?, report)
+        }
+    }
+}
+
+/// The worker's report, for a delivery still waiting for one; a report for a settled
+/// delivery (a repeat after a crash, or a callback that came first) changes nothing.
+fn record_delivery(d: &Delivery, report: &DeliveryReport) -> Result<Vec<Event>, DomainError> {
+    if d.outcome != DeliveryOutcome::Pending {
+        return Ok(vec![]);
+    }
+    Ok(vec![match report {
+        DeliveryReport::Sent {
+            at,
+            provider,
+            provider_message_id,
+        } => Event::UrlDelivered(UrlDelivered {
+            delivery_id: d.id,
+            sent_at: *at,
+            provider: *provider,
+            provider_message_id: provider_message_id.clone(),
+        }),
+        DeliveryReport::Failed { at, code, reason } => Event::UrlDeliveryFailed(UrlDeliveryFailed {
+            delivery_id: d.id,
+            failed_at: *at,
+            code: Some(code.clone()),
+            reason: reason.clone(),
+        }),
+        DeliveryReport::Unknown { at, reason } => {
+            Event::UrlDeliveryOutcomeUnknown(UrlDeliveryOutcomeUnknown {
+                delivery_id: d.id,
+                noticed_at: *at,
+                reason: reason.clone(),
+            })
+        }
+    }])
+}
+
+/// The carrier's final word. It also proves the provider took the message, so it settles a
+/// delivery still pending (the callback outran the worker's record) or unknown (the answer
+/// was lost). Later words, and words about another message, change nothing.
+fn record_carrier_status(d: &Delivery, report: &CarrierReport) -> Result<Vec<Event>, DomainError> {
+    let reported = Event::UrlDeliveryReported(UrlDeliveryReported {
+        delivery_id: d.id,
+        status: report.status,
+        error_code: report.error_code.clone(),
+        reported_at: report.at,
+    });
+    match (&d.outcome, &d.handed_over) {
+        (DeliveryOutcome::Pending | DeliveryOutcome::Unknown { .. }, _) => Ok(vec![
+            Event::UrlDelivered(UrlDelivered {
+                delivery_id: d.id,
+                sent_at: report.at,
+                provider: report.provider,
+                provider_message_id: Some(report.provider_message_id.clone()),
+            }),
+            reported,
+        ]),
+        (DeliveryOutcome::HandedOver, Some(h))
+            if h.provider == report.provider
+                && h.provider_message_id.as_deref().is_none_or(|id| id == report.provider_message_id) =>
+        {
+            Ok(vec![reported])
+        }
+        _ => Ok(vec![]),
     }
 }
 
@@ -510,6 +632,10 @@ fn create_video_url(c: &CreateVideoUrl) -> Event {
 }
 
 fn request_delivery(a: &Appointment, c: &SendUrl, resend: bool) -> Result<Vec<Event>, DomainError> {
+    // A delivery id names one attempt: the same request again changes nothing.
+    if a.delivery(c.delivery_id).is_ok() {
+        return Ok(vec![]);
+    }
     c.policy.sms_countries.check(&c.destination)?;
     let window = a.require_video()?;
     a.require_not_closed()?;
@@ -610,6 +736,8 @@ pub fn status_after(event: &Event) -> Option<Status> {
         | Event::UrlDeliveryRequested(_)
         | Event::UrlDelivered(_)
         | Event::UrlDeliveryFailed(_)
+        | Event::UrlDeliveryOutcomeUnknown(_)
+        | Event::UrlDeliveryReported(_)
         | Event::PatientUrlReissued(_)
         | Event::ParticipantJoined(_)
         | Event::ParticipantLeft(_) => None,
@@ -670,18 +798,53 @@ pub fn evolve(state: State, event: &Event) -> State {
                     requested_at: e.requested_at,
                     resend: e.resend,
                     outcome: DeliveryOutcome::Pending,
+                    handed_over: None,
                 }),
                 Event::UrlDelivered(e) => {
-                    set_outcome(&mut a, e.delivery_id, DeliveryOutcome::Sent { at: e.sent_at })
+                    if let Some(d) = a.delivery_mut(e.delivery_id) {
+                        d.outcome = DeliveryOutcome::HandedOver;
+                        d.handed_over = Some(HandOver {
+                            at: e.sent_at,
+                            provider: e.provider,
+                            provider_message_id: e.provider_message_id.clone(),
+                        });
+                    }
                 }
                 Event::UrlDeliveryFailed(e) => set_outcome(
                     &mut a,
                     e.delivery_id,
                     DeliveryOutcome::Failed {
                         at: e.failed_at,
+                        code: e.code.clone(),
                         reason: e.reason.clone(),
                     },
                 ),
+                Event::UrlDeliveryOutcomeUnknown(e) => set_outcome(
+                    &mut a,
+                    e.delivery_id,
+                    DeliveryOutcome::Unknown {
+                        at: e.noticed_at,
+                        reason: e.reason.clone(),
+                    },
+                ),
+                Event::UrlDeliveryReported(e) => {
+                    let provider = a
+                        .delivery_mut(e.delivery_id)
+                        .and_then(|d| d.handed_over.as_ref())
+                        .map_or(Provider::Twilio, |h| h.provider);
+                    let outcome = match e.status {
+                        CarrierStatus::Delivered => DeliveryOutcome::Delivered { at: e.reported_at },
+                        CarrierStatus::Undelivered | CarrierStatus::Failed => DeliveryOutcome::Failed {
+                            at: e.reported_at,
+                            code: e
+                                .error_code
+                                .as_ref()
+                                .map(|c| format!("{}:{c}", provider.as_str())),
+                            reason: format!("the carrier reported the message {}", e.status.as_str()),
+                        },
+                    };
+                    set_outcome(&mut a, e.delivery_id, outcome);
+                }
                 // Their whole effect is the status, below.
                 Event::CallCancelled(_) | Event::CallStarted(_) | Event::CallEnded(_) => {}
                 Event::PatientUrlReissued(e) => a.patient_link_generation = e.generation,
@@ -697,8 +860,14 @@ pub fn evolve(state: State, event: &Event) -> State {
 }
 
 fn set_outcome(a: &mut Appointment, id: DeliveryId, outcome: DeliveryOutcome) {
-    if let Some(d) = a.deliveries.iter_mut().find(|d| d.id == id) {
+    if let Some(d) = a.delivery_mut(id) {
         d.outcome = outcome;
+    }
+}
+
+impl Appointment {
+    fn delivery_mut(&mut self, id: DeliveryId) -> Option<&mut Delivery> {
+        self.deliveries.iter_mut().find(|d| d.id == id)
     }
 }
 

@@ -107,6 +107,8 @@ error_codes! {
     InvalidCredentials => "invalid_credentials",
     /// A cookie-authenticated change lacks the CSRF token.
     CsrfFailed => "csrf_failed",
+    /// A provider's callback is not signed with the account's credentials (403).
+    InvalidSignature => "invalid_signature",
     /// Too many requests from this address.
     RateLimited => "rate_limited",
     /// Too many logins at once, from everywhere.

@@ -36,7 +36,7 @@ macro_rules! named_by_as_str {
     )+};
 }
 
-use crate::appointment::{DeliveryStatus, Kind, LinkStatus, Status};
+use crate::appointment::{CarrierStatus, DeliveryStatus, Kind, LinkStatus, Status};
 use crate::menu::{ConsultationMode, VisitType};
 use crate::presence::{CallRole, LeaveReason};
 use crate::values::{Channel, Provider};
@@ -46,6 +46,7 @@ named_by_as_str!(
     Status => "status",
     LinkStatus => "link status",
     DeliveryStatus => "delivery status",
+    CarrierStatus => "carrier status",
     ConsultationMode => "consultation mode",
     VisitType => "visit type",
     Channel => "channel",
@@ -87,6 +88,7 @@ mod tests {
         names_agree(&Status::ALL, Status::as_str);
         names_agree(&LinkStatus::ALL, LinkStatus::as_str);
         names_agree(&DeliveryStatus::ALL, DeliveryStatus::as_str);
+        names_agree(&CarrierStatus::ALL, CarrierStatus::as_str);
         names_agree(&ConsultationMode::ALL, ConsultationMode::as_str);
         names_agree(&VisitType::ALL, VisitType::as_str);
         names_agree(&Channel::ALL, Channel::as_str);
@@ -108,8 +110,13 @@ mod tests {
         );
         assert_eq!(
             DeliveryStatus::ALL.map(|v| v.as_str()),
-            ["pending", "sent", "failed"]
+            ["pending", "kept", "sent", "delivered", "failed", "unknown"]
         );
+        assert_eq!(
+            CarrierStatus::ALL.map(|v| v.as_str()),
+            ["delivered", "undelivered", "failed"]
+        );
+        assert_eq!(Provider::ALL.map(|v| v.as_str()), ["outbox", "twilio", "smtp"]);
         assert_eq!(ConsultationMode::ALL.map(|v| v.as_str()), ["in_person", "online"]);
         assert_eq!(VisitType::ALL.map(|v| v.as_str()), ["first", "revisit"]);
         assert_eq!(Channel::ALL.map(|v| v.as_str()), ["sms", "email"]);

@@ -55,16 +55,17 @@ pub async fn seed(db: &Db) -> Result<bool, sqlx::Error> {
     }
     let mut tx = db.begin_write().await?;
     let clinics = [
-        (demo_clinic(), "デモクリニック"),
-        (sample_clinic(), "サンプル医院"),
+        (demo_clinic(), "デモクリニック", "03-1234-5678"),
+        (sample_clinic(), "サンプル医院", "06-1234-5678"),
     ];
-    for (clinic, name) in clinics {
+    for (clinic, name, phone) in clinics {
         sqlx::query(
-            "INSERT INTO clinics (id, name, time_zone, slot_minutes) VALUES ($1, $2, 'Asia/Tokyo', 15)
+            "INSERT INTO clinics (id, name, time_zone, slot_minutes, phone) VALUES ($1, $2, 'Asia/Tokyo', 15, $3)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(clinic.to_string())
         .bind(name)
+        .bind(phone)
         .execute(&mut *tx)
         .await?;
         for weekday in 0..5 {

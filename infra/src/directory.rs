@@ -238,17 +238,18 @@ impl Directory for SqlDirectory {
         if let Some(cached) = self.clinics.get(&id) {
             return Ok(cached);
         }
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT name, time_zone FROM clinics WHERE id = $1")
+        let row: Option<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT name, time_zone, phone FROM clinics WHERE id = $1")
                 .bind(id.to_string())
                 .fetch_optional(&self.db.pool)
                 .await
                 .map_err(unavailable)?;
         let profile = row
-            .map(|(name, tz)| {
+            .map(|(name, tz, phone)| {
                 Ok(ClinicProfile {
                     id,
                     name,
+                    phone,
                     time_zone: tz
                         .parse()
                         .map_err(|_| DirectoryError(format!("unknown time zone {tz}")))?,

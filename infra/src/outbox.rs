@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use enkaku_commands::channel::{Content, HandedOver, OutgoingMessage, SendError, UrlSender};
 use enkaku_domain::ids::ClinicId;
-use enkaku_domain::values::{Channel, Provider};
+use enkaku_domain::values::{Channel, Destination, Provider};
 use enkaku_domain::vocabulary::UnknownName;
 use sqlx::FromRow;
 
@@ -113,7 +113,7 @@ impl UrlSender for Outbox {
         })
     }
 
-    fn repeat_is_harmless(&self) -> bool {
+    fn repeat_is_harmless(&self, _: &Destination) -> bool {
         true
     }
 }

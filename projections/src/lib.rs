@@ -1,6 +1,7 @@
 //! Projectors fold the ordered event feed into SQL read models: the **schedule** (per
 //! doctor, per day, every kind of appointment) and the **reception list** (per day, in-clinic
-//! bookings only), and beside both the **presence** of each call (who has it open).
+//! bookings only), beside both the **presence** of each call (who has it open), and the
+//! **delivery log** of patient links (送信ボックス).
 //!
 //! Reactors (URL delivery, the media relay's hook) run on the same feeds.
 //!
@@ -10,6 +11,7 @@
 
 pub mod bulk;
 pub mod changes;
+pub mod deliveries;
 pub mod feed;
 pub mod offsets;
 pub mod presence;
@@ -32,5 +34,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(schedule::ScheduleProjector),
         Arc::new(reception::ReceptionProjector),
         Arc::new(presence::PresenceProjector),
+        Arc::new(deliveries::DeliveriesProjector),
     ]
 }

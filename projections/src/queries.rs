@@ -1,8 +1,9 @@
 //! Reading the read models: what the schedule and reception endpoints serve.
 
 use chrono::{DateTime, Utc};
-use enkaku_domain::appointment::{Kind, Status};
-use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
+use enkaku_domain::appointment::{DeliveryStatus, Kind, Status};
+use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, StaffId};
+use enkaku_domain::values::{Channel, Provider};
 use enkaku_domain::menu::ConsultationMode;
 use enkaku_domain::vocabulary::UnknownName;
 use serde::Serialize;
@@ -265,4 +266,79 @@ mod tests {
             ConsultationMode::InPerson
         );
     }
+}
+
+/// One patient-link delivery as the 送信ボックス lists it, with the message itself where the
+/// outbox kept it (real providers' messages are not stored: they hold the patient URL).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeliveryLogEntry {
+    pub delivery_id: DeliveryId,
+    pub appointment_id: AppointmentId,
+    pub channel: Channel,
+    pub destination: String,
+    pub resend: bool,
+    pub requested_at: DateTime<Utc>,
+    pub status: DeliveryStatus,
+    pub provider: Option<Provider>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub settled_at: Option<DateTime<Utc>>,
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+#[derive(FromRow)]
+struct DeliveryLogRow {
+    delivery_id: String,
+    appointment_id: String,
+    channel: String,
+    destination: String,
+    resend: i32,
+    requested_at_ms: i64,
+    status: String,
+    provider: Option<String>,
+    sent_at_ms: Option<i64>,
+    settled_at_ms: Option<i64>,
+    failure_code: Option<String>,
+    failure_reason: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
+}
+
+/// The clinic's `limit` newest deliveries, newest first.
+pub async fn delivery_log(pool: &AnyPool, clinic: ClinicId, limit: u32) -> Result<Vec<DeliveryLogEntry>, sqlx::Error> {
+    let rows: Vec<DeliveryLogRow> = sqlx::query_as(
+        "SELECT d.delivery_id, d.appointment_id, d.channel, d.destination, d.resend, d.requested_at_ms,
+                d.status, d.provider, d.sent_at_ms, d.settled_at_ms, d.failure_code, d.failure_reason,
+                o.subject, o.body
+         FROM delivery_log d LEFT JOIN outbox_messages o ON o.delivery_id = d.delivery_id
+         WHERE d.clinic_id = $1
+         ORDER BY d.requested_at_ms DESC, d.delivery_id DESC
+         LIMIT $2",
+    )
+    .bind(clinic.to_string())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(DeliveryLogEntry {
+                delivery_id: DeliveryId(r.delivery_id.parse().map_err(|_| corrupt("delivery id", &r.delivery_id))?),
+                appointment_id: appointment_id(&r.appointment_id)?,
+                channel: named(&r.channel)?,
+                destination: r.destination,
+                resend: r.resend != 0,
+                requested_at: time(r.requested_at_ms)?,
+                status: named(&r.status)?,
+                provider: r.provider.as_deref().map(named).transpose()?,
+                sent_at: r.sent_at_ms.map(time).transpose()?,
+                settled_at: r.settled_at_ms.map(time).transpose()?,
+                failure_code: r.failure_code,
+                failure_reason: r.failure_reason,
+                subject: r.subject,
+                body: r.body,
+            })
+        })
+        .collect()
 }

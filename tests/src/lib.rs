@@ -76,6 +76,7 @@ impl TestStore {
                 ports: None,
             },
             ice_servers: Default::default(),
+            delivery: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod media;
 pub mod outbox;
 pub mod public;
 pub mod setup;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use crate::extract::ClientRequestId;
@@ -53,6 +54,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(outbox::router())
         .merge(live::router())
         .merge(media::router())
+        .merge(webhooks::router())
 }
 
 /// How long browsers keep to HTTPS once they saw the header: two years, as the HSTS preload

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, FixedOffset};
 use enkaku_domain::appointment::LinkStatus;
+use enkaku_domain::values::{Channel, Provider};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -40,6 +41,20 @@ pub struct Health {
     pub projected: u64,
     /// Each projector, reactor and the Kafka publisher, with how far behind its feed it is.
     pub consumers: Vec<ConsumerLag>,
+    /// Who carries the patient link on each channel.
+    pub channels: ChannelsHealth,
+}
+
+/// Which provider is live for each channel (`outbox`: kept for staff, not sent). Never the
+/// credentials or the servers' addresses.
+#[derive(Serialize, ToSchema)]
+pub struct ChannelsHealth {
+    #[schema(schema_with = crate::openapi::provider)]
+    pub sms: Provider,
+    #[schema(schema_with = crate::openapi::provider)]
+    pub email: Provider,
+    /// Whether Twilio's delivery-status callbacks are accepted (they need the auth token).
+    pub sms_status_callbacks: bool,
 }
 
 /// Up, with its stores reachable; otherwise 503 `unavailable`, naming the store that does
@@ -60,6 +75,11 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError
         head: *state.store.head().borrow(),
         projected,
         consumers: state.workers.lags(),
+        channels: ChannelsHealth {
+            sms: state.channels.provider(Channel::Sms),
+            email: state.channels.provider(Channel::Email),
+            sms_status_callbacks: state.twilio_auth_token.is_some(),
+        },
     }))
 }
 

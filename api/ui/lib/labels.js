@@ -4,4 +4,11 @@ export const STATUS_LABELS = { booked: '予約済', in_call: '通話中', ended:
 export const MODE_LABELS = { in_person: '対面', online: 'オンライン' };
 export const VISIT_LABELS = { first: '初診', revisit: '再診' };
 export const CHANNEL_LABELS = { sms: 'SMS', email: 'メール' };
-export const DELIVERY_LABELS = { pending: '送信中', failed: '送信失敗' };
+export const DELIVERY_LABELS = {
+  pending: '送信中',
+  kept: '送信ボックスに保管(未送信)',
+  sent: '送信済み',
+  delivered: '配信済み',
+  failed: '配信失敗',
+  unknown: '送信結果不明',
+};

@@ -39,6 +39,7 @@ const BY_CODE = {
   network: 'サーバーに接続できません。ネットワークを確認してください。',
   not_found: '見つかりません。削除されたか、URLが正しくありません。',
   csrf_failed: 'ログインの有効期限が切れた可能性があります。ページを再読み込みしてください。',
+  invalid_signature: 'SMS事業者からの通知として確認できませんでした。',
   idempotency_key_in_use: '前の操作を処理中です。少し待ってから再度お試しください。',
   idempotency_key_reused: '入力内容が変わりました。もう一度お試しください。',
   unavailable: 'サーバーが一時的に利用できません。しばらくしてから再度お試しください。',
@@ -93,3 +94,45 @@ export function mediaRefusal(code) {
 
 /** An announced error paragraph for a `Problem`. */
 export const errorParagraph = (problem) => h('p', { class: 'form-error', role: 'alert' }, describe(problem));
+
+/** Why a message did not arrive, by its `failure_code` (`<provider>:<code>`), in words staff
+ * can act on; the server's English `failure_reason` is for logs. */
+const FAILURES = {
+  'twilio:21211': '電話番号が正しくありません',
+  'twilio:21614': '携帯電話の番号ではありません',
+  'twilio:21610': '受信者がSMSの受信を停止しています',
+  'twilio:21408': 'この国の番号にはSMSを送信できません',
+  'twilio:21612': 'この番号にはSMSを送信できません',
+  'twilio:30003': '相手の電話の電源が切れているか、圏外です',
+  'twilio:30004': '相手の電話がSMSの受信を拒否しています',
+  'twilio:30005': 'この電話番号は使われていません',
+  'twilio:30006': '固定電話など、SMSを受け取れない番号です',
+  'twilio:30007': '迷惑メッセージとして止められました',
+  'twilio:30008': '携帯電話会社から届かなかったと通知されました',
+  'smtp:550': 'メールアドレスが存在しないか、受信を拒否されました',
+  'smtp:551': 'メールアドレスが存在しません',
+  'smtp:552': '相手のメールボックスがいっぱいです',
+  'smtp:553': 'メールアドレスが正しくありません',
+  'smtp:554': '相手のメールサーバーに拒否されました',
+  'enkaku:retries_exhausted': '送信サービスにつながらないため、送信できませんでした',
+  'enkaku:appointment_closed': '送信する前に予約がキャンセルまたは終了しました',
+  'enkaku:unreadable': '予約の内容を読み込めず、送信できませんでした',
+};
+
+export function failureText(code) {
+  if (code in FAILURES) return FAILURES[code];
+  const [provider, number] = (code ?? '').split(':');
+  if (provider === 'twilio') return `SMSを届けられませんでした(コード ${number})`;
+  if (provider === 'smtp') return `メールを届けられませんでした(コード ${number})`;
+  return '送信できませんでした';
+}
+
+/** A delivery's state in a sentence staff act on: 「配信失敗（理由）」, 「送信結果不明」 … */
+export function deliveryState(d, labels) {
+  switch (d.status) {
+    case 'failed': return `${labels.failed}(${failureText(d.failure_code)})`;
+    case 'unknown': return `${labels.unknown}(届いたか確認できませんでした。必要なら「URL再送」してください)`;
+    case 'kept': return `${labels.kept}: SMS・メールの送信設定がないため、送信ボックスに保管しました`;
+    default: return labels[d.status] ?? d.status;
+  }
+}

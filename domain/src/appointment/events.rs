@@ -6,7 +6,7 @@ use super::BookedMenu;
 use crate::ids::{ClinicId, DeliveryId, StaffId};
 use crate::menu::{ConsultationMode, VisitType};
 use crate::presence::{CallRole, LeaveReason};
-use crate::values::{ChartNumber, Destination, Memo, PatientName, Title, ValidityWindow};
+use crate::values::{ChartNumber, Destination, Memo, PatientName, Provider, Title, ValidityWindow};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -60,19 +60,75 @@ pub struct UrlDeliveryRequested {
     pub requested_at: DateTime<Utc>,
 }
 
-/// The channel accepted the message.
+/// The channel took the message: the provider has it, or, where no provider is configured
+/// for its channel, the outbox keeps it for staff to read (`provider: outbox`, nothing sent).
+/// Whether it reached the phone is a later [`UrlDeliveryReported`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UrlDelivered {
     pub delivery_id: DeliveryId,
     pub sent_at: DateTime<Utc>,
+    pub provider: Provider,
+    /// The provider's id for the message (Twilio's message sid, the e-mail's
+    /// `Message-ID`); null for the outbox.
+    pub provider_message_id: Option<String>,
 }
 
-/// The channel refused the message; staff see it and can resend.
+/// The message did not go out and will not without staff: the provider refused it for good
+/// (an invalid number, a mailbox that does not exist), retries ran out, or the appointment
+/// closed first. Staff see the reason and can resend. Neither names the destination.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UrlDeliveryFailed {
     pub delivery_id: DeliveryId,
     pub failed_at: DateTime<Utc>,
+    /// `<provider>:<its code>` (`twilio:21211`, `smtp:550`) or `enkaku:<why>` for a failure of
+    /// our own (`enkaku:retries_exhausted`, `enkaku:appointment_closed`); null before v2.
+    pub code: Option<String>,
     pub reason: String,
+}
+
+/// An attempt was made but whether the provider took the message is not known (a timeout
+/// after the request went out, or a crash while sending). Twilio and SMTP cannot tell a
+/// repeated request from a new one, so it is not sent again on its own: staff see
+/// 「送信結果不明」 and decide whether to resend. A later [`UrlDeliveryReported`] from the
+/// provider settles it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UrlDeliveryOutcomeUnknown {
+    pub delivery_id: DeliveryId,
+    pub noticed_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// What the provider's carrier reported about a message handed over (Twilio's status
+/// callback): it reached the phone, or it did not, with the carrier's error code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UrlDeliveryReported {
+    pub delivery_id: DeliveryId,
+    pub status: CarrierStatus,
+    /// The provider's error code for `undelivered` and `failed` (Twilio's `ErrorCode`,
+    /// e.g. `30003`).
+    pub error_code: Option<String>,
+    pub reported_at: DateTime<Utc>,
+}
+
+/// A provider's final word on a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CarrierStatus {
+    Delivered,
+    Undelivered,
+    Failed,
+}
+
+impl CarrierStatus {
+    pub const ALL: [Self; 3] = [Self::Delivered, Self::Undelivered, Self::Failed];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Undelivered => "undelivered",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// The clinic cancelled (R11); the patient is not told, both URLs stop working.
@@ -130,6 +186,8 @@ pub enum Event {
     UrlDeliveryRequested(UrlDeliveryRequested),
     UrlDelivered(UrlDelivered),
     UrlDeliveryFailed(UrlDeliveryFailed),
+    UrlDeliveryOutcomeUnknown(UrlDeliveryOutcomeUnknown),
+    UrlDeliveryReported(UrlDeliveryReported),
     CallCancelled(CallCancelled),
     CallStarted(CallStarted),
     CallEnded(CallEnded),
@@ -156,6 +214,8 @@ impl Event {
             Self::UrlDeliveryRequested(_) => "UrlDeliveryRequested",
             Self::UrlDelivered(_) => "UrlDelivered",
             Self::UrlDeliveryFailed(_) => "UrlDeliveryFailed",
+            Self::UrlDeliveryOutcomeUnknown(_) => "UrlDeliveryOutcomeUnknown",
+            Self::UrlDeliveryReported(_) => "UrlDeliveryReported",
             Self::CallCancelled(_) => "CallCancelled",
             Self::CallStarted(_) => "CallStarted",
             Self::CallEnded(_) => "CallEnded",
@@ -200,7 +260,7 @@ impl Event {
 /// The schema version written today for events of `event_type`.
 pub fn current_schema_version(event_type: &str) -> u32 {
     match event_type {
-        "AppointmentBooked" => 2,
+        "AppointmentBooked" | "UrlDelivered" | "UrlDeliveryFailed" => 2,
         _ => 1,
     }
 }
@@ -210,9 +270,22 @@ fn upcast(event_type: &str, mut schema_version: u32, mut data: Value) -> Value {
     while schema_version < current_schema_version(event_type) {
         data = match (event_type, schema_version) {
             ("AppointmentBooked", 1) => booked_v1_to_v2(data),
+            ("UrlDelivered", 1) => with_defaults(data, [("provider", "outbox".into()), ("provider_message_id", Value::Null)]),
+            ("UrlDeliveryFailed", 1) => with_defaults(data, [("code", Value::Null)]),
             _ => data,
         };
         schema_version += 1;
+    }
+    data
+}
+
+/// Fields a later version added, with the value every earlier event means: before v2 every
+/// delivery went to the outbox, and failures had no code.
+fn with_defaults<const N: usize>(mut data: Value, defaults: [(&str, Value); N]) -> Value {
+    if let Value::Object(map) = &mut data {
+        for (field, value) in defaults {
+            map.entry(field).or_insert(value);
+        }
     }
     data
 }

@@ -527,21 +527,22 @@ fn r15_resend_overwrites_what_is_shown_and_keeps_every_attempt() {
         Command::SendUrl(send(1, at(-600))),
         Command::RecordDelivery {
             delivery_id: DeliveryId(Uuid::from_u128(1)),
-            report: DeliveryReport::Sent { at: at(-599) },
+            report: sent(at(-599)),
         },
         Command::ResendUrl(corrected),
         Command::RecordDelivery {
             delivery_id: DeliveryId(Uuid::from_u128(2)),
-            report: DeliveryReport::Sent { at: at(-299) },
+            report: sent(at(-299)),
         },
     ]);
     let a = then_state(&history, &[]);
     assert_eq!(a.deliveries.len(), 2);
     let shown = a.latest_delivery().unwrap();
     assert_eq!(shown.destination.address(), "hanako@example.jp");
-    assert_eq!(shown.outcome, DeliveryOutcome::Sent { at: at(-299) });
+    assert_eq!(shown.outcome, DeliveryOutcome::HandedOver);
+    assert_eq!(shown.handed_over.as_ref().unwrap().at, at(-299));
     assert!(shown.resend);
-    assert_eq!(a.deliveries[0].outcome, DeliveryOutcome::Sent { at: at(-599) });
+    assert_eq!(a.deliveries[0].handed_over.as_ref().unwrap().at, at(-599));
 }
 
 #[test]
@@ -629,6 +630,15 @@ fn given_a_lower_limit_than_the_sends_of_the_hour_when_asked_then_enough_of_them
 }
 
 #[test]
+fn a_resend_naming_an_attempt_already_recorded_changes_nothing() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::ResendUrl(send(1, at(0))),
+    ]);
+    assert_eq!(when(&history, Command::ResendUrl(send(1, at(1)))), Ok(vec![]));
+}
+
+#[test]
 fn r15_resend_works_without_a_first_send() {
     let events = when(&created_video_url(), Command::ResendUrl(send(1, at(0)))).unwrap();
     assert!(matches!(&events[..], [Event::UrlDeliveryRequested(e)] if e.resend));
@@ -643,20 +653,217 @@ fn delivery_reports_are_recorded_once() {
             delivery_id: DeliveryId(Uuid::from_u128(1)),
             report: DeliveryReport::Failed {
                 at: at(1),
+                code: "smtp:550".into(),
                 reason: "refused".into(),
             },
         },
     ]);
     let again = Command::RecordDelivery {
         delivery_id: DeliveryId(Uuid::from_u128(1)),
-        report: DeliveryReport::Sent { at: at(2) },
+        report: sent(at(2)),
     };
     assert_eq!(when(&history, again), Ok(vec![]));
     let unknown = Command::RecordDelivery {
         delivery_id: DeliveryId(Uuid::from_u128(9)),
-        report: DeliveryReport::Sent { at: at(2) },
+        report: sent(at(2)),
     };
     assert_eq!(when(&history, unknown), Err(DomainError::UnknownDelivery));
+}
+
+fn sent(at: DateTime<Utc>) -> DeliveryReport {
+    DeliveryReport::Sent {
+        at,
+        provider: Provider::Twilio,
+        provider_message_id: Some("SM1".into()),
+    }
+}
+
+fn carrier(id: u128, status: CarrierStatus, at: DateTime<Utc>) -> CarrierReport {
+    CarrierReport {
+        delivery_id: DeliveryId(Uuid::from_u128(id)),
+        provider: Provider::Twilio,
+        provider_message_id: "SM1".into(),
+        status,
+        error_code: (status != CarrierStatus::Delivered).then(|| "30003".into()),
+        at,
+    }
+}
+
+fn sent_once() -> Vec<Event> {
+    given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(0))),
+    ])
+}
+
+#[test]
+fn given_a_message_handed_to_twilio_when_the_carrier_reports_then_its_final_word_is_kept() {
+    let mut history = sent_once();
+    history.extend(
+        when(
+            &history,
+            Command::RecordDelivery {
+                delivery_id: DeliveryId(Uuid::from_u128(1)),
+                report: sent(at(1)),
+            },
+        )
+        .unwrap(),
+    );
+    assert_eq!(then_state(&history, &[]).deliveries[0].status(), DeliveryStatus::Sent);
+    let events = when(
+        &history,
+        Command::RecordCarrierStatus(carrier(1, CarrierStatus::Undelivered, at(2))),
+    )
+    .unwrap();
+    assert!(matches!(&events[..], [Event::UrlDeliveryReported(e)] if e.error_code.as_deref() == Some("30003")));
+    let a = then_state(&history, &events);
+    assert_eq!(
+        a.deliveries[0].outcome,
+        DeliveryOutcome::Failed {
+            at: at(2),
+            code: Some("twilio:30003".into()),
+            reason: "the carrier reported the message undelivered".into(),
+        }
+    );
+    history.extend(events);
+    // Twilio may call more than once; a settled message stays as it is.
+    assert_eq!(
+        when(&history, Command::RecordCarrierStatus(carrier(1, CarrierStatus::Delivered, at(3)))),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn given_a_callback_that_outran_the_worker_when_it_arrives_then_the_hand_over_is_recorded_with_it() {
+    let history = sent_once();
+    let events = when(
+        &history,
+        Command::RecordCarrierStatus(carrier(1, CarrierStatus::Delivered, at(2))),
+    )
+    .unwrap();
+    assert!(matches!(
+        &events[..],
+        [Event::UrlDelivered(d), Event::UrlDeliveryReported(_)] if d.provider_message_id.as_deref() == Some("SM1")
+    ));
+    let mut history = history;
+    history.extend(events);
+    let a = then_state(&history, &[]);
+    assert_eq!(a.deliveries[0].status(), DeliveryStatus::Delivered);
+    // The worker's report comes after: nothing more to record.
+    assert_eq!(
+        when(
+            &history,
+            Command::RecordDelivery {
+                delivery_id: DeliveryId(Uuid::from_u128(1)),
+                report: sent(at(3)),
+            }
+        ),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn given_an_unknown_outcome_when_the_carrier_reports_then_it_is_settled_and_otherwise_it_stays_for_staff() {
+    let mut history = sent_once();
+    history.extend(
+        when(
+            &history,
+            Command::RecordDelivery {
+                delivery_id: DeliveryId(Uuid::from_u128(1)),
+                report: DeliveryReport::Unknown {
+                    at: at(1),
+                    reason: "timed out".into(),
+                },
+            },
+        )
+        .unwrap(),
+    );
+    assert_eq!(then_state(&history, &[]).deliveries[0].status(), DeliveryStatus::Unknown);
+    // Only staff can send again: a late report from the worker does not change it.
+    assert_eq!(
+        when(
+            &history,
+            Command::RecordDelivery {
+                delivery_id: DeliveryId(Uuid::from_u128(1)),
+                report: sent(at(2)),
+            }
+        ),
+        Ok(vec![])
+    );
+    let events = when(
+        &history,
+        Command::RecordCarrierStatus(carrier(1, CarrierStatus::Delivered, at(3))),
+    )
+    .unwrap();
+    assert_eq!(
+        then_state(&history, &events).deliveries[0].outcome,
+        DeliveryOutcome::Delivered { at: at(3) }
+    );
+}
+
+#[test]
+fn a_carrier_report_about_another_message_or_a_kept_one_changes_nothing() {
+    let mut history = sent_once();
+    history.extend(
+        when(
+            &history,
+            Command::RecordDelivery {
+                delivery_id: DeliveryId(Uuid::from_u128(1)),
+                report: DeliveryReport::Sent {
+                    at: at(1),
+                    provider: Provider::Outbox,
+                    provider_message_id: None,
+                },
+            },
+        )
+        .unwrap(),
+    );
+    assert_eq!(then_state(&history, &[]).deliveries[0].status(), DeliveryStatus::Kept);
+    assert_eq!(
+        when(&history, Command::RecordCarrierStatus(carrier(1, CarrierStatus::Delivered, at(2)))),
+        Ok(vec![])
+    );
+    let mut twilio = sent_once();
+    twilio.extend(
+        when(
+            &twilio,
+            Command::RecordDelivery {
+                delivery_id: DeliveryId(Uuid::from_u128(1)),
+                report: sent(at(1)),
+            },
+        )
+        .unwrap(),
+    );
+    let other = CarrierReport {
+        provider_message_id: "SM2".into(),
+        ..carrier(1, CarrierStatus::Delivered, at(2))
+    };
+    assert_eq!(when(&twilio, Command::RecordCarrierStatus(other)), Ok(vec![]));
+    assert_eq!(
+        when(&twilio, Command::RecordCarrierStatus(carrier(9, CarrierStatus::Delivered, at(2)))),
+        Err(DomainError::UnknownDelivery)
+    );
+}
+
+#[test]
+fn delivery_events_of_schema_v1_read_as_kept_in_the_outbox_and_failed_without_a_code() {
+    let delivered = Event::decode(
+        "UrlDelivered",
+        1,
+        &serde_json::json!({"delivery_id": Uuid::from_u128(1), "sent_at": "2026-12-01T00:00:00Z"}),
+    )
+    .unwrap();
+    assert!(matches!(
+        delivered,
+        Event::UrlDelivered(UrlDelivered { provider: Provider::Outbox, provider_message_id: None, .. })
+    ));
+    let failed = Event::decode(
+        "UrlDeliveryFailed",
+        1,
+        &serde_json::json!({"delivery_id": Uuid::from_u128(1), "failed_at": "2026-12-01T00:00:00Z", "reason": "x"}),
+    )
+    .unwrap();
+    assert!(matches!(failed, Event::UrlDeliveryFailed(UrlDeliveryFailed { code: None, .. })));
 }
 
 #[test]
@@ -708,16 +915,26 @@ fn every_event_round_trips_through_its_envelope_data() {
         Command::SendUrl(send(1, at(0))),
         Command::RecordDelivery {
             delivery_id: DeliveryId(Uuid::from_u128(1)),
-            report: DeliveryReport::Sent { at: at(1) },
+            report: sent(at(1)),
         },
         Command::ResendUrl(send(2, at(2))),
         Command::RecordDelivery {
             delivery_id: DeliveryId(Uuid::from_u128(2)),
             report: DeliveryReport::Failed {
                 at: at(3),
+                code: "twilio:21211".into(),
                 reason: "x".into(),
             },
         },
+        Command::ResendUrl(send(3, at(4))),
+        Command::RecordDelivery {
+            delivery_id: DeliveryId(Uuid::from_u128(3)),
+            report: DeliveryReport::Unknown {
+                at: at(4),
+                reason: "timed out".into(),
+            },
+        },
+        Command::RecordCarrierStatus(carrier(3, CarrierStatus::Undelivered, at(5))),
         Command::StartCall { now: at(4) },
         Command::EndCall { now: at(5) },
     ]));
@@ -732,7 +949,7 @@ fn every_event_round_trips_through_its_envelope_data() {
         seen.insert(event.event_type());
     }
     // One of each: a new event type must be added to this history too.
-    assert_eq!(seen.len(), 10, "every event type is covered: {seen:?}");
+    assert_eq!(seen.len(), 12, "every event type is covered: {seen:?}");
 }
 
 #[test]
@@ -789,10 +1006,19 @@ fn any_command() -> impl Strategy<Value = Command> {
         minute
             .clone()
             .prop_map(|m| Command::ReissuePatientUrl { now: at(m) }),
-        (1u128..4, minute).prop_map(|(id, m)| Command::RecordDelivery {
+        (1u128..4, minute.clone()).prop_map(|(id, m)| Command::RecordDelivery {
             delivery_id: DeliveryId(Uuid::from_u128(id)),
-            report: DeliveryReport::Sent { at: at(m) },
+            report: sent(at(m)),
         }),
+        (1u128..4, minute.clone()).prop_map(|(id, m)| Command::RecordDelivery {
+            delivery_id: DeliveryId(Uuid::from_u128(id)),
+            report: DeliveryReport::Unknown {
+                at: at(m),
+                reason: "timed out".into(),
+            },
+        }),
+        (1u128..4, prop::sample::select(CarrierStatus::ALL.to_vec()), minute)
+            .prop_map(|(id, status, m)| Command::RecordCarrierStatus(carrier(id, status, at(m)))),
     ]
 }
 
@@ -803,6 +1029,7 @@ proptest! {
     fn any_command_sequence_keeps_the_invariants(commands in prop::collection::vec(any_command(), 0..25)) {
         let mut history: Vec<Event> = vec![];
         let mut was_closed = false;
+        let mut settled: std::collections::HashMap<DeliveryId, DeliveryOutcome> = Default::default();
         for command in &commands {
             if let Ok(events) = decide(&fold(&history), command) {
                 history.extend(events);
@@ -815,6 +1042,15 @@ proptest! {
                 if a.video.is_none() {
                     prop_assert!(a.deliveries.is_empty());
                     prop_assert_eq!(a.patient_link_generation, 0);
+                }
+                // A carrier's final word, or a failure, is never overwritten.
+                for d in &a.deliveries {
+                    if let Some(before) = settled.get(&d.id) {
+                        prop_assert_eq!(before, &d.outcome);
+                    }
+                    if matches!(d.outcome, DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Failed { .. }) {
+                        settled.insert(d.id, d.outcome.clone());
+                    }
                 }
                 // The current patient URL is never the revoked one.
                 prop_assert_ne!(a.link_status(a.patient_link_generation, at(0)), Some(LinkStatus::Revoked));

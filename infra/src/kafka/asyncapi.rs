@@ -128,7 +128,7 @@ mod tests {
     fn every_event_type_has_a_message_with_its_payload_schema() {
         let doc = document("t");
         let messages = doc["components"]["messages"].as_object().unwrap();
-        assert_eq!(messages.len(), 12);
+        assert_eq!(messages.len(), 14);
         let left = &messages["ParticipantLeft"]["payload"]["allOf"][1]["properties"];
         assert_eq!(left["data"]["$ref"], "#/components/schemas/ParticipantLeft");
         let booked = &messages["AppointmentBooked"]["payload"]["allOf"][1]["properties"];

@@ -1,0 +1,188 @@
+//! The delivery log (送信ボックス): every patient-link delivery of a clinic with where it
+//! stands, whatever carried it — kept in the outbox, handed to Twilio or to SMTP, delivered,
+//! failed (with the provider's code) or unknown.
+
+use crate::runner::Projector;
+use async_trait::async_trait;
+use enkaku_domain::appointment::{CarrierStatus, DeliveryStatus, Event};
+use enkaku_domain::envelope::RecordedEvent;
+use enkaku_domain::ids::AppointmentId;
+use enkaku_domain::values::Provider;
+use sqlx::AnyConnection;
+
+pub struct DeliveriesProjector;
+
+/// A row's change: the columns an event sets. Every update is guarded by the appointment
+/// stream's version, so a repeated or older event changes nothing.
+struct Update<'a> {
+    status: DeliveryStatus,
+    provider: Option<Provider>,
+    sent_at_ms: Option<i64>,
+    settled_at_ms: Option<i64>,
+    failure_code: Option<String>,
+    failure_reason: Option<&'a str>,
+}
+
+#[async_trait]
+impl Projector for DeliveriesProjector {
+    fn name(&self) -> &'static str {
+        "deliveries"
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS delivery_log (
+            delivery_id     TEXT    PRIMARY KEY,
+            clinic_id       TEXT    NOT NULL,
+            appointment_id  TEXT    NOT NULL,
+            channel         TEXT    NOT NULL,
+            destination     TEXT    NOT NULL,
+            resend          INTEGER NOT NULL,
+            requested_at_ms BIGINT  NOT NULL,
+            status          TEXT    NOT NULL,
+            provider        TEXT,
+            sent_at_ms      BIGINT,
+            settled_at_ms   BIGINT,
+            failure_code    TEXT,
+            failure_reason  TEXT,
+            version         BIGINT  NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS delivery_log_by_clinic ON delivery_log (clinic_id, requested_at_ms);"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["delivery_log"]
+    }
+
+    fn shows(&self, event: &Event) -> bool {
+        matches!(
+            event,
+            Event::UrlDeliveryRequested(_)
+                | Event::UrlDelivered(_)
+                | Event::UrlDeliveryFailed(_)
+                | Event::UrlDeliveryOutcomeUnknown(_)
+                | Event::UrlDeliveryReported(_)
+        )
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut AnyConnection,
+        batch: &[(&RecordedEvent, &Event)],
+    ) -> Result<(), sqlx::Error> {
+        for (recorded, event) in batch {
+            let Some(appointment_id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
+                continue;
+            };
+            let version = recorded.version as i64;
+            let (delivery_id, update) = match event {
+                Event::UrlDeliveryRequested(e) => {
+                    sqlx::query(
+                        "INSERT INTO delivery_log (delivery_id, clinic_id, appointment_id, channel, destination,
+                                                   resend, requested_at_ms, status, version)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         ON CONFLICT (delivery_id) DO NOTHING",
+                    )
+                    .bind(e.delivery_id.to_string())
+                    .bind(recorded.metadata.clinic_id.to_string())
+                    .bind(appointment_id.to_string())
+                    .bind(e.destination.channel().as_str())
+                    .bind(e.destination.address())
+                    .bind(i32::from(e.resend))
+                    .bind(e.requested_at.timestamp_millis())
+                    .bind(DeliveryStatus::Pending.as_str())
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+                    continue;
+                }
+                Event::UrlDelivered(e) => (
+                    e.delivery_id,
+                    Update {
+                        status: if e.provider == Provider::Outbox {
+                            DeliveryStatus::Kept
+                        } else {
+                            DeliveryStatus::Sent
+                        },
+                        provider: Some(e.provider),
+                        sent_at_ms: Some(e.sent_at.timestamp_millis()),
+                        settled_at_ms: None,
+                        failure_code: None,
+                        failure_reason: None,
+                    },
+                ),
+                Event::UrlDeliveryFailed(e) => (
+                    e.delivery_id,
+                    Update {
+                        status: DeliveryStatus::Failed,
+                        provider: None,
+                        sent_at_ms: None,
+                        settled_at_ms: Some(e.failed_at.timestamp_millis()),
+                        failure_code: e.code.clone(),
+                        failure_reason: Some(&e.reason),
+                    },
+                ),
+                Event::UrlDeliveryOutcomeUnknown(e) => (
+                    e.delivery_id,
+                    Update {
+                        status: DeliveryStatus::Unknown,
+                        provider: None,
+                        sent_at_ms: None,
+                        settled_at_ms: Some(e.noticed_at.timestamp_millis()),
+                        failure_code: None,
+                        failure_reason: Some(&e.reason),
+                    },
+                ),
+                Event::UrlDeliveryReported(e) => {
+                    // The carrier's code, named by the provider that took the message.
+                    let provider: Option<String> =
+                        sqlx::query_scalar("SELECT provider FROM delivery_log WHERE delivery_id = $1")
+                            .bind(e.delivery_id.to_string())
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .flatten();
+                    let provider = provider.unwrap_or_else(|| Provider::Twilio.as_str().to_owned());
+                    let delivered = e.status == CarrierStatus::Delivered;
+                    (
+                        e.delivery_id,
+                        Update {
+                            status: if delivered {
+                                DeliveryStatus::Delivered
+                            } else {
+                                DeliveryStatus::Failed
+                            },
+                            provider: None,
+                            sent_at_ms: None,
+                            settled_at_ms: Some(e.reported_at.timestamp_millis()),
+                            failure_code: e.error_code.as_ref().map(|code| format!("{provider}:{code}")),
+                            failure_reason: (!delivered)
+                                .then_some("the carrier could not deliver the message"),
+                        },
+                    )
+                }
+                _ => continue,
+            };
+            // Columns an event does not set keep their value (COALESCE with the new one).
+            sqlx::query(
+                "UPDATE delivery_log SET status = $2,
+                        provider = COALESCE($3, provider),
+                        sent_at_ms = COALESCE($4, sent_at_ms),
+                        settled_at_ms = COALESCE($5, settled_at_ms),
+                        failure_code = COALESCE($6, failure_code),
+                        failure_reason = COALESCE($7, failure_reason),
+                        version = $8
+                 WHERE delivery_id = $1 AND version < $8",
+            )
+            .bind(delivery_id.to_string())
+            .bind(update.status.as_str())
+            .bind(update.provider.map(|p| p.as_str()))
+            .bind(update.sent_at_ms)
+            .bind(update.settled_at_ms)
+            .bind(update.failure_code)
+            .bind(update.failure_reason)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
