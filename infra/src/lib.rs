@@ -1,7 +1,7 @@
 //! Adapters: the SQL event store (SQLite or PostgreSQL), the event feeds (the store's log,
 //! Kafka) and the Kafka publisher, the clinic directory and its demo seed, staff password
-//! hashing, staff sessions, idempotency records, the embedded outbox, and start-up
-//! configuration.
+//! hashing, staff sessions, idempotency records, the embedded outbox, the SMTP e-mail
+//! channel, and start-up configuration.
 
 pub mod data_dir;
 pub mod db;
@@ -11,6 +11,7 @@ pub mod event_store;
 pub mod feed;
 pub mod idempotency;
 pub mod kafka;
+pub mod mail;
 pub mod outbox;
 pub mod passwords;
 pub mod secrets;
