@@ -88,3 +88,23 @@ ensure_schemathesis() {
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" ||
     { rm -rf "$venv"; return 1; }
 }
+
+# aiosmtpd, a real SMTP server for the e-mail channel's tests (tests/smtp/server.py), from
+# PyPI into its own virtual environment kept with the tools (pinned, like schemathesis).
+# tests/src/smtp.rs falls back to this venv's path under /var/cache/enkaku/tools when
+# ENKAKU_SMTP_PYTHON is unset: change the version in both places.
+AIOSMTPD_VERSION=1.4.6
+ensure_aiosmtpd() {
+  local venv="$ENKAKU_TOOLS/aiosmtpd-$AIOSMTPD_VERSION"
+  export ENKAKU_SMTP_PYTHON="$venv/bin/python"
+  if [ -x "$ENKAKU_SMTP_PYTHON" ] && "$ENKAKU_SMTP_PYTHON" -c 'import aiosmtpd' 2>/dev/null; then return; fi
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ||
+      { as_root apt-get update -qq &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" ||
+    { rm -rf "$venv"; return 1; }
+}

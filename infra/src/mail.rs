@@ -156,13 +156,15 @@ impl SmtpSender {
         if !config.from.is_ascii() {
             return Err(from_error("it must be ASCII"));
         }
-        let from: Address = config
-            .from
-            .trim()
-            .parse()
-            .map_err(|_| from_error("it is not an e-mail address (write only the address, e.g. no-reply@clinic.example.jp)"))?;
+        let from: Address = config.from.trim().parse().map_err(|_| {
+            from_error(
+                "it is not an e-mail address (write only the address, e.g. no-reply@clinic.example.jp)",
+            )
+        })?;
         if !from.domain().contains('.') || from.domain().starts_with('[') {
-            return Err(from_error("its domain must be a dotted name: it ends every Message-ID"));
+            return Err(from_error(
+                "its domain must be a dotted name: it ends every Message-ID",
+            ));
         }
         if config.timeout < Duration::from_secs(1) {
             return Err(SmtpConfigError::Timeout(config.timeout));
@@ -198,12 +200,12 @@ impl SmtpSender {
                 code: "enkaku:bad_address".into(),
                 reason: "the address cannot be written into an e-mail (only ASCII addresses are sent)".into(),
             })?;
-        let name = m.clinic_name.trim();
-        let from = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), self.from.clone());
+        let name = one_line(&m.clinic_name);
+        let from = Mailbox::new((!name.is_empty()).then_some(name), self.from.clone());
         Message::builder()
             .from(from)
             .to(Mailbox::new(None, to))
-            .subject(subject.as_str())
+            .subject(one_line(subject))
             .date_now()
             .message_id(Some(self.message_id(&m.delivery_id)))
             .multipart(MultiPart::alternative_plain_html(text.clone(), html.clone()))
@@ -212,6 +214,16 @@ impl SmtpSender {
                 reason: "the e-mail could not be composed".into(),
             })
     }
+}
+
+/// `text` on one line: line breaks and other control characters become single spaces. A
+/// header cannot hold them (lettre panics on a display name with one).
+fn one_line(text: &str) -> String {
+    text.split(char::is_control)
+        .map(str::trim)
+        .filter(|piece| !piece.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[async_trait]
@@ -301,8 +313,9 @@ impl Failure {
                 retry_after: None,
             },
             Self::Unreachable => SendError::Transient {
-                reason: "could not connect to the mail server or agree on TLS with it; nothing was handed over"
-                    .into(),
+                reason:
+                    "could not connect to the mail server or agree on TLS with it; nothing was handed over"
+                        .into(),
                 retry_after: None,
             },
             Self::Unsupported => SendError::Transient {
@@ -316,9 +329,10 @@ impl Failure {
                     .into(),
             },
             Self::Broken => SendError::Unknown {
-                reason: "the connection to the mail server broke during the hand-over; it may have taken the \
+                reason:
+                    "the connection to the mail server broke during the hand-over; it may have taken the \
                          message"
-                    .into(),
+                        .into(),
             },
         }
     }
@@ -327,7 +341,7 @@ impl Failure {
 /// Our words for a 5xx reply (RFC 5321 §4.2.2–4.2.3, RFC 4954 for AUTH).
 fn refused_reason(code: u16) -> &'static str {
     match code {
-        500 | 501 | 502 | 503 | 504 => "the mail server did not accept a command of ours",
+        500..=504 => "the mail server did not accept a command of ours",
         521 | 556 => "the recipient's domain does not accept mail",
         530 => "the mail server requires a login",
         534 | 538 => "the mail server requires a stronger login method",
@@ -392,7 +406,8 @@ mod tests {
             Content::Email {
                 subject: "オンライン診療のご案内".into(),
                 text: "診察の時間になりましたら https://enkaku.example/v/abc を開いてください。".into(),
-                html: "<p>診察の時間になりましたら <a href=\"https://enkaku.example/v/abc\">こちら</a></p>".into(),
+                html: "<p>診察の時間になりましたら <a href=\"https://enkaku.example/v/abc\">こちら</a></p>"
+                    .into(),
             },
         )
     }
@@ -416,7 +431,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {name} in {headers}"))
         };
         assert!(header("From").starts_with("From: =?utf-8?b?"), "{headers}");
-        assert!(header("From").ends_with(" <no-reply@clinic.example.jp>"), "{headers}");
+        assert!(
+            header("From").ends_with(" <no-reply@clinic.example.jp>"),
+            "{headers}"
+        );
         assert_eq!(header("To"), "To: taro@example.jp");
         assert!(header("Subject").starts_with("Subject: =?utf-8?b?"), "{headers}");
         assert!(header("Date").len() > "Date: ".len());
@@ -425,9 +443,18 @@ mod tests {
             format!("Message-ID: <{}@clinic.example.jp>", m.delivery_id)
         );
         assert!(header("Content-Type").starts_with("Content-Type: multipart/alternative;"));
-        assert!(body.contains("Content-Type: text/plain; charset=utf-8\r\n"), "{body}");
-        assert!(body.contains("Content-Type: text/html; charset=utf-8\r\n"), "{body}");
-        assert!(body.find("text/plain") < body.find("text/html"), "plain text comes first");
+        assert!(
+            body.contains("Content-Type: text/plain; charset=utf-8\r\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("Content-Type: text/html; charset=utf-8\r\n"),
+            "{body}"
+        );
+        assert!(
+            body.find("text/plain") < body.find("text/html"),
+            "plain text comes first"
+        );
     }
 
     #[test]
@@ -453,9 +480,16 @@ mod tests {
         let raw = String::from_utf8(sender.compose(&m).unwrap().formatted()).unwrap();
         let (headers, _) = split(&raw);
         assert!(
-            !headers.split("\r\n").any(|line| line.starts_with("Bcc:") || line.starts_with("X-Injected:")),
+            !headers
+                .split("\r\n")
+                .any(|line| line.starts_with("Bcc:") || line.starts_with("X-Injected:")),
             "{headers}"
         );
+        assert!(
+            headers.contains("Subject: Hello X-Injected: yes\r\n"),
+            "{headers}"
+        );
+        assert_eq!(one_line(" \t診察\r\n\r\n  のご案内\u{7f}"), "診察 のご案内");
     }
 
     #[test]
@@ -493,11 +527,23 @@ mod tests {
                 format!("smtp://user:{PASSWORD}@smtp.example.jp:587?tls=opportunistic"),
                 "TLS",
             ),
-            (format!("smtp://user:{PASSWORD}@smtp.example.jp?tls=always"), "`tls`"),
-            (format!("smtps://user:{PASSWORD}@smtp.example.jp:notaport"), "not shown"),
+            (
+                format!("smtp://user:{PASSWORD}@smtp.example.jp?tls=always"),
+                "`tls`",
+            ),
+            (
+                format!("smtps://user:{PASSWORD}@smtp.example.jp:notaport"),
+                "not shown",
+            ),
             (format!("user:{PASSWORD}@smtp.example.jp"), "not shown"),
-            (format!("smtps://user:1/{PASSWORD}@smtp.example.jp"), "percent-encode"),
-            (format!("smtps://user:{PASSWORD}#1@smtp.example.jp"), "percent-encode"),
+            (
+                format!("smtps://user:1/{PASSWORD}@smtp.example.jp"),
+                "percent-encode",
+            ),
+            (
+                format!("smtps://user:{PASSWORD}#1@smtp.example.jp"),
+                "percent-encode",
+            ),
         ] {
             let error = SmtpSender::new(config(&url, "no-reply@clinic.example.jp")).unwrap_err();
             let text = format!("{error} {error:?}");
@@ -528,7 +574,10 @@ mod tests {
             "no-reply@clinic.example.jp",
         );
         let shown = format!("{config:?} {:?}", SmtpSender::new(config.clone()).unwrap());
-        assert!(shown.contains("smtp://user:***@smtp.example.jp:587?tls=required"), "{shown}");
+        assert!(
+            shown.contains("smtp://user:***@smtp.example.jp:587?tls=required"),
+            "{shown}"
+        );
         assert!(!shown.contains(PASSWORD), "{shown}");
     }
 
@@ -549,8 +598,14 @@ mod tests {
             Failure::Deferred(451).answer(),
             SendError::Transient { reason, retry_after: None } if reason.starts_with("smtp 451: ")
         ));
-        assert!(matches!(Failure::Unreachable.answer(), SendError::Transient { .. }));
-        assert!(matches!(Failure::Unsupported.answer(), SendError::Transient { .. }));
+        assert!(matches!(
+            Failure::Unreachable.answer(),
+            SendError::Transient { .. }
+        ));
+        assert!(matches!(
+            Failure::Unsupported.answer(),
+            SendError::Transient { .. }
+        ));
         assert!(matches!(Failure::Stalled.answer(), SendError::Unknown { .. }));
         assert!(matches!(Failure::Broken.answer(), SendError::Unknown { .. }));
     }
