@@ -20,11 +20,14 @@ function binary() {
   return join(target, 'debug', 'enkaku');
 }
 
-/** `enkaku serve` with the demo clinics on a free port; resolves once it prints its URL. */
-export async function startServer() {
+/**
+ * `enkaku serve` with the demo clinics on a free port; resolves once it prints its URL. The
+ * embedded default, plus `extraEnv` (a provider to send through, say).
+ */
+export async function startServer(extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'enkaku-browser-'));
   // The embedded default, whatever the caller's environment points at.
-  const env = { ...process.env, ENKAKU_LOG: 'warn,rtc_ice::agent=error,rtc_dtls::config=error' };
+  const env = { ...process.env, ENKAKU_LOG: 'warn,rtc_ice::agent=error,rtc_dtls::config=error', ...extraEnv };
   delete env.ENKAKU_DATABASE_URL;
   delete env.ENKAKU_KAFKA_BROKERS;
   const child = spawn(binary(), ['serve', '--data-dir', dataDir, '--addr', '127.0.0.1:0'], {
@@ -56,12 +59,13 @@ export async function startServer() {
 
 /**
  * The server and the browser a test file shares: started before its tests, stopped after
- * them. Read `running.server` and `running.browser` inside the tests.
+ * them. Read `running.server` and `running.browser` inside the tests. `env()` gives the
+ * server's extra environment when it starts.
  */
-export function serverAndBrowser() {
+export function serverAndBrowser(env = () => ({})) {
   const running = { server: null, browser: null };
   before(async () => {
-    running.server = await startServer();
+    running.server = await startServer(env());
     running.browser = await launchBrowser();
   });
   after(async () => {
