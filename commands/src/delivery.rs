@@ -9,7 +9,6 @@ use crate::capability::{LinkRole, LinkSigner};
 use crate::channel::{Content, OutgoingMessage, SendError, UrlSender};
 use crate::ports::Directory;
 use crate::service::{AppointmentService, CommandContext, CommandError};
-use async_trait::async_trait;
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{DeliveryOutcome, DeliveryReport, Event, Status, UrlDeliveryRequested};
 use enkaku_domain::envelope::{Actor, RecordedEvent};
