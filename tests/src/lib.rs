@@ -1,5 +1,6 @@
 //! Shared harness for enkaku's cross-crate tests: fresh stores on SQLite or PostgreSQL, the
-//! real application on a random port, and a small HTTP client that logs in like staff do.
+//! real application on a random port, a small HTTP client that logs in like staff do, and a
+//! fake of Twilio's Messages API.
 
 pub mod broker;
 pub mod flood;
@@ -7,6 +8,7 @@ pub mod peer;
 pub mod process;
 pub mod proxy;
 pub mod signalling;
+pub mod twilio;
 
 use enkaku_api::{Application, Config};
 use reqwest::{Method, StatusCode};
