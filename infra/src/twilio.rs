@@ -701,8 +701,7 @@ mod tests {
             sid: "SK0123456789abcdef0123456789abcdef".into(),
             secret: "key-secret-that-must-not-show".into(),
         };
-        let shown = format!("{c:?}");
-        let shown = format!("{shown} {:?}", TwilioSender::new(c).unwrap());
+        let shown = format!("{c:?} {:?}", TwilioSender::new(c.clone()).unwrap());
         assert!(!shown.contains("key-secret-that-must-not-show"), "{shown}");
     }
 

@@ -1,6 +1,6 @@
 //! Shared harness for enkaku's cross-crate tests: fresh stores on SQLite or PostgreSQL, the
-//! real application on a random port, a small HTTP client that logs in like staff do, and
-//! the real Kafka broker and SMTP server some tests talk to.
+//! real application on a random port, a small HTTP client that logs in like staff do, the
+//! real Kafka broker and SMTP server some tests talk to, and a fake of Twilio's Messages API.
 
 pub mod broker;
 pub mod flood;
@@ -9,6 +9,7 @@ pub mod process;
 pub mod proxy;
 pub mod signalling;
 pub mod smtp;
+pub mod twilio;
 
 use enkaku_api::{Application, Config};
 use reqwest::{Method, StatusCode};
