@@ -2,14 +2,14 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use enkaku_api::serve::{self, ConnectionLimits};
 use enkaku_api::routes::webhooks::TWILIO_STATUS_PATH;
+use enkaku_api::serve::{self, ConnectionLimits};
 use enkaku_api::{Application, Config, DeliveryConfig, Stack};
 use enkaku_commands::delivery::{Lease, RetryPolicy};
 use enkaku_commands::ports::EventStore;
 use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
-use enkaku_domain::values::SmsCountries;
 use enkaku_domain::values::Provider;
+use enkaku_domain::values::SmsCountries;
 use enkaku_infra::channels::Route;
 use enkaku_infra::kafka::KafkaConfig;
 use enkaku_infra::mail::{SmtpConfig, SmtpSender};
@@ -156,16 +156,29 @@ struct DeliveryArgs {
     /// An API key (`SK…`) to send with instead of the auth token.
     #[arg(long, env = "ENKAKU_TWILIO_API_KEY_SID", requires = "twilio_api_key_secret")]
     twilio_api_key_sid: Option<String>,
-    #[arg(long, env = "ENKAKU_TWILIO_API_KEY_SECRET", hide_env_values = true, requires = "twilio_api_key_sid")]
+    #[arg(
+        long,
+        env = "ENKAKU_TWILIO_API_KEY_SECRET",
+        hide_env_values = true,
+        requires = "twilio_api_key_sid"
+    )]
     twilio_api_key_secret: Option<String>,
     /// The sending number, E.164 (`+81…`).
-    #[arg(long, env = "ENKAKU_TWILIO_FROM", conflicts_with = "twilio_messaging_service_sid")]
+    #[arg(
+        long,
+        env = "ENKAKU_TWILIO_FROM",
+        conflicts_with = "twilio_messaging_service_sid"
+    )]
     twilio_from: Option<String>,
     /// A messaging service (`MG…`) to send from instead of a number.
     #[arg(long, env = "ENKAKU_TWILIO_MESSAGING_SERVICE_SID")]
     twilio_messaging_service_sid: Option<String>,
     /// Twilio's REST API (a local stand-in in tests).
-    #[arg(long, env = "ENKAKU_TWILIO_BASE_URL", default_value = "https://api.twilio.com")]
+    #[arg(
+        long,
+        env = "ENKAKU_TWILIO_BASE_URL",
+        default_value = enkaku_infra::twilio::DEFAULT_BASE_URL
+    )]
     twilio_base_url: String,
     /// The SMTP server in lettre's URL form: `smtp://user:pass@host:587?tls=required`,
     /// `smtps://user:pass@host`, `smtp://127.0.0.1:2525` (no TLS: local relays only).
@@ -218,7 +231,9 @@ impl DeliveryArgs {
                 };
                 // Twilio calls back only where it can reach us and we can check its signature.
                 let status_callback = match (&auth_token, public_url) {
-                    (Some(_), Some(base)) => Some(format!("{}{TWILIO_STATUS_PATH}", base.trim_end_matches('/'))),
+                    (Some(_), Some(base)) => {
+                        Some(format!("{}{TWILIO_STATUS_PATH}", base.trim_end_matches('/')))
+                    }
                     _ => None,
                 };
                 let sender = TwilioSender::new(TwilioConfig {

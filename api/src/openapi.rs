@@ -214,7 +214,10 @@ pub fn provider() -> Object {
 pub fn optional_provider() -> Object {
     let mut schema = provider();
     schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
-    schema.enum_values.get_or_insert_with(Vec::new).push(serde_json::Value::Null);
+    schema
+        .enum_values
+        .get_or_insert_with(Vec::new)
+        .push(serde_json::Value::Null);
     schema
 }
 
@@ -316,7 +319,11 @@ mod tests {
         // Null until a provider took the message.
         let provider = property(&schemas, "DeliveryView", "provider");
         assert_eq!(provider["type"], json!(["string", "null"]), "{provider}");
-        assert_eq!(provider["enum"], json!(["outbox", "twilio", "smtp", null]), "{provider}");
+        assert_eq!(
+            provider["enum"],
+            json!(["outbox", "twilio", "smtp", null]),
+            "{provider}"
+        );
         let menu_modes = property(&schemas, "MenuView", "modes");
         assert_eq!(menu_modes["type"], "array", "{menu_modes}");
         assert_eq!(menu_modes["items"]["enum"], modes, "{menu_modes}");

@@ -128,7 +128,10 @@ impl LinkSigner {
         let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
         // The lengths of the two forms, with and without a generation, are all different.
         let mac_len = [MAC_LEN, LONG_MAC_LEN].into_iter().find(|mac_len| {
-            matches!(raw.len().checked_sub(HEAD_LEN + mac_len), Some(0 | GENERATION_LEN))
+            matches!(
+                raw.len().checked_sub(HEAD_LEN + mac_len),
+                Some(0 | GENERATION_LEN)
+            )
         })?;
         let generation = match raw.len() - HEAD_LEN - mac_len {
             0 => 0,
@@ -193,7 +196,10 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(&now).unwrap(), long[..HEAD_LEN + MAC_LEN]);
         assert_eq!(signer(7).verify(&now), opens);
         // A cut of any other length is no token.
-        assert_eq!(signer(7).verify(&URL_SAFE_NO_PAD.encode(&long[..HEAD_LEN + 24])), None);
+        assert_eq!(
+            signer(7).verify(&URL_SAFE_NO_PAD.encode(&long[..HEAD_LEN + 24])),
+            None
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@ use crate::ports::{Clock, Directory, EventStore, ExpectedVersion, IdSource, Stor
 use chrono::{DateTime, SubsecRound, Utc};
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{
-    self, Appointment, CarrierReport, Command, CreateAppointment, CreateVideoUrl, DeliveryReport, EditVideoUrl, Event,
-    SendPolicy, SendUrl, State,
+    self, Appointment, CarrierReport, Command, CreateAppointment, CreateVideoUrl, DeliveryReport,
+    EditVideoUrl, Event, SendPolicy, SendUrl, State,
 };
 use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, MenuId, StaffId};

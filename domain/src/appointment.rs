@@ -555,7 +555,9 @@ fn record_carrier_status(d: &Delivery, report: &CarrierReport) -> Result<Vec<Eve
         ]),
         (DeliveryOutcome::HandedOver, Some(h))
             if h.provider == report.provider
-                && h.provider_message_id.as_deref().is_none_or(|id| id == report.provider_message_id) =>
+                && h.provider_message_id
+                    .as_deref()
+                    .is_none_or(|id| id == report.provider_message_id) =>
         {
             Ok(vec![reported])
         }

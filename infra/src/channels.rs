@@ -58,7 +58,6 @@ impl UrlSender for Channels {
     }
 
     fn repeat_is_harmless(&self, destination: &Destination) -> bool {
-        self.sender(destination.channel())
-            .repeat_is_harmless(destination)
+        self.sender(destination.channel()).repeat_is_harmless(destination)
     }
 }

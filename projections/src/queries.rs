@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use enkaku_domain::appointment::{DeliveryStatus, Kind, Status};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, StaffId};
-use enkaku_domain::values::{Channel, Provider};
 use enkaku_domain::menu::ConsultationMode;
+use enkaku_domain::values::{Channel, Provider};
 use enkaku_domain::vocabulary::UnknownName;
 use serde::Serialize;
 use sqlx::{AnyPool, FromRow};
@@ -307,7 +307,11 @@ struct DeliveryLogRow {
 }
 
 /// The clinic's `limit` newest deliveries, newest first.
-pub async fn delivery_log(pool: &AnyPool, clinic: ClinicId, limit: u32) -> Result<Vec<DeliveryLogEntry>, sqlx::Error> {
+pub async fn delivery_log(
+    pool: &AnyPool,
+    clinic: ClinicId,
+    limit: u32,
+) -> Result<Vec<DeliveryLogEntry>, sqlx::Error> {
     let rows: Vec<DeliveryLogRow> = sqlx::query_as(
         "SELECT d.delivery_id, d.appointment_id, d.channel, d.destination, d.resend, d.requested_at_ms,
                 d.status, d.provider, d.sent_at_ms, d.settled_at_ms, d.failure_code, d.failure_reason,
@@ -324,7 +328,11 @@ pub async fn delivery_log(pool: &AnyPool, clinic: ClinicId, limit: u32) -> Resul
     rows.into_iter()
         .map(|r| {
             Ok(DeliveryLogEntry {
-                delivery_id: DeliveryId(r.delivery_id.parse().map_err(|_| corrupt("delivery id", &r.delivery_id))?),
+                delivery_id: DeliveryId(
+                    r.delivery_id
+                        .parse()
+                        .map_err(|_| corrupt("delivery id", &r.delivery_id))?,
+                ),
                 appointment_id: appointment_id(&r.appointment_id)?,
                 channel: named(&r.channel)?,
                 destination: r.destination,

@@ -136,6 +136,8 @@ describe('the clinic books a patient without an account (非会員)', () => {
     // The panel shows the destination; the sent time arrives with the live update (R14, R16).
     await assert.doesNotReject(panel.getByText('SMS +819012345678').waitFor());
     await assert.doesNotReject(panel.locator('dd', { hasText: /^\d{4}\/\d{2}\/\d{2}\(.\) \d{2}:\d{2}$/ }).waitFor());
+    // No SMS provider on the embedded default: kept, and said so plainly.
+    await assert.doesNotReject(panel.getByText(/^送信ボックスに保管\(未送信\)/).waitFor());
     await panel.getByRole('button', { name: '患者用URLを表示' }).click();
     patientUrl = await panel.getByLabel('患者用URL').inputValue();
     assert.match(patientUrl, /\/p\/[A-Za-z0-9_-]{40,}$/);
@@ -194,6 +196,8 @@ describe('the clinic books a patient without an account (非会員)', () => {
     assert.equal(await message.getByRole('link', { name: patientUrl }).count(), 1);
     // The resend is in the history too (R15).
     await assert.doesNotReject(page.locator('.message', { hasText: 'hanako@example.jp' }).waitFor());
+    await assert.doesNotReject(page.getByText(/SMSは送信設定がないため、送信せずにここに保管します/).waitFor());
+    assert.match(await message.locator('.delivery-state').innerText(), /^送信ボックスに保管\(未送信\)/);
     await screenshot(page, '08-outbox');
   });
 

@@ -28,15 +28,18 @@ const twilio = createServer((request, response) => {
   });
 });
 
-before(() => new Promise((resolve) => twilio.listen(0, '127.0.0.1', resolve)));
 after(() => new Promise((resolve) => twilio.close(resolve)));
 
-const running = serverAndBrowser(() => ({
-  ENKAKU_TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}`,
-  ENKAKU_TWILIO_AUTH_TOKEN: 'stand-in-token',
-  ENKAKU_TWILIO_FROM: '+815012345678',
-  ENKAKU_TWILIO_BASE_URL: `http://127.0.0.1:${twilio.address().port}`,
-}));
+// The stand-in listens first: the server is told where.
+const running = serverAndBrowser(async () => {
+  await new Promise((resolve) => twilio.listen(0, '127.0.0.1', resolve));
+  return {
+    ENKAKU_TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}`,
+    ENKAKU_TWILIO_AUTH_TOKEN: 'stand-in-token',
+    ENKAKU_TWILIO_FROM: '+815012345678',
+    ENKAKU_TWILIO_BASE_URL: `http://127.0.0.1:${twilio.address().port}`,
+  };
+});
 const date = weekdayAhead();
 
 describe('a link sent through Twilio', () => {

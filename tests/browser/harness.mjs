@@ -59,13 +59,13 @@ export async function startServer(extraEnv = {}) {
 
 /**
  * The server and the browser a test file shares: started before its tests, stopped after
- * them. Read `running.server` and `running.browser` inside the tests. `env()` gives the
- * server's extra environment when it starts.
+ * them. Read `running.server` and `running.browser` inside the tests. `env()` gives (or
+ * promises) the server's extra environment when it starts.
  */
 export function serverAndBrowser(env = () => ({})) {
   const running = { server: null, browser: null };
   before(async () => {
-    running.server = await startServer(env());
+    running.server = await startServer(await env());
     running.browser = await launchBrowser();
   });
   after(async () => {

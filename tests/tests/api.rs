@@ -706,7 +706,7 @@ async fn r14_r15_sending_validates_the_destination_and_resend_overwrites_what_is
     let delivery = &shown["video"]["delivery"];
     assert_eq!(delivery["channel"], "sms");
     assert_eq!(delivery["destination"], "+819012345678");
-    assert_eq!(delivery["status"], "sent");
+    assert_eq!(delivery["status"], "kept");
     assert!(delivery["sent_at"].is_string());
     yamada
         .post(&send, json!({ "channel": "sms", "destination": "090-1234-5678" }))
@@ -1602,7 +1602,7 @@ async fn flows_on_postgres() {
     assert_eq!(sent.status, StatusCode::ACCEPTED);
     assert_eq!(
         delivered(&yamada, &booking).await["video"]["delivery"]["status"],
-        "sent"
+        "kept"
     );
     yamada
         .post(&format!("/api/v1/appointments/{video}/start-call"), json!({}))
@@ -1675,7 +1675,7 @@ async fn an_unreadable_history_does_not_hold_up_other_deliveries() {
     assert_eq!(sent.status, StatusCode::ACCEPTED);
     assert_eq!(
         delivered(&yamada, &fine).await["video"]["delivery"]["status"],
-        "sent"
+        "kept"
     );
 }
 

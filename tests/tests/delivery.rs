@@ -247,7 +247,10 @@ async fn a_transient_error_is_retried_later_and_holds_up_no_other_delivery() {
         let s = setup(backend, false, 1).await;
         s.channel.answer(
             "busy@example.jp",
-            vec![Answer::Transient(Some(Duration::from_secs(120))), Answer::Transient(None)],
+            vec![
+                Answer::Transient(Some(Duration::from_secs(120))),
+                Answer::Transient(None),
+            ],
         );
         let busy = s.request("busy@example.jp").await;
         let fine = s.request("fine@example.jp").await;
@@ -291,7 +294,10 @@ async fn a_refusal_and_an_unknown_outcome_are_recorded_once_and_never_sent_again
         }
         assert!(matches!(s.outcome(lost).await, DeliveryOutcome::Unknown { .. }));
         // Reading the requests again (the feed's place lost, as after a crash) sends nothing.
-        sqlx::query("DELETE FROM feed_offsets").execute(&s.db.pool).await.unwrap();
+        sqlx::query("DELETE FROM feed_offsets")
+            .execute(&s.db.pool)
+            .await
+            .unwrap();
         s.noter.catch_up().await.unwrap();
         s.wait_for_retry();
         assert_eq!(s.run().await, 0);
@@ -304,7 +310,8 @@ async fn a_refusal_and_an_unknown_outcome_are_recorded_once_and_never_sent_again
 #[tokio::test]
 async fn when_retries_run_out_the_delivery_fails_for_staff_to_see() {
     let s = setup(Backend::Sqlite, false, 1).await;
-    s.channel.answer("down@example.jp", vec![Answer::Transient(None); 10]);
+    s.channel
+        .answer("down@example.jp", vec![Answer::Transient(None); 10]);
     let id = s.request("down@example.jp").await;
     for _ in 0..4 {
         s.run().await;
@@ -351,7 +358,9 @@ async fn a_message_for_a_cancelled_appointment_is_not_sent() {
     s.service.cancel(&s.ctx, id).await.unwrap();
     assert_eq!(s.run().await, 1);
     match s.outcome(id).await {
-        DeliveryOutcome::Failed { code, .. } => assert_eq!(code.as_deref(), Some("enkaku:appointment_closed")),
+        DeliveryOutcome::Failed { code, .. } => {
+            assert_eq!(code.as_deref(), Some("enkaku:appointment_closed"))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(s.channel.calls("hanako@example.jp"), 0);

@@ -173,7 +173,10 @@ type ReceptionRow = (
     i64,
 );
 
-async fn read_models(stack: &Stack) -> (Vec<ScheduleRow>, Vec<ReceptionRow>) {
+/// A delivery-log row: id, status, provider, failure code, version.
+type DeliveryRow = (String, String, Option<String>, Option<String>, i64);
+
+async fn read_models(stack: &Stack) -> (Vec<ScheduleRow>, Vec<ReceptionRow>, Vec<DeliveryRow>) {
     let schedule = sqlx::query_as(
         "SELECT appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name, version
          FROM schedule_entries ORDER BY appointment_id",
@@ -189,7 +192,13 @@ async fn read_models(stack: &Stack) -> (Vec<ScheduleRow>, Vec<ReceptionRow>) {
     .fetch_all(&stack.db.pool)
     .await
     .unwrap();
-    (schedule, reception)
+    let deliveries = sqlx::query_as(
+        "SELECT delivery_id, status, provider, failure_code, version FROM delivery_log ORDER BY delivery_id",
+    )
+    .fetch_all(&stack.db.pool)
+    .await
+    .unwrap();
+    (schedule, reception, deliveries)
 }
 
 async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
@@ -215,6 +224,12 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
             .create_video_url(&hours_from_now(0), &format!("施設 {n}"))
             .await;
         let vid = video.body["id"].as_str().unwrap().to_owned();
+        yamada
+            .post(
+                &format!("/api/v1/appointments/{vid}/send-url"),
+                json!({ "channel": "sms", "destination": "090-1234-5678" }),
+            )
+            .await;
         let edit = json!({ "title": format!("改名 {n}"), "doctor_id": sato.staff_id });
         yamada
             .request(
@@ -235,12 +250,27 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
                 .await;
         }
     }
-    app.projected().await;
     let config = app.store.config(([127, 0, 0, 1], 0).into());
     let stack = Stack::open(&config).await.unwrap();
+    // Every delivery settled (the ones of calls cancelled or ended first, as failed), and
+    // its outcome projected.
+    for _ in 0..200 {
+        app.projected().await;
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM delivery_log WHERE status = 'pending'")
+            .fetch_one(&stack.db.pool)
+            .await
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.projected().await;
     let live = read_models(&stack).await;
     assert_eq!(live.0.len(), 10);
     assert_eq!(live.1.len(), 5);
+    assert_eq!(live.2.len(), 5);
+    assert!(live.2.iter().all(|d| d.1 != "pending"), "{:?}", live.2);
     assert!(live.0.iter().any(|r| r.6 == "cancelled") && live.0.iter().any(|r| r.6 == "ended"));
 
     // Applying the same events again (offsets lost, rows kept) changes nothing.
@@ -259,7 +289,7 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
 
     // The auditor's rebuild, through the real CLI.
     let printed = run_cli(&config, &["replay"]);
-    assert!(printed.contains("rebuilt 3 read models"), "{printed}");
+    assert!(printed.contains("rebuilt 4 read models"), "{printed}");
     assert_eq!(read_models(&stack).await, live, "replay produced different rows");
 }
 

@@ -103,7 +103,10 @@ async fn twilio_status(
         return Err(forbidden());
     }
     let target: CallbackTarget = serde_urlencoded::from_str(&query).map_err(|_| {
-        ApiError::invalid(ErrorCode::ValidationFailed, "the callback URL does not name a delivery")
+        ApiError::invalid(
+            ErrorCode::ValidationFailed,
+            "the callback URL does not name a delivery",
+        )
     })?;
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let Some(status) = field("MessageStatus").and_then(final_status) else {

@@ -44,7 +44,13 @@ fn weekday(t: DateTime<Tz>) -> &'static str {
 /// `12月3日(木) 10:00`
 fn short_time(t: DateTime<Utc>, tz: Tz) -> String {
     let t = t.with_timezone(&tz);
-    format!("{}月{}日({}) {}", t.month(), t.day(), weekday(t), t.format("%H:%M"))
+    format!(
+        "{}月{}日({}) {}",
+        t.month(),
+        t.day(),
+        weekday(t),
+        t.format("%H:%M")
+    )
 }
 
 /// `2026年12月3日(木) 10:00`
@@ -101,7 +107,12 @@ impl Invitation<'_> {
         );
         let contact = self.clinic_phone.map_or_else(
             || format!("ご不明な点は{}までお問い合わせください。", self.clinic_name),
-            |phone| format!("ご不明な点は{}（電話 {phone}）までお問い合わせください。", self.clinic_name),
+            |phone| {
+                format!(
+                    "ご不明な点は{}（電話 {phone}）までお問い合わせください。",
+                    self.clinic_name
+                )
+            },
         );
         let text = format!(
             "{clinic}からオンライン診療（ビデオ通話）のご案内です。\n\n\
@@ -218,7 +229,10 @@ mod tests {
         };
         assert_eq!(subject, "【A&B <クリニック>】オンライン診療のご案内");
         assert!(text.contains("診察日時: 2026年12月3日(木) 10:00"), "{text}");
-        assert!(text.contains("URLを使える期間: 12月3日(木) 09:00 〜 12月4日(金) 10:00"), "{text}");
+        assert!(
+            text.contains("URLを使える期間: 12月3日(木) 09:00 〜 12月4日(金) 10:00"),
+            "{text}"
+        );
         assert!(text.contains("電話 03-1234-5678"), "{text}");
         assert!(text.contains(URL));
         assert!(html.contains("A&amp;B &lt;クリニック&gt;"), "{html}");

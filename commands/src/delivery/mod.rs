@@ -124,9 +124,9 @@ impl DeliveryWorker {
             .queue
             .claim_abandoned(expired_before, now, CLAIM_BATCH)
             .await?;
-        let mut settled = vec![];
+        let mut outcomes = vec![];
         for job in abandoned {
-            settled.extend(self.settle_abandoned(job).await?);
+            outcomes.push(self.settle_abandoned(job).await);
         }
         let due = self.queue.claim_due(now, CLAIM_BATCH).await?;
         let attempts: Vec<_> = futures::stream::iter(due)
@@ -134,8 +134,14 @@ impl DeliveryWorker {
             .buffer_unordered(PARALLEL_ATTEMPTS)
             .collect()
             .await;
-        for attempt in attempts {
-            settled.extend(attempt?);
+        outcomes.extend(attempts);
+        // One job's trouble (its claim is left to expire) is no reason to hide the others'.
+        let mut settled = vec![];
+        for outcome in outcomes {
+            match outcome {
+                Ok(s) => settled.extend(s),
+                Err(e) => tracing::warn!(error = %e, "a delivery could not be settled now"),
+            }
         }
         Ok(settled)
     }
@@ -147,13 +153,17 @@ impl DeliveryWorker {
 
     /// A claim whose attempt never reported back: send again only where a repeat is harmless.
     async fn settle_abandoned(&self, job: Job) -> Result<Option<Settled>, CommandError> {
-        let Some(appointment) = self.pending(&job).await? else {
+        let Some(appointment) = self.pending_or_put_back(&job).await? else {
             return Ok(None);
         };
         let destination = &appointment.delivery(job.delivery_id)?.destination;
         if self.sender.repeat_is_harmless(destination) {
             self.queue
-                .retry_at(job.delivery_id, self.service.now(), "an earlier attempt was interrupted")
+                .retry_at(
+                    job.delivery_id,
+                    self.service.now(),
+                    "an earlier attempt was interrupted",
+                )
                 .await?;
             return Ok(None);
         }
@@ -182,15 +192,35 @@ impl DeliveryWorker {
         Ok(waiting)
     }
 
-    /// One attempt at a claimed job. A store that cannot be read puts the job back for later.
-    async fn attempt(&self, job: Job) -> Result<Option<Settled>, CommandError> {
-        let appointment = match self.pending(&job).await {
-            Ok(Some(a)) => a,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                self.put_back(&job, None, &e.to_string()).await?;
-                return Ok(None);
+    /// [`Self::pending`], where a store that cannot be read now puts the job back for later
+    /// and a history no retry can read ends the job (it cannot record an outcome either).
+    async fn pending_or_put_back(&self, job: &Job) -> Result<Option<Appointment>, CommandError> {
+        match self.pending(job).await {
+            Ok(found) => Ok(found),
+            Err(e @ (CommandError::Unavailable(_) | CommandError::Contended)) => {
+                if !self.put_back(job, None, &e.to_string()).await? {
+                    self.give_up(job, &e).await?;
+                }
+                Ok(None)
             }
+            Err(e) => {
+                self.give_up(job, &e).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// End a job that cannot be sent or recorded: an operator has to look.
+    async fn give_up(&self, job: &Job, error: &CommandError) -> Result<(), CommandError> {
+        tracing::error!(delivery_id = %job.delivery_id, appointment_id = %job.appointment_id, error = %error,
+            "delivery abandoned: its appointment cannot be read");
+        Ok(self.queue.finish(job.delivery_id).await?)
+    }
+
+    /// One attempt at a claimed job.
+    async fn attempt(&self, job: Job) -> Result<Option<Settled>, CommandError> {
+        let Some(appointment) = self.pending_or_put_back(&job).await? else {
+            return Ok(None);
         };
         let now = self.service.now();
         if matches!(appointment.status, Status::Cancelled | Status::Ended) {
@@ -201,28 +231,24 @@ impl DeliveryWorker {
             };
             return self.record(&job, report).await;
         }
-        let message = match self.compose(&job, &appointment).await {
-            Ok(message) => message,
-            Err(e @ CommandError::Unavailable(_)) => {
-                self.put_back(&job, None, &e.to_string()).await?;
-                return Ok(None);
-            }
-            Err(e) => {
-                let report = DeliveryReport::Failed {
-                    at: now,
-                    code: "enkaku:unreadable".into(),
-                    reason: format!("the message could not be composed: {e}"),
-                };
-                return self.record(&job, report).await;
-            }
+        // Composing needs the directory: its outage is a transient error like a provider's.
+        let answer = match self.compose(&job, &appointment).await {
+            Ok(message) => tokio::time::timeout(self.lease.attempt, self.sender.send(&message))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SendError::Unknown {
+                        reason: format!("no answer within {} s", self.lease.attempt.as_secs()),
+                    })
+                }),
+            Err(e @ CommandError::Unavailable(_)) => Err(SendError::Transient {
+                reason: e.to_string(),
+                retry_after: None,
+            }),
+            Err(e) => Err(SendError::Permanent {
+                code: "enkaku:unreadable".into(),
+                reason: format!("the message could not be composed: {e}"),
+            }),
         };
-        let answer = tokio::time::timeout(self.lease.attempt, self.sender.send(&message))
-            .await
-            .unwrap_or_else(|_| {
-                Err(SendError::Unknown {
-                    reason: format!("no answer within {} s", self.lease.attempt.as_secs()),
-                })
-            });
         let at = self.service.now();
         let report = match answer {
             Ok(handed) => DeliveryReport::Sent {
@@ -232,17 +258,16 @@ impl DeliveryWorker {
             },
             Err(SendError::Permanent { code, reason }) => DeliveryReport::Failed { at, code, reason },
             Err(SendError::Unknown { reason }) => DeliveryReport::Unknown { at, reason },
-            Err(SendError::Transient {
-                reason,
-                retry_after,
-            }) => match self.put_back(&job, retry_after, &reason).await? {
-                true => return Ok(None),
-                false => DeliveryReport::Failed {
-                    at,
-                    code: "enkaku:retries_exhausted".into(),
-                    reason: format!("gave up after {} attempts; the last: {reason}", job.attempts),
-                },
-            },
+            Err(SendError::Transient { reason, retry_after }) => {
+                match self.put_back(&job, retry_after, &reason).await? {
+                    true => return Ok(None),
+                    false => DeliveryReport::Failed {
+                        at,
+                        code: "enkaku:retries_exhausted".into(),
+                        reason: format!("gave up after {} attempts; the last: {reason}", job.attempts),
+                    },
+                }
+            }
         };
         self.record(&job, report).await
     }
@@ -286,7 +311,9 @@ impl DeliveryWorker {
                 .record_delivery(&ctx, job.appointment_id, job.delivery_id, report.clone())
                 .await
             {
-                Ok(_) | Err(CommandError::Rejected(DomainError::UnknownDelivery | DomainError::NotFound)) => break,
+                Ok(_) | Err(CommandError::Rejected(DomainError::UnknownDelivery | DomainError::NotFound)) => {
+                    break;
+                }
                 Err(e) if tries < RECORD_TRIES => {
                     tracing::warn!(delivery_id = %job.delivery_id, error = %e, "recording a delivery outcome failed; trying again");
                     tokio::time::sleep(Duration::from_millis(500 * u64::from(tries))).await;

@@ -83,7 +83,10 @@ mod tests {
     fn retry_after_is_honoured_up_to_an_hour() {
         let policy = RetryPolicy::default();
         let asked = Duration::from_secs(120);
-        assert_eq!(wait(policy.next_attempt(1, Some(asked), now(), 0.0).unwrap()), asked);
+        assert_eq!(
+            wait(policy.next_attempt(1, Some(asked), now(), 0.0).unwrap()),
+            asked
+        );
         let day = Duration::from_secs(86_400);
         assert_eq!(
             wait(policy.next_attempt(1, Some(day), now(), 0.0).unwrap()),

@@ -270,7 +270,13 @@ fn upcast(event_type: &str, mut schema_version: u32, mut data: Value) -> Value {
     while schema_version < current_schema_version(event_type) {
         data = match (event_type, schema_version) {
             ("AppointmentBooked", 1) => booked_v1_to_v2(data),
-            ("UrlDelivered", 1) => with_defaults(data, [("provider", "outbox".into()), ("provider_message_id", Value::Null)]),
+            ("UrlDelivered", 1) => with_defaults(
+                data,
+                [
+                    ("provider", "outbox".into()),
+                    ("provider_message_id", Value::Null),
+                ],
+            ),
             ("UrlDeliveryFailed", 1) => with_defaults(data, [("code", Value::Null)]),
             _ => data,
         };

@@ -709,13 +709,18 @@ fn given_a_message_handed_to_twilio_when_the_carrier_reports_then_its_final_word
         )
         .unwrap(),
     );
-    assert_eq!(then_state(&history, &[]).deliveries[0].status(), DeliveryStatus::Sent);
+    assert_eq!(
+        then_state(&history, &[]).deliveries[0].status(),
+        DeliveryStatus::Sent
+    );
     let events = when(
         &history,
         Command::RecordCarrierStatus(carrier(1, CarrierStatus::Undelivered, at(2))),
     )
     .unwrap();
-    assert!(matches!(&events[..], [Event::UrlDeliveryReported(e)] if e.error_code.as_deref() == Some("30003")));
+    assert!(
+        matches!(&events[..], [Event::UrlDeliveryReported(e)] if e.error_code.as_deref() == Some("30003"))
+    );
     let a = then_state(&history, &events);
     assert_eq!(
         a.deliveries[0].outcome,
@@ -728,7 +733,10 @@ fn given_a_message_handed_to_twilio_when_the_carrier_reports_then_its_final_word
     history.extend(events);
     // Twilio may call more than once; a settled message stays as it is.
     assert_eq!(
-        when(&history, Command::RecordCarrierStatus(carrier(1, CarrierStatus::Delivered, at(3)))),
+        when(
+            &history,
+            Command::RecordCarrierStatus(carrier(1, CarrierStatus::Delivered, at(3)))
+        ),
         Ok(vec![])
     );
 }
@@ -778,7 +786,10 @@ fn given_an_unknown_outcome_when_the_carrier_reports_then_it_is_settled_and_othe
         )
         .unwrap(),
     );
-    assert_eq!(then_state(&history, &[]).deliveries[0].status(), DeliveryStatus::Unknown);
+    assert_eq!(
+        then_state(&history, &[]).deliveries[0].status(),
+        DeliveryStatus::Unknown
+    );
     // Only staff can send again: a late report from the worker does not change it.
     assert_eq!(
         when(
@@ -818,9 +829,15 @@ fn a_carrier_report_about_another_message_or_a_kept_one_changes_nothing() {
         )
         .unwrap(),
     );
-    assert_eq!(then_state(&history, &[]).deliveries[0].status(), DeliveryStatus::Kept);
     assert_eq!(
-        when(&history, Command::RecordCarrierStatus(carrier(1, CarrierStatus::Delivered, at(2)))),
+        then_state(&history, &[]).deliveries[0].status(),
+        DeliveryStatus::Kept
+    );
+    assert_eq!(
+        when(
+            &history,
+            Command::RecordCarrierStatus(carrier(1, CarrierStatus::Delivered, at(2)))
+        ),
         Ok(vec![])
     );
     let mut twilio = sent_once();
@@ -840,7 +857,10 @@ fn a_carrier_report_about_another_message_or_a_kept_one_changes_nothing() {
     };
     assert_eq!(when(&twilio, Command::RecordCarrierStatus(other)), Ok(vec![]));
     assert_eq!(
-        when(&twilio, Command::RecordCarrierStatus(carrier(9, CarrierStatus::Delivered, at(2)))),
+        when(
+            &twilio,
+            Command::RecordCarrierStatus(carrier(9, CarrierStatus::Delivered, at(2)))
+        ),
         Err(DomainError::UnknownDelivery)
     );
 }
@@ -855,7 +875,11 @@ fn delivery_events_of_schema_v1_read_as_kept_in_the_outbox_and_failed_without_a_
     .unwrap();
     assert!(matches!(
         delivered,
-        Event::UrlDelivered(UrlDelivered { provider: Provider::Outbox, provider_message_id: None, .. })
+        Event::UrlDelivered(UrlDelivered {
+            provider: Provider::Outbox,
+            provider_message_id: None,
+            ..
+        })
     ));
     let failed = Event::decode(
         "UrlDeliveryFailed",
@@ -863,7 +887,10 @@ fn delivery_events_of_schema_v1_read_as_kept_in_the_outbox_and_failed_without_a_
         &serde_json::json!({"delivery_id": Uuid::from_u128(1), "failed_at": "2026-12-01T00:00:00Z", "reason": "x"}),
     )
     .unwrap();
-    assert!(matches!(failed, Event::UrlDeliveryFailed(UrlDeliveryFailed { code: None, .. })));
+    assert!(matches!(
+        failed,
+        Event::UrlDeliveryFailed(UrlDeliveryFailed { code: None, .. })
+    ));
 }
 
 #[test]
@@ -1017,7 +1044,11 @@ fn any_command() -> impl Strategy<Value = Command> {
                 reason: "timed out".into(),
             },
         }),
-        (1u128..4, prop::sample::select(CarrierStatus::ALL.to_vec()), minute)
+        (
+            1u128..4,
+            prop::sample::select(CarrierStatus::ALL.to_vec()),
+            minute
+        )
             .prop_map(|(id, status, m)| Command::RecordCarrierStatus(carrier(id, status, at(m)))),
     ]
 }
