@@ -2,7 +2,9 @@
 //! Most tests run on the embedded default (SQLite); `flows_on_postgres` repeats the main
 //! flows on PostgreSQL.
 
-use enkaku_tests::{Backend, Reply, SATO, SUZUKI, Staff, TestApp, YAMADA, hours_from_now, tokyo_date};
+use enkaku_tests::{
+    Backend, Reply, SATO, SUZUKI, Staff, TestApp, YAMADA, health, hours_from_now, tokyo_date,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -1530,6 +1532,39 @@ async fn a_client_request_id_is_kept_apart_from_the_ids_of_the_causal_chain() {
             None => assert!(metadata.get("client_request_id").is_none(), "{metadata}"),
         }
     }
+}
+
+#[tokio::test]
+async fn twilio_callbacks_without_a_signature_are_refused_and_are_off_without_an_auth_token() {
+    let app = app().await;
+    let callback = |signature: Option<&str>| {
+        let request = app
+            .http
+            .post(format!(
+                "{}/webhooks/twilio/status?clinic={nil}&appointment={nil}&delivery={nil}",
+                app.base,
+                nil = uuid::Uuid::nil()
+            ))
+            .form(&[("MessageSid", "SM1"), ("MessageStatus", "delivered")]);
+        match signature {
+            Some(signature) => request.header("X-Twilio-Signature", signature),
+            None => request,
+        }
+        .send()
+    };
+    let unsigned = callback(None).await.unwrap();
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        unsigned.json::<Value>().await.unwrap()["code"],
+        "invalid_signature"
+    );
+    // The embedded default has no auth token: nothing to check a signature against.
+    let signed = callback(Some("c2lnbmVk")).await.unwrap();
+    assert_eq!(signed.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        health(&app.http, &app.base).await["channels"],
+        json!({ "sms": "outbox", "email": "outbox", "sms_status_callbacks": false })
+    );
 }
 
 #[tokio::test]

@@ -64,7 +64,8 @@ fn final_status(status: &str) -> Option<CarrierStatus> {
 /// Twilio's status callback: a signed form with `MessageSid`, `MessageStatus` and, for a
 /// failure, `ErrorCode`. `delivered`, `undelivered` and `failed` are recorded for the
 /// delivery (staff see 「配信済み」 or 「配信失敗」); other statuses are acknowledged and
-/// ignored. 404 while the callback is off (no auth token configured).
+/// ignored. Without a signature 403; with one, 404 while the callback is off (no auth token
+/// configured).
 #[utoipa::path(post, path = "/webhooks/twilio/status", security(()), tag = "delivery",
     params(CallbackTarget, ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
@@ -77,6 +78,12 @@ async fn twilio_status(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
+    // Unsigned is refused before anything else, whether or not callbacks are on.
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(forbidden)?;
     let Some(auth_token) = state.twilio_auth_token.as_deref() else {
         return Err(ApiError::not_found());
     };
@@ -95,10 +102,6 @@ async fn twilio_status(
     } else {
         format!("{}{TWILIO_STATUS_PATH}?{query}", state.public_url)
     };
-    let signature = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     if !enkaku_infra::twilio::signature_matches(auth_token, &url, &form, signature) {
         return Err(forbidden());
     }
