@@ -5,7 +5,7 @@
 import { call, get, ifMatch, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { clearErrors, field, formError, showProblem } from './lib/forms.js';
-import { dateTime, patientArrival } from './lib/format.js';
+import { dateTime, destinationForPeople, patientArrival } from './lib/format.js';
 import { CHANNEL_LABELS, DELIVERY_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
 import { deliveryState, describe, errorParagraph } from './lib/messages.js';
 import { confirmDialog, copyText } from './lib/ui.js';
@@ -151,7 +151,7 @@ export class AppointmentPanel {
       h('h3', {}, 'ビデオ通話URL送信先'),
       d
         ? h('dl', { class: 'delivery' },
-          row('送信先', `${CHANNEL_LABELS[d.channel] ?? d.channel} ${d.destination}`),
+          row('送信先', `${CHANNEL_LABELS[d.channel] ?? d.channel} ${destinationForPeople(d.channel, d.destination)}`),
           row('状態', deliveryState(d, DELIVERY_LABELS)),
           d.sent_at ? row('送信日時', dateTime(d.sent_at, ctx.tz)) : null,
           d.delivered_at ? row('配信日時', dateTime(d.delivered_at, ctx.tz)) : null)

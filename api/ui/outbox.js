@@ -4,7 +4,7 @@
 // the patient.
 
 import { fill, h } from './lib/dom.js';
-import { dateTime } from './lib/format.js';
+import { dateTime, destinationForPeople } from './lib/format.js';
 import { CHANNEL_LABELS, DELIVERY_LABELS } from './lib/labels.js';
 import { listLoader } from './lib/lists.js';
 import { deliveryState } from './lib/messages.js';
@@ -40,7 +40,7 @@ function message(ctx, m) {
   return h('li', { class: 'message', dataset: { channel: m.channel, status: m.status } },
     h('p', { class: 'message-head' },
       h('span', { class: 'channel' }, CHANNEL_LABELS[m.channel] ?? m.channel),
-      h('span', { class: 'destination' }, m.destination),
+      h('span', { class: 'destination' }, destinationForPeople(m.channel, m.destination)),
       h('time', { datetime: m.requested_at }, dateTime(m.requested_at, ctx.tz))),
     h('p', { class: 'delivery-state' }, deliveryState(m, DELIVERY_LABELS)),
     m.subject ? h('p', { class: 'subject' }, m.subject) : null,

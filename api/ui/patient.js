@@ -5,7 +5,7 @@
 
 import { get } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
-import { wallClock } from './lib/format.js';
+import { consultationTime, wallClock } from './lib/format.js';
 import { Camera, tokenFromPath } from './lib/camera.js';
 import { MediaLink } from './lib/media.js';
 import { mediaRefusal } from './lib/messages.js';
@@ -29,7 +29,7 @@ const NOT_YET_OPEN = 'このビデオ通話は開始前です。開始1時間前
 const MESSAGES = {
   not_yet_open: NOT_YET_OPEN,
   expired: 'このビデオ通話URLの有効期限が切れています。診察をご希望の場合は、医療機関にお問い合わせください。',
-  cancelled: 'このビデオ通話はキャンセルされました。ご不明な点は医療機関にお問い合わせください。',
+  cancelled: 'このビデオ通話はキャンセルされました。',
   ended: 'ビデオ通話は終了しました。ありがとうございました。',
   revoked: 'このURLは無効になりました。医療機関から届いた新しいURLをご利用ください。',
 };
@@ -76,8 +76,20 @@ async function look() {
   return true;
 }
 
-function validity(link) {
-  return h('p', { class: 'validity' }, `有効期間: ${wallClock(link.valid_from)}〜${wallClock(link.valid_until)}`);
+/** States in which the appointment's time and the link's window still mean something. */
+const TIMED = new Set(['not_yet_open', 'open', 'expired']);
+
+/** When the consultation is, first; then when the link works; then whom to call. */
+function when(link) {
+  return h('div', { class: 'when' },
+    h('p', { class: 'consultation-time' }, `診察日時: ${consultationTime(link.start_at)}`),
+    h('p', { class: 'validity' }, `URLを使える期間: ${wallClock(link.valid_from)}〜${wallClock(link.valid_until)}`));
+}
+
+function contact(link) {
+  return link.clinic_phone
+    ? h('p', { class: 'contact' }, `ご不明な点は${link.clinic_name}（電話 `, h('a', { href: `tel:${link.clinic_phone}` }, link.clinic_phone), '）までお問い合わせください。')
+    : h('p', { class: 'contact' }, `ご不明な点は${link.clinic_name}にお問い合わせください。`);
 }
 
 function showMessage(state, text, link = null) {
@@ -86,8 +98,9 @@ function showMessage(state, text, link = null) {
   call?.leave();
   call = null;
   fill(main, h('section', { class: `state state-${state ?? 'unknown'}` },
+    link && TIMED.has(state) ? when(link) : null,
     h('p', { class: 'state-message' }, text),
-    link ? validity(link) : null));
+    link ? contact(link) : null));
 }
 
 function showWaiting(link) {
@@ -95,9 +108,10 @@ function showWaiting(link) {
   document.body.dataset.state = 'open';
   call = new PatientCall();
   fill(main, h('section', { class: 'state state-open' },
+    when(link),
     call.element,
-    h('p', { class: 'hint waiting-hint' }, '医師が通話を開始するまで、この画面を開いたままお待ちください。呼び出しの通知はありません。'),
-    validity(link)));
+    h('p', { class: 'hint waiting-hint' }, '医師が通話を開始するまで、この画面を開いたままお待ちください。'),
+    contact(link)));
   call.open();
 }
 

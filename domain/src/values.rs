@@ -182,11 +182,29 @@ text_type!(
     /// country code are read as Japanese (R14).
     SmsNumber
 );
+/// A phone number as people type it in Japan, in the ASCII the numbering plans read:
+/// full-width digits, `＋` and parentheses become ASCII, every dash a keyboard or an IME makes
+/// (`－`, `ー`, `‐`, `−`, …) a hyphen, and the ideographic space a space.
+fn ascii_phone_text(raw: &str) -> String {
+    raw.chars()
+        .map(|c| match c {
+            '０'..='９' => char::from_digit(u32::from(c) - u32::from('０'), 10).unwrap_or(c),
+            '＋' => '+',
+            '（' => '(',
+            '）' => ')',
+            '－' | 'ー' | 'ｰ' | '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => '-',
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
 impl SmsNumber {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         use phonenumber::{Mode, Type, country::Id, metadata::DATABASE};
         let invalid = || DomainError::invalid("destination", "is not a valid mobile phone number");
-        let text = raw.trim();
+        let ascii = ascii_phone_text(raw);
+        let text = ascii.trim();
         if text.is_empty() || text.len() > 32 {
             return Err(invalid());
         }
@@ -452,6 +470,38 @@ mod tests {
             SmsNumber::parse("090-1234-5678").unwrap().as_str(),
             "+819012345678"
         );
+    }
+
+    #[test]
+    fn numbers_are_read_as_people_type_them_full_width_dashes_and_spaces_included() {
+        for raw in [
+            "０９０－１２３４－５６７８",
+            "０９０ー１２３４ー５６７８",
+            "090−1234−5678",
+            "090‐1234‐5678",
+            "０９０\u{3000}１２３４\u{3000}５６７８",
+            "＋８１ ９０ １２３４ ５６７８",
+            "（０９０）１２３４－５６７８",
+        ] {
+            let n = SmsNumber::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(n.as_str(), "+819012345678", "{raw}");
+        }
+        assert!(
+            SmsNumber::parse("０３－１２３４－５６７８").is_err(),
+            "a landline stays one"
+        );
+    }
+
+    proptest! {
+        /// A number typed in full-width digits reads as the same number in ASCII.
+        #[test]
+        fn full_width_digits_read_as_their_ascii(digits in "0[789]0[0-9]{8}") {
+            let wide: String = digits
+                .chars()
+                .map(|c| char::from_u32(u32::from(c) - u32::from('0') + u32::from('０')).unwrap())
+                .collect();
+            prop_assert_eq!(SmsNumber::parse(&wide).ok(), SmsNumber::parse(&digits).ok());
+        }
     }
 
     #[test]

@@ -134,10 +134,11 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await dialog.waitFor({ state: 'detached' });
 
     // The panel shows the destination; the sent time arrives with the live update (R14, R16).
-    await assert.doesNotReject(panel.getByText('SMS +819012345678').waitFor());
+    // As people write it; the API keeps E.164.
+    await assert.doesNotReject(panel.getByText('SMS 090-1234-5678').waitFor());
     await assert.doesNotReject(panel.locator('dd', { hasText: /^\d{4}\/\d{2}\/\d{2}\(.\) \d{2}:\d{2}$/ }).waitFor());
     // No SMS provider on the embedded default: kept, and said so plainly.
-    await assert.doesNotReject(panel.getByText(/^送信ボックスに保管\(未送信\)/).waitFor());
+    await assert.doesNotReject(panel.getByText(/^送信ボックスに保管（未送信）/).waitFor());
     await panel.getByRole('button', { name: '患者用URLを表示' }).click();
     patientUrl = await panel.getByLabel('患者用URL').inputValue();
     assert.match(patientUrl, /\/p\/[A-Za-z0-9_-]{40,}$/);
@@ -167,7 +168,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await dialog.getByRole('button', { name: '送信する' }).click();
     await assert.doesNotReject(panel.getByText('ビデオ通話URLを送信しました。').waitFor());
     await assert.doesNotReject(panel.getByText('メール hanako@example.jp').waitFor());
-    assert.equal(await panel.getByText('SMS +819012345678').count(), 0, 'the shown destination is overwritten (R15)');
+    assert.equal(await panel.getByText('SMS 090-1234-5678').count(), 0, 'the shown destination is overwritten (R15)');
   });
 
   test('受付一覧 lists it with the video tooltip, and the name opens 診察をはじめる', async () => {
@@ -191,13 +192,13 @@ describe('the clinic books a patient without an account (非会員)', () => {
 
   test('the outbox shows the SMS with the patient link', async () => {
     await page.getByRole('link', { name: '送信ボックス' }).click();
-    const message = page.locator('.message', { hasText: '+819012345678' });
+    const message = page.locator('.message', { hasText: '090-1234-5678' });
     await message.waitFor();
     assert.equal(await message.getByRole('link', { name: patientUrl }).count(), 1);
     // The resend is in the history too (R15).
     await assert.doesNotReject(page.locator('.message', { hasText: 'hanako@example.jp' }).waitFor());
     await assert.doesNotReject(page.getByText(/SMSは送信設定がないため、送信せずにここに保管します/).waitFor());
-    assert.match(await message.locator('.delivery-state').innerText(), /^送信ボックスに保管\(未送信\)/);
+    assert.match(await message.locator('.delivery-state').innerText(), /^送信ボックスに保管（未送信）/);
     await screenshot(page, '08-outbox');
   });
 
@@ -207,7 +208,14 @@ describe('the clinic books a patient without an account (非会員)', () => {
     const patientErrors = collectErrors(patient);
     await patient.goto(patientUrl);
     await assert.doesNotReject(patient.getByText(R13_BEFORE_WINDOW, { exact: true }).waitFor());
-    await assert.doesNotReject(patient.getByText('デモクリニック').waitFor());
+    await assert.doesNotReject(patient.getByText('デモクリニック').first().waitFor());
+    // When the consultation is comes first, then when the link works, then whom to call.
+    const when = patient.locator('.when p');
+    assert.match(await when.nth(0).innerText(), /^診察日時: \d{1,2}月\d{1,2}日\(.\) 10:00$/);
+    assert.match(await when.nth(1).innerText(), /^URLを使える期間: .* 09:00〜.* 10:00$/);
+    await assert.doesNotReject(patient.getByRole('link', { name: '03-1234-5678' }).waitFor());
+    const fontSize = await patient.locator('.state-message').evaluate((e) => parseFloat(getComputedStyle(e).fontSize));
+    assert.ok(fontSize >= 18, `the message is ${fontSize}px`);
     const text = await patient.locator('body').innerText();
     for (const internal of ['田中 花子', 'K-0042', '血圧', '山田']) {
       assert.ok(!text.includes(internal), `the patient page shows "${internal}"`);
@@ -236,6 +244,7 @@ describe('the clinic books a patient without an account (非会員)', () => {
     const patient = await context.newPage();
     await patient.goto(patientUrl);
     await assert.doesNotReject(patient.getByText('このビデオ通話はキャンセルされました。', { exact: false }).waitFor());
+    assert.equal(await patient.locator('.when').count(), 0, 'no time or window after a cancel');
     await context.close();
   });
 

@@ -1,6 +1,6 @@
 // Sending through a provider, as staff see it (issue 12): a stand-in of Twilio's Messages API
 // (Node's HTTP server, answering in Twilio's shape) takes one number and refuses another as
-// invalid. The panel shows 「送信済み」, then 「配信失敗(電話番号が正しくありません)」 with
+// invalid. The panel shows 「送信済み」, then 「配信失敗（電話番号が正しくありません）」 with
 // 「URL再送」 beside it, and 送信ボックス lists both with their state and no kept text.
 
 import { before, after, describe, test } from 'node:test';
@@ -72,7 +72,7 @@ describe('a link sent through Twilio', () => {
   test('a refused number shows 「配信失敗」 with the reason, and 「URL再送」 is right there', async () => {
     await api(page, 'POST', `/api/v1/appointments/${id}/resend-url`, { channel: 'sms', destination: '090-9999-0000' });
     const panel = page.locator('#panel');
-    await assert.doesNotReject(panel.getByText('配信失敗(電話番号が正しくありません)').waitFor());
+    await assert.doesNotReject(panel.getByText('配信失敗（電話番号が正しくありません）').waitFor());
     await assert.doesNotReject(panel.getByRole('button', { name: 'URL再送' }).waitFor());
     await screenshot(page, '30-delivery-failed');
     assert.equal(taken.length, 1, 'the refused message was not taken');
@@ -84,7 +84,7 @@ describe('a link sent through Twilio', () => {
     const messages = page.locator('.message');
     await messages.first().waitFor();
     assert.equal(await messages.count(), 2);
-    assert.match(await messages.nth(0).innerText(), /配信失敗\(電話番号が正しくありません\)/);
+    assert.match(await messages.nth(0).innerText(), /配信失敗（電話番号が正しくありません）/);
     assert.match(await messages.nth(1).innerText(), /送信済み/);
     assert.equal(await page.locator('.message .body').count(), 0, 'sent messages are not kept');
     await screenshot(page, '31-outbox-sent');

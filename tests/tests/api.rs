@@ -319,6 +319,11 @@ async fn r8_r9_a_video_url_is_in_the_schedule_only_with_a_camera_mark() {
     )
     .await;
     assert_eq!(link.body["status"], "open");
+    // The patient is told when, and whom to call: nothing staff entered.
+    assert_eq!(link.body["start_at"], now.body["start_at"]);
+    assert_eq!(link.body["clinic_phone"], "03-1234-5678");
+    let me = yamada.get("/api/v1/me").await;
+    assert_eq!(me.body["clinic"]["phone"], "03-1234-5678");
     yamada
         .post("/api/v1/video-calls", json!({ "doctor_id": yamada.staff_id }))
         .await

@@ -128,6 +128,9 @@ async fn the_destination_check_answers_as_sending_would_and_changes_nothing() {
             json!({ "channel": channel, "destination": destination }),
         )
     };
+    // As people type it, full-width and with a long-vowel mark for a hyphen, too.
+    let wide = check("sms", "０９０ー１２３４ー５６７８").await;
+    assert_eq!(wide.body["destination"], "+819012345678", "{}", wide.body);
     let phone = check("sms", "090-1234-5678").await;
     assert_eq!(phone.status, StatusCode::OK, "{}", phone.body);
     assert_eq!(

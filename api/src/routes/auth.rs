@@ -71,6 +71,8 @@ pub struct ClinicView {
     pub id: Uuid,
     pub name: String,
     pub time_zone: String,
+    /// The phone number patients are given for questions.
+    pub phone: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -110,6 +112,7 @@ async fn who(
             id: clinic.id.as_uuid(),
             name: clinic.name,
             time_zone: clinic.time_zone.name().to_owned(),
+            phone: clinic.phone,
         },
     ))
 }

@@ -138,9 +138,13 @@ pub struct PatientLinkView {
     /// patient URL in its place.
     #[schema(schema_with = crate::openapi::link_status)]
     pub status: LinkStatus,
+    /// When the consultation is: what the patient needs first (「診察日時」).
+    pub start_at: DateTime<FixedOffset>,
     pub valid_from: DateTime<FixedOffset>,
     pub valid_until: DateTime<FixedOffset>,
     pub clinic_name: String,
+    /// The clinic's phone number for questions, if it has one.
+    pub clinic_phone: Option<String>,
 }
 
 /// What the patient page needs; no login, the token is the capability (R12, R13, R19).
@@ -162,8 +166,10 @@ async fn patient_link(
     let tz = clinic.time_zone;
     Ok(Json(PatientLinkView {
         status,
+        start_at: local(a.start_at, tz),
         valid_from: local(window.valid_from, tz),
         valid_until: local(window.valid_until, tz),
         clinic_name: clinic.name,
+        clinic_phone: clinic.phone,
     }))
 }

@@ -87,8 +87,28 @@ export function wallClock(rfc3339) {
   return `${y}/${mo}/${d}(${weekday}) ${hh}:${mi}`;
 }
 
+/**
+ * `12月3日(木) 10:00`, read off an RFC 3339 time as the server wrote it: the consultation's
+ * date and time as a patient says it.
+ */
+export function consultationTime(rfc3339) {
+  const [, y, mo, d, hh, mi] = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(rfc3339) ?? [];
+  if (!y) return rfc3339;
+  const weekday = WEEKDAYS[new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d))).getUTCDay()];
+  return `${Number(mo)}月${Number(d)}日(${weekday}) ${hh}:${mi}`;
+}
+
 /** 「患者さんが入室しました (10:02〜)」 while the patient has a call that is still on open; else null. */
 export function patientArrival(since, status, timeZone) {
   if (!since || (status !== 'booked' && status !== 'in_call')) return null;
   return `患者さんが入室しました (${time(since, timeZone)}〜)`;
+}
+
+/**
+ * A destination as people write it: a Japanese mobile number `+819012345678` as
+ * `090-1234-5678` (the API keeps E.164); anything else as it is.
+ */
+export function destinationForPeople(channel, destination) {
+  const mobile = channel === 'sms' && /^\+81([789]0)(\d{4})(\d{4})$/.exec(destination);
+  return mobile ? `0${mobile[1]}-${mobile[2]}-${mobile[3]}` : destination;
 }

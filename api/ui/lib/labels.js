@@ -6,7 +6,7 @@ export const VISIT_LABELS = { first: '初診', revisit: '再診' };
 export const CHANNEL_LABELS = { sms: 'SMS', email: 'メール' };
 export const DELIVERY_LABELS = {
   pending: '送信中',
-  kept: '送信ボックスに保管(未送信)',
+  kept: '送信ボックスに保管（未送信）',
   sent: '送信済み',
   delivered: '配信済み',
   failed: '配信失敗',

@@ -122,16 +122,16 @@ const FAILURES = {
 export function failureText(code) {
   if (code in FAILURES) return FAILURES[code];
   const [provider, number] = (code ?? '').split(':');
-  if (provider === 'twilio') return `SMSを届けられませんでした(コード ${number})`;
-  if (provider === 'smtp') return `メールを届けられませんでした(コード ${number})`;
+  if (provider === 'twilio') return `SMSを届けられませんでした（コード ${number}）`;
+  if (provider === 'smtp') return `メールを届けられませんでした（コード ${number}）`;
   return '送信できませんでした';
 }
 
 /** A delivery's state in a sentence staff act on: 「配信失敗（理由）」, 「送信結果不明」 … */
 export function deliveryState(d, labels) {
   switch (d.status) {
-    case 'failed': return `${labels.failed}(${failureText(d.failure_code)})`;
-    case 'unknown': return `${labels.unknown}(届いたか確認できませんでした。必要なら「URL再送」してください)`;
+    case 'failed': return `${labels.failed}（${failureText(d.failure_code)}）`;
+    case 'unknown': return `${labels.unknown}（届いたか確認できませんでした。必要なら「URL再送」してください）`;
     case 'kept': return `${labels.kept}: SMS・メールの送信設定がないため、送信ボックスに保管しました`;
     default: return labels[d.status] ?? d.status;
   }
