@@ -67,7 +67,7 @@ export class AppointmentPanel {
       notice ? h('p', { class: 'notice', role: 'status' }, notice) : null,
       h('p', { class: `status-badge status-${a.status}` }, STATUS_LABELS[a.status] ?? a.status),
       a.video && active ? this.arrival(a) : null,
-      a.status === 'cancelled' ? h('p', { class: 'notice' }, 'この予約はキャンセルされました。医療機関用URL・患者用URLとも使えません。') : null,
+      a.status === 'cancelled' ? h('p', { class: 'notice closed' }, 'この予約はキャンセルされました。医療機関用URL・患者用URLとも使えません。') : null,
       video ? this.videoDetails(a) : this.bookingDetails(a),
       a.video ? this.urls(a, active) : null,
       video && active ? h('div', { class: 'actions' },
@@ -123,11 +123,17 @@ export class AppointmentPanel {
   urls(a, active) {
     const { ctx } = this;
     const v = a.video;
-    const copied = h('span', { class: 'copied', 'aria-live': 'polite' });
+    const deliveries = h('section', { class: 'deliveries', 'aria-label': 'ビデオ通話URL送信先' },
+      h('h3', {}, 'ビデオ通話URL送信先'),
+      v.delivery ? this.delivery(v.delivery) : h('p', { class: 'delivery none' }, '未送信'),
+      v.deliveries.length > 1 ? this.history(v.deliveries) : null,
+      active ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, 'URL再送') : null);
+    // A closed call's URLs open nothing: nothing to show, copy or reissue.
+    if (!active) return h('section', { class: 'urls' }, deliveries);
     const patientBox = h('div', { class: 'patient-url', id: `patient-url-${a.id}`, hidden: true },
       h('label', { for: `patient-url-input-${a.id}` }, '患者用URL'),
       h('input', { id: `patient-url-input-${a.id}`, type: 'text', readonly: true, value: v.patient_url }),
-      h('button', { type: 'button', onclick: () => copyText(v.patient_url, copied) }, 'このURLをコピー'),
+      copyButton('患者用URLをコピー', 'copy-patient', v.patient_url),
       h('p', { class: 'validity' }, `有効期間: ${dateTime(v.valid_from, ctx.tz)}〜${dateTime(v.valid_until, ctx.tz)}`));
     const toggle = h('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': patientBox.id, dataset: { action: 'patient-url' } }, '患者用URLを表示');
     toggle.addEventListener('click', () => {
@@ -135,28 +141,38 @@ export class AppointmentPanel {
       toggle.setAttribute('aria-expanded', String(!patientBox.hidden));
       fill(toggle, patientBox.hidden ? '患者用URLを表示' : '患者用URLを隠す');
     });
-    const d = v.delivery;
     return h('section', { class: 'urls' },
       h('h3', {}, '医療機関用URL'),
       h('input', { type: 'text', readonly: true, value: v.clinic_url, 'aria-label': '医療機関用URL' }),
       h('div', { class: 'actions' },
-        active ? h('a', { class: 'button', href: v.clinic_url, target: '_blank', rel: 'noopener' }, 'ビデオ通話画面を表示') : null,
-        h('button', { type: 'button', dataset: { action: 'copy-clinic' }, onclick: () => copyText(v.clinic_url, copied) }, 'このURLをコピー'),
-        copied),
+        h('a', { class: 'button', href: v.clinic_url, target: '_blank', rel: 'noopener' }, 'ビデオ通話画面を表示'),
+        copyButton('医療機関用URLをコピー', 'copy-clinic', v.clinic_url)),
       h('h3', {}, '患者用URL'),
       toggle,
       patientBox,
       // Not during the call: the patient in it is using this URL.
       a.status === 'booked' ? h('button', { type: 'button', class: 'danger', dataset: { action: 'reissue' }, onclick: () => this.reissue(a) }, '患者用URLを再発行') : null,
-      h('h3', {}, 'ビデオ通話URL送信先'),
-      d
-        ? h('dl', { class: 'delivery' },
-          row('送信先', `${CHANNEL_LABELS[d.channel] ?? d.channel} ${destinationForPeople(d.channel, d.destination)}`),
-          row('状態', deliveryState(d, DELIVERY_LABELS)),
-          d.sent_at ? row('送信日時', dateTime(d.sent_at, ctx.tz)) : null,
-          d.delivered_at ? row('配信日時', dateTime(d.delivered_at, ctx.tz)) : null)
-        : h('p', { class: 'delivery none' }, '未送信'),
-      active ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, 'URL再送') : null);
+      deliveries);
+  }
+
+  /** The latest delivery: where to, and what came of it (R15, R16). */
+  delivery(d) {
+    const { ctx } = this;
+    return h('dl', { class: 'delivery' },
+      row('送信先', `${CHANNEL_LABELS[d.channel] ?? d.channel} ${destinationForPeople(d.channel, d.destination)}`),
+      row('状態', deliveryState(d, DELIVERY_LABELS)),
+      d.sent_at ? row('送信日時', dateTime(d.sent_at, ctx.tz)) : null,
+      d.delivered_at ? row('配信日時', dateTime(d.delivered_at, ctx.tz)) : null);
+  }
+
+  /** Every attempt, newest first (R15: the history keeps them all). */
+  history(deliveries) {
+    const { ctx } = this;
+    return h('details', { class: 'delivery-history' },
+      h('summary', {}, `送信履歴（${deliveries.length}件）`),
+      h('ol', { reversed: true }, [...deliveries].reverse().map((d) => h('li', {},
+        `${dateTime(d.requested_at, ctx.tz)} ${CHANNEL_LABELS[d.channel] ?? d.channel} `
+          + `${destinationForPeople(d.channel, d.destination)} — ${deliveryState(d, DELIVERY_LABELS)}`))));
   }
 
   async resend(a) {
@@ -256,6 +272,14 @@ export class AppointmentPanel {
 
 /** Neither cancelled nor ended: its URLs work and it can still change. */
 const isActive = (a) => a.status !== 'cancelled' && a.status !== 'ended';
+
+/** A copy button with its own 「コピーしました」 right beside it. */
+function copyButton(label, action, text) {
+  const copied = h('span', { class: 'copied', 'aria-live': 'polite' });
+  return h('span', { class: 'copy' },
+    h('button', { type: 'button', dataset: { action }, onclick: () => copyText(text, copied) }, label),
+    copied);
+}
 
 function row(term, value) {
   return [h('dt', {}, term), h('dd', {}, value)];

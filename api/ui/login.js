@@ -19,9 +19,23 @@ function nextPage() {
   return '/schedule';
 }
 
+/** What an incomplete form lacks, and the field to fill; null when nothing is missing. */
+function missing() {
+  if (!form.email.value.trim()) return ['メールアドレスを入力してください。', form.email];
+  if (!form.password.value) return ['パスワードを入力してください。', form.password];
+  return null;
+}
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   error.textContent = '';
+  const lacking = missing();
+  if (lacking) {
+    const [message, field] = lacking;
+    error.textContent = message;
+    field.focus();
+    return;
+  }
   const button = form.querySelector('button');
   button.disabled = true;
   try {

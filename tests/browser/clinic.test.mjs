@@ -47,7 +47,14 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await page.goto(`${running.server.url}/schedule`);
     await page.waitForURL(/\/login\?next=/);
     await screenshot(page, '01-login');
+    // An empty form says what is missing, and puts the cursor there.
+    await page.getByRole('button', { name: 'ログイン' }).click();
+    await assert.doesNotReject(page.getByText('メールアドレスを入力してください。').waitFor());
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'email');
     await page.getByLabel('メールアドレス').fill('yamada@demo.enkaku.test');
+    await page.getByRole('button', { name: 'ログイン' }).click();
+    await assert.doesNotReject(page.getByText('パスワードを入力してください。').waitFor());
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'password');
     await page.getByLabel('パスワード').fill('wrong-password');
     await page.getByRole('button', { name: 'ログイン' }).click();
     await assert.doesNotReject(page.getByText('メールアドレスまたはパスワードが正しくありません。').waitFor());
@@ -155,8 +162,10 @@ describe('the clinic books a patient without an account (非会員)', () => {
   test('the clinic URL can be copied, and 「URL再送」 by e-mail overwrites the destination', async () => {
     const panel = page.locator('#panel');
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: running.server.url });
-    await panel.getByRole('button', { name: 'このURLをコピー' }).first().click();
-    await assert.doesNotReject(panel.getByText('コピーしました').waitFor());
+    await panel.getByRole('button', { name: '医療機関用URLをコピー' }).click();
+    // Beside the button that was pressed.
+    const pressed = panel.locator('.copy', { has: page.getByRole('button', { name: '医療機関用URLをコピー' }) });
+    await assert.doesNotReject(pressed.getByText('コピーしました').waitFor());
     const clinicUrl = await panel.getByLabel('医療機関用URL').inputValue();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), clinicUrl);
 
@@ -167,8 +176,14 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await page.waitForFunction(() => !document.querySelector('dialog.send-dialog button[type=submit]').disabled);
     await dialog.getByRole('button', { name: '送信する' }).click();
     await assert.doesNotReject(panel.getByText('ビデオ通話URLを送信しました。').waitFor());
-    await assert.doesNotReject(panel.getByText('メール hanako@example.jp').waitFor());
-    assert.equal(await panel.getByText('SMS 090-1234-5678').count(), 0, 'the shown destination is overwritten (R15)');
+    await assert.doesNotReject(panel.getByText('メール hanako@example.jp', { exact: true }).waitFor());
+    assert.equal(await panel.locator('dl.delivery').getByText('SMS 090-1234-5678').count(), 0, 'the shown destination is overwritten (R15)');
+    // Every attempt stays in the history, newest first.
+    await panel.getByText('送信履歴（2件）').click();
+    const attempts = panel.locator('.delivery-history li');
+    assert.equal(await attempts.count(), 2);
+    assert.match(await attempts.nth(0).innerText(), /メール hanako@example\.jp/);
+    assert.match(await attempts.nth(1).innerText(), /SMS 090-1234-5678 — 送信ボックスに保管（未送信）/);
   });
 
   test('受付一覧 lists it with the video tooltip, and the name opens 診察をはじめる', async () => {
@@ -238,6 +253,9 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await confirm.getByRole('button', { name: 'キャンセルする' }).click();
     await assert.doesNotReject(panel.getByText('予約をキャンセルしました。').waitFor());
     assert.equal(await panel.getByRole('button', { name: '予約キャンセル' }).count(), 0);
+    // Its URLs open nothing now: nothing to show or copy, and the notice is no success.
+    assert.equal(await panel.getByRole('button', { name: /コピー|URLを表示|再発行|URL再送/ }).count(), 0);
+    assert.equal(await panel.locator('.notice.closed', { hasText: 'この予約はキャンセルされました。' }).count(), 1);
     await assert.doesNotReject(page.locator('tr.status-cancelled', { hasText: '田中 花子' }).waitFor());
 
     const context = await running.browser.newContext(PHONE);

@@ -72,7 +72,7 @@ describe('a link sent through Twilio', () => {
   test('a refused number shows 「配信失敗」 with the reason, and 「URL再送」 is right there', async () => {
     await api(page, 'POST', `/api/v1/appointments/${id}/resend-url`, { channel: 'sms', destination: '090-9999-0000' });
     const panel = page.locator('#panel');
-    await assert.doesNotReject(panel.getByText('配信失敗（電話番号が正しくありません）').waitFor());
+    await assert.doesNotReject(panel.getByText('配信失敗（電話番号が正しくありません）', { exact: true }).waitFor());
     await assert.doesNotReject(panel.getByRole('button', { name: 'URL再送' }).waitFor());
     await screenshot(page, '30-delivery-failed');
     assert.equal(taken.length, 1, 'the refused message was not taken');
