@@ -16,6 +16,8 @@ const info = document.getElementById('call-info');
 const message = document.getElementById('call-message');
 const startButton = document.getElementById('start-call');
 const endButton = document.getElementById('end-call');
+const micButton = document.getElementById('toggle-mic');
+const cameraButton = document.getElementById('toggle-camera');
 const selfVideo = document.getElementById('self-video');
 const help = document.getElementById('camera-help');
 const remote = document.getElementById('remote');
@@ -70,6 +72,8 @@ function stopMedia() {
   patientVideo?.video.remove();
   patientVideo?.unmute.remove();
   patientVideo = null;
+  micButton.hidden = true;
+  cameraButton.hidden = true;
   delete remote.dataset.picture;
   fill(remote.querySelector('.remote-waiting'), '');
 }
@@ -95,6 +99,18 @@ async function load() {
   }
 }
 
+/** Waiting for the window to open, to show the call as startable then. */
+let opening = null;
+
+/** Where the call's window stands now: `before` it opens, `open`, or `after` it closed. */
+function windowPosition(video) {
+  const now = Date.now();
+  if (now < Date.parse(video.valid_from)) return 'before';
+  return now < Date.parse(video.valid_until) ? 'open' : 'after';
+}
+
+const backToSchedule = () => h('a', { class: 'button', href: '/schedule' }, 'スケジュールに戻る');
+
 function show() {
   const a = appointment;
   const name = a.kind === 'video_url' ? (a.title || '(タイトルなし)') : a.patient_name;
@@ -103,13 +119,22 @@ function show() {
     h('p', { class: 'call-name' }, name),
     h('p', {}, `開始 ${dateTime(a.start_at, tz)}`),
     h('p', {}, `有効期間 ${dateTime(a.video.valid_from, tz)}〜${dateTime(a.video.valid_until, tz)}`));
-  const over = { cancelled: 'このビデオ通話はキャンセルされました。', ended: 'このビデオ通話は終了しました。' }[a.status];
-  startButton.hidden = a.status !== 'booked';
-  startButton.disabled = a.status !== 'booked';
+  const position = windowPosition(a.video);
+  const over = {
+    cancelled: 'このビデオ通話はキャンセルされました。',
+    ended: 'このビデオ通話は終了しました。',
+  }[a.status] ?? (a.status === 'booked' && position === 'after' ? 'このビデオ通話URLの有効期間は終了しました。' : null);
+  clearTimeout(opening);
+  // Startable only while booked and inside the window; before it, the button waits there.
+  startButton.hidden = a.status !== 'booked' || position === 'after';
+  startButton.disabled = a.status !== 'booked' || position !== 'open';
   endButton.hidden = a.status !== 'in_call';
   if (over) {
-    fill(message, over);
+    fill(message, over, ' ', backToSchedule());
     stopMedia();
+  } else if (position === 'before' && a.status === 'booked') {
+    fill(message, `このビデオ通話は ${dateTime(a.video.valid_from, tz)} から開始できます。その時刻になると「ビデオ通話を開始する」を押せるようになります。`);
+    opening = setTimeout(show, Math.min(Date.parse(a.video.valid_from) - Date.now() + 500, 2 ** 31 - 1));
   } else if (handedOver) {
     fill(message, MEDIA_STATES.replaced,
       h('button', { type: 'button', class: 'primary', onclick: () => location.reload() }, 'この画面で通話を続ける'));
@@ -117,9 +142,33 @@ function show() {
     fill(message, a.status === 'in_call'
       ? '通話中です。'
       : '患者の顔が映ったら「ビデオ通話を開始する」を押してください。患者への呼び出し通知はありません。映らない場合はお電話でURLを開くようご案内ください。');
-    if (!camera.active) camera.start(selfVideo, help, (ok) => startMedia(ok ? camera.stream : null));
+    if (!camera.active) {
+      camera.start(selfVideo, help, (ok) => {
+        // A fresh stream starts with everything on.
+        for (const [button, label] of [[micButton, 'マイクをオフにする'], [cameraButton, 'カメラをオフにする']]) {
+          button.setAttribute('aria-pressed', 'false');
+          fill(button, label);
+        }
+        micButton.hidden = !ok;
+        cameraButton.hidden = !ok || camera.audioOnly;
+        startMedia(ok ? camera.stream : null);
+      });
+    }
   }
 }
+
+/** A toggle that turns one kind of track off and on, and says which it will do next. */
+function toggle(button, kind, [offLabel, onLabel]) {
+  button.addEventListener('click', () => {
+    const off = button.getAttribute('aria-pressed') !== 'true';
+    camera.setEnabled(kind, !off);
+    button.setAttribute('aria-pressed', String(off));
+    fill(button, off ? onLabel : offLabel);
+  });
+}
+
+toggle(micButton, 'audio', ['マイクをオフにする', 'マイクをオンにする']);
+toggle(cameraButton, 'video', ['カメラをオフにする', 'カメラをオンにする']);
 
 async function act(action) {
   try {

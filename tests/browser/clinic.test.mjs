@@ -168,6 +168,13 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await assert.doesNotReject(pressed.getByText('コピーしました').waitFor());
     const clinicUrl = await panel.getByLabel('医療機関用URL').inputValue();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), clinicUrl);
+    // A week ahead, the call screen says when it can start, and the button waits for it.
+    const early = await page.context().newPage();
+    await early.goto(clinicUrl);
+    await assert.doesNotReject(early.getByText(/^このビデオ通話は \d{4}\/\d{2}\/\d{2}\(.\) 09:00 から開始できます。/).waitFor());
+    assert.equal(await early.getByRole('button', { name: 'ビデオ通話を開始する' }).isDisabled(), true);
+    await screenshot(early, '15b-call-before-window');
+    await early.close();
 
     await panel.getByRole('button', { name: 'URL再送' }).click();
     const dialog = page.getByRole('dialog', { name: 'ビデオ通話URLの再送' });
@@ -480,6 +487,16 @@ describe('a call that is open now', () => {
     await call.getByRole('button', { name: 'ビデオ通話を開始する' }).click();
     await assert.doesNotReject(call.getByRole('button', { name: '通話を終了する' }).waitFor());
     await assert.doesNotReject(call.getByText('通話中です。').waitFor());
+    // The doctor can mute and turn the camera off without leaving the call, and back.
+    const mic = call.getByRole('button', { name: 'マイクをオフにする' });
+    await mic.click();
+    assert.equal(await call.getByRole('button', { name: 'マイクをオンにする' }).getAttribute('aria-pressed'), 'true');
+    assert.equal(await call.locator('#self-video').evaluate((v) => v.srcObject.getAudioTracks().every((t) => !t.enabled)), true);
+    await call.getByRole('button', { name: 'マイクをオンにする' }).click();
+    assert.equal(await call.locator('#self-video').evaluate((v) => v.srcObject.getAudioTracks().every((t) => t.enabled)), true);
+    await call.getByRole('button', { name: 'カメラをオフにする' }).click();
+    assert.equal(await call.locator('#self-video').evaluate((v) => v.srcObject.getVideoTracks().every((t) => !t.enabled)), true);
+    await call.getByRole('button', { name: 'カメラをオンにする' }).click();
     // Both ways now: the patient sees and hears the doctor.
     await patient.waitForFunction(() => {
       const v = document.querySelector('video.doctor');
@@ -491,6 +508,8 @@ describe('a call that is open now', () => {
 
     await endCall(call);
     await assert.doesNotReject(call.getByText('このビデオ通話は終了しました。').waitFor());
+    assert.equal(await call.getByRole('link', { name: 'スケジュールに戻る' }).getAttribute('href'), '/schedule');
+    assert.equal(await call.getByRole('button', { name: /マイク|カメラ/ }).count(), 0, 'no media controls after the end');
     assert.equal(await call.locator('#self-video').evaluate((v) => v.srcObject === null || v.srcObject.getTracks().every((t) => t.readyState === 'ended')), true,
       'the camera is off once the call ended');
     // The patient is told at once, and their camera is off too.

@@ -47,6 +47,13 @@ export class Camera {
     onChange(true);
   }
 
+  /** Turn the microphone (`audio`) or the camera (`video`) off or back on, without
+   * leaving the call: the other side gets silence or a still picture. */
+  setEnabled(kind, on) {
+    const tracks = kind === 'audio' ? this.stream?.getAudioTracks() : this.stream?.getVideoTracks();
+    for (const track of tracks ?? []) track.enabled = on;
+  }
+
   /** Started with a microphone but no camera (a device without one). */
   get audioOnly() {
     return this.stream !== null && this.stream.getVideoTracks().length === 0;
