@@ -127,7 +127,8 @@ export class AppointmentPanel {
       h('h3', {}, 'ビデオ通話URL送信先'),
       v.delivery ? this.delivery(v.delivery) : h('p', { class: 'delivery none' }, '未送信'),
       v.deliveries.length > 1 ? this.history(v.deliveries) : null,
-      active ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, 'URL再送') : null);
+      // 「URL送信」 until something was sent; 「URL再送」 after (R15).
+      active ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, v.delivery ? 'URL再送' : 'URL送信') : null);
     // A closed call's URLs open nothing: nothing to show, copy or reissue.
     if (!active) return h('section', { class: 'urls' }, deliveries);
     const patientBox = h('div', { class: 'patient-url', id: `patient-url-${a.id}`, hidden: true },

@@ -1,5 +1,7 @@
 // The send pop-up (R14, R15): SMS or e-mail, a destination checked by the server exactly as
-// the send will be, 「送信する」 enabled only for a valid one, and 「送信しない」.
+// the send will be, 「送信する」 enabled only for a valid one, and 「送信しない」. A wrong
+// destination is pointed out once the person leaves the field (or tries to send), not while
+// they are still typing it.
 
 import { post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
@@ -20,8 +22,13 @@ export function sendDialog(appointment) {
     let checked = null; // the destination the server accepted, as typed
     let serial = 0;
     let timer = null;
+    /** The field was left (or a send tried): its error may show. */
+    let touched = false;
+    /** What was typed for each channel: a number never lands in the e-mail field. */
+    const typed = { sms: '', email: '' };
+    if (previous) typed[previous.channel] = previous.destination;
 
-    const input = h('input', { type: 'tel', autocomplete: 'off', value: previous?.destination ?? '' });
+    const input = h('input', { type: 'tel', autocomplete: 'off', value: typed[channel] });
     const channelField = radios({ legend: '送信方法', name: 'channel', options: [['sms', 'SMS'], ['email', 'メール']], value: channel });
     const destinationField = field({ label: '送信先電話番号', name: 'destination', control: input, required: true });
     const submit = h('button', { type: 'submit', class: 'primary', disabled: true }, '送信する');
@@ -40,7 +47,7 @@ export function sendDialog(appointment) {
       const sms = channel === 'sms';
       input.type = sms ? 'tel' : 'email';
       input.inputMode = sms ? 'tel' : 'email';
-      input.placeholder = sms ? '090-1234-5678' : 'patient@example.jp';
+      input.placeholder = sms ? '例: 090-1234-5678' : '例: hanako@example.jp';
       fill(destinationField.querySelector('label'), sms ? '送信先電話番号' : '送信先メールアドレス', h('span', { class: 'required' }, '必須'));
     };
 
@@ -63,7 +70,7 @@ export function sendDialog(appointment) {
         setFieldError(form, 'destination', '');
       } catch (problem) {
         if (mine !== serial) return;
-        setFieldError(form, 'destination', problem.status === 422 ? destinationMessage(channel, problem) : describe(problem));
+        if (touched) setFieldError(form, 'destination', problem.status === 422 ? destinationMessage(channel, problem) : describe(problem));
       }
     };
     const checkSoon = () => {
@@ -73,15 +80,34 @@ export function sendDialog(appointment) {
     };
 
     channelField.addEventListener('change', (event) => {
+      typed[channel] = input.value;
       channel = event.target.value;
+      input.value = typed[channel];
+      touched = false;
+      setFieldError(form, 'destination', '');
       shapeInput();
       check();
     });
-    input.addEventListener('input', checkSoon);
+    input.addEventListener('input', () => {
+      // While typing, an error from before is out of date.
+      if (!touched) setFieldError(form, 'destination', '');
+      checkSoon();
+    });
+    input.addEventListener('blur', () => {
+      touched = true;
+      // Already accepted as it stands: leave 「送信する」 as it is (the blur may be its click).
+      if (checked !== null && checked === input.value.trim()) return;
+      clearTimeout(timer);
+      check();
+    });
 
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
-      if (checked === null || checked !== input.value.trim()) return;
+      if (checked === null || checked !== input.value.trim()) {
+        touched = true;
+        check();
+        return;
+      }
       clearErrors(form);
       submit.disabled = true;
       const send = () => post(`/api/v1/appointments/${appointment.id}/${resend ? 'resend-url' : 'send-url'}`, { channel, destination: checked });

@@ -127,9 +127,23 @@ describe('the clinic books a patient without an account (非会員)', () => {
     const dialog = page.getByRole('dialog', { name: 'ビデオ通話URLの送信' });
     await dialog.waitFor();
     const send = dialog.getByRole('button', { name: '送信する' });
-    await dialog.getByLabel('送信先電話番号').fill('12345');
-    await assert.doesNotReject(dialog.getByText('有効な携帯電話番号を入力してください').waitFor());
+    const number = dialog.getByLabel('送信先電話番号');
+    assert.equal(await number.getAttribute('placeholder'), '例: 090-1234-5678');
+    await number.fill('12345');
+    // Not while typing: once the field is left.
+    await page.waitForTimeout(800);
+    assert.equal(await dialog.getByText('有効な携帯電話番号を入力してください').count(), 0, 'no error while typing');
     assert.equal(await send.isDisabled(), true, 'an invalid number cannot be sent');
+    await number.blur();
+    await assert.doesNotReject(dialog.getByText('有効な携帯電話番号を入力してください').waitFor());
+    // A number typed for SMS does not follow into the e-mail field, and comes back.
+    await dialog.getByLabel('メール').check();
+    assert.equal(await dialog.getByLabel('送信先メールアドレス').inputValue(), '');
+    await dialog.getByLabel('SMS').check();
+    assert.equal(await number.inputValue(), '12345');
+    await number.focus();
+    await number.blur();
+    await assert.doesNotReject(dialog.getByText('有効な携帯電話番号を入力してください').waitFor());
     assert.equal(await dialog.getByLabel('送信先電話番号').getAttribute('aria-invalid'), 'true');
     await screenshot(page, '04-send-invalid-number');
     assert.deepEqual(await unlabelledControls(page), []);
@@ -297,6 +311,9 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
     await dialog.getByRole('button', { name: '送信しない' }).click();
     await assert.doesNotReject(panel.getByRole('heading', { name: 'ビデオ通話', exact: true }).waitFor());
     await assert.doesNotReject(panel.getByText('未送信').waitFor());
+    // Nothing was sent yet: the button offers to send, not to send again.
+    assert.equal(await panel.getByRole('button', { name: 'URL送信' }).count(), 1);
+    assert.equal(await panel.getByRole('button', { name: 'URL再送' }).count(), 0);
     await panel.getByRole('button', { name: '患者用URLを表示' }).click();
     patientUrl = await panel.getByLabel('患者用URL').inputValue();
 
