@@ -41,7 +41,7 @@ export class BookingPanel {
   /** 非会員: the in-clinic booking form (R3–R6). */
   bookingForm(slot) {
     const { ctx } = this;
-    const menuSelect = h('select', {}, ctx.menus.map((m) => h('option', { value: m.id }, m.name)));
+    const menuSelect = h('select', {}, ctx.menus.map((m) => h('option', { value: m.id }, m.name + onlyMode(m))));
     const visit = radios({ legend: '初診・再診', name: 'visit_type', options: [['first', '初診'], ['revisit', '再診']], value: 'first' });
     const mode = radios({ legend: '診察方式', name: 'mode', options: [['online', 'オンライン'], ['in_person', '対面']], value: 'online' });
     const duration = h('output', { class: 'duration', 'aria-live': 'polite' });
@@ -63,12 +63,15 @@ export class BookingPanel {
     duration.setAttribute('aria-labelledby', 'duration-label');
 
     const menu = () => ctx.menus.find((m) => m.id === menuSelect.value);
+    /** The mode the person chose: a menu that allows it again gets it back. */
+    let chosenMode = form.mode.value;
+    mode.addEventListener('change', () => { chosenMode = form.mode.value; });
     const update = () => {
       const m = menu();
       // Only the modes the menu allows can be chosen (R6).
       for (const radio of mode.querySelectorAll('input')) {
         radio.disabled = !m.modes.includes(radio.value);
-        if (radio.disabled && radio.checked) radio.checked = false;
+        radio.checked = !radio.disabled && radio.value === chosenMode;
       }
       if (!mode.querySelector('input:checked')) mode.querySelector('input:not(:disabled)').checked = true;
       const first = form.visit_type.value === 'first';
@@ -150,4 +153,10 @@ export class BookingPanel {
       this.created(sent ?? created);
     });
   }
+}
+
+/** 「（対面のみ）」 or 「（オンラインのみ）」 after a menu that allows one mode only (R6). */
+function onlyMode(menu) {
+  if (menu.modes.length !== 1) return '';
+  return menu.modes[0] === 'online' ? '（オンラインのみ）' : '（対面のみ）';
 }

@@ -93,12 +93,17 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await panel.getByLabel('初診').check();
     // A menu that allows only online consultations cannot be booked in person (R6), and its
     // booking fee is said to be waived (R5).
-    await panel.getByLabel('診療メニュー').selectOption({ label: 'オンライン自費診療' });
+    // The menu says so in its name.
+    await panel.getByLabel('対面').check();
+    await panel.getByLabel('診療メニュー').selectOption({ label: 'オンライン自費診療（オンラインのみ）' });
     assert.equal(await panel.getByLabel('対面').isDisabled(), true);
     assert.equal(await panel.getByLabel('オンライン').isChecked(), true);
     await assert.doesNotReject(panel.getByText(/院内予約では徴収されません/).waitFor());
+    // Back to a menu with both: the mode chosen before comes back.
     await panel.getByLabel('診療メニュー').selectOption({ label: '一般内科' });
     assert.equal(await panel.getByLabel('対面').isDisabled(), false);
+    assert.equal(await panel.getByLabel('対面').isChecked(), true);
+    await panel.getByLabel('オンライン').check();
     await screenshot(page, '03-booking-form');
     assert.deepEqual(await unlabelledControls(page), []);
 
