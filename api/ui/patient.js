@@ -42,7 +42,7 @@ let call = null;
 // The call's states, each a short label and what it means for the patient.
 const CALL_STATES = {
   connecting: ['接続中', '接続しています。しばらくお待ちください。'],
-  waiting: ['医師の開始を待っています', '医師が通話を開始するまでお待ちください。'],
+  waiting: ['医師の開始を待っています', 'この画面を開いたまま、医師が通話を開始するまでお待ちください。'],
   in_call: ['通話中', '通話中です。'],
   reconnecting: ['再接続中', '接続が途切れました。自動でつなぎ直しています。このままお待ちください。'],
   ended: ['終了', MESSAGES.ended],
@@ -110,7 +110,6 @@ function showWaiting(link) {
   fill(main, h('section', { class: 'state state-open' },
     when(link),
     call.element,
-    h('p', { class: 'hint waiting-hint' }, '医師が通話を開始するまで、この画面を開いたままお待ちください。'),
     contact(link)));
   call.open();
 }

@@ -478,6 +478,8 @@ describe('a call that is open now', () => {
     const patientErrors = collectErrors(patient);
     await patient.goto(patientUrl);
     await assert.doesNotReject(patient.getByText('医師が通話を開始するまでお待ちください。').waitFor());
+    // Said once: no grey line repeating it below.
+    assert.equal(await patient.getByText(/通話を開始するまで/).count(), 1);
     await patient.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0);
     await screenshot(patient, '14-patient-open');
     // Staff see the patient arrive, live: on the schedule and in the panel still open.
