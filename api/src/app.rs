@@ -245,14 +245,13 @@ impl Application {
             )
             .with_send_policy(config.send_policy.clone()),
         );
-        let outbox = Outbox::new(stack.db.clone());
         let calls = CallSignals::default();
         let relay = Arc::new(Relay::new(config.media.clone())?);
         let rows = Arc::new(stack.db.clone());
         let channels = Channels {
             sms: config.delivery.sms.clone(),
             email: config.delivery.email.clone(),
-            outbox: outbox.clone(),
+            outbox: Outbox::new(stack.db.clone()),
         };
         let delivery_worker = Arc::new(DeliveryWorker {
             service: service.clone(),
@@ -299,7 +298,6 @@ impl Application {
             directory: stack.directory.clone(),
             sessions: SessionStore::new(stack.db.clone(), chrono::Duration::hours(12)),
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
-            outbox: outbox.clone(),
             channels,
             twilio_auth_token: config.delivery.twilio_auth_token.clone(),
             webhook_limiter: Arc::new(RateLimiter::new(600, 120, config.trust_forwarded)),

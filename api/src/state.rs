@@ -15,7 +15,6 @@ use enkaku_infra::Db;
 use enkaku_infra::channels::Channels;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::idempotency::IdempotencyStore;
-use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
@@ -31,7 +30,6 @@ pub struct AppState {
     pub directory: SqlDirectory,
     pub sessions: SessionStore,
     pub idempotency: IdempotencyStore,
-    pub outbox: Outbox,
     /// Which provider carries each channel (for `/healthz` and the 送信ボックス).
     pub channels: Channels,
     /// Verifies Twilio's status callbacks; `None` turns the callback off.

@@ -6,7 +6,7 @@ import { call, get, ifMatch, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { clearErrors, field, formError, showProblem } from './lib/forms.js';
 import { dateTime, destinationForPeople, patientArrival } from './lib/format.js';
-import { CHANNEL_LABELS, DELIVERY_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
+import { CHANNEL_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
 import { deliveryState, describe, errorParagraph } from './lib/messages.js';
 import { confirmDialog, copyText } from './lib/ui.js';
 import { sendDialog } from './send.js';
@@ -161,7 +161,7 @@ export class AppointmentPanel {
     const { ctx } = this;
     return h('dl', { class: 'delivery' },
       row('送信先', `${CHANNEL_LABELS[d.channel] ?? d.channel} ${destinationForPeople(d.channel, d.destination)}`),
-      row('状態', deliveryState(d, DELIVERY_LABELS)),
+      row('状態', deliveryState(d)),
       d.sent_at ? row('送信日時', dateTime(d.sent_at, ctx.tz)) : null,
       d.delivered_at ? row('配信日時', dateTime(d.delivered_at, ctx.tz)) : null);
   }
@@ -173,7 +173,7 @@ export class AppointmentPanel {
       h('summary', {}, `送信履歴（${deliveries.length}件）`),
       h('ol', { reversed: true }, [...deliveries].reverse().map((d) => h('li', {},
         `${dateTime(d.requested_at, ctx.tz)} ${CHANNEL_LABELS[d.channel] ?? d.channel} `
-          + `${destinationForPeople(d.channel, d.destination)} — ${deliveryState(d, DELIVERY_LABELS)}`))));
+          + `${destinationForPeople(d.channel, d.destination)} — ${deliveryState(d)}`))));
   }
 
   async resend(a) {

@@ -5,7 +5,7 @@
 
 import { fill, h } from './lib/dom.js';
 import { dateTime, destinationForPeople } from './lib/format.js';
-import { CHANNEL_LABELS, DELIVERY_LABELS } from './lib/labels.js';
+import { CHANNEL_LABELS } from './lib/labels.js';
 import { listLoader } from './lib/lists.js';
 import { deliveryState } from './lib/messages.js';
 
@@ -42,7 +42,7 @@ function message(ctx, m) {
       h('span', { class: 'channel' }, CHANNEL_LABELS[m.channel] ?? m.channel),
       h('span', { class: 'destination' }, destinationForPeople(m.channel, m.destination)),
       h('time', { datetime: m.requested_at }, dateTime(m.requested_at, ctx.tz))),
-    h('p', { class: 'delivery-state' }, deliveryState(m, DELIVERY_LABELS)),
+    h('p', { class: 'delivery-state' }, deliveryState(m)),
     m.subject ? h('p', { class: 'subject' }, m.subject) : null,
     m.body ? h('p', { class: 'body' }, linkify(m.body)) : null);
 }

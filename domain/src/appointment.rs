@@ -293,6 +293,15 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// Where a message taken by `provider` stands: the outbox only keeps it.
+    pub fn handed_over_to(provider: Provider) -> Self {
+        if provider == Provider::Outbox {
+            Self::Kept
+        } else {
+            Self::Sent
+        }
+    }
+
     /// Every value, for documents that list them (the OpenAPI enums).
     pub const ALL: [Self; 6] = [
         Self::Pending,
@@ -330,10 +339,9 @@ impl Delivery {
     pub fn status(&self) -> DeliveryStatus {
         match &self.outcome {
             DeliveryOutcome::Pending => DeliveryStatus::Pending,
-            DeliveryOutcome::HandedOver => match &self.handed_over {
-                Some(h) if h.provider == Provider::Outbox => DeliveryStatus::Kept,
-                _ => DeliveryStatus::Sent,
-            },
+            DeliveryOutcome::HandedOver => DeliveryStatus::handed_over_to(
+                self.handed_over.as_ref().map_or(Provider::Twilio, |h| h.provider),
+            ),
             DeliveryOutcome::Delivered { .. } => DeliveryStatus::Delivered,
             DeliveryOutcome::Failed { .. } => DeliveryStatus::Failed,
             DeliveryOutcome::Unknown { .. } => DeliveryStatus::Unknown,
@@ -834,15 +842,12 @@ pub fn evolve(state: State, event: &Event) -> State {
                         .delivery_mut(e.delivery_id)
                         .and_then(|d| d.handed_over.as_ref())
                         .map_or(Provider::Twilio, |h| h.provider);
-                    let outcome = match e.status {
-                        CarrierStatus::Delivered => DeliveryOutcome::Delivered { at: e.reported_at },
-                        CarrierStatus::Undelivered | CarrierStatus::Failed => DeliveryOutcome::Failed {
+                    let outcome = match e.status.failure_reason() {
+                        None => DeliveryOutcome::Delivered { at: e.reported_at },
+                        Some(reason) => DeliveryOutcome::Failed {
                             at: e.reported_at,
-                            code: e
-                                .error_code
-                                .as_ref()
-                                .map(|c| format!("{}:{c}", provider.as_str())),
-                            reason: format!("the carrier reported the message {}", e.status.as_str()),
+                            code: e.error_code.as_deref().map(|c| provider.code(c)),
+                            reason,
                         },
                     };
                     set_outcome(&mut a, e.delivery_id, outcome);

@@ -354,6 +354,11 @@ impl Provider {
             Self::Smtp => "smtp",
         }
     }
+
+    /// A failure code of this provider, as events and the API carry it: `twilio:30003`.
+    pub fn code(self, code: &str) -> String {
+        format!("{}:{code}", self.as_str())
+    }
 }
 
 /// Where the patient URL goes: a channel and an address valid for it.

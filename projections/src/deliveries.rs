@@ -4,7 +4,7 @@
 
 use crate::runner::Projector;
 use async_trait::async_trait;
-use enkaku_domain::appointment::{CarrierStatus, DeliveryStatus, Event};
+use enkaku_domain::appointment::{DeliveryStatus, Event};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
 use enkaku_domain::values::Provider;
@@ -14,13 +14,13 @@ pub struct DeliveriesProjector;
 
 /// A row's change: the columns an event sets. Every update is guarded by the appointment
 /// stream's version, so a repeated or older event changes nothing.
-struct Update<'a> {
+struct Update {
     status: DeliveryStatus,
     provider: Option<Provider>,
     sent_at_ms: Option<i64>,
     settled_at_ms: Option<i64>,
     failure_code: Option<String>,
-    failure_reason: Option<&'a str>,
+    failure_reason: Option<String>,
 }
 
 #[async_trait]
@@ -98,11 +98,7 @@ impl Projector for DeliveriesProjector {
                 Event::UrlDelivered(e) => (
                     e.delivery_id,
                     Update {
-                        status: if e.provider == Provider::Outbox {
-                            DeliveryStatus::Kept
-                        } else {
-                            DeliveryStatus::Sent
-                        },
+                        status: DeliveryStatus::handed_over_to(e.provider),
                         provider: Some(e.provider),
                         sent_at_ms: Some(e.sent_at.timestamp_millis()),
                         settled_at_ms: None,
@@ -118,7 +114,7 @@ impl Projector for DeliveriesProjector {
                         sent_at_ms: None,
                         settled_at_ms: Some(e.failed_at.timestamp_millis()),
                         failure_code: e.code.clone(),
-                        failure_reason: Some(&e.reason),
+                        failure_reason: Some(e.reason.clone()),
                     },
                 ),
                 Event::UrlDeliveryOutcomeUnknown(e) => (
@@ -129,7 +125,7 @@ impl Projector for DeliveriesProjector {
                         sent_at_ms: None,
                         settled_at_ms: Some(e.noticed_at.timestamp_millis()),
                         failure_code: None,
-                        failure_reason: Some(&e.reason),
+                        failure_reason: Some(e.reason.clone()),
                     },
                 ),
                 Event::UrlDeliveryReported(e) => {
@@ -140,22 +136,18 @@ impl Projector for DeliveriesProjector {
                             .fetch_optional(&mut *tx)
                             .await?
                             .flatten();
-                    let provider = provider.unwrap_or_else(|| Provider::Twilio.as_str().to_owned());
-                    let delivered = e.status == CarrierStatus::Delivered;
+                    let provider = provider
+                        .and_then(|name| name.parse().ok())
+                        .unwrap_or(Provider::Twilio);
                     (
                         e.delivery_id,
                         Update {
-                            status: if delivered {
-                                DeliveryStatus::Delivered
-                            } else {
-                                DeliveryStatus::Failed
-                            },
+                            status: e.status.delivery_status(),
                             provider: None,
                             sent_at_ms: None,
                             settled_at_ms: Some(e.reported_at.timestamp_millis()),
-                            failure_code: e.error_code.as_ref().map(|code| format!("{provider}:{code}")),
-                            failure_reason: (!delivered)
-                                .then_some("the carrier could not deliver the message"),
+                            failure_code: e.error_code.as_deref().map(|code| provider.code(code)),
+                            failure_reason: e.status.failure_reason(),
                         },
                     )
                 }

@@ -2,6 +2,7 @@
 // for logs and integrators, never shown to staff or patients.
 
 import { h } from './dom.js';
+import { DELIVERY_LABELS } from './labels.js';
 
 const BY_FIELD = {
   patient_name: '患者名を入力してください(100文字以内)。',
@@ -119,7 +120,7 @@ const FAILURES = {
   'enkaku:unreadable': '予約の内容を読み込めず、送信できませんでした',
 };
 
-export function failureText(code) {
+function failureText(code) {
   if (code in FAILURES) return FAILURES[code];
   const [provider, number] = (code ?? '').split(':');
   if (provider === 'twilio') return `SMSを届けられませんでした（コード ${number}）`;
@@ -128,11 +129,11 @@ export function failureText(code) {
 }
 
 /** A delivery's state in a sentence staff act on: 「配信失敗（理由）」, 「送信結果不明」 … */
-export function deliveryState(d, labels) {
+export function deliveryState(d) {
   switch (d.status) {
-    case 'failed': return `${labels.failed}（${failureText(d.failure_code)}）`;
-    case 'unknown': return `${labels.unknown}（届いたか確認できませんでした。必要なら「URL再送」してください）`;
-    case 'kept': return `${labels.kept}: SMS・メールの送信設定がないため、送信ボックスに保管しました`;
-    default: return labels[d.status] ?? d.status;
+    case 'failed': return `${DELIVERY_LABELS.failed}（${failureText(d.failure_code)}）`;
+    case 'unknown': return `${DELIVERY_LABELS.unknown}（届いたか確認できませんでした。必要なら「URL再送」してください）`;
+    case 'kept': return `${DELIVERY_LABELS.kept}: SMS・メールの送信設定がないため、送信ボックスに保管しました`;
+    default: return DELIVERY_LABELS[d.status] ?? d.status;
   }
 }

@@ -122,6 +122,19 @@ pub enum CarrierStatus {
 impl CarrierStatus {
     pub const ALL: [Self; 3] = [Self::Delivered, Self::Undelivered, Self::Failed];
 
+    /// Where the message stands after this word: delivered, or failed.
+    pub fn delivery_status(self) -> super::DeliveryStatus {
+        match self {
+            Self::Delivered => super::DeliveryStatus::Delivered,
+            Self::Undelivered | Self::Failed => super::DeliveryStatus::Failed,
+        }
+    }
+
+    /// Why the message failed, in English for logs and integrators; `None` when delivered.
+    pub fn failure_reason(self) -> Option<String> {
+        (self != Self::Delivered).then(|| format!("the carrier reported the message {}", self.as_str()))
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
