@@ -210,7 +210,10 @@ export class AppointmentPanel {
           body: { title: form.title.value, doctor_id: doctor.value },
           headers: ifMatch(a),
         });
-        this.render(edited, '保存しました。');
+        // Moved to another doctor: it leaves this doctor's schedule, so say where it went.
+        const moved = edited.doctor_id !== a.doctor_id;
+        const now = ctx.doctorName(edited.doctor_id);
+        this.render(edited, moved ? `保存しました。担当医師を${now}に変更しました。この予約は${now}のスケジュールに表示されます。` : '保存しました。');
       } catch (problem) {
         if (problem.status === 412) return this.stale(a.id, problem);
         showProblem(form, problem);

@@ -1,20 +1,45 @@
 // 予約受付 in the side panel (R3, R8): the choice between its two forms, 非会員 (an in-clinic
-// booking) and ビデオ通話URL作成, and their submission. What was created is handed on, to be
+// booking) and ビデオ通話URL作成, and their submission. A booking in the past or over another
+// appointment of the same doctor is asked about first (the API accepts both: a clinic may
+// double-book or record a visit afterwards on purpose). What was created is handed on, to be
 // shown by the appointment panel.
 
 import { post } from './lib/api.js';
 import { fill, h, icon } from './lib/dom.js';
 import { clearErrors, field, formError, radios, showProblem } from './lib/forms.js';
-import { dateTime, fromLocalInput, localInput } from './lib/format.js';
-import { requestKeys } from './lib/ui.js';
+import { dateTime, fromLocalInput, localInput, time } from './lib/format.js';
+import { confirmDialog, requestKeys } from './lib/ui.js';
 import { sendDialog } from './send.js';
 
+/** A video URL has no menu: the schedule gives it 15 minutes (`VIDEO_URL_DURATION_MIN`). */
+const VIDEO_URL_MINUTES = 15;
+
 export class BookingPanel {
-  /** `created(appointment)` shows what a form created (after the send pop-up, if offered). */
+  /**
+   * `created(appointment, notice)` shows what a form created (after the send pop-up, if
+   * offered), with what happened to the URL.
+   */
   constructor(ctx, panel, created) {
     this.ctx = ctx;
     this.panel = panel;
     this.created = created;
+    // The slot being booked stays marked on the grid while its form is open.
+    panel.whenChanged(() => this.markChosenSlot());
+  }
+
+  /** The slot 予約受付 is open for, or null. */
+  chosenSlot() {
+    return this.panel.showing?.kind === 'booking' ? this.panel.showing.slot : null;
+  }
+
+  markChosenSlot() {
+    const chosen = this.chosenSlot();
+    for (const slot of document.querySelectorAll('li.slot[data-start]')) {
+      const mine = slot.dataset.start === chosen && (!slot.dataset.doctorId || slot.dataset.doctorId === this.ctx.doctorId);
+      slot.classList.toggle('chosen', mine);
+      if (mine) slot.setAttribute('aria-current', 'true');
+      else slot.removeAttribute('aria-current');
+    }
   }
 
   show(slot, choice = null) {
@@ -91,7 +116,10 @@ export class BookingPanel {
       visit_type: form.visit_type.value,
       mode: form.mode.value,
       memo: form.memo.value || null,
-    }), (created) => created.mode === 'online');
+    }), (created) => created.mode === 'online', () => {
+      const m = menu();
+      return [slot, form.visit_type.value === 'first' ? m.duration_first_min : m.duration_revisit_min];
+    });
     return form;
   }
 
@@ -124,22 +152,29 @@ export class BookingPanel {
       if (now.checked) body.start_now = true;
       else if (start.value) body.start_at = fromLocalInput(start.value, ctx.tz).toISOString();
       return body;
-    }, () => send.checked);
+    }, () => send.checked, () => (now.checked || !start.value ? null : [fromLocalInput(start.value, ctx.tz).toISOString(), VIDEO_URL_MINUTES]));
     return form;
   }
 
   /**
-   * Submitting a creation form: POST `body()` to `path` with an Idempotency-Key (a double
-   * click or a retry books once), offer the send pop-up if `offerSending(created)`, then show
-   * the appointment. Errors go next to their field.
+   * Submitting a creation form: when `when()` (its start and minutes, or null) is in the past
+   * or over another appointment of the doctor, ask first; POST `body()` to `path` with an
+   * Idempotency-Key (a double click or a retry books once), offer the send pop-up if
+   * `offerSending(created)`, then show the appointment. Errors go next to their field.
    */
-  onCreate(form, path, body, offerSending) {
+  onCreate(form, path, body, offerSending, when) {
     const keys = requestKeys();
     const submit = form.querySelector('button[type="submit"]');
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       clearErrors(form);
       submit.disabled = true;
+      const doubt = this.doubt(when());
+      if (doubt && !(await confirmDialog(doubt))) {
+        submit.disabled = false;
+        submit.focus();
+        return;
+      }
       const request = body();
       let created;
       try {
@@ -150,8 +185,36 @@ export class BookingPanel {
         return;
       }
       const sent = offerSending(created) ? await sendDialog(created) : null;
-      this.created(sent ?? created);
+      // The first send is confirmed as a resend is (「URL再送」 in the appointment panel).
+      this.created(sent ?? created, sent ? 'ビデオ通話URLを送信しました。' : null);
     });
+  }
+
+  /**
+   * The confirmation a booking from `start` for `minutes` needs, or null: it starts in the past,
+   * or it overlaps an appointment of the same doctor that the schedule on screen shows.
+   */
+  doubt(period) {
+    if (!period) return null;
+    const { ctx } = this;
+    const [start, minutes] = period;
+    const from = Date.parse(start);
+    const to = from + minutes * 60000;
+    const overlapping = (ctx.view?.appointmentsShown?.(ctx.doctorId) ?? [])
+      .filter((e) => e.status === 'booked' || e.status === 'in_call')
+      .filter((e) => Date.parse(e.start_at) < to && from < Date.parse(e.end_at));
+    const reasons = [];
+    if (from < Date.now()) reasons.push(`開始日時（${dateTime(start, ctx.tz)}）は過ぎています。`);
+    if (overlapping.length) {
+      const which = overlapping.map((e) => `${time(e.start_at, ctx.tz)}〜${time(e.end_at, ctx.tz)} ${e.display_name || '（タイトルなし）'}`).join('、');
+      reasons.push(`担当医師（${ctx.doctorName(ctx.doctorId)}）には、この時間に別の予約があります（${which}）。`);
+    }
+    if (!reasons.length) return null;
+    return {
+      title: '予約の確認',
+      message: `${reasons.join('')}このまま予約しますか？`,
+      confirm: '予約する',
+    };
   }
 }
 

@@ -20,8 +20,11 @@ export function scheduleView(ctx, main) {
       'すべての時間を表示する'),
   });
   fill(main, day.frame);
+  /** The appointments on screen, for 予約受付's question about a double booking. */
+  let shown = { doctorId: null, entries: [] };
 
   const show = (schedule) => {
+    shown = { doctorId: schedule.doctor_id, entries: schedule.entries };
     const slots = schedule.slots;
     const onSlot = new Map(slots.map((s) => [s.start_at, []]));
     const elsewhere = [];
@@ -41,6 +44,7 @@ export function scheduleView(ctx, main) {
       slots.length === 0
         ? h('p', { class: 'empty' }, 'この日は診療時間がありません。「すべての時間を表示する」で全時間帯を表示できます。')
         : h('ol', { class: 'slots', 'aria-label': '予約枠' }, slots.map((slot) => slotRow(ctx, slot, onSlot.get(slot.start_at)))));
+    ctx.booking.markChosenSlot();
   };
 
   const refresh = listLoader(day.list, () => {
@@ -51,6 +55,7 @@ export function scheduleView(ctx, main) {
   return {
     readModels: ['schedule', 'presence'],
     refresh,
+    appointmentsShown: (doctorId) => (doctorId === shown.doctorId ? shown.entries : []),
     doctorChanged() {
       showDoctor();
       refresh();

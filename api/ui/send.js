@@ -38,6 +38,8 @@ export function sendDialog(appointment) {
       channelField,
       destinationField,
       formError(),
+      // 「送信しない」 is the seed's own word for leaving it for later (R14).
+      resend ? null : h('p', { class: 'hint' }, '「送信しない」を選んでも、あとで「URL送信」から送れます。'),
       h('div', { class: 'actions' },
         h('button', { type: 'button', onclick: () => dialog.close() }, '送信しない'),
         submit));

@@ -47,7 +47,7 @@ const ctx = {
 };
 const panel = new SidePanel(document.getElementById('panel'));
 ctx.appointment = new AppointmentPanel(ctx, panel);
-ctx.booking = new BookingPanel(ctx, panel, (created) => ctx.appointment.render(created));
+ctx.booking = new BookingPanel(ctx, panel, (created, notice) => ctx.appointment.render(created, notice));
 
 document.title = `${me.clinic.name} — enkaku`;
 fill(document.getElementById('clinic-name'), me.clinic.name);

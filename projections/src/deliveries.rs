@@ -46,7 +46,8 @@ impl Projector for DeliveriesProjector {
             failure_reason  TEXT,
             version         BIGINT  NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS delivery_log_by_clinic ON delivery_log (clinic_id, requested_at_ms);"
+        CREATE INDEX IF NOT EXISTS delivery_log_by_clinic ON delivery_log (clinic_id, requested_at_ms);
+        CREATE INDEX IF NOT EXISTS delivery_log_by_appointment ON delivery_log (appointment_id, requested_at_ms);"
     }
 
     fn tables(&self) -> &'static [&'static str] {

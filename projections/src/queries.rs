@@ -86,6 +86,8 @@ pub struct ReceptionEntry {
     pub mode: ConsultationMode,
     /// Since when the patient has had the call open, while they have.
     pub patient_joined_at: Option<DateTime<Utc>>,
+    /// Where the newest delivery of the patient URL stands; `None` when none was asked for.
+    pub url_delivery: Option<DeliveryStatus>,
 }
 
 #[derive(FromRow)]
@@ -114,6 +116,7 @@ struct ReceptionRow {
     menu_name: String,
     mode: String,
     patient_since_ms: Option<i64>,
+    url_delivery: Option<String>,
 }
 
 /// A row that does not read back is a broken read model, not an entry to show with a made-up
@@ -189,7 +192,8 @@ pub async fn schedule(
 }
 
 /// The clinic's in-clinic bookings in `range`, a page at a time, by start and then
-/// appointment id.
+/// appointment id, each with where its newest patient-URL delivery stands (from the
+/// deliveries read model, by its index on the appointment).
 pub async fn reception(
     pool: &AnyPool,
     clinic: ClinicId,
@@ -199,7 +203,9 @@ pub async fn reception(
     let (after_ms, after_id) = request.bounds();
     let rows: Vec<ReceptionRow> = sqlx::query_as(
         "SELECT r.appointment_id, r.doctor_id, r.start_at_ms, r.end_at_ms, r.status, r.video, r.patient_name,
-                r.chart_number, r.menu_name, r.mode, p.patient_since_ms
+                r.chart_number, r.menu_name, r.mode, p.patient_since_ms,
+                (SELECT d.status FROM delivery_log d WHERE d.appointment_id = r.appointment_id
+                 ORDER BY d.requested_at_ms DESC, d.delivery_id DESC LIMIT 1) AS url_delivery
          FROM reception_entries r LEFT JOIN call_presence p ON p.appointment_id = r.appointment_id
          WHERE r.clinic_id = $1 AND r.start_at_ms >= $2 AND r.start_at_ms < $3
            AND (r.start_at_ms > $4 OR (r.start_at_ms = $4 AND r.appointment_id > $5))
@@ -230,6 +236,7 @@ pub async fn reception(
                 menu_name: r.menu_name,
                 mode: named(&r.mode)?,
                 patient_joined_at: r.patient_since_ms.map(time).transpose()?,
+                url_delivery: r.url_delivery.as_deref().map(named).transpose()?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;

@@ -85,6 +85,9 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await page.getByRole('button', { name: '非会員' }).click();
     const panel = page.locator('#panel');
     await assert.doesNotReject(panel.getByRole('heading', { name: '予約受付' }).waitFor());
+    // The slot being booked stays marked on the grid, and only that one.
+    assert.deepEqual(await page.locator('li.slot.chosen .slot-time').allTextContents(), ['10:00']);
+    assert.equal(await slot(page, '10:00').getAttribute('aria-current'), 'true');
     // The duration follows the menu and the visit type (R3).
     const duration = panel.locator('output.duration');
     const first = await duration.textContent();
@@ -131,6 +134,9 @@ describe('the clinic books a patient without an account (非会員)', () => {
 
     const dialog = page.getByRole('dialog', { name: 'ビデオ通話URLの送信' });
     await dialog.waitFor();
+    // Not sending now is the seed's 「送信しない」, and the pop-up says it can be done later.
+    await assert.doesNotReject(dialog.getByText('「送信しない」を選んでも、あとで「URL送信」から送れます。').waitFor());
+    assert.equal(await dialog.getByRole('button', { name: '送信しない' }).count(), 1);
     const send = dialog.getByRole('button', { name: '送信する' });
     const number = dialog.getByLabel('送信先電話番号');
     assert.equal(await number.getAttribute('placeholder'), '例: 090-1234-5678');
@@ -158,6 +164,9 @@ describe('the clinic books a patient without an account (非会員)', () => {
     await page.waitForFunction(() => !document.querySelector('dialog.send-dialog button[type=submit]').disabled);
     await send.click();
     await dialog.waitFor({ state: 'detached' });
+    // The first send is confirmed as a resend is; the booked slot is no longer marked.
+    await assert.doesNotReject(panel.locator('.notice', { hasText: 'ビデオ通話URLを送信しました。' }).waitFor());
+    assert.equal(await page.locator('li.slot.chosen').count(), 0);
 
     // The panel shows the destination; the sent time arrives with the live update (R14, R16).
     // As people write it; the API keeps E.164.
@@ -222,6 +231,40 @@ describe('the clinic books a patient without an account (非会員)', () => {
     const tooltip = page.getByRole('tooltip');
     await assert.doesNotReject(tooltip.filter({ hasText: 'ビデオ通話での診察です' }).waitFor({ state: 'visible' }));
     await screenshot(page, '06-reception-tooltip');
+    // Whether the patient URL went out, in words (no provider here: kept in the outbox).
+    assert.equal(await row.locator('td.url-delivery').innerText(), '送信ボックスに保管（未送信）');
+    const headers = await page.locator('.reception-table th').allTextContents();
+    assert.equal(headers.at(-1), 'URL送信');
+
+    // Narrowed by doctor and by mode, kept in the address; the count says what is hidden.
+    await page.getByLabel('担当医師').selectOption({ label: '佐藤 花子' });
+    await page.waitForURL((url) => url.searchParams.has('doctor'));
+    await row.waitFor({ state: 'detached' });
+    await assert.doesNotReject(page.getByText(/^担当医師: 佐藤 花子で絞り込み中: \d+件中0件$/).waitFor());
+    await assert.doesNotReject(page.getByText('条件に合う受付はありません。').waitFor());
+    await page.getByLabel('担当医師').selectOption({ label: '山田 太郎' });
+    await page.getByLabel('診察方式').selectOption({ label: '対面' });
+    await row.waitFor({ state: 'detached' });
+    await page.getByLabel('診察方式').selectOption({ label: 'オンライン' });
+    await row.waitFor();
+    await page.reload();
+    await row.waitFor();
+    assert.equal(await page.getByLabel('診察方式').inputValue(), 'online');
+    await screenshot(page, '06b-reception-filtered');
+    await page.getByLabel('担当医師').selectOption({ label: 'すべて' });
+    await page.getByLabel('診察方式').selectOption({ label: 'すべて' });
+    await page.waitForURL((url) => !url.searchParams.has('doctor') && !url.searchParams.has('mode'));
+    await page.locator('.filter-note').waitFor({ state: 'detached' });
+
+    // On paper: the day's list, without navigation or controls.
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.getByRole('navigation', { name: 'メニュー' }).isVisible(), false);
+    assert.equal(await page.getByRole('button', { name: '印刷' }).isVisible(), false);
+    assert.equal(await page.getByLabel('担当医師').isVisible(), false);
+    assert.equal(await page.locator('.day-title').isVisible(), true);
+    assert.equal(await row.isVisible(), true);
+    await screenshot(page, '06c-reception-print');
+    await page.emulateMedia({ media: 'screen' });
 
     await row.getByRole('button', { name: '田中 花子' }).click();
     const start = page.locator('#panel').getByRole('link', { name: '診察をはじめる' });
@@ -682,6 +725,97 @@ describe('a call that is open now', () => {
     await assertMediaRefused(patient.page, patient.errors, tokenOf(staff.created.video.patient_url));
     assert.deepEqual([...patient.errors, ...staff.errors], []);
     await patient.context.close();
+  });
+});
+
+describe('予約受付 asks before a double booking or one in the past', () => {
+  test('over another booking of the same doctor: 戻る books nothing, 予約する books both', async () => {
+    const { page, errors, context } = await staffPage('yamada@demo.enkaku.test');
+    await openSchedule(page);
+    const book = async (name) => {
+      await page.getByRole('button', { name: '11:00 の予約受付' }).click();
+      const panel = page.locator('#panel');
+      await panel.getByRole('button', { name: '非会員' }).click();
+      await panel.getByLabel('患者名').fill(name);
+      await panel.getByRole('button', { name: '予約' }).click();
+    };
+    const skipSending = async () => {
+      const send = page.getByRole('dialog', { name: 'ビデオ通話URLの送信' });
+      await send.getByRole('button', { name: '送信しない' }).click();
+      await send.waitFor({ state: 'detached' });
+    };
+    await book('小林 一郎');
+    await skipSending();
+    await slot(page, '11:00').locator('.entry', { hasText: '小林 一郎' }).waitFor();
+
+    await book('林 二郎');
+    const confirm = page.getByRole('dialog', { name: '予約の確認' });
+    await confirm.waitFor();
+    assert.match(await confirm.innerText(), /担当医師（山田 太郎）には、この時間に別の予約があります（11:00〜\d\d:\d\d 小林 一郎）。このまま予約しますか？/);
+    await screenshot(page, '03b-booking-overlap-confirm');
+    await confirm.getByRole('button', { name: '戻る' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    // Nothing booked: the form is still there with what was typed.
+    assert.equal(await page.locator('#panel').getByLabel('患者名').inputValue(), '林 二郎');
+    assert.equal(await slot(page, '11:00').locator('.entry').count(), 1);
+
+    await page.locator('#panel').getByRole('button', { name: '予約' }).click();
+    await confirm.getByRole('button', { name: '予約する' }).click();
+    await skipSending();
+    await slot(page, '11:00').locator('.entry', { hasText: '林 二郎' }).waitFor();
+    assert.equal(await slot(page, '11:00').locator('.entry').count(), 2);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('in the past: the time is named and nothing is created unless confirmed', async () => {
+    const { page, errors, context } = await staffPage('yamada@demo.enkaku.test');
+    const yesterday = new Date(Date.now() + (9 - 24) * 3600 * 1000).toISOString().slice(0, 10);
+    await page.goto(`${running.server.url}/schedule?date=${yesterday}&all_times=true`);
+    await page.locator('.slots').waitFor();
+    await page.getByRole('button', { name: /^10:00(\(休診枠\))? の予約受付$/ }).click();
+    const panel = page.locator('#panel');
+    await panel.getByRole('button', { name: 'ビデオ通話URL作成' }).click();
+    await panel.getByLabel('タイトル').fill('過去の記録');
+    await panel.getByRole('button', { name: '作成', exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: '予約の確認' });
+    await confirm.waitFor();
+    assert.match(await confirm.innerText(), /開始日時（\d{4}\/\d{2}\/\d{2}\(.\) 10:00）は過ぎています。このまま予約しますか？/);
+    await confirm.getByRole('button', { name: '戻る' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    assert.equal(await page.locator('.entry', { hasText: '過去の記録' }).count(), 0);
+    assert.equal(await panel.getByRole('heading', { name: '予約受付' }).count(), 1);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
+
+describe('moving an appointment to another doctor', () => {
+  test('says whose schedule it went to, and it leaves this one', async () => {
+    const { page, errors, context } = await staffPage('yamada@demo.enkaku.test');
+    await openSchedule(page);
+    await page.getByRole('button', { name: '15:00 の予約受付' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByRole('button', { name: 'ビデオ通話URL作成' }).click();
+    await panel.getByLabel('タイトル').fill('ひまわり荘');
+    await panel.getByRole('button', { name: '作成', exact: true }).click();
+    await page.getByRole('dialog', { name: 'ビデオ通話URLの送信' }).getByRole('button', { name: '送信しない' }).click();
+    const entry = slot(page, '15:00').locator('.entry', { hasText: 'ひまわり荘' });
+    await entry.waitFor();
+
+    await panel.getByRole('button', { name: '編集' }).click();
+    await panel.getByLabel('担当医師').selectOption({ label: '佐藤 花子' });
+    await panel.getByRole('button', { name: '保存' }).click();
+    await assert.doesNotReject(panel.locator('.notice', {
+      hasText: '保存しました。担当医師を佐藤 花子に変更しました。この予約は佐藤 花子のスケジュールに表示されます。',
+    }).waitFor());
+    await entry.waitFor({ state: 'detached' });
+    await screenshot(page, '10c-moved-to-another-doctor');
+    await page.locator('#doctor-select').selectOption({ label: '佐藤 花子' });
+    await assert.doesNotReject(page.locator('.entry', { hasText: 'ひまわり荘' }).waitFor());
+    await page.locator('#doctor-select').selectOption({ label: '山田 太郎' });
+    assert.deepEqual(errors, []);
+    await context.close();
   });
 });
 

@@ -205,9 +205,24 @@ async fn r3_r4_r5_an_in_clinic_booking_appears_in_schedule_and_reception_with_th
     let r = entry(&in_reception, &appointment).expect("R4: in the reception list");
     assert_eq!(r["kind"], "in_clinic");
     assert_eq!(r["video"], true);
+    assert!(r.get("url_delivery").is_none(), "nothing sent yet: {r}");
     // The other doctor's schedule does not show it.
     let sato = app.login(SATO).await;
     assert!(entry(&schedule(&sato, &date).await, &appointment).is_none());
+
+    // Once the patient URL went out, the reception list says so.
+    let sent = yamada
+        .post(
+            &format!("/api/v1/appointments/{appointment}/send-url"),
+            json!({ "channel": "sms", "destination": "090-1234-5678" }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    delivered(&yamada, &appointment).await;
+    app.projected().await;
+    let in_reception = reception(&yamada, &date).await;
+    let r = entry(&in_reception, &appointment).expect("still in the reception list");
+    assert_eq!(r["url_delivery"], "kept");
 }
 
 #[tokio::test]

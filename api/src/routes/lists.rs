@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use enkaku_domain::ErrorCode;
-use enkaku_domain::appointment::{Kind, Status};
+use enkaku_domain::appointment::{DeliveryStatus, Kind, Status};
 use enkaku_domain::clinic::{check_day, day_range, slot_grid};
 use enkaku_domain::ids::StaffId;
 use enkaku_domain::menu::ConsultationMode;
@@ -134,6 +134,11 @@ pub struct EntryView {
     /// Since when the patient has had the call open (「患者さんが入室しました」), while they
     /// have; null otherwise.
     pub patient_joined_at: Option<DateTime<FixedOffset>>,
+    /// The reception list only: where the newest delivery of the patient URL stands (as in
+    /// the appointment's `video.delivery.status`); absent when none was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::openapi::delivery_status)]
+    pub url_delivery: Option<DeliveryStatus>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -215,6 +220,7 @@ async fn schedule(
             menu_name: None,
             mode: None,
             patient_joined_at: e.patient_joined_at.map(|at| local(at, tz)),
+            url_delivery: None,
         })
         .collect();
     Ok(Json(ScheduleView {
@@ -256,6 +262,7 @@ async fn reception(
             menu_name: Some(e.menu_name),
             mode: Some(e.mode),
             patient_joined_at: e.patient_joined_at.map(|at| local(at, tz)),
+            url_delivery: e.url_delivery,
         })
         .collect();
     Ok(Json(ReceptionView {

@@ -10,9 +10,15 @@ export class SidePanel {
     this.showing = null; // {kind: 'booking', slot, choice} or {kind: 'appointment', id, editing}
     this.loads = 0; // bumped by every change of what the panel shows: older loads are dropped
     this.recheck = null;
+    this.listeners = [];
     element.addEventListener('keydown', (event) => {
       if (event.key === 'Escape' && !event.defaultPrevented) this.close();
     });
+  }
+
+  /** Run `listener` whenever the panel opens, closes or shows something else. */
+  whenChanged(listener) {
+    this.listeners.push(listener);
   }
 
   /** Forget loads and re-checks under way: what the panel shows is changing. */
@@ -45,6 +51,7 @@ export class SidePanel {
       content);
     this.element.hidden = false;
     document.body.classList.add('panel-open');
+    for (const listener of this.listeners) listener();
     if (focus) this.element.querySelector('#panel-title').focus();
   }
 
@@ -54,6 +61,7 @@ export class SidePanel {
     this.element.hidden = true;
     document.body.classList.remove('panel-open');
     fill(this.element);
+    for (const listener of this.listeners) listener();
     if (this.opener?.isConnected) this.opener.focus();
     else if (this.openerKey) focusByKey(this.openerKey);
     this.opener = null;
