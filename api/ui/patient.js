@@ -107,6 +107,8 @@ function showMessage(state, text, link = null) {
   fill(main, h('section', { class: `state state-${state ?? 'unknown'}` },
     link && TIMED.has(state) ? when(link) : null,
     h('p', { class: 'state-message' }, text),
+    // R13's sentence is the clinic's own; this one says the same in plain words, with the time.
+    state === 'not_yet_open' ? h('p', { class: 'opens-at' }, `${consultationTime(link.valid_from)}から、この画面でお待ちいただけます。`) : null,
     link ? contact(link) : null));
 }
 

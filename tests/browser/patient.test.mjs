@@ -4,7 +4,9 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, collectErrors, launchBrowser, login, screenshot, serverAndBrowser, unlabelledControls } from './harness.mjs';
+import {
+  api, collectErrors, launchBrowser, login, screenshot, serverAndBrowser, unlabelledControls, weekdayAhead,
+} from './harness.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
@@ -18,13 +20,13 @@ const PC_STEPS = 'カメラのマーク';
 
 const running = serverAndBrowser();
 
-/** A video call open now, created by Yamada through the API: its patient URL. */
-async function patientUrlOpenNow(title) {
+/** A video call created by Yamada through the API (`when`: its start), and its patient URL. */
+async function patientUrl(title, when = { start_now: true }) {
   const context = await running.browser.newContext();
   const page = await context.newPage();
   await login(page, running.server.url);
   const me = await api(page, 'GET', '/api/v1/me');
-  const created = await api(page, 'POST', '/api/v1/video-calls', { doctor_id: me.staff.id, start_now: true, title });
+  const created = await api(page, 'POST', '/api/v1/video-calls', { doctor_id: me.staff.id, title, ...when });
   await context.close();
   return created.video.patient_url;
 }
@@ -79,7 +81,7 @@ after(() => firstVisit?.close());
 
 describe('the patient page asks before the camera', () => {
   test('it explains why, and the camera starts only when the patient presses 「カメラとマイクを使う」', async () => {
-    const patient = await patientPhone(await patientUrlOpenNow('カメラの説明'), { browser: firstVisit });
+    const patient = await patientPhone(await patientUrl('カメラの説明'), { browser: firstVisit });
     const { page } = patient;
     await assert.doesNotReject(status(page, 'ask').filter({ hasText: ASK }).waitFor());
     const use = page.getByRole('button', { name: 'カメラとマイクを使う' });
@@ -106,7 +108,7 @@ describe('the patient page asks before the camera', () => {
   });
 
   test('a patient who allowed the camera before (a reload) goes straight back in, unasked', async () => {
-    const patient = await patientPhone(await patientUrlOpenNow('許可済み'));
+    const patient = await patientPhone(await patientUrl('許可済み'));
     const { page } = patient;
     await page.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0);
     await assert.doesNotReject(status(page, 'waiting').filter({ hasText: WAITING }).waitFor());
@@ -125,7 +127,7 @@ describe('a patient who says no to the camera', () => {
     { name: 'an Android phone', userAgent: ANDROID, own: ANDROID_STEPS, others: [IPHONE_STEPS, PC_STEPS] },
   ]) {
     test(`on ${device.name} sees only that device's steps, and 「もう一度試す」`, async () => {
-      const patient = await patientPhone(await patientUrlOpenNow('カメラを許可しない'), { browser: firstVisit, userAgent: device.userAgent });
+      const patient = await patientPhone(await patientUrl('カメラを許可しない'), { browser: firstVisit, userAgent: device.userAgent });
       const { page } = patient;
       await page.getByRole('button', { name: 'カメラとマイクを使う' }).click();
       const help = page.locator('.camera-help');
@@ -157,7 +159,7 @@ describe('a patient who says no to the camera', () => {
 
 describe('the internet drops and comes back', () => {
   test('the page says so, announced, and says it is back', async () => {
-    const patient = await patientPhone(await patientUrlOpenNow('ネットが切れる'));
+    const patient = await patientPhone(await patientUrl('ネットが切れる'));
     const { page, context } = patient;
     await status(page, 'waiting').waitFor();
 
@@ -174,5 +176,18 @@ describe('the internet drops and comes back', () => {
     await assertOneSentenceEach(page);
     assert.deepEqual(patient.errors, []);
     await context.close();
+  });
+});
+
+describe('before the window', () => {
+  test("the clinic's own sentence stays, and plain words say from when the patient can wait", async () => {
+    const url = await patientUrl('開始前', { start_at: `${weekdayAhead()}T10:00:00+09:00` });
+    const patient = await patientPhone(url);
+    const { page } = patient;
+    await assert.doesNotReject(page.getByText('このビデオ通話は開始前です。開始1時間前より待機することができます。', { exact: true }).waitFor());
+    await assert.doesNotReject(page.getByText(/^\d{1,2}月\d{1,2}日\(.\) 09:00から、この画面でお待ちいただけます。$/).waitFor());
+    assert.equal(await page.evaluate(() => window.cameraRequests), 0, 'no camera before the window');
+    assert.deepEqual(patient.errors, []);
+    await patient.context.close();
   });
 });
