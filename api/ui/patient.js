@@ -1,7 +1,8 @@
 // The patient page (R11, R13, R19) at the patient URL: no login. It shows the clinic's name
-// and the link's state, and while the link is open asks for the camera and microphone, shows
-// the patient their own preview, a pre-call check (microphone level, connection test) and the
-// call's state, then the doctor. Nothing staff entered is ever here.
+// and the link's state, and while the link is open says why it needs the camera and
+// microphone before the browser asks for them, shows the patient their own preview, a
+// pre-call check (microphone level, connection test) and the call's state in one sentence,
+// then the doctor. Nothing staff entered is ever here.
 
 import { get } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
@@ -39,16 +40,22 @@ let failures = 0;
 /** The open call on the page (its media, meter and checks), while the link is open. */
 let call = null;
 
-// The call's states, each a short label and what it means for the patient.
+// The call's states, each one sentence a patient understands. `ask` explains the camera before
+// the browser asks for it; `asking` is while the browser's own question is on the screen.
 const CALL_STATES = {
-  connecting: ['接続中', '接続しています。しばらくお待ちください。'],
-  waiting: ['医師の開始を待っています', 'この画面を開いたまま、医師が通話を開始するまでお待ちください。'],
-  in_call: ['通話中', '通話中です。'],
-  reconnecting: ['再接続中', '接続が途切れました。自動でつなぎ直しています。このままお待ちください。'],
-  ended: ['終了', MESSAGES.ended],
-  replaced: ['終了', '別の画面でこのビデオ通話を開いたため、この画面での通話は終了しました。'],
-  refused: ['接続できません', ''],
+  ask: '医師と顔を見てお話しするために、カメラとマイクを使います。',
+  asking: '画面に出る確認で「許可」を押してください。',
+  connecting: 'つないでいますので、少しお待ちください。',
+  waiting: 'この画面を開いたまま、医師が通話を開始するまでお待ちください。',
+  in_call: '医師と通話中です。',
+  offline: 'インターネットの接続が切れたので、つながるまでこのままお待ちください。',
+  reconnecting: '接続が切れたので、つながるまでこのままお待ちください。',
+  back: '接続が戻りました。',
+  ended: MESSAGES.ended,
+  replaced: '別の画面でこのビデオ通話を開いたため、この画面での通話は終了しました。',
 };
+/** How long 「接続が戻りました。」 stays before the call's state shows again. */
+const BACK_MS = 5000;
 
 /** Look at the link once; resolves when the page shows its state. */
 async function look() {
@@ -100,6 +107,8 @@ function showMessage(state, text, link = null) {
   fill(main, h('section', { class: `state state-${state ?? 'unknown'}` },
     link && TIMED.has(state) ? when(link) : null,
     h('p', { class: 'state-message' }, text),
+    // R13's sentence is the clinic's own; this one says the same in plain words, with the time.
+    state === 'not_yet_open' ? h('p', { class: 'opens-at' }, `${consultationTime(link.valid_from)}から、この画面でお待ちいただけます。`) : null,
     link ? contact(link) : null));
 }
 
@@ -115,22 +124,52 @@ function showWaiting(link) {
 }
 
 /**
- * The call on the patient page: the own preview, the pre-call check, the call's state and
- * the doctor. It joins the call's media whatever the camera answers: a patient who refuses
- * the camera (or has none) still sees and hears the doctor.
+ * Whether the browser gives the camera and microphone without asking (allowed on an earlier
+ * visit): then a reload goes straight back into the call with them.
+ */
+async function alreadyAllowed() {
+  try {
+    const answers = await Promise.all(['camera', 'microphone'].map((name) => navigator.permissions.query({ name })));
+    return answers.every((answer) => answer.state === 'granted');
+  } catch {
+    return false; // a browser that cannot tell asks, as for a first visit
+  }
+}
+
+/**
+ * The call on the patient page: one sentence for the call's state, the own preview, the
+ * pre-call check and the doctor. Nothing asks for the camera until the patient has read why
+ * and pressed 「カメラとマイクを使う」; meanwhile the page joins to receive only, so the clinic
+ * sees the patient arrive and the connection is tested. A patient who refuses the camera (or
+ * has none) still sees and hears the doctor.
  */
 class PatientCall {
   constructor() {
     this.media = null;
+    /** The camera: null (not known yet), `ask`, `asking`, `allowed` or `refused`. */
+    this.camera = null;
     this.started = false;
-    /** The relay has been reached once: a later drop is a reconnection. */
+    /** The relay has been reached on this join: a later drop is a reconnection. */
     this.reached = false;
     this.connected = false;
+    /** The media link dropped after it was reached, and is not back yet. */
+    this.dropped = false;
+    /** Offline or dropped when last shown: the next good state first says it is back. */
+    this.troubled = false;
+    this.back = false;
+    this.backTimer = null;
+    /** A state the call does not leave (ended, replaced, refused): `[state, sentence, action]`. */
+    this.final = null;
     this.testTimer = null;
-    this.label = h('p', { class: 'call-state', role: 'status' });
-    this.message = h('p', { class: 'state-message' }, 'カメラとマイクの使用を許可してください。');
+    this.listening = new AbortController();
+    const render = () => this.render();
+    window.addEventListener('online', render, { signal: this.listening.signal });
+    window.addEventListener('offline', render, { signal: this.listening.signal });
+    this.status = h('p', { class: 'call-state', role: 'status' });
+    this.useCamera = h('button', { type: 'button', class: 'primary use-camera', onclick: () => this.startCamera() }, 'カメラとマイクを使う');
+    this.action = h('div', { class: 'call-action' });
     this.preview = h('video', { class: 'preview', autoplay: true, muted: true, playsinline: true, 'aria-label': 'あなたのカメラの映像' });
-    this.previewBox = h('div', { class: 'preview-box' }, this.preview);
+    this.previewBox = h('div', { class: 'preview-box', hidden: true }, this.preview);
     this.doctor = remoteVideo({ class: 'doctor', 'aria-label': '医師の映像' });
     this.doctorBox = h('div', { class: 'doctor-box', hidden: true }, this.doctor.video, this.doctor.unmute);
     this.receiveOnly = h('p', { class: 'notice receive-only', hidden: true },
@@ -139,7 +178,7 @@ class PatientCall {
     const meter = h('meter', { id: 'mic-level', min: 0, max: 1, value: 0 });
     this.tapHint = h('p', { class: 'hint', hidden: true }, '画面をタップすると、マイクの確認が始まります。');
     this.micLevel = new MicLevel(meter, this.tapHint);
-    this.micRow = h('div', { class: 'check-row' },
+    this.micRow = h('div', { class: 'check-row', hidden: true },
       h('label', { for: 'mic-level' }, 'マイクの音量'), meter,
       h('p', { class: 'hint' }, '声を出すと、緑の帯が動きます。'), this.tapHint);
     this.connection = h('p', { class: 'connection-test' });
@@ -152,28 +191,51 @@ class PatientCall {
     this.check = h('section', { class: 'pre-call-check', 'aria-labelledby': 'check-title' },
       h('h2', { id: 'check-title' }, '通話前の確認'),
       this.micRow, this.connection, this.connectionHelp);
-    this.element = [this.label, this.message,
+    this.element = [this.status, this.action,
       h('div', { class: 'stage' }, this.doctorBox, this.previewBox),
-      this.receiveOnly, this.help, this.check];
+      this.help, this.receiveOnly, this.check];
   }
 
-  open() {
+  async open() {
+    this.render();
+    const allowed = await alreadyAllowed();
+    if (call !== this) return;
+    if (allowed) {
+      this.startCamera();
+    } else {
+      this.camera = 'ask';
+      this.render();
+      this.join(null);
+    }
+  }
+
+  /** Ask the browser for the camera and microphone, and join with whatever it answers. */
+  startCamera() {
+    this.camera = 'asking';
+    this.render();
     camera.start(this.preview, this.help, (ok) => {
+      this.camera = ok ? 'allowed' : 'refused';
       this.previewBox.hidden = !ok || camera.audioOnly;
       this.receiveOnly.hidden = ok;
       this.micRow.hidden = !ok;
       this.micLevel.start(ok ? camera.stream : null);
       this.join(ok ? camera.stream : null);
+      this.render();
     });
   }
 
   /** Join the call's media with `stream`, or to receive only (null). */
   join(stream) {
+    if (this.media && this.media.stream === stream) return;
     this.media?.stop();
     if (!window.RTCPeerConnection) {
-      this.show('refused', 'このブラウザではビデオ通話を使えません。URLをコピーして、iPhone・iPadはSafari、AndroidはChromeで開いてください。');
+      this.finish('refused', 'このブラウザではビデオ通話を使えません。URLをコピーして、iPhone・iPadはSafari、AndroidはChromeで開いてください。');
       return;
     }
+    // A join of its own choosing (now with the camera) is no drop.
+    this.reached = false;
+    this.connected = false;
+    this.dropped = false;
     this.media = new MediaLink(`/api/v1/media/patient/${encodeURIComponent(token)}`, stream, {
       onRemote: (incoming) => playRemote(this.doctor, incoming),
       onState: (state, code) => this.follow(state, code),
@@ -185,54 +247,93 @@ class PatientCall {
   follow(state, code) {
     switch (state) {
       case 'connecting':
+      case 'reconnecting':
         this.connected = false;
-        this.show(this.reached ? 'reconnecting' : 'connecting');
+        this.dropped = this.reached;
         this.testConnection();
         break;
       case 'connected':
         this.reached = true;
         this.connected = true;
+        this.dropped = false;
         this.passConnectionTest();
-        this.show(this.started ? 'in_call' : 'waiting');
         break;
       case 'started':
         this.started = true;
         document.body.dataset.started = 'yes';
         this.doctorBox.hidden = false;
-        if (this.connected) this.show('in_call');
-        break;
-      case 'reconnecting':
-        this.connected = false;
-        this.show('reconnecting');
         break;
       case 'ended':
         // The link says how it ended (ended or cancelled); until it does, the call is over.
         look().then(() => {
           if (call !== this) return;
           this.leave();
-          this.show('ended');
+          this.finish('ended');
         });
-        break;
+        return;
       case 'replaced':
         // Another tab or device of the patient has the call now: this one lets go of the
         // camera and can take the call back.
         this.leave();
-        this.show('replaced');
-        this.message.append(h('button', { type: 'button', class: 'primary', onclick: () => location.reload() }, 'この画面で通話を続ける'));
-        break;
+        this.finish('replaced', CALL_STATES.replaced,
+          h('button', { type: 'button', class: 'primary', onclick: () => location.reload() }, 'この画面で通話を続ける'));
+        return;
       case 'refused':
         this.leave();
-        this.show('refused', mediaRefusal(code));
-        break;
+        this.finish('refused', mediaRefusal(code));
+        return;
       default:
-        break;
+        return;
     }
+    this.render();
   }
 
-  show(state, text = CALL_STATES[state][1]) {
-    document.body.dataset.media = state;
-    fill(this.label, CALL_STATES[state][0]);
-    fill(this.message, text);
+  /** The call is over for this page: it says so, and nothing changes it afterwards. */
+  finish(state, sentence = CALL_STATES[state], action = null) {
+    this.final = [state, sentence, action];
+    this.render();
+  }
+
+  /** The one sentence for where the call is now. */
+  current() {
+    if (!navigator.onLine) return 'offline';
+    if (this.dropped) return 'reconnecting';
+    if (this.back) return 'back';
+    if (this.started && this.connected) return 'in_call';
+    if (this.camera === 'ask' || this.camera === 'asking') return this.camera;
+    return this.connected ? 'waiting' : 'connecting';
+  }
+
+  render() {
+    if (this.final) {
+      const [state, sentence, action] = this.final;
+      this.status.dataset.state = state;
+      fill(this.status, sentence);
+      this.offer(action);
+      return;
+    }
+    // After a drop or offline, say once that the connection is back before going on.
+    const troubled = !navigator.onLine || this.dropped;
+    if (this.troubled && !troubled) {
+      this.back = true;
+      clearTimeout(this.backTimer);
+      this.backTimer = setTimeout(() => {
+        this.back = false;
+        this.render();
+      }, BACK_MS);
+    }
+    this.troubled = troubled;
+    const state = this.current();
+    if (this.status.dataset.state !== state) {
+      this.status.dataset.state = state;
+      fill(this.status, CALL_STATES[state]);
+    }
+    this.offer(this.camera === 'ask' ? this.useCamera : null);
+  }
+
+  /** Show `button` (or nothing) below the sentence; a button already there keeps its focus. */
+  offer(button) {
+    if (this.action.firstChild !== button) fill(this.action, button);
   }
 
   /** The connection test passes once the relay is reached; help if it is not in time. */
@@ -255,6 +356,8 @@ class PatientCall {
   /** Let go of the camera, the microphone and the call's media. */
   leave() {
     clearTimeout(this.testTimer);
+    clearTimeout(this.backTimer);
+    this.listening.abort();
     this.media?.stop();
     this.micLevel.stop();
     camera.stop();

@@ -472,7 +472,7 @@ describe('a call that is open now', () => {
   async function startCall(call, patient, { fromPatient = {} } = {}) {
     await call.getByRole('button', { name: 'ビデオ通話を開始する' }).click();
     await call.getByRole('button', { name: '通話を終了する' }).waitFor();
-    await patient.locator('.call-state', { hasText: '通話中' }).waitFor();
+    await patient.locator('.call-state[data-state="in_call"]').waitFor();
     await mediaArrives(patient, { what: "the doctor's media on the patient page" });
     if (fromPatient) await mediaArrives(call, { ...fromPatient, what: "the patient's media on the call screen" });
   }
@@ -593,7 +593,7 @@ describe('a call that is open now', () => {
   test('the pre-call check: the microphone meter moves and the connection test passes', async () => {
     const { created } = await callOpenNow('通話前の確認');
     const patient = await patientPhone(created.video.patient_url);
-    await assert.doesNotReject(patient.page.locator('.call-state', { hasText: '医師の開始を待っています' }).waitFor());
+    await assert.doesNotReject(patient.page.locator('.call-state[data-state="waiting"]').waitFor());
     await assert.doesNotReject(patient.page.getByText('接続テスト: 良好').waitFor());
     // Chromium's fake microphone beeps: the meter rises with each beep and falls between.
     const levels = await patient.page.evaluate(async () => {
@@ -619,6 +619,7 @@ describe('a call that is open now', () => {
     try {
       const staff = await callOpenNow('カメラなしで参加');
       const patient = await patientPhone(staff.created.video.patient_url, { from: refusing });
+      await patient.page.getByRole('button', { name: 'カメラとマイクを使う' }).click();
       await assert.doesNotReject(patient.page.getByText('カメラとマイクの使用が許可されていません。', { exact: false }).waitFor());
       assert.equal(await patient.page.getByRole('button', { name: 'もう一度試す' }).count(), 1);
       await assert.doesNotReject(patient.page.getByText('医師の映像と声は届きますが', { exact: false }).waitFor());
@@ -680,7 +681,7 @@ describe('a call that is open now', () => {
     test('both screens in the call', async () => {
       staff = await callOpenNow('再接続');
       patient = await patientPhone(staff.created.video.patient_url);
-      await patient.page.locator('.call-state', { hasText: '医師の開始を待っています' }).waitFor();
+      await patient.page.locator('.call-state[data-state="waiting"]').waitFor();
       call = await callScreen(staff, staff.created.video.clinic_url);
       await startCall(call.page, patient.page);
       await screenshot(patient.page, '20-patient-in-call');
@@ -718,7 +719,7 @@ describe('a call that is open now', () => {
   test('a cancelled link is refused: the patient page says so and no media socket opens', async () => {
     const staff = await callOpenNow('キャンセル');
     const patient = await patientPhone(staff.created.video.patient_url);
-    await patient.page.locator('.call-state', { hasText: '医師の開始を待っています' }).waitFor();
+    await patient.page.locator('.call-state[data-state="waiting"]').waitFor();
     await api(staff.page, 'POST', `/api/v1/appointments/${staff.created.id}/cancel`);
     await assert.doesNotReject(patient.page.getByText('このビデオ通話はキャンセルされました。', { exact: false }).waitFor());
     assert.equal(await patient.page.locator('video').count(), 0, 'the camera is off');

@@ -103,23 +103,63 @@ function failure(error) {
   }[error.name] ?? 'other';
 }
 
+/**
+ * The device a page runs on, for steps that name its own buttons: `ios` (iPhone, iPad), `android`
+ * or `pc`. iPadOS asks for pages as a Mac would; only its touch screen tells them apart.
+ */
+function deviceKind() {
+  const agent = navigator.userAgent;
+  if (/iPhone|iPad|iPod/.test(agent) || (/Macintosh/.test(agent) && navigator.maxTouchPoints > 1)) return 'ios';
+  if (/Android/.test(agent)) return 'android';
+  return 'pc';
+}
+
+// How to allow the camera and microphone again after saying no, in each device's own words:
+// iPhone and iPad in Safari, Android in Chrome, a computer's browser.
+const ALLOW_STEPS = {
+  ios: {
+    steps: [
+      '画面の下（または上）のアドレス欄にある「ぁあ」を押します。',
+      '「Webサイトの設定」を押します。',
+      '「カメラ」と「マイク」を「許可」にします。',
+      '下の「もう一度試す」を押します。',
+    ],
+    otherwise: '「ぁあ」が見つからないときは、ホーム画面の「設定」→「Safari」→「カメラ」と「マイク」を「許可」にしてから、「もう一度試す」を押します。',
+  },
+  android: {
+    steps: [
+      '画面の上のアドレスバーの左にある鍵のマーク（またはつまみのマーク）を押します。',
+      '「権限」を押します。',
+      '「カメラ」と「マイク」を「許可」にします。',
+      '下の「もう一度試す」を押します。',
+    ],
+  },
+  pc: {
+    steps: [
+      'アドレスバーにあるカメラのマーク（または左端の鍵のマーク）を押します。',
+      '「カメラ」と「マイク」を「許可」にします。',
+      '下の「もう一度試す」を押します。',
+    ],
+  },
+};
+
 /** What to tell a person whose camera or microphone could not start. */
 function cameraHelp(reason) {
-  const steps = {
-    denied: [
-      h('p', {}, 'カメラとマイクの使用が許可されていません。次の手順で許可してから、「もう一度試す」を押してください。'),
-      h('ul', {},
-        h('li', {}, 'iPhone・iPad(Safari): 画面下部または上部の「ぁあ」→「Webサイトの設定」→ カメラ・マイクを「許可」'),
-        h('li', {}, 'Android(Chrome): アドレスバーの鍵のマーク →「権限」→ カメラ・マイクを「許可」'),
-        h('li', {}, 'パソコン(Chrome・Edge・Safari): アドレスバー左のマーク → カメラ・マイクを「許可」')),
-    ],
-    missing: [h('p', {}, 'カメラまたはマイクが見つかりません。カメラとマイクのある端末でこのURLを開いてください。')],
-    busy: [h('p', {}, 'カメラまたはマイクを他のアプリが使用中です。他のアプリを閉じてから「もう一度試す」を押してください。')],
-    unsupported: [h('p', {}, 'このブラウザではカメラを使えません。URLをコピーして、iPhone・iPadはSafari、AndroidはChromeで開いてください(アプリ内のブラウザでは使えないことがあります)。')],
-    insecure: [h('p', {}, 'このページでは安全な接続(https)でないとカメラを使えません。URLをご確認ください。')],
-    other: [h('p', {}, 'カメラとマイクを開始できませんでした。ページを開き直してお試しください。')],
-  };
-  return steps[reason] ?? steps.other;
+  if (reason === 'denied') {
+    const { steps, otherwise } = ALLOW_STEPS[deviceKind()];
+    return [
+      h('p', {}, 'カメラとマイクの使用が許可されていません。次の手順で「許可」にしてください。'),
+      h('ol', { class: 'allow-steps' }, steps.map((step) => h('li', {}, step))),
+      otherwise ? h('p', {}, otherwise) : null,
+    ];
+  }
+  const other = 'カメラとマイクを開始できませんでした。ページを開き直してお試しください。';
+  return h('p', {}, {
+    missing: 'カメラまたはマイクが見つかりません。カメラとマイクのある端末でこのURLを開いてください。',
+    busy: 'カメラまたはマイクを他のアプリが使用中です。他のアプリを閉じてから「もう一度試す」を押してください。',
+    unsupported: 'このブラウザではカメラを使えません。URLをコピーして、iPhone・iPadはSafari、AndroidはChromeで開いてください(アプリ内のブラウザでは使えないことがあります)。',
+    insecure: 'このページでは安全な接続(https)でないとカメラを使えません。URLをご確認ください。',
+  }[reason] ?? other);
 }
 
 /** The capability token of a `/call/{token}` or `/p/{token}` page. */
