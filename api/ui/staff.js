@@ -42,6 +42,7 @@ const ctx = {
     return doctors.items.find((d) => d.id === id)?.name ?? '(不明な医師)';
   },
   view: null,
+  chooseDoctor: null,
   booking: null,
   appointment: null,
 };
@@ -56,12 +57,15 @@ fill(document.getElementById('staff-name'), `${me.staff.name} さん`);
 const select = document.getElementById('doctor-select');
 fill(select, doctors.items.map((d) => h('option', { value: d.id }, d.name)));
 select.value = ctx.doctorId ?? '';
-select.addEventListener('change', () => {
-  ctx.doctorId = select.value;
-  localStorage.setItem(doctorKey, select.value);
+/** Make `id` the doctor in charge of new bookings, as choosing them in the header does. */
+ctx.chooseDoctor = (id) => {
+  select.value = id;
+  ctx.doctorId = id;
+  localStorage.setItem(doctorKey, id);
   ctx.booking.doctorChanged();
   ctx.view?.doctorChanged?.();
-});
+};
+select.addEventListener('change', () => ctx.chooseDoctor(select.value));
 
 document.getElementById('logout').addEventListener('click', async () => {
   try {

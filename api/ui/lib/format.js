@@ -33,6 +33,18 @@ export function longDate(date) {
   return `${y}年${m}月${d}日(${weekday})`;
 }
 
+/** `11月30日(月)` for a `YYYY-MM-DD` date. */
+export function shortDate(date) {
+  return longDate(date).replace(/^\d+年/, '');
+}
+
+/** The seven `YYYY-MM-DD` dates, Monday to Sunday, of the week `date` is in. */
+export function weekOf(date) {
+  const [y, m, d] = date.split('-').map(Number);
+  const monday = addDays(date, -((new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7));
+  return Array.from({ length: 7 }, (_, i) => addDays(monday, i));
+}
+
 /** A `YYYY-MM-DD` date moved by `days`. */
 export function addDays(date, days) {
   const [y, m, d] = date.split('-').map(Number);

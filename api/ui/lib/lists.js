@@ -23,32 +23,59 @@ export function saveToAddress(params) {
 }
 
 /**
+ * How far the day navigation moves and what it says: by a day (`BY_DAY`, the default), or by
+ * whatever a view shows at once (a week). `heading(date)` is the title of what is shown.
+ */
+export const BY_DAY = { days: 1, back: '‹ 前日', backName: '前の日', forward: '翌日 ›', forwardName: '次の日', heading: longDate };
+
+/**
  * The frame of a day list: `title`, the day navigation, `extras` (controls), and `list`, the
- * element refreshes fill. `onChange` runs when the person picks another day.
+ * element refreshes fill. `onChange` runs when the person picks another day; `go(date)` picks
+ * one from the code, and `setStep` changes how far the navigation moves (`BY_DAY`).
  */
 export function dayFrame({ title, tz, onChange, extras = [] }) {
   let date = dateFromAddress(tz);
-  const heading = h('h2', { class: 'day-title' }, longDate(date));
+  let step = BY_DAY;
+  const heading = h('h2', { class: 'day-title' });
   const picker = h('input', { type: 'date', value: date, 'aria-label': '日付を選ぶ' });
+  const back = h('button', { type: 'button', onclick: () => go(addDays(date, -step.days)) });
+  const forward = h('button', { type: 'button', onclick: () => go(addDays(date, step.days)) });
+  const label = () => {
+    fill(heading, step.heading(date));
+    fill(back, step.back);
+    back.setAttribute('aria-label', step.backName);
+    fill(forward, step.forward);
+    forward.setAttribute('aria-label', step.forwardName);
+  };
   const go = (d) => {
     date = d;
     if (picker.value !== d) picker.value = d;
-    fill(heading, longDate(d));
+    label();
     onChange(d);
   };
+  label();
   picker.addEventListener('change', () => picker.value && go(picker.value));
   const list = h('div', { class: 'day-list' });
   const frame = h('section', { class: 'day-frame' },
     h('h1', { class: 'view-title' }, title),
     h('div', { class: 'day-nav' },
-      h('button', { type: 'button', onclick: () => go(addDays(date, -1)), 'aria-label': '前の日' }, '‹ 前日'),
+      back,
       h('button', { type: 'button', onclick: () => go(today(tz)) }, '今日'),
-      h('button', { type: 'button', onclick: () => go(addDays(date, 1)), 'aria-label': '次の日' }, '翌日 ›'),
+      forward,
       picker,
       heading),
     extras,
     list);
-  return { frame, list, date: () => date };
+  return {
+    frame,
+    list,
+    date: () => date,
+    go,
+    setStep(s) {
+      step = s;
+      label();
+    },
+  };
 }
 
 /** Entries asked for per page of a day list: the server's maximum, for the fewest requests. */
