@@ -26,6 +26,7 @@ async fn pages_and_assets_are_served_from_the_binary() {
         ("/login", "/ui/login.js"),
         ("/schedule", "/ui/staff.js"),
         ("/reception", "/ui/staff.js"),
+        ("/search", "/ui/staff.js"),
         ("/outbox", "/ui/staff.js"),
         ("/call/some-token", "/ui/call.js"),
         ("/p/some-token", "/ui/patient.js"),
