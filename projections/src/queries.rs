@@ -242,7 +242,7 @@ pub async fn reception(
 }
 
 /// An appointment patient search found, with what its row in the results shows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SearchHit {
     pub appointment_id: AppointmentId,
     pub kind: Kind,
