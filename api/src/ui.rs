@@ -107,7 +107,10 @@ mod tests {
 
     #[test]
     fn the_clinic_pages_are_the_links_of_the_header() {
-        assert_eq!(staff_pages(STAFF_HTML), ["/schedule", "/reception", "/outbox"]);
+        assert_eq!(
+            staff_pages(STAFF_HTML),
+            ["/schedule", "/reception", "/search", "/outbox"]
+        );
         // Every path is a route axum accepts, none twice and none taken by another page.
         let _ = router::<()>();
     }

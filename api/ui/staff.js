@@ -10,10 +10,11 @@ import { BookingPanel } from './booking.js';
 import { scheduleView } from './schedule.js';
 import { receptionView } from './reception.js';
 import { outboxView } from './outbox.js';
+import { searchView } from './search.js';
 
 // The code of each view, by the `data-view` of its link. The pages themselves (paths, names,
 // order) are the links of the header's <nav> in staff.html, the list the server also serves.
-const VIEWS = { schedule: scheduleView, reception: receptionView, outbox: outboxView };
+const VIEWS = { schedule: scheduleView, reception: receptionView, search: searchView, outbox: outboxView };
 
 let me;
 let doctors;

@@ -11,6 +11,7 @@ pub enum Value {
     Text(String),
     MaybeText(Option<String>),
     Int(i64),
+    Bytes(Vec<u8>),
 }
 
 pub struct BulkInsert {
@@ -56,6 +57,7 @@ impl BulkInsert {
                     Value::Text(s) => query.bind(s.as_str()),
                     Value::MaybeText(s) => query.bind(s.as_deref()),
                     Value::Int(i) => query.bind(*i),
+                    Value::Bytes(b) => query.bind(b.as_slice()),
                 };
             }
             query.execute(&mut *tx).await?;

@@ -1,7 +1,8 @@
 //! Projectors fold the ordered event feed into SQL read models: the **schedule** (per
 //! doctor, per day, every kind of appointment) and the **reception list** (per day, in-clinic
-//! bookings only), beside both the **presence** of each call (who has it open), and the
-//! **delivery log** of patient links (送信ボックス).
+//! bookings only); beside them the **presence** of each call (who has it open), the
+//! **delivery log** of patient links (送信ボックス), and the **patient search** (患者検索: every
+//! appointment by the words of its patient's name or title and its chart number).
 //!
 //! Reactors (URL delivery, the media relay's hook) run on the same feeds.
 //!
@@ -14,6 +15,7 @@ pub mod changes;
 pub mod deliveries;
 pub mod feed;
 pub mod offsets;
+pub mod patient_search;
 pub mod presence;
 pub mod queries;
 pub mod reactor;
@@ -35,5 +37,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(reception::ReceptionProjector),
         Arc::new(presence::PresenceProjector),
         Arc::new(deliveries::DeliveriesProjector),
+        Arc::new(patient_search::PatientSearchProjector),
     ]
 }

@@ -1,5 +1,7 @@
-//! Reading the read models: what the schedule and reception endpoints serve.
+//! Reading the read models: what the schedule, reception, patient search and outbox endpoints
+//! serve.
 
+use crate::patient_search::SearchPrefix;
 use chrono::{DateTime, Utc};
 use enkaku_domain::appointment::{DeliveryStatus, Kind, Status};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, StaffId};
@@ -244,6 +246,99 @@ pub async fn reception(
         start_at_ms: e.start_at.timestamp_millis(),
         appointment_id: e.appointment_id,
     }))
+}
+
+/// An appointment patient search found, with what its row in the results shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchHit {
+    pub appointment_id: AppointmentId,
+    pub kind: Kind,
+    pub doctor_id: StaffId,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub status: Status,
+    pub video: bool,
+    /// The patient's name, or the title of a video URL.
+    pub display_name: String,
+    pub chart_number: Option<String>,
+    /// In-clinic bookings only.
+    pub menu_name: Option<String>,
+    pub mode: Option<ConsultationMode>,
+    /// Since when the patient has had the call open, while they have.
+    pub patient_joined_at: Option<DateTime<Utc>>,
+}
+
+/// What a search found: at most the `limit` asked for, and whether more matched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub hits: Vec<SearchHit>,
+    pub more: bool,
+}
+
+#[derive(FromRow)]
+struct SearchRow {
+    appointment_id: String,
+    kind: String,
+    doctor_id: String,
+    start_at_ms: i64,
+    end_at_ms: i64,
+    status: String,
+    video: i32,
+    display_name: String,
+    chart_number: Option<String>,
+    menu_name: Option<String>,
+    mode: Option<String>,
+    patient_since_ms: Option<i64>,
+}
+
+/// The clinic's appointments one of whose terms begins with `prefix`, latest start first
+/// (then by appointment id, descending), at most `limit`. The terms are read by a range of
+/// their key, so the cost follows the hits, not the clinic's appointments.
+pub async fn patient_search(
+    pool: &AnyPool,
+    clinic: ClinicId,
+    prefix: &SearchPrefix,
+    limit: u32,
+) -> Result<Found, sqlx::Error> {
+    let (from, to) = prefix.range();
+    let rows: Vec<SearchRow> = sqlx::query_as(
+        "SELECT s.appointment_id, s.kind, s.doctor_id, s.start_at_ms, s.end_at_ms, s.status, s.video,
+                s.display_name, s.chart_number, s.menu_name, s.mode, p.patient_since_ms
+         FROM patient_search s LEFT JOIN call_presence p ON p.appointment_id = s.appointment_id
+         WHERE s.clinic_id = $1 AND s.appointment_id IN (
+             SELECT t.appointment_id FROM patient_search_terms t
+             WHERE t.clinic_id = $1 AND t.term >= $2 AND t.term < $3)
+         ORDER BY s.start_at_ms DESC, s.appointment_id DESC
+         LIMIT $4",
+    )
+    .bind(clinic.to_string())
+    .bind(from)
+    .bind(to)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() > limit as usize;
+    let hits = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| {
+            Ok(SearchHit {
+                appointment_id: appointment_id(&r.appointment_id)?,
+                kind: named(&r.kind)?,
+                doctor_id: staff_id(&r.doctor_id)?,
+                start_at: time(r.start_at_ms)?,
+                end_at: time(r.end_at_ms)?,
+                status: named(&r.status)?,
+                video: r.video != 0,
+                display_name: r.display_name,
+                chart_number: r.chart_number,
+                menu_name: r.menu_name,
+                mode: r.mode.as_deref().map(named).transpose()?,
+                patient_joined_at: r.patient_since_ms.map(time).transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Found { hits, more })
 }
 
 #[cfg(test)]

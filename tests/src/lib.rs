@@ -30,6 +30,22 @@ pub fn postgres_server() -> String {
     std::env::var("ENKAKU_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// Make each `async fn name(backend: Backend)` of a test file two tests, `sqlite::name` and
+/// `postgres::name`, one per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),*) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name($crate::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name($crate::Backend::Postgres).await })*
+        }
+    };
+}
+
 /// A fresh, empty PostgreSQL database for one test; returns its URL.
 pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;

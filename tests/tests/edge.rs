@@ -374,6 +374,11 @@ async fn requests_with(staff: &Staff, appointment: &str, s: &str) -> Vec<(String
             format!("/api/v1/appointments/{e}/cancel"),
             json!({}),
         ),
+        (
+            Method::POST,
+            "/api/v1/appointments/search".into(),
+            json!({ "query": s }),
+        ),
     ];
     let gets = [
         format!("/api/v1/schedule?date={e}&doctor_id={doctor}&all_times=true"),

@@ -1,6 +1,7 @@
 //! Recovery, against the real `enkaku` binary: acknowledged commands survive SIGKILL, read
 //! models converge after a restart, `enkaku replay` rebuilds exactly the rows the live
-//! projection wrote, and re-applying events changes nothing. Logs never carry patient data.
+//! projection wrote (the patient search's terms too), and re-applying events changes nothing.
+//! Logs never carry patient data.
 
 use enkaku_api::Stack;
 use enkaku_tests::process::{Server, free_port, run_cli};
@@ -176,7 +177,22 @@ type ReceptionRow = (
 /// A delivery-log row: id, status, provider, failure code, version.
 type DeliveryRow = (String, String, Option<String>, Option<String>, i64);
 
-async fn read_models(stack: &Stack) -> (Vec<ScheduleRow>, Vec<ReceptionRow>, Vec<DeliveryRow>) {
+/// A patient-search row: id, kind, doctor, status, display name, chart number, version.
+type SearchRow = (String, String, String, String, String, Option<String>, i64);
+
+/// A patient-search term: clinic, the folded term, appointment.
+type TermRow = (String, Vec<u8>, String);
+
+#[derive(Debug, PartialEq)]
+struct ReadModels {
+    schedule: Vec<ScheduleRow>,
+    reception: Vec<ReceptionRow>,
+    deliveries: Vec<DeliveryRow>,
+    search: Vec<SearchRow>,
+    terms: Vec<TermRow>,
+}
+
+async fn read_models(stack: &Stack) -> ReadModels {
     let schedule = sqlx::query_as(
         "SELECT appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name, version
          FROM schedule_entries ORDER BY appointment_id",
@@ -198,7 +214,26 @@ async fn read_models(stack: &Stack) -> (Vec<ScheduleRow>, Vec<ReceptionRow>, Vec
     .fetch_all(&stack.db.pool)
     .await
     .unwrap();
-    (schedule, reception, deliveries)
+    let search = sqlx::query_as(
+        "SELECT appointment_id, kind, doctor_id, status, display_name, chart_number, version
+         FROM patient_search ORDER BY appointment_id",
+    )
+    .fetch_all(&stack.db.pool)
+    .await
+    .unwrap();
+    let terms = sqlx::query_as(
+        "SELECT clinic_id, term, appointment_id FROM patient_search_terms ORDER BY appointment_id, term",
+    )
+    .fetch_all(&stack.db.pool)
+    .await
+    .unwrap();
+    ReadModels {
+        schedule,
+        reception,
+        deliveries,
+        search,
+        terms,
+    }
 }
 
 async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
@@ -267,11 +302,24 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
     }
     app.projected().await;
     let live = read_models(&stack).await;
-    assert_eq!(live.0.len(), 10);
-    assert_eq!(live.1.len(), 5);
-    assert_eq!(live.2.len(), 5);
-    assert!(live.2.iter().all(|d| d.1 != "pending"), "{:?}", live.2);
-    assert!(live.0.iter().any(|r| r.6 == "cancelled") && live.0.iter().any(|r| r.6 == "ended"));
+    assert_eq!(live.schedule.len(), 10);
+    assert_eq!(live.reception.len(), 5);
+    assert_eq!(live.deliveries.len(), 5);
+    assert!(
+        live.deliveries.iter().all(|d| d.1 != "pending"),
+        "{:?}",
+        live.deliveries
+    );
+    assert!(live.schedule.iter().any(|r| r.6 == "cancelled") && live.schedule.iter().any(|r| r.6 == "ended"));
+    assert_eq!(live.search.len(), 10);
+    // The renamed video URLs are found by their new titles only: 「改名」 and its number.
+    let words: std::collections::BTreeSet<String> = live
+        .terms
+        .iter()
+        .map(|t| String::from_utf8(t.1.clone()).unwrap())
+        .collect();
+    assert!(words.contains("改名") && words.contains("k-123"), "{words:?}");
+    assert!(!words.iter().any(|w| w.starts_with("施設")), "{words:?}");
 
     // Applying the same events again (offsets lost, rows kept) changes nothing.
     sqlx::query("DELETE FROM feed_offsets")
@@ -289,7 +337,7 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
 
     // The auditor's rebuild, through the real CLI.
     let printed = run_cli(&config, &["replay"]);
-    assert!(printed.contains("rebuilt 4 read models"), "{printed}");
+    assert!(printed.contains("rebuilt 5 read models"), "{printed}");
     assert_eq!(read_models(&stack).await, live, "replay produced different rows");
 }
 
@@ -320,20 +368,7 @@ async fn events_cli_prints_the_auditors_view(backend: Backend) {
     assert_eq!(after_first.lines().count(), 1);
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),*) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+enkaku_tests::on_both_backends!(
     kill_after_a_burst_loses_nothing,
     sigterm_shuts_down_gracefully,
     replay_rebuilds_exactly_the_live_rows,

@@ -26,6 +26,7 @@ async fn pages_and_assets_are_served_from_the_binary() {
         ("/login", "/ui/login.js"),
         ("/schedule", "/ui/staff.js"),
         ("/reception", "/ui/staff.js"),
+        ("/search", "/ui/staff.js"),
         ("/outbox", "/ui/staff.js"),
         ("/call/some-token", "/ui/call.js"),
         ("/p/some-token", "/ui/patient.js"),
@@ -339,14 +340,14 @@ async fn a_live_change_names_only_the_read_models_it_touched() {
     let yamada = app.login(YAMADA).await;
     let mut live = Live::open(&yamada).await;
 
-    // A video URL has a schedule row and no reception row.
+    // A video URL has a schedule row and a search row, and no reception row.
     let created = yamada.create_video_url(&hours_from_now(30), "再診フォロー").await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let change = live
         .next_change(Duration::from_secs(10))
         .await
         .expect("a change event");
-    assert_eq!(change["read_models"], json!(["schedule"]));
+    assert_eq!(change["read_models"], json!(["schedule", "patient_search"]));
     assert_eq!(change["appointment_ids"], json!([created.body["id"]]));
 }
 

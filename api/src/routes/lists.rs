@@ -68,14 +68,7 @@ pub struct ReceptionQuery {
 /// The page a list request asks for. The cursor is opaque to clients: the sort key of the
 /// last entry given (start in milliseconds and appointment id), base64url-encoded.
 fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::invalid(
-            ErrorCode::ValidationFailed,
-            format!("limit: must be 1 to {MAX_PAGE_SIZE}"),
-        )
-        .on_field(Some("limit")));
-    }
+    let limit = page_size(limit)?;
     let after = cursor
         .map(|c| {
             decode_cursor(c).ok_or_else(|| {
@@ -88,6 +81,19 @@ fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest,
         })
         .transpose()?;
     Ok(PageRequest { limit, after })
+}
+
+/// The entries a list request asks for: `limit`, 1 to [`MAX_PAGE_SIZE`], or the default.
+pub fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ApiError::invalid(
+            ErrorCode::ValidationFailed,
+            format!("limit: must be 1 to {MAX_PAGE_SIZE}"),
+        )
+        .on_field(Some("limit")));
+    }
+    Ok(limit)
 }
 
 fn encode_cursor(after: After) -> String {
@@ -134,7 +140,7 @@ pub struct EntryView {
     /// Since when the patient has had the call open (「患者さんが入室しました」), while they
     /// have; null otherwise.
     pub patient_joined_at: Option<DateTime<FixedOffset>>,
-    /// The reception list only: where the newest delivery of the patient URL stands (as in
+    /// The reception list only (absent elsewhere): where the newest delivery of the patient URL stands (as in
     /// the appointment's `video.delivery.status`); absent when none was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = crate::openapi::delivery_status)]

@@ -29,8 +29,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The data of a `change` event.
 #[derive(Serialize, ToSchema)]
 pub struct LiveChange {
-    /// The read models whose rows changed (`schedule`, `reception`); empty when only the
-    /// appointments' own pages changed (a delivery outcome).
+    /// The read models whose rows changed (`schedule`, `reception`, `presence`, `deliveries`,
+    /// `patient_search`); empty when only the appointments' own pages changed (a delivery
+    /// outcome).
     pub read_models: Vec<&'static str>,
     /// The appointments that changed.
     pub appointment_ids: Vec<String>,

@@ -8,6 +8,7 @@ pub mod live;
 pub mod media;
 pub mod outbox;
 pub mod public;
+pub mod search;
 pub mod setup;
 pub mod webhooks;
 
@@ -50,6 +51,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(setup::router())
         .merge(lists::router())
+        .merge(search::router())
         .merge(appointments::router())
         .merge(outbox::router())
         .merge(live::router())
