@@ -59,8 +59,10 @@ impl PageRequest {
     }
 }
 
+/// An appointment as the lists show it (the schedule, the reception list, search results):
+/// what every list has, and what only some fill (`None` elsewhere).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ScheduleEntry {
+pub struct ListEntry {
     pub appointment_id: AppointmentId,
     pub kind: Kind,
     pub doctor_id: StaffId,
@@ -68,32 +70,23 @@ pub struct ScheduleEntry {
     pub end_at: DateTime<Utc>,
     pub status: Status,
     pub video: bool,
+    /// The patient's name, or the title of a video URL.
     pub display_name: String,
-    /// Since when the patient has had the call open, while they have.
-    pub patient_joined_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ReceptionEntry {
-    pub appointment_id: AppointmentId,
-    pub kind: Kind,
-    pub doctor_id: StaffId,
-    pub start_at: DateTime<Utc>,
-    pub end_at: DateTime<Utc>,
-    pub status: Status,
-    pub video: bool,
-    pub display_name: String,
+    /// The reception list and search results.
     pub chart_number: Option<String>,
-    pub menu_name: String,
-    pub mode: ConsultationMode,
+    /// In-clinic bookings in the reception list and search results.
+    pub menu_name: Option<String>,
+    pub mode: Option<ConsultationMode>,
     /// Since when the patient has had the call open, while they have.
     pub patient_joined_at: Option<DateTime<Utc>>,
-    /// Where the newest delivery of the patient URL stands; `None` when none was asked for.
+    /// The reception list: where the newest delivery of the patient URL stands; `None` when
+    /// none was asked for.
     pub url_delivery: Option<DeliveryStatus>,
 }
 
+/// A list's row as every list query selects it (`CAST(NULL AS TEXT)` for what it lacks).
 #[derive(FromRow)]
-struct ScheduleRow {
+struct EntryRow {
     appointment_id: String,
     kind: String,
     doctor_id: String,
@@ -102,23 +95,44 @@ struct ScheduleRow {
     status: String,
     video: i32,
     display_name: String,
-    patient_since_ms: Option<i64>,
-}
-
-#[derive(FromRow)]
-struct ReceptionRow {
-    appointment_id: String,
-    doctor_id: String,
-    start_at_ms: i64,
-    end_at_ms: i64,
-    status: String,
-    video: i32,
-    patient_name: String,
     chart_number: Option<String>,
-    menu_name: String,
-    mode: String,
+    menu_name: Option<String>,
+    mode: Option<String>,
     patient_since_ms: Option<i64>,
     url_delivery: Option<String>,
+}
+
+impl EntryRow {
+    fn entry(self) -> Result<ListEntry, sqlx::Error> {
+        Ok(ListEntry {
+            appointment_id: appointment_id(&self.appointment_id)?,
+            kind: named(&self.kind)?,
+            doctor_id: staff_id(&self.doctor_id)?,
+            start_at: time(self.start_at_ms)?,
+            end_at: time(self.end_at_ms)?,
+            status: named(&self.status)?,
+            video: self.video != 0,
+            display_name: self.display_name,
+            chart_number: self.chart_number,
+            menu_name: self.menu_name,
+            mode: self.mode.as_deref().map(named).transpose()?,
+            patient_joined_at: self.patient_since_ms.map(time).transpose()?,
+            url_delivery: self.url_delivery.as_deref().map(named).transpose()?,
+        })
+    }
+}
+
+/// The rows of a list, read back, or the first that does not.
+fn entries(rows: Vec<EntryRow>) -> Result<Vec<ListEntry>, sqlx::Error> {
+    rows.into_iter().map(EntryRow::entry).collect()
+}
+
+/// Where the next page starts after `e`.
+fn after(e: &ListEntry) -> After {
+    After {
+        start_at_ms: e.start_at.timestamp_millis(),
+        appointment_id: e.appointment_id,
+    }
 }
 
 /// A row that does not read back is a broken read model, not an entry to show with a made-up
@@ -151,11 +165,12 @@ pub async fn schedule(
     doctor: StaffId,
     range: Range,
     request: PageRequest,
-) -> Result<Page<ScheduleEntry>, sqlx::Error> {
+) -> Result<Page<ListEntry>, sqlx::Error> {
     let (after_ms, after_id) = request.bounds();
-    let rows: Vec<ScheduleRow> = sqlx::query_as(
+    let rows: Vec<EntryRow> = sqlx::query_as(
         "SELECT s.appointment_id, s.kind, s.doctor_id, s.start_at_ms, s.end_at_ms, s.status, s.video,
-                s.display_name, p.patient_since_ms
+                s.display_name, CAST(NULL AS TEXT) AS chart_number, CAST(NULL AS TEXT) AS menu_name,
+                CAST(NULL AS TEXT) AS mode, p.patient_since_ms, CAST(NULL AS TEXT) AS url_delivery
          FROM schedule_entries s LEFT JOIN call_presence p ON p.appointment_id = s.appointment_id
          WHERE s.clinic_id = $1 AND s.doctor_id = $2 AND s.start_at_ms >= $3 AND s.start_at_ms < $4
            AND (s.start_at_ms > $5 OR (s.start_at_ms = $5 AND s.appointment_id > $6))
@@ -171,26 +186,7 @@ pub async fn schedule(
     .bind(i64::from(request.limit) + 1)
     .fetch_all(pool)
     .await?;
-    let entries = rows
-        .into_iter()
-        .map(|r| {
-            Ok(ScheduleEntry {
-                appointment_id: appointment_id(&r.appointment_id)?,
-                kind: named(&r.kind)?,
-                doctor_id: staff_id(&r.doctor_id)?,
-                start_at: time(r.start_at_ms)?,
-                end_at: time(r.end_at_ms)?,
-                status: named(&r.status)?,
-                video: r.video != 0,
-                display_name: r.display_name,
-                patient_joined_at: r.patient_since_ms.map(time).transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(request.page(entries, |e: &ScheduleEntry| After {
-        start_at_ms: e.start_at.timestamp_millis(),
-        appointment_id: e.appointment_id,
-    }))
+    Ok(request.page(entries(rows)?, after))
 }
 
 /// The clinic's in-clinic bookings in `range`, a page at a time, by start and then
@@ -201,11 +197,11 @@ pub async fn reception(
     clinic: ClinicId,
     range: Range,
     request: PageRequest,
-) -> Result<Page<ReceptionEntry>, sqlx::Error> {
+) -> Result<Page<ListEntry>, sqlx::Error> {
     let (after_ms, after_id) = request.bounds();
-    let rows: Vec<ReceptionRow> = sqlx::query_as(
-        "SELECT r.appointment_id, r.doctor_id, r.start_at_ms, r.end_at_ms, r.status, r.video, r.patient_name,
-                r.chart_number, r.menu_name, r.mode, p.patient_since_ms,
+    let rows: Vec<EntryRow> = sqlx::query_as(
+        "SELECT r.appointment_id, 'in_clinic' AS kind, r.doctor_id, r.start_at_ms, r.end_at_ms, r.status, r.video,
+                r.patient_name AS display_name, r.chart_number, r.menu_name, r.mode, p.patient_since_ms,
                 (SELECT d.status FROM delivery_log d WHERE d.appointment_id = r.appointment_id
                  ORDER BY d.requested_at_ms DESC, d.delivery_id DESC LIMIT 1) AS url_delivery
          FROM reception_entries r LEFT JOIN call_presence p ON p.appointment_id = r.appointment_id
@@ -222,73 +218,14 @@ pub async fn reception(
     .bind(i64::from(request.limit) + 1)
     .fetch_all(pool)
     .await?;
-    let entries = rows
-        .into_iter()
-        .map(|r| {
-            Ok(ReceptionEntry {
-                appointment_id: appointment_id(&r.appointment_id)?,
-                kind: Kind::InClinic,
-                doctor_id: staff_id(&r.doctor_id)?,
-                start_at: time(r.start_at_ms)?,
-                end_at: time(r.end_at_ms)?,
-                status: named(&r.status)?,
-                video: r.video != 0,
-                display_name: r.patient_name,
-                chart_number: r.chart_number,
-                menu_name: r.menu_name,
-                mode: named(&r.mode)?,
-                patient_joined_at: r.patient_since_ms.map(time).transpose()?,
-                url_delivery: r.url_delivery.as_deref().map(named).transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(request.page(entries, |e: &ReceptionEntry| After {
-        start_at_ms: e.start_at.timestamp_millis(),
-        appointment_id: e.appointment_id,
-    }))
-}
-
-/// An appointment patient search found, with what its row in the results shows.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SearchHit {
-    pub appointment_id: AppointmentId,
-    pub kind: Kind,
-    pub doctor_id: StaffId,
-    pub start_at: DateTime<Utc>,
-    pub end_at: DateTime<Utc>,
-    pub status: Status,
-    pub video: bool,
-    /// The patient's name, or the title of a video URL.
-    pub display_name: String,
-    pub chart_number: Option<String>,
-    /// In-clinic bookings only.
-    pub menu_name: Option<String>,
-    pub mode: Option<ConsultationMode>,
-    /// Since when the patient has had the call open, while they have.
-    pub patient_joined_at: Option<DateTime<Utc>>,
+    Ok(request.page(entries(rows)?, after))
 }
 
 /// What a search found: at most the `limit` asked for, and whether more matched.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Found {
-    pub hits: Vec<SearchHit>,
+    pub hits: Vec<ListEntry>,
     pub more: bool,
-}
-
-#[derive(FromRow)]
-struct SearchRow {
-    appointment_id: String,
-    kind: String,
-    doctor_id: String,
-    start_at_ms: i64,
-    end_at_ms: i64,
-    status: String,
-    video: i32,
-    display_name: String,
-    chart_number: Option<String>,
-    menu_name: Option<String>,
-    mode: Option<String>,
-    patient_since_ms: Option<i64>,
 }
 
 /// The clinic's appointments one of whose terms begins with `prefix`, latest start first
@@ -301,9 +238,10 @@ pub async fn patient_search(
     limit: u32,
 ) -> Result<Found, sqlx::Error> {
     let (from, to) = prefix.range();
-    let rows: Vec<SearchRow> = sqlx::query_as(
+    let rows: Vec<EntryRow> = sqlx::query_as(
         "SELECT s.appointment_id, s.kind, s.doctor_id, s.start_at_ms, s.end_at_ms, s.status, s.video,
-                s.display_name, s.chart_number, s.menu_name, s.mode, p.patient_since_ms
+                s.display_name, s.chart_number, s.menu_name, s.mode, p.patient_since_ms,
+                CAST(NULL AS TEXT) AS url_delivery
          FROM patient_search s LEFT JOIN call_presence p ON p.appointment_id = s.appointment_id
          WHERE s.clinic_id = $1 AND s.appointment_id IN (
              SELECT t.appointment_id FROM patient_search_terms t
@@ -318,26 +256,7 @@ pub async fn patient_search(
     .fetch_all(pool)
     .await?;
     let more = rows.len() > limit as usize;
-    let hits = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(|r| {
-            Ok(SearchHit {
-                appointment_id: appointment_id(&r.appointment_id)?,
-                kind: named(&r.kind)?,
-                doctor_id: staff_id(&r.doctor_id)?,
-                start_at: time(r.start_at_ms)?,
-                end_at: time(r.end_at_ms)?,
-                status: named(&r.status)?,
-                video: r.video != 0,
-                display_name: r.display_name,
-                chart_number: r.chart_number,
-                menu_name: r.menu_name,
-                mode: r.mode.as_deref().map(named).transpose()?,
-                patient_joined_at: r.patient_since_ms.map(time).transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let hits = entries(rows.into_iter().take(limit as usize).collect())?;
     Ok(Found { hits, more })
 }
 

@@ -10,12 +10,13 @@ use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono_tz::Tz;
 use enkaku_domain::ErrorCode;
 use enkaku_domain::appointment::{DeliveryStatus, Kind, Status};
 use enkaku_domain::clinic::{check_day, day_range, slot_grid};
 use enkaku_domain::ids::StaffId;
 use enkaku_domain::menu::ConsultationMode;
-use enkaku_projections::queries::{self, After, PageRequest, Range};
+use enkaku_projections::queries::{self, After, ListEntry, PageRequest, Range};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -147,6 +148,27 @@ pub struct EntryView {
     pub url_delivery: Option<DeliveryStatus>,
 }
 
+impl EntryView {
+    /// A list's entry as the API shows it, its times in the clinic's zone.
+    pub fn new(e: ListEntry, tz: Tz) -> Self {
+        Self {
+            appointment_id: e.appointment_id.as_uuid(),
+            kind: e.kind,
+            doctor_id: e.doctor_id.as_uuid(),
+            start_at: local(e.start_at, tz),
+            end_at: local(e.end_at, tz),
+            status: e.status,
+            video: e.video,
+            display_name: e.display_name,
+            chart_number: e.chart_number,
+            menu_name: e.menu_name,
+            mode: e.mode,
+            patient_joined_at: e.patient_joined_at.map(|at| local(at, tz)),
+            url_delivery: e.url_delivery,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ScheduleView {
     #[schema(value_type = String)]
@@ -210,25 +232,7 @@ async fn schedule(
         request,
     )
     .await?;
-    let entries = page
-        .items
-        .into_iter()
-        .map(|e| EntryView {
-            appointment_id: e.appointment_id.as_uuid(),
-            kind: e.kind,
-            doctor_id: e.doctor_id.as_uuid(),
-            start_at: local(e.start_at, tz),
-            end_at: local(e.end_at, tz),
-            status: e.status,
-            video: e.video,
-            display_name: e.display_name,
-            chart_number: None,
-            menu_name: None,
-            mode: None,
-            patient_joined_at: e.patient_joined_at.map(|at| local(at, tz)),
-            url_delivery: None,
-        })
-        .collect();
+    let entries = page.items.into_iter().map(|e| EntryView::new(e, tz)).collect();
     Ok(Json(ScheduleView {
         date: q.date,
         doctor_id: q.doctor_id,
@@ -252,25 +256,7 @@ async fn reception(
     let tz = state.clinic(staff.clinic_id).await?.time_zone;
     let (from, to) = day_range(q.date, tz);
     let page = queries::reception(&state.db.pool, staff.clinic_id, Range { from, to }, request).await?;
-    let entries = page
-        .items
-        .into_iter()
-        .map(|e| EntryView {
-            appointment_id: e.appointment_id.as_uuid(),
-            kind: e.kind,
-            doctor_id: e.doctor_id.as_uuid(),
-            start_at: local(e.start_at, tz),
-            end_at: local(e.end_at, tz),
-            status: e.status,
-            video: e.video,
-            display_name: e.display_name,
-            chart_number: e.chart_number,
-            menu_name: Some(e.menu_name),
-            mode: Some(e.mode),
-            patient_joined_at: e.patient_joined_at.map(|at| local(at, tz)),
-            url_delivery: e.url_delivery,
-        })
-        .collect();
+    let entries = page.items.into_iter().map(|e| EntryView::new(e, tz)).collect();
     Ok(Json(ReceptionView {
         date: q.date,
         entries,

@@ -6,7 +6,6 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, Staff};
 use crate::routes::lists::{EntryView, page_size};
 use crate::state::AppState;
-use crate::views::local;
 use axum::Json;
 use axum::extract::State;
 use enkaku_domain::ErrorCode;
@@ -76,21 +75,7 @@ async fn search(
     let entries = found
         .hits
         .into_iter()
-        .map(|hit| EntryView {
-            appointment_id: hit.appointment_id.as_uuid(),
-            kind: hit.kind,
-            doctor_id: hit.doctor_id.as_uuid(),
-            start_at: local(hit.start_at, tz),
-            end_at: local(hit.end_at, tz),
-            status: hit.status,
-            video: hit.video,
-            display_name: hit.display_name,
-            chart_number: hit.chart_number,
-            menu_name: hit.menu_name,
-            mode: hit.mode,
-            patient_joined_at: hit.patient_joined_at.map(|at| local(at, tz)),
-            url_delivery: None,
-        })
+        .map(|hit| EntryView::new(hit, tz))
         .collect();
     Ok(Json(SearchResults {
         entries,
