@@ -162,6 +162,12 @@ impl TestApp {
     /// Stop serving and wait until every background worker has stopped (with Kafka, while
     /// the broker is still there to say goodbye to).
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stop serving and wait until the server has. The store (its data directory too) stays
+    /// until the app is dropped, for a CLI run on it.
+    pub async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
