@@ -72,23 +72,67 @@ pub async fn seed(db: &Db) -> Result<bool, sqlx::Error> {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-/// The demo's staff (SPEC §8): id, clinic, e-mail address, name, role, admin.
-fn staff() -> [(StaffId, ClinicId, &'static str, &'static str, Role, bool); 5] {
+/// A member of the demo's staff (SPEC §8).
+struct Member {
+    id: StaffId,
+    clinic: ClinicId,
+    email: &'static str,
+    name: &'static str,
+    role: Role,
+    admin: bool,
+}
+
+fn staff() -> [Member; 5] {
     [
-        (yamada(), demo_clinic(), "yamada@demo.enkaku.test", "山田 太郎", Role::Doctor, true),
-        (sato(), demo_clinic(), "sato@demo.enkaku.test", "佐藤 花子", Role::Doctor, false),
-        (uketsuke(), demo_clinic(), "uketsuke@demo.enkaku.test", "受付 花子", Role::Reception, false),
-        (kansa(), demo_clinic(), "kansa@demo.enkaku.test", "監査 太郎", Role::Auditor, false),
-        (suzuki(), sample_clinic(), "suzuki@sample.enkaku.test", "鈴木 一郎", Role::Doctor, true),
+        Member {
+            id: yamada(),
+            clinic: demo_clinic(),
+            email: "yamada@demo.enkaku.test",
+            name: "山田 太郎",
+            role: Role::Doctor,
+            admin: true,
+        },
+        Member {
+            id: sato(),
+            clinic: demo_clinic(),
+            email: "sato@demo.enkaku.test",
+            name: "佐藤 花子",
+            role: Role::Doctor,
+            admin: false,
+        },
+        Member {
+            id: uketsuke(),
+            clinic: demo_clinic(),
+            email: "uketsuke@demo.enkaku.test",
+            name: "受付 花子",
+            role: Role::Reception,
+            admin: false,
+        },
+        Member {
+            id: kansa(),
+            clinic: demo_clinic(),
+            email: "kansa@demo.enkaku.test",
+            name: "監査 太郎",
+            role: Role::Auditor,
+            admin: false,
+        },
+        Member {
+            id: suzuki(),
+            clinic: sample_clinic(),
+            email: "suzuki@sample.enkaku.test",
+            name: "鈴木 一郎",
+            role: Role::Doctor,
+            admin: true,
+        },
     ]
 }
 
 /// Add the demo staff members the store lacks; only they cost a password hash.
 async fn seed_missing_staff(tx: &mut Tx) -> Result<bool, sqlx::Error> {
     let mut wrote = false;
-    for (staff_id, clinic, email, name, role, admin) in staff() {
+    for member in staff() {
         let present: Option<String> = sqlx::query_scalar("SELECT id FROM staff WHERE id = $1")
-            .bind(staff_id.to_string())
+            .bind(member.id.to_string())
             .fetch_optional(&mut **tx)
             .await?;
         if present.is_some() {
@@ -98,12 +142,12 @@ async fn seed_missing_staff(tx: &mut Tx) -> Result<bool, sqlx::Error> {
             "INSERT INTO staff (id, clinic_id, email, name, role, admin, password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT DO NOTHING",
         )
-        .bind(staff_id.to_string())
-        .bind(clinic.to_string())
-        .bind(email)
-        .bind(name)
-        .bind(role.as_str())
-        .bind(i32::from(admin))
+        .bind(member.id.to_string())
+        .bind(member.clinic.to_string())
+        .bind(member.email)
+        .bind(member.name)
+        .bind(member.role.as_str())
+        .bind(i32::from(member.admin))
         .bind(hash_password(PASSWORD))
         .execute(&mut **tx)
         .await?;

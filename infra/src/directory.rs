@@ -118,12 +118,13 @@ impl SqlDirectory {
         if let Some(cached) = self.staff.get(&id) {
             return Ok(cached);
         }
-        let row: Option<StaffRow> =
-            sqlx::query_as("SELECT id, clinic_id, email, name, role, admin, password_hash FROM staff WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.db.pool)
-                .await
-                .map_err(unavailable)?;
+        let row: Option<StaffRow> = sqlx::query_as(
+            "SELECT id, clinic_id, email, name, role, admin, password_hash FROM staff WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
         let record = row.map(staff_record).transpose()?;
         self.staff.insert(id, record.clone());
         Ok(record)

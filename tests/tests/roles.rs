@@ -30,8 +30,8 @@ fn head(app: &TestApp) -> u64 {
     *app.state.store.head().borrow()
 }
 
-async fn me_shows_each_demo_account_its_role_and_admin_flag(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// Each demo account's role and admin flag, as `/me` says them (SPEC §8).
+async fn assert_demo_roles(app: &TestApp) {
     for (email, role, admin) in [
         (YAMADA, "doctor", true),
         (SATO, "doctor", false),
@@ -46,15 +46,15 @@ async fn me_shows_each_demo_account_its_role_and_admin_flag(backend: Backend) {
             "{email}: {staff}"
         );
     }
+}
+
+async fn me_shows_each_demo_account_its_role_and_admin_flag(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_demo_roles(&app).await;
     let doc = app.login(KANSA).await.get("/api/v1/openapi.json").await.body;
     let view = &doc["components"]["schemas"]["StaffView"];
     assert_eq!(view["properties"]["admin"]["type"], "boolean", "{view}");
-    assert!(
-        view["required"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("admin"))
-    );
+    assert!(view["required"].as_array().unwrap().contains(&json!("admin")));
 }
 
 /// POSTs that change nothing, which every role may send. Adding to this list is a decision
@@ -65,15 +65,11 @@ const CHANGE_NOTHING: [&str; 3] = [
     "/api/v1/destinations/check",
 ];
 
-async fn an_auditor_is_refused_every_change_the_document_lists_and_nothing_changes(
-    backend: Backend,
-) {
+async fn an_auditor_is_refused_every_change_the_document_lists_and_nothing_changes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let yamada = app.login(YAMADA).await;
     let kansa = app.login(KANSA).await;
-    let created = yamada
-        .create_video_url(&hours_from_now(0), "監査の確認")
-        .await;
+    let created = yamada.create_video_url(&hours_from_now(0), "監査の確認").await;
     let appointment = id(&created);
     let clinic_token = token_of(&created.body["video"]["clinic_url"]);
     let before = head(&app);
@@ -121,9 +117,7 @@ async fn an_auditor_is_refused_every_change_the_document_lists_and_nothing_chang
         assert!(refused.contains(&change.to_owned()), "{change} in {refused:?}");
     }
     assert_eq!(head(&app), before, "an auditor's requests recorded nothing");
-    let unchanged = kansa
-        .get(&format!("/api/v1/appointments/{appointment}"))
-        .await;
+    let unchanged = kansa.get(&format!("/api/v1/appointments/{appointment}")).await;
     assert_eq!(unchanged.status, StatusCode::OK);
     assert_eq!(unchanged.headers["etag"], created.headers["etag"]);
 
@@ -181,9 +175,7 @@ async fn only_doctors_are_in_charge_and_in_the_doctor_list(backend: Backend) {
     };
     let before = head(&app);
     for not_a_doctor in [&uketsuke.staff_id, &kansa.staff_id] {
-        let refused = uketsuke
-            .post("/api/v1/appointments", booking(not_a_doctor))
-            .await;
+        let refused = uketsuke.post("/api/v1/appointments", booking(not_a_doctor)).await;
         refused.assert_problem(422, "unknown_doctor");
         assert_eq!(refused.body["field"], "doctor_id");
         let refused = uketsuke
@@ -265,20 +257,7 @@ async fn a_store_seeded_before_roles_gets_the_demo_admins_and_new_accounts(backe
     let store = TestStore::new(backend).await;
     seed_as_before_roles(&store.database_url()).await;
     let app = TestApp::spawn_on(store).await;
-    for (email, role, admin) in [
-        (YAMADA, "doctor", true),
-        (SATO, "doctor", false),
-        (SUZUKI, "doctor", true),
-        (UKETSUKE, "reception", false),
-        (KANSA, "auditor", false),
-    ] {
-        let staff = me(&app.login(email).await).await;
-        assert_eq!(
-            (staff["role"].as_str(), staff["admin"].as_bool()),
-            (Some(role), Some(admin)),
-            "{email}: {staff}"
-        );
-    }
+    assert_demo_roles(&app).await;
     // Seeding again finds everything there.
     assert!(!enkaku_infra::demo::seed(&app.state.db).await.unwrap());
 }
@@ -303,13 +282,18 @@ async fn seed_as_before_roles(url: &str) {
         .run(&pool)
         .await
         .unwrap();
-    for (clinic, name) in [(demo::demo_clinic(), "デモクリニック"), (demo::sample_clinic(), "サンプル医院")] {
-        sqlx::query("INSERT INTO clinics (id, name, time_zone, slot_minutes) VALUES ($1, $2, 'Asia/Tokyo', 15)")
-            .bind(clinic.to_string())
-            .bind(name)
-            .execute(&pool)
-            .await
-            .unwrap();
+    for (clinic, name) in [
+        (demo::demo_clinic(), "デモクリニック"),
+        (demo::sample_clinic(), "サンプル医院"),
+    ] {
+        sqlx::query(
+            "INSERT INTO clinics (id, name, time_zone, slot_minutes) VALUES ($1, $2, 'Asia/Tokyo', 15)",
+        )
+        .bind(clinic.to_string())
+        .bind(name)
+        .execute(&pool)
+        .await
+        .unwrap();
     }
     let hash = enkaku_infra::passwords::hash_password(enkaku_tests::PASSWORD);
     for (staff, clinic, email) in [
