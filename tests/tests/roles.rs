@@ -57,9 +57,10 @@ async fn me_shows_each_demo_account_its_role_and_admin_flag(backend: Backend) {
     assert!(view["required"].as_array().unwrap().contains(&json!("admin")));
 }
 
-/// POSTs that change nothing, which every role may send. Adding to this list is a decision
-/// about what an auditor may do: the route must take `AnyStaff`.
-const CHANGE_NOTHING: [&str; 3] = [
+/// The POSTs every role may send: they change none of the clinic's data (a search, a check)
+/// or only the sender's own session. Adding to this list is a decision about what an auditor
+/// may do: the route must take `AnyStaff`.
+const EVERY_ROLE_MAY: [&str; 3] = [
     "/api/v1/logout",
     "/api/v1/appointments/search",
     "/api/v1/destinations/check",
@@ -82,7 +83,7 @@ async fn an_auditor_is_refused_every_change_the_document_lists_and_nothing_chang
             let public = operation["security"] == json!([{}]);
             if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
                 || public
-                || CHANGE_NOTHING.contains(&path.as_str())
+                || EVERY_ROLE_MAY.contains(&path.as_str())
             {
                 continue;
             }
