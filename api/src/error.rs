@@ -85,6 +85,11 @@ impl ApiError {
         )
     }
 
+    /// A 403 `forbidden`: the staff member's role does not allow this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, detail)
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such resource")
     }

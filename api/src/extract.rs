@@ -1,6 +1,6 @@
 //! Extractors that turn a request into what handlers need, failing as `problem+json`:
 //! the JSON body, the path and an appointment's id in it, the query, and the authenticated
-//! staff member.
+//! staff member with what their role allows (SPEC §8).
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -10,6 +10,7 @@ use axum::http::{Method, header};
 use axum_extra::extract::CookieJar;
 use enkaku_domain::ErrorCode;
 use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
+use enkaku_infra::directory::Role;
 use enkaku_infra::sessions::SessionKey;
 use uuid::Uuid;
 
@@ -34,10 +35,15 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A logged-in staff member. Taking it as an argument is what makes a handler
 /// authenticated; its `clinic_id` is the only tenant the handler may touch (R1).
+///
+/// It is also where an auditor is stopped (SPEC §8: reads everything, changes nothing): on any
+/// method but GET, HEAD and OPTIONS an auditor gets 403 `forbidden` before the handler runs,
+/// so no change can forget the check. The few POSTs that change nothing take [`AnyStaff`].
 #[derive(Clone, Debug)]
 pub struct Staff {
     pub staff_id: StaffId,
     pub clinic_id: ClinicId,
+    pub role: Role,
     /// The session the request came with, so what outlives the request can end with it.
     pub session: SessionKey,
     /// The server's id for the request, reused as the correlation id of the events it causes.
@@ -50,44 +56,91 @@ impl FromRequestParts<AppState> for Staff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .map(str::to_owned);
-        let jar = CookieJar::from_headers(&parts.headers);
-        let (token, via_cookie) = match (bearer, jar.get(SESSION_COOKIE)) {
-            (Some(token), _) => (token, false),
-            (None, Some(cookie)) => (cookie.value().to_owned(), true),
-            (None, None) => return Err(ApiError::unauthorized()),
-        };
-        let session = state
-            .sessions
-            .find(&token, state.service.now())
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        // A cookie rides along on cross-site requests; a bearer token does not. So only
-        // cookie-authenticated changes must prove they come from our page (double submit).
-        if via_cookie && !is_safe(&parts.method) {
-            let echoed = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if echoed != Some(session.csrf_token.as_str()) {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::FORBIDDEN,
-                    ErrorCode::CsrfFailed,
-                    "cookie-authenticated changes need the X-CSRF-Token header from login",
-                ));
-            }
+        let staff = authenticate(parts, state).await?;
+        if staff.role == Role::Auditor && !is_safe(&parts.method) {
+            return Err(ApiError::forbidden("an auditor reads and changes nothing"));
         }
-        Ok(Self {
-            staff_id: session.staff_id,
-            clinic_id: session.clinic_id,
-            session: session.key,
-            request_id: request_id(parts),
-            client_request_id: parts.extensions.get::<ClientRequestId>().map(|id| id.0.clone()),
-        })
+        Ok(staff)
     }
+}
+
+/// A logged-in staff member of any role, also on a POST: for the requests that change nothing
+/// although they are not GETs (a search, a destination check), and for logging out.
+pub struct AnyStaff(pub Staff);
+
+impl FromRequestParts<AppState> for AnyStaff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state).await.map(Self)
+    }
+}
+
+/// A logged-in doctor: only doctors start and end calls, and only they take the clinic's side
+/// of one (SPEC §8). Anyone else gets 403 `forbidden`.
+pub struct Doctor(pub Staff);
+
+impl FromRequestParts<AppState> for Doctor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        if staff.role != Role::Doctor {
+            return Err(ApiError::forbidden("only doctors start, join and end calls"));
+        }
+        Ok(Self(staff))
+    }
+}
+
+/// The staff member the request's session (bearer token or cookie) belongs to, whatever their
+/// role; a cookie-authenticated change must also carry the CSRF token.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Staff, ApiError> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .map(str::to_owned);
+    let jar = CookieJar::from_headers(&parts.headers);
+    let (token, via_cookie) = match (bearer, jar.get(SESSION_COOKIE)) {
+        (Some(token), _) => (token, false),
+        (None, Some(cookie)) => (cookie.value().to_owned(), true),
+        (None, None) => return Err(ApiError::unauthorized()),
+    };
+    let session = state
+        .sessions
+        .find(&token, state.service.now())
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    // A cookie rides along on cross-site requests; a bearer token does not. So only
+    // cookie-authenticated changes must prove they come from our page (double submit).
+    if via_cookie && !is_safe(&parts.method) {
+        let echoed = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if echoed != Some(session.csrf_token.as_str()) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                ErrorCode::CsrfFailed,
+                "cookie-authenticated changes need the X-CSRF-Token header from login",
+            ));
+        }
+    }
+    // The role from the directory (cached briefly), not one fixed at login: a changed role
+    // takes effect without a new login.
+    let role = state
+        .directory
+        .staff(session.staff_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?
+        .role;
+    Ok(Staff {
+        staff_id: session.staff_id,
+        clinic_id: session.clinic_id,
+        role,
+        session: session.key,
+        request_id: request_id(parts),
+        client_request_id: parts.extensions.get::<ClientRequestId>().map(|id| id.0.clone()),
+    })
 }
 
 fn is_safe(method: &Method) -> bool {

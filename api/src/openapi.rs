@@ -1,8 +1,9 @@
 //! The OpenAPI document: the routes declare their own operations (utoipa), and this module
 //! adds what holds for every operation alike, in one place, so no route can forget it:
 //! errors are `application/problem+json`, and the answers every route can give (401 without
-//! a session, 404 for an unknown id, 400/413/415/422 for a bad body, 412 for a stale
-//! `If-Match`, 503 with `Retry-After` when a backing service is down) are documented.
+//! a session, 403 for a missing CSRF token or a role that may not, 404 for an unknown id,
+//! 400/413/415/422 for a bad body, 412 for a stale `If-Match`, 503 with `Retry-After` when a
+//! backing service is down) are documented.
 
 use crate::error::{PROBLEM_JSON, Problem};
 use enkaku_domain::ErrorCode;
@@ -94,7 +95,9 @@ fn add_common_answers(operation: &mut Operation, changes: bool) {
         ));
         answers.push((
             "403",
-            "A cookie-authenticated change without the `X-CSRF-Token` from login.",
+            "`csrf_failed`: a cookie-authenticated change without the `X-CSRF-Token` from login; \
+             `forbidden`: the staff member's role does not allow this (an auditor changes \
+             nothing; only doctors start, join and end calls).",
         ));
     }
     if takes(ParameterIn::Path) {
@@ -305,7 +308,7 @@ mod tests {
             ("EntryView", "mode", &modes),
             ("CheckedDestination", "channel", &channels),
             ("OutboxMessageView", "channel", &channels),
-            ("StaffView", "role", &json!(["doctor", "reception"])),
+            ("StaffView", "role", &json!(["doctor", "reception", "auditor"])),
             (
                 "PatientLinkView",
                 "status",

@@ -1,6 +1,6 @@
 // The appointment panel (R16): one appointment in the side panel, with its URLs, delivery and
 // resend, for a video URL edit and cancel (R10, R11), for an in-clinic booking cancel, and
-// the patient URL's reissue. Live updates reload it.
+// the patient URL's reissue; for an auditor only what it shows. Live updates reload it.
 
 import { call, get, ifMatch, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
@@ -70,10 +70,10 @@ export class AppointmentPanel {
       a.status === 'cancelled' ? h('p', { class: 'notice closed' }, 'この予約はキャンセルされました。医療機関用URL・患者用URLとも使えません。') : null,
       video ? this.videoDetails(a) : this.bookingDetails(a),
       a.video ? this.urls(a, active) : null,
-      video && active ? h('div', { class: 'actions' },
+      video && active && !this.ctx.readOnly ? h('div', { class: 'actions' },
         h('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => this.editForm(a) }, '編集'),
         h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel' }, onclick: () => this.cancel(a) }, 'ビデオ通話キャンセル')) : null,
-      !video && a.status === 'booked' ? h('div', { class: 'actions' },
+      !video && a.status === 'booked' && !this.ctx.readOnly ? h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel-booking' }, onclick: () => this.cancelBooking(a) }, '予約キャンセル')) : null,
     ], { focus });
   }
@@ -106,7 +106,7 @@ export class AppointmentPanel {
         row('担当医師', ctx.doctorName(a.doctor_id)),
         row('当日メモ', a.memo || '—'),
         a.waived_booking_fee_yen > 0 ? row('予約料', `院内予約のため徴収しません(${a.waived_booking_fee_yen.toLocaleString('ja-JP')}円)`) : null),
-      a.video && isActive(a)
+      a.video && isActive(a) && !ctx.readOnly
         ? h('a', { class: 'button primary', href: a.video.clinic_url, target: '_blank', rel: 'noopener', dataset: { action: 'start' } }, '診察をはじめる')
         : null);
   }
@@ -128,7 +128,7 @@ export class AppointmentPanel {
       v.delivery ? this.delivery(v.delivery) : h('p', { class: 'delivery none' }, '未送信'),
       v.deliveries.length > 1 ? this.history(v.deliveries) : null,
       // 「URL送信」 until something was sent; 「URL再送」 after (R15).
-      active ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, v.delivery ? 'URL再送' : 'URL送信') : null);
+      active && !ctx.readOnly ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, v.delivery ? 'URL再送' : 'URL送信') : null);
     // A closed call's URLs open nothing: nothing to show, copy or reissue.
     if (!active) return h('section', { class: 'urls' }, deliveries);
     const patientBox = h('div', { class: 'patient-url', id: `patient-url-${a.id}`, hidden: true },
@@ -152,7 +152,7 @@ export class AppointmentPanel {
       toggle,
       patientBox,
       // Not during the call: the patient in it is using this URL.
-      a.status === 'booked' ? h('button', { type: 'button', class: 'danger', dataset: { action: 'reissue' }, onclick: () => this.reissue(a) }, '患者用URLを再発行') : null,
+      a.status === 'booked' && !ctx.readOnly ? h('button', { type: 'button', class: 'danger', dataset: { action: 'reissue' }, onclick: () => this.reissue(a) }, '患者用URLを再発行') : null,
       deliveries);
   }
 

@@ -1,6 +1,8 @@
 // The call screen (R18) at the clinic URL: 「ビデオ通話」 top-left, the doctor's camera
 // bottom-left, the patient in the centre (media arrives with the relay), and the buttons
-// that start (`CallStarted`) and end (`CallEnded`) the call. Staff of the clinic only.
+// that start (`CallStarted`) and end (`CallEnded`) the call. Staff of the clinic only; other
+// staff than doctors see the appointment and are told that only doctors start and end calls
+// (the server refuses them the call's media and its start and end).
 
 import { call, get, ifMatch } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
@@ -87,10 +89,14 @@ function handOver() {
 
 let appointment = null;
 let tz;
+/** Only doctors start, take part in and end calls. */
+let doctor = false;
 
 async function load() {
   try {
-    tz = (await get('/api/v1/me')).clinic.time_zone;
+    const me = await get('/api/v1/me');
+    tz = me.clinic.time_zone;
+    doctor = me.staff.role === 'doctor';
     appointment = await get(`/api/v1/call-links/${encodeURIComponent(token)}`);
     show();
   } catch (problem) {
@@ -126,11 +132,14 @@ function show() {
   }[a.status] ?? (a.status === 'booked' && position === 'after' ? 'このビデオ通話URLの有効期間は終了しました。' : null);
   clearTimeout(opening);
   // Startable only while booked and inside the window; before it, the button waits there.
-  startButton.hidden = a.status !== 'booked' || position === 'after';
+  startButton.hidden = !doctor || a.status !== 'booked' || position === 'after';
   startButton.disabled = a.status !== 'booked' || position !== 'open';
-  endButton.hidden = a.status !== 'in_call';
+  endButton.hidden = !doctor || a.status !== 'in_call';
   if (over) {
     fill(message, over, ' ', backToSchedule());
+    stopMedia();
+  } else if (!doctor) {
+    fill(message, 'ビデオ通話の開始と終了は医師のみが行えます。', ' ', backToSchedule());
     stopMedia();
   } else if (position === 'before' && a.status === 'booked') {
     fill(message, `このビデオ通話は ${dateTime(a.video.valid_from, tz)} から開始できます。その時刻になると「ビデオ通話を開始する」を押せるようになります。`);

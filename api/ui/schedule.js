@@ -1,8 +1,8 @@
 // スケジュール > 予約一覧 (R2, R4, R9) in three views, kept in the address like the day
 // (`?view=`): one doctor's day on the slot grid (the default), that doctor's week, and every
 // doctor's day side by side. On the grid every slot, closed ones too, has the person button
-// that opens 予約受付 in the side panel, an appointment covers the slots its time covers, and
-// on today a line marks the current time.
+// that opens 予約受付 in the side panel (for those who may book), an appointment covers the
+// slots its time covers, and on today a line marks the current time.
 
 import { fill, h, icon } from './lib/dom.js';
 import { radios } from './lib/forms.js';
@@ -239,7 +239,7 @@ function slotRow(ctx, slot, entries, doctor) {
       h('span', { class: 'slot-time' }, label),
       slot.closed ? h('span', { class: 'closed-mark' }, '休診') : null),
     h('ul', { class: 'entries' }, entries),
-    h('button', {
+    ctx.readOnly ? null : h('button', {
       type: 'button',
       class: 'book',
       // Closed slots can be booked too (R2); the name says which it is, and for whom.

@@ -33,6 +33,9 @@ const known = (id) => doctors.items.some((d) => d.id === id);
 
 const ctx = {
   tz: me.clinic.time_zone,
+  // An auditor reads everything and changes nothing (the server refuses their changes): the
+  // page offers them no booking, sending, editing or cancelling.
+  readOnly: me.staff.role === 'auditor',
   doctors: doctors.items,
   menus: menus.items,
   // The doctor in charge of new bookings (R3, R8): the one chosen in the header, remembered
@@ -53,7 +56,9 @@ ctx.booking = new BookingPanel(ctx, panel, (created, notice) => ctx.appointment.
 
 document.title = `${me.clinic.name} — enkaku`;
 fill(document.getElementById('clinic-name'), me.clinic.name);
-fill(document.getElementById('staff-name'), `${me.staff.name} さん`);
+fill(document.getElementById('staff-name'), `${me.staff.name} さん`,
+  ctx.readOnly ? h('span', { class: 'read-only-note' }, '閲覧のみの権限です') : null);
+if (ctx.readOnly) fill(document.getElementById('doctor-select-hint'), '表示する医師を選びます');
 
 const select = document.getElementById('doctor-select');
 fill(select, doctors.items.map((d) => h('option', { value: d.id }, d.name)));

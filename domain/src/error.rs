@@ -107,6 +107,9 @@ error_codes! {
     InvalidCredentials => "invalid_credentials",
     /// A cookie-authenticated change lacks the CSRF token.
     CsrfFailed => "csrf_failed",
+    /// The staff member's role does not allow this (403): an auditor changes nothing, only
+    /// doctors start and end calls.
+    Forbidden => "forbidden",
     /// A provider's callback is not signed with the account's credentials (403).
     InvalidSignature => "invalid_signature",
     /// Too many requests from this address.

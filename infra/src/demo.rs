@@ -1,6 +1,7 @@
 //! The demo data the README describes, with fixed ids so links and bookmarks survive a re-seed.
 
 use crate::db::Db;
+use crate::directory::Role;
 use crate::passwords::hash_password;
 use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
 use uuid::Uuid;
@@ -29,6 +30,12 @@ pub fn sato() -> StaffId {
 pub fn suzuki() -> StaffId {
     StaffId(id("staff/suzuki"))
 }
+pub fn uketsuke() -> StaffId {
+    StaffId(id("staff/uketsuke"))
+}
+pub fn kansa() -> StaffId {
+    StaffId(id("staff/kansa"))
+}
 /// Allows both modes; first visit 30 min, revisit 15 min.
 pub fn general_menu() -> MenuId {
     MenuId(id("menu/general"))
@@ -44,16 +51,112 @@ pub fn sample_menu() -> MenuId {
     MenuId(id("menu/sample-general"))
 }
 
-/// Seed both demo clinics unless they exist. Returns whether anything was written.
+/// Seed the demo: both clinics with their hours and menus unless they exist, and each demo
+/// staff member who is missing, so a store seeded before an account joined the demo gets it.
+/// Returns whether anything was written.
 pub async fn seed(db: &Db) -> Result<bool, sqlx::Error> {
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM clinics WHERE id = $1")
-        .bind(demo_clinic().to_string())
-        .fetch_optional(&db.pool)
-        .await?;
-    if exists.is_some() {
-        return Ok(false);
-    }
     let mut tx = db.begin_write().await?;
+    let clinic: Option<String> = sqlx::query_scalar("SELECT id FROM clinics WHERE id = $1")
+        .bind(demo_clinic().to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let mut wrote = false;
+    if clinic.is_none() {
+        seed_clinics(&mut tx).await?;
+        wrote = true;
+    }
+    wrote |= seed_missing_staff(&mut tx).await?;
+    tx.commit().await?;
+    Ok(wrote)
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// A member of the demo's staff (SPEC §8).
+struct Member {
+    id: StaffId,
+    clinic: ClinicId,
+    email: &'static str,
+    name: &'static str,
+    role: Role,
+    admin: bool,
+}
+
+fn staff() -> [Member; 5] {
+    [
+        Member {
+            id: yamada(),
+            clinic: demo_clinic(),
+            email: "yamada@demo.enkaku.test",
+            name: "山田 太郎",
+            role: Role::Doctor,
+            admin: true,
+        },
+        Member {
+            id: sato(),
+            clinic: demo_clinic(),
+            email: "sato@demo.enkaku.test",
+            name: "佐藤 花子",
+            role: Role::Doctor,
+            admin: false,
+        },
+        Member {
+            id: uketsuke(),
+            clinic: demo_clinic(),
+            email: "uketsuke@demo.enkaku.test",
+            name: "受付 花子",
+            role: Role::Reception,
+            admin: false,
+        },
+        Member {
+            id: kansa(),
+            clinic: demo_clinic(),
+            email: "kansa@demo.enkaku.test",
+            name: "監査 太郎",
+            role: Role::Auditor,
+            admin: false,
+        },
+        Member {
+            id: suzuki(),
+            clinic: sample_clinic(),
+            email: "suzuki@sample.enkaku.test",
+            name: "鈴木 一郎",
+            role: Role::Doctor,
+            admin: true,
+        },
+    ]
+}
+
+/// Add the demo staff members the store lacks; only they cost a password hash.
+async fn seed_missing_staff(tx: &mut Tx) -> Result<bool, sqlx::Error> {
+    let mut wrote = false;
+    for member in staff() {
+        let present: Option<String> = sqlx::query_scalar("SELECT id FROM staff WHERE id = $1")
+            .bind(member.id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if present.is_some() {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO staff (id, clinic_id, email, name, role, admin, password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(member.id.to_string())
+        .bind(member.clinic.to_string())
+        .bind(member.email)
+        .bind(member.name)
+        .bind(member.role.as_str())
+        .bind(i32::from(member.admin))
+        .bind(hash_password(PASSWORD))
+        .execute(&mut **tx)
+        .await?;
+        wrote = true;
+    }
+    Ok(wrote)
+}
+
+async fn seed_clinics(tx: &mut Tx) -> Result<(), sqlx::Error> {
     let clinics = [
         (demo_clinic(), "デモクリニック", "03-1234-5678"),
         (sample_clinic(), "サンプル医院", "06-1234-5678"),
@@ -66,7 +169,7 @@ pub async fn seed(db: &Db) -> Result<bool, sqlx::Error> {
         .bind(clinic.to_string())
         .bind(name)
         .bind(phone)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         for weekday in 0..5 {
             for (opens, closes) in [(9 * 60, 12 * 60), (14 * 60, 18 * 60)] {
@@ -78,33 +181,10 @@ pub async fn seed(db: &Db) -> Result<bool, sqlx::Error> {
                 .bind(weekday)
                 .bind(opens)
                 .bind(closes)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         }
-    }
-    let staff = [
-        (yamada(), demo_clinic(), "yamada@demo.enkaku.test", "山田 太郎"),
-        (sato(), demo_clinic(), "sato@demo.enkaku.test", "佐藤 花子"),
-        (
-            suzuki(),
-            sample_clinic(),
-            "suzuki@sample.enkaku.test",
-            "鈴木 一郎",
-        ),
-    ];
-    for (staff_id, clinic, email, name) in staff {
-        sqlx::query(
-            "INSERT INTO staff (id, clinic_id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, 'doctor', $5)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(staff_id.to_string())
-        .bind(clinic.to_string())
-        .bind(email)
-        .bind(name)
-        .bind(hash_password(PASSWORD))
-        .execute(&mut *tx)
-        .await?;
     }
     let menus = [
         (
@@ -161,9 +241,8 @@ pub async fn seed(db: &Db) -> Result<bool, sqlx::Error> {
         .bind(revisit)
         .bind(fee)
         .bind(order)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
 }

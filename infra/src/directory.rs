@@ -16,19 +16,23 @@ use uuid::Uuid;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// The only role that can be the doctor in charge, and start and end calls.
     Doctor,
     Reception,
+    /// Reads everything staff can read and changes nothing (SPEC §8).
+    Auditor,
 }
 
 impl Role {
     /// Every value, for documents that list them (the OpenAPI enums).
-    pub const ALL: [Self; 2] = [Self::Doctor, Self::Reception];
+    pub const ALL: [Self; 3] = [Self::Doctor, Self::Reception, Self::Auditor];
 
     /// The name in the `staff` table and the API.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Doctor => "doctor",
             Self::Reception => "reception",
+            Self::Auditor => "auditor",
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct StaffRecord {
     pub email: String,
     pub name: String,
     pub role: Role,
+    /// Administers the clinic's set-up, whatever the role (SPEC §8).
+    pub admin: bool,
     pub password_hash: String,
 }
 
@@ -53,6 +59,7 @@ struct StaffRow {
     email: String,
     name: String,
     role: String,
+    admin: i32,
     password_hash: String,
 }
 
@@ -98,7 +105,7 @@ impl SqlDirectory {
 
     pub async fn staff_by_email(&self, email: &str) -> Result<Option<StaffRecord>, DirectoryError> {
         let row: Option<StaffRow> = sqlx::query_as(
-            "SELECT id, clinic_id, email, name, role, password_hash FROM staff WHERE email = $1",
+            "SELECT id, clinic_id, email, name, role, admin, password_hash FROM staff WHERE email = $1",
         )
         .bind(email.trim().to_lowercase())
         .fetch_optional(&self.db.pool)
@@ -111,12 +118,13 @@ impl SqlDirectory {
         if let Some(cached) = self.staff.get(&id) {
             return Ok(cached);
         }
-        let row: Option<StaffRow> =
-            sqlx::query_as("SELECT id, clinic_id, email, name, role, password_hash FROM staff WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.db.pool)
-                .await
-                .map_err(unavailable)?;
+        let row: Option<StaffRow> = sqlx::query_as(
+            "SELECT id, clinic_id, email, name, role, admin, password_hash FROM staff WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
         let record = row.map(staff_record).transpose()?;
         self.staff.insert(id, record.clone());
         Ok(record)
@@ -194,6 +202,7 @@ fn staff_record(row: StaffRow) -> Result<StaffRecord, DirectoryError> {
             .role
             .parse()
             .map_err(|e: UnknownName| DirectoryError(e.to_string()))?,
+        admin: row.admin != 0,
         password_hash: row.password_hash,
     })
 }
@@ -272,6 +281,7 @@ mod row_tests {
             email: "a@example.jp".into(),
             name: "名前".into(),
             role: role.into(),
+            admin: 0,
             password_hash: String::new(),
         }
     }
@@ -280,7 +290,8 @@ mod row_tests {
     fn an_unknown_role_is_an_error_not_a_lesser_role() {
         assert_eq!(staff_record(row("doctor")).unwrap().role, Role::Doctor);
         assert_eq!(staff_record(row("reception")).unwrap().role, Role::Reception);
-        assert!(staff_record(row("auditor?")).is_err());
+        assert_eq!(staff_record(row("auditor")).unwrap().role, Role::Auditor);
+        assert!(staff_record(row("admin")).is_err());
     }
 
     #[test]
@@ -292,7 +303,7 @@ mod row_tests {
                 serde_json::json!(role.as_str())
             );
         }
-        assert_eq!(Role::ALL.map(|r| r.as_str()), ["doctor", "reception"]);
+        assert_eq!(Role::ALL.map(|r| r.as_str()), ["doctor", "reception", "auditor"]);
     }
 
     fn menu_row(modes: &str) -> MenuRow {

@@ -4,25 +4,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, collectErrors, launchBrowser, login, mediaArrives, openWebSocket, receivedMedia, refuseSoundBeforeATap, screenshot,
+  DESKTOP, api, collectErrors, launchBrowser, mediaArrives, openWebSocket, receivedMedia, refuseSoundBeforeATap, screenshot,
   serverAndBrowser, unlabelledControls, watchPeerConnections, weekdayAhead, withoutCamera,
 } from './harness.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
-const DESKTOP = { viewport: { width: 1280, height: 1100 } };
 const R13_BEFORE_WINDOW = 'このビデオ通話は開始前です。開始1時間前より待機することができます。';
 
 const running = serverAndBrowser();
 const date = weekdayAhead();
-
-/** A logged-in staff page (its own browser context, so its own session), and its errors. */
-async function staffPage(email) {
-  const context = await running.browser.newContext(DESKTOP);
-  const page = await context.newPage();
-  const errors = collectErrors(page);
-  await login(page, running.server.url, email);
-  return { page, errors, context };
-}
 
 async function openSchedule(page) {
   await page.goto(`${running.server.url}/schedule?date=${date}`);
@@ -344,7 +334,7 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
   let patientUrl;
 
   before(async () => {
-    ({ page, errors } = await staffPage('yamada@demo.enkaku.test'));
+    ({ page, errors } = await running.staffPage('yamada@demo.enkaku.test'));
   });
 
   test('is created from a slot, shows only in the schedule, and its title can be edited', async () => {
@@ -435,7 +425,7 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
 describe('a call that is open now', () => {
   /** A video call open now, created by Yamada through the API: his page and the call. */
   async function callOpenNow(title) {
-    const staff = await staffPage('yamada@demo.enkaku.test');
+    const staff = await running.staffPage('yamada@demo.enkaku.test');
     const me = await api(staff.page, 'GET', '/api/v1/me');
     const created = await api(staff.page, 'POST', '/api/v1/video-calls', { doctor_id: me.staff.id, start_now: true, title });
     return { ...staff, created };
@@ -497,7 +487,7 @@ describe('a call that is open now', () => {
   const tokenOf = (url) => new URL(url).pathname.split('/').pop();
 
   test('the patient waits with their own preview; the doctor sees the call screen, starts and ends', async () => {
-    const { page, errors } = await staffPage('yamada@demo.enkaku.test');
+    const { page, errors } = await running.staffPage('yamada@demo.enkaku.test');
     await page.goto(`${running.server.url}/schedule`);
     await page.locator('.slots, .empty').first().waitFor();
     await page.getByRole('button', { name: /の予約受付$/ }).first().click().catch(async () => {
@@ -731,7 +721,7 @@ describe('a call that is open now', () => {
 
 describe('予約受付 asks before a double booking or one in the past', () => {
   test('over another booking of the same doctor: 戻る books nothing, 予約する books both', async () => {
-    const { page, errors, context } = await staffPage('yamada@demo.enkaku.test');
+    const { page, errors, context } = await running.staffPage('yamada@demo.enkaku.test');
     await openSchedule(page);
     const book = async (name) => {
       await page.getByRole('button', { name: '11:00 の予約受付' }).click();
@@ -770,7 +760,7 @@ describe('予約受付 asks before a double booking or one in the past', () => {
   });
 
   test('in the past: the time is named and nothing is created unless confirmed', async () => {
-    const { page, errors, context } = await staffPage('yamada@demo.enkaku.test');
+    const { page, errors, context } = await running.staffPage('yamada@demo.enkaku.test');
     const yesterday = new Date(Date.now() + (9 - 24) * 3600 * 1000).toISOString().slice(0, 10);
     await page.goto(`${running.server.url}/schedule?date=${yesterday}&all_times=true`);
     await page.locator('.slots').waitFor();
@@ -793,7 +783,7 @@ describe('予約受付 asks before a double booking or one in the past', () => {
 
 describe('moving an appointment to another doctor', () => {
   test('says whose schedule it went to, and it leaves this one', async () => {
-    const { page, errors, context } = await staffPage('yamada@demo.enkaku.test');
+    const { page, errors, context } = await running.staffPage('yamada@demo.enkaku.test');
     await openSchedule(page);
     await page.getByRole('button', { name: '15:00 の予約受付' }).click();
     const panel = page.locator('#panel');
@@ -822,7 +812,7 @@ describe('moving an appointment to another doctor', () => {
 
 describe('the keyboard', () => {
   test('reaches a slot, opens 予約受付, and Escape closes it', async () => {
-    const { page, errors } = await staffPage('yamada@demo.enkaku.test');
+    const { page, errors } = await running.staffPage('yamada@demo.enkaku.test');
     await openSchedule(page);
     await page.getByLabel('すべての時間を表示する').check();
     await assert.doesNotReject(page.locator('.slot.closed .closed-mark', { hasText: '休診' }).first().waitFor());
@@ -846,8 +836,8 @@ describe('the keyboard', () => {
 
 describe('live updates', () => {
   test('another staff member sees a booking and a cancel without reloading', async () => {
-    const yamada = await staffPage('yamada@demo.enkaku.test');
-    const sato = await staffPage('sato@demo.enkaku.test');
+    const yamada = await running.staffPage('yamada@demo.enkaku.test');
+    const sato = await running.staffPage('sato@demo.enkaku.test');
     // Sato looks at Yamada's schedule and at the reception list.
     await openSchedule(sato.page);
     await sato.page.getByLabel('医師', { exact: true }).selectOption({ label: '山田 太郎' });
@@ -887,7 +877,7 @@ describe('live updates', () => {
 
 describe('a day longer than one page of the lists', () => {
   test('the schedule and 受付一覧 follow next_cursor and show every booking', async () => {
-    const { page, errors } = await staffPage('yamada@demo.enkaku.test');
+    const { page, errors } = await running.staffPage('yamada@demo.enkaku.test');
     const day = weekdayAhead(15);
     const me = await api(page, 'GET', '/api/v1/me');
     const menus = await api(page, 'GET', '/api/v1/menus');

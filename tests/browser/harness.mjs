@@ -57,13 +57,28 @@ export async function startServer(extraEnv = {}) {
   };
 }
 
+/** The desktop window staff pages open in. */
+export const DESKTOP = { viewport: { width: 1280, height: 1100 } };
+
 /**
  * The server and the browser a test file shares: started before its tests, stopped after
- * them. Read `running.server` and `running.browser` inside the tests. `env()` gives (or
- * promises) the server's extra environment when it starts.
+ * them. Read `running.server` and `running.browser` inside the tests; `running.staffPage(email)`
+ * logs a staff member in. `env()` gives (or promises) the server's extra environment when it
+ * starts.
  */
 export function serverAndBrowser(env = () => ({})) {
-  const running = { server: null, browser: null };
+  const running = {
+    server: null,
+    browser: null,
+    /** A logged-in staff page (its own browser context, so its own session), and its errors. */
+    async staffPage(email) {
+      const context = await running.browser.newContext(DESKTOP);
+      const page = await context.newPage();
+      const errors = collectErrors(page);
+      await login(page, running.server.url, email);
+      return { page, errors, context };
+    },
+  };
   before(async () => {
     running.server = await startServer(await env());
     running.browser = await launchBrowser();

@@ -125,6 +125,10 @@ impl Drop for TestApp {
 pub const YAMADA: &str = "yamada@demo.enkaku.test";
 pub const SATO: &str = "sato@demo.enkaku.test";
 pub const SUZUKI: &str = "suzuki@sample.enkaku.test";
+/// デモクリニック's reception account: books and sends, never the doctor in charge.
+pub const UKETSUKE: &str = "uketsuke@demo.enkaku.test";
+/// デモクリニック's auditor: reads everything, changes nothing.
+pub const KANSA: &str = "kansa@demo.enkaku.test";
 pub const PASSWORD: &str = "demo-password";
 
 impl TestApp {

@@ -3,7 +3,7 @@
 //! answers carry their version through `crate::versioning`.
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiPath, AppointmentPath, Staff, UncheckedAppointmentPath};
+use crate::extract::{AnyStaff, ApiJson, ApiPath, AppointmentPath, Doctor, Staff, UncheckedAppointmentPath};
 use crate::idempotency::{create_once, to_completion};
 use crate::state::AppState;
 use crate::versioning::{if_match, respond};
@@ -341,13 +341,14 @@ async fn cancel(
     respond(&state, StatusCode::OK, &at).await
 }
 
-/// CallStarted (R18): only inside the validity window and not after a cancel (else 409).
+/// CallStarted (R18): only inside the validity window and not after a cancel (else 409); only
+/// doctors start calls.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/start-call", tag = "appointments",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = AppointmentView), (status = 409, body = Problem)))]
 async fn start_call(
     State(state): State<AppState>,
-    staff: Staff,
+    Doctor(staff): Doctor,
     headers: HeaderMap,
     // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
     AppointmentPath(id): AppointmentPath,
@@ -356,13 +357,13 @@ async fn start_call(
     respond(&state, StatusCode::OK, &at).await
 }
 
-/// CallEnded (R20).
+/// CallEnded (R20); only doctors end calls.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/end-call", tag = "appointments",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = AppointmentView), (status = 409, body = Problem)))]
 async fn end_call(
     State(state): State<AppState>,
-    staff: Staff,
+    Doctor(staff): Doctor,
     headers: HeaderMap,
     // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
     AppointmentPath(id): AppointmentPath,
@@ -439,13 +440,14 @@ async fn call_link(
 }
 
 /// Check a destination exactly as send-url and resend-url will (R14): the send form enables
-/// its button on 200, and on a 422 shows an error next to the field.
+/// its button on 200, and on a 422 shows an error next to the field. It changes nothing, so
+/// every role may ask.
 #[utoipa::path(post, path = "/api/v1/destinations/check", tag = "appointments",
     request_body = SendUrlRequest,
     responses((status = 200, body = CheckedDestination), (status = 422, body = Problem)))]
 async fn check_destination(
     State(state): State<AppState>,
-    _staff: Staff,
+    _staff: AnyStaff,
     ApiJson(request): ApiJson<SendUrlRequest>,
 ) -> Result<axum::Json<CheckedDestination>, ApiError> {
     let destination = state

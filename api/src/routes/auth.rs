@@ -1,7 +1,7 @@
 //! Staff login, logout and "who am I".
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, CSRF_COOKIE, SESSION_COOKIE, Staff};
+use crate::extract::{AnyStaff, ApiJson, CSRF_COOKIE, SESSION_COOKIE, Staff};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -64,6 +64,8 @@ pub struct StaffView {
     pub email: String,
     #[schema(schema_with = crate::openapi::role)]
     pub role: Role,
+    /// Administers the clinic's set-up (SPEC §8), whatever the role.
+    pub admin: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -107,6 +109,7 @@ async fn who(
             name: record.name,
             email: record.email,
             role: record.role,
+            admin: record.admin,
         },
         ClinicView {
             id: clinic.id.as_uuid(),
@@ -178,11 +181,11 @@ async fn login(
     ))
 }
 
-/// End the session.
+/// End the session (every role may).
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth", responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(
     State(state): State<AppState>,
-    _staff: Staff,
+    _staff: AnyStaff,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -199,7 +202,7 @@ async fn logout(
     Ok((jar, StatusCode::NO_CONTENT))
 }
 
-/// The logged-in staff member and their clinic.
+/// The logged-in staff member (with their `role` and `admin` flag) and their clinic.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
 async fn me(State(state): State<AppState>, staff: Staff) -> Result<Json<MeResponse>, ApiError> {
     let (staff, clinic) = who(&state, staff.staff_id).await?;

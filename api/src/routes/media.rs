@@ -1,11 +1,11 @@
 //! Signalling for the media relay: one WebSocket per participant. The patient joins with the
-//! patient link alone, the clinic with the clinic link and a staff session of that clinic.
+//! patient link alone, the clinic with the clinic link and a doctor's session of that clinic.
 //! Who may join is decided before the upgrade, so a refusal is an ordinary problem answer.
 //!
 //! The protocol on the socket is `PROTOCOL`, which the OpenAPI document shows too.
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiPath, Staff};
+use crate::extract::{ApiPath, Doctor};
 use crate::presence::Participant;
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -45,7 +45,7 @@ const MESSAGE_BURST: u32 = 100;
 /// The signalling protocol, for the OpenAPI document's two media operations.
 const PROTOCOL: &str = "\
 A WebSocket carrying JSON text messages, each with a `type`. The join is allowed or refused \
-before the upgrade (401, 404, 409, 429); a plain request that would be allowed gets 426.
+before the upgrade (401, 403, 404, 409, 429); a plain request that would be allowed gets 426.
 
 Server to page, in this order:
 1. `{\"type\":\"hello\",\"ice_servers\":[{\"urls\":[…]},{\"urls\":[…],\"username\":…,\"credential\":…}]}` at \
@@ -168,15 +168,17 @@ async fn patient_media(
     accept(state, upgrade, page, started)
 }
 
-/// The clinic's media (R18): a WebSocket for staff of the appointment's clinic.
+/// The clinic's media (R18): a WebSocket for a doctor of the appointment's clinic. The clinic's
+/// side of a call is the doctor's: another member of staff would take it over from them.
 #[utoipa::path(get, path = "/api/v1/media/clinic/{token}", tag = "calls",
     description = PROTOCOL,
     params(("token" = String, Path, description = "the clinic link's token")),
     responses((status = 101, description = "signalling WebSocket"), (status = 401, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 426, body = Problem)))]
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 426, body = Problem)))]
 async fn clinic_media(
     State(state): State<AppState>,
-    staff: Staff,
+    Doctor(staff): Doctor,
     ApiPath(token): ApiPath<String>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {

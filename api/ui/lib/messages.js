@@ -41,6 +41,7 @@ const BY_CODE = {
   network: 'サーバーに接続できません。ネットワークを確認してください。',
   not_found: '見つかりません。削除されたか、URLが正しくありません。',
   csrf_failed: 'ログインの有効期限が切れた可能性があります。ページを再読み込みしてください。',
+  forbidden: 'この操作を行う権限がありません。',
   invalid_signature: 'SMS事業者からの通知として確認できませんでした。',
   idempotency_key_in_use: '前の操作を処理中です。少し待ってから再度お試しください。',
   idempotency_key_reused: '入力内容が変わりました。もう一度お試しください。',
