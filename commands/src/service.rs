@@ -7,7 +7,7 @@ use enkaku_domain::appointment::{
     self, Appointment, CarrierReport, Command, CreateAppointment, CreateVideoUrl, DeliveryReport,
     EditVideoUrl, Event, SendPolicy, SendUrl, State,
 };
-use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent};
+use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent, StoredEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
 use enkaku_domain::presence::{self, CallRole, LeaveReason, Presence, PresenceCommand};
@@ -17,7 +17,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 /// How often a command is retried on fresh state when another writer got there first.
-const MAX_ATTEMPTS: usize = 5;
+pub(crate) const MAX_ATTEMPTS: usize = 5;
 
 /// Who is asking, on behalf of which clinic, and under which request.
 #[derive(Clone, Debug)]
@@ -37,6 +37,26 @@ pub struct CommandContext {
     pub if_match: Option<u64>,
 }
 
+impl CommandContext {
+    /// `event` in its envelope, with this command's clinic, actor and causal chain.
+    pub fn envelope(&self, event_id: Uuid, occurred_at: DateTime<Utc>, event: &impl StoredEvent) -> NewEvent {
+        NewEvent {
+            event_id,
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            occurred_at,
+            data: event.to_data(),
+            metadata: EventMetadata {
+                clinic_id: self.clinic_id,
+                actor: self.actor,
+                correlation_id: self.correlation_id,
+                causation_id: self.causation_id,
+                client_request_id: self.client_request_id.clone(),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum CommandError {
     #[error(transparent)]
@@ -45,15 +65,15 @@ pub enum CommandError {
     UnknownDoctor,
     #[error("no menu with this id in the clinic")]
     UnknownMenu,
-    #[error("the appointment is at version {current}, not the one given in If-Match")]
+    #[error("the record is at version {current}, not the one given in If-Match")]
     VersionMismatch { current: u64 },
-    #[error("the appointment kept changing under this command; try again")]
+    #[error("the record kept changing under this command; try again")]
     Contended,
     #[error("a backing store is unavailable: {0}")]
     Unavailable(String),
     /// An event of the stream cannot be read by this build (unknown type, or a payload no
     /// upcaster fixes). Retrying will not help; an operator must look.
-    #[error("the appointment's history cannot be read: {0}")]
+    #[error("the record's history cannot be read: {0}")]
     UnreadableHistory(String),
 }
 
@@ -448,31 +468,18 @@ impl AppointmentService {
     }
 
     fn envelope(&self, ctx: &CommandContext, event: &Event) -> NewEvent {
-        NewEvent {
-            event_id: self.ids.new_id(),
-            event_type: event.event_type().to_owned(),
-            schema_version: event.schema_version(),
-            occurred_at: self.clock.now(),
-            data: event.to_data(),
-            metadata: EventMetadata {
-                clinic_id: ctx.clinic_id,
-                actor: ctx.actor,
-                correlation_id: ctx.correlation_id,
-                causation_id: ctx.causation_id,
-                client_request_id: ctx.client_request_id.clone(),
-            },
-        }
+        ctx.envelope(self.ids.new_id(), self.clock.now(), event)
     }
 }
 
 /// A stream's state: its events, decoded (and upcast), folded into `initial` by `evolve`.
-fn fold<S>(
+pub(crate) fn fold<S, E: StoredEvent>(
     recorded: &[RecordedEvent],
     initial: S,
-    evolve: impl Fn(S, &Event) -> S,
+    evolve: impl Fn(S, &E) -> S,
 ) -> Result<S, CommandError> {
     recorded.iter().try_fold(initial, |state, r| {
-        let event = Event::decode(&r.event_type, r.schema_version, &r.data)
+        let event = E::decode(&r.event_type, r.schema_version, &r.data)
             .map_err(|e| CommandError::UnreadableHistory(e.to_string()))?;
         Ok(evolve(state, &event))
     })

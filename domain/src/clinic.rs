@@ -7,6 +7,11 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+/// The shortest and the longest span, in minutes, the schedule works with: a slot of the grid,
+/// and so a menu's consultation.
+pub const SHORTEST_MINUTES: u32 = 5;
+pub const LONGEST_MINUTES: u32 = 240;
+
 /// One opening range on a weekday (0 = Monday), in minutes after local midnight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpeningRange {
@@ -65,7 +70,7 @@ pub fn slot_grid(
     slot_minutes: u32,
     all_times: bool,
 ) -> Vec<Slot> {
-    let slot_minutes = slot_minutes.clamp(5, 240);
+    let slot_minutes = slot_minutes.clamp(SHORTEST_MINUTES, LONGEST_MINUTES);
     let weekday = date.weekday().num_days_from_monday();
     let open = |minute: u32| {
         hours

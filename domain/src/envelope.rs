@@ -2,6 +2,7 @@
 
 use crate::ids::{ClinicId, StaffId};
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -99,4 +100,60 @@ pub struct RecordedEvent {
     pub occurred_at: DateTime<Utc>,
     pub data: Value,
     pub metadata: EventMetadata,
+}
+
+/// An aggregate's events as the envelope carries them: a `type` name, the `schema_version`
+/// written today, and the `data`. Handlers store and read every aggregate's events through
+/// this, whichever enum they are.
+pub trait StoredEvent: Sized {
+    /// The envelope's `type`.
+    fn event_type(&self) -> &'static str;
+    /// The schema version written today for this event's type.
+    fn schema_version(&self) -> u32;
+    /// The envelope's `data`.
+    fn to_data(&self) -> Value;
+    /// Read an event from its envelope's `type`, `schema_version` and `data`, upcasting old
+    /// payloads to the current shape first.
+    fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError>;
+}
+
+/// An event that could not be read back: unknown type, or a payload that no upcaster fixes.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode event {event_type} v{schema_version}: {reason}")]
+pub struct DecodeError {
+    pub event_type: String,
+    pub schema_version: u32,
+    pub reason: String,
+}
+
+/// The `data` of an event enum serialised as `#[serde(tag = "type", content = "data")]`.
+pub(crate) fn tagged_data(event: &impl Serialize) -> Value {
+    match serde_json::to_value(event) {
+        Ok(Value::Object(mut map)) => map.remove("data").unwrap_or(Value::Null),
+        // Serialising plain structs of strings, numbers and dates cannot fail.
+        _ => Value::Null,
+    }
+}
+
+/// Read an event enum serialised as `#[serde(tag = "type", content = "data")]` whose type is
+/// at schema version `current` today: versions from 1 to `current` are read, after `upcast`
+/// has brought the payload up to date; anything else is an error, never a panic.
+pub(crate) fn decode_tagged<E: DeserializeOwned>(
+    event_type: &str,
+    schema_version: u32,
+    current: u32,
+    data: &Value,
+    upcast: impl FnOnce(Value) -> Value,
+) -> Result<E, DecodeError> {
+    let fail = |reason: String| DecodeError {
+        event_type: event_type.to_owned(),
+        schema_version,
+        reason,
+    };
+    if schema_version == 0 || schema_version > current {
+        return Err(fail(format!("this build reads up to v{current}")));
+    }
+    let data = upcast(data.clone());
+    serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
+        .map_err(|e| fail(e.to_string()))
 }

@@ -8,7 +8,8 @@ use thiserror::Error;
 pub enum ErrorKind {
     /// The input itself is wrong (422).
     Invalid,
-    /// The input is fine but the appointment's current state forbids it (409).
+    /// The input is fine but the current state (of the appointment, the clinic's staff)
+    /// forbids it (409).
     Conflict,
     /// Too many of these too soon; the error says when to try again (429).
     Limited,
@@ -77,6 +78,10 @@ error_codes! {
     UnknownDoctor => "unknown_doctor",
     /// No such menu in the clinic.
     UnknownMenu => "unknown_menu",
+    /// The change would leave the clinic without an active administrator.
+    LastAdmin => "last_admin",
+    /// Another staff member of the clinic has this e-mail address.
+    EmailTaken => "email_taken",
     /// `If-Match` names an older version (412).
     VersionConflict => "version_conflict",
     /// Another change landed at the same moment; try again.
@@ -140,7 +145,8 @@ pub enum DomainError {
     ModeNotAllowed { mode: &'static str },
     #[error("the appointment already exists")]
     AlreadyExists,
-    #[error("no appointment with this id")]
+    /// No such appointment, staff member, menu or closure, or not one of this clinic's.
+    #[error("no such resource in this clinic")]
     NotFound,
     #[error("the start time of a video URL cannot be changed: cancel it and create a new one")]
     StartTimeImmutable,
@@ -168,6 +174,10 @@ pub enum DomainError {
         "the URL of one appointment can be sent at most {per_hour} times an hour; try again in {retry_after_secs} s"
     )]
     SendLimited { per_hour: u32, retry_after_secs: u64 },
+    #[error("the clinic must keep at least one active administrator")]
+    LastAdmin,
+    #[error("another staff member of the clinic has this e-mail address")]
+    EmailTaken,
 }
 
 impl DomainError {
@@ -197,6 +207,8 @@ impl DomainError {
             Self::UnknownDelivery => ErrorCode::UnknownDelivery,
             Self::SmsCountryNotAllowed { .. } => ErrorCode::SmsCountryNotAllowed,
             Self::SendLimited { .. } => ErrorCode::SendLimited,
+            Self::LastAdmin => ErrorCode::LastAdmin,
+            Self::EmailTaken => ErrorCode::EmailTaken,
         }
     }
 
@@ -207,6 +219,7 @@ impl DomainError {
             Self::ModeNotAllowed { .. } => Some("mode"),
             Self::StartTimeImmutable => Some("start_at"),
             Self::SmsCountryNotAllowed { .. } => Some("destination"),
+            Self::EmailTaken => Some("email"),
             _ => None,
         }
     }
@@ -227,7 +240,9 @@ impl DomainError {
             | Self::CallInProgress
             | Self::CallNotStarted
             | Self::OutsideValidityWindow
-            | Self::AlreadySent => ErrorKind::Conflict,
+            | Self::AlreadySent
+            | Self::LastAdmin
+            | Self::EmailTaken => ErrorKind::Conflict,
             Self::SendLimited { .. } => ErrorKind::Limited,
         }
     }

@@ -53,6 +53,38 @@ id_type!(
     /// One attempt to deliver the patient URL (R15 keeps every attempt).
     DeliveryId
 );
+id_type!(
+    /// A closed day (休診日) of a clinic or of one of its doctors.
+    ClosureId
+);
+
+impl ClinicId {
+    /// Name of the event stream holding the clinic's profile and its staff.
+    pub fn stream_id(&self) -> String {
+        format!("clinic-{}", self.0)
+    }
+}
+
+impl StaffId {
+    /// Name of the event stream holding this doctor's weekly hours.
+    pub fn hours_stream_id(&self) -> String {
+        format!("hours-{}", self.0)
+    }
+}
+
+impl MenuId {
+    /// Name of the event stream holding this menu's history.
+    pub fn stream_id(&self) -> String {
+        format!("menu-{}", self.0)
+    }
+}
+
+impl ClosureId {
+    /// Name of the event stream holding this closure's history.
+    pub fn stream_id(&self) -> String {
+        format!("closure-{}", self.0)
+    }
+}
 
 impl AppointmentId {
     /// Name of the event stream holding this appointment's history.

@@ -77,6 +77,15 @@ fn clean_text(
     Ok(text.to_owned())
 }
 
+/// Free text a person must fill in: cleaned as [`clean_text`] does, and not empty.
+fn required_text(field: &'static str, raw: &str, max_chars: usize) -> Result<String, DomainError> {
+    let text = clean_text(field, raw, max_chars, false)?;
+    if text.is_empty() {
+        return Err(DomainError::invalid(field, "is required"));
+    }
+    Ok(text)
+}
+
 /// A stored value (an event written before the rules above) without the characters they now
 /// refuse, so an old history still loads; what it shows is what a new entry would hold.
 fn without_refused(stored: &str) -> String {
@@ -122,19 +131,41 @@ macro_rules! text_type {
     };
 }
 
-text_type!(
-    /// 患者名: required, 1–100 characters (R3). Never shown to the patient.
-    PatientName
-);
-impl PatientName {
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let text = clean_text("patient_name", raw, 100, false)?;
-        if text.is_empty() {
-            return Err(DomainError::invalid("patient_name", "is required"));
+/// A [`text_type!`] a person must fill in, reported on `field` when empty or over `max`
+/// characters.
+macro_rules! required_text_type {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal) => {
+        text_type!($(#[$doc])* $name);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, DomainError> {
+                required_text($field, raw, $max).map(Self)
+            }
         }
-        Ok(Self(text))
-    }
+    };
 }
+
+required_text_type!(
+    /// 患者名: required, 1–100 characters (R3). Never shown to the patient.
+    PatientName, "patient_name", 100
+);
+required_text_type!(
+    /// A clinic's name as patients and staff see it: required, 1–100 characters.
+    ClinicName, "name", 100
+);
+required_text_type!(
+    /// A staff member's name, as colleagues see it in lists and the doctor selector:
+    /// required, 1–100 characters.
+    StaffName, "name", 100
+);
+required_text_type!(
+    /// 診療メニュー名: required, 1–100 characters (R1).
+    MenuName, "name", 100
+);
+required_text_type!(
+    /// Why a day is closed (休診理由), as staff see it: required, 1–200 characters.
+    ClosureReason, "reason", 200
+);
 
 text_type!(
     /// カルテ番号: optional, 1–32 letters, digits, `-` or `_` (R3).
@@ -199,19 +230,23 @@ fn ascii_phone_text(raw: &str) -> String {
         .collect()
 }
 
+/// A valid phone number of any kind, read as people type it; numbers without a country code
+/// are Japanese. `None` when it is no valid number.
+fn read_phone_number(raw: &str) -> Option<phonenumber::PhoneNumber> {
+    let ascii = ascii_phone_text(raw);
+    let text = ascii.trim();
+    if text.is_empty() || text.len() > 32 {
+        return None;
+    }
+    let number = phonenumber::parse(Some(phonenumber::country::Id::JP), text).ok()?;
+    number.is_valid().then_some(number)
+}
+
 impl SmsNumber {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        use phonenumber::{Mode, Type, country::Id, metadata::DATABASE};
-        let invalid = || DomainError::invalid("destination", "is not a valid mobile phone number");
-        let ascii = ascii_phone_text(raw);
-        let text = ascii.trim();
-        if text.is_empty() || text.len() > 32 {
-            return Err(invalid());
-        }
-        let number = phonenumber::parse(Some(Id::JP), text).map_err(|_| invalid())?;
-        if !number.is_valid() {
-            return Err(invalid());
-        }
+        use phonenumber::{Mode, Type, metadata::DATABASE};
+        let number = read_phone_number(raw)
+            .ok_or_else(|| DomainError::invalid("destination", "is not a valid mobile phone number"))?;
         match number.number_type(&DATABASE) {
             Type::Mobile | Type::FixedLineOrMobile => {}
             _ => {
@@ -291,25 +326,92 @@ impl SmsCountries {
 }
 
 text_type!(
+    /// A phone number people can call, of any kind (a landline, a mobile, a free dial), as
+    /// they read it: Japanese numbers in their national form (`03-1234-5678`), others in the
+    /// international one (`+44 20 7946 0958`).
+    PhoneNumber
+);
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        use phonenumber::{Mode, country::Id};
+        let number = read_phone_number(raw)
+            .ok_or_else(|| DomainError::invalid("phone", "is not a valid phone number"))?;
+        let mode = if number.country().id() == Some(Id::JP) {
+            Mode::National
+        } else {
+            Mode::International
+        };
+        Ok(Self(number.format().mode(mode).to_string()))
+    }
+}
+
+/// An IANA time zone (`Asia/Tokyo`): the clinic's local day, hours and closures are in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
+pub struct IanaTimeZone(chrono_tz::Tz);
+
+impl IanaTimeZone {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        raw.trim()
+            .parse()
+            .map(Self)
+            .map_err(|_| DomainError::invalid("time_zone", "is not an IANA time zone such as Asia/Tokyo"))
+    }
+
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.0
+    }
+}
+
+impl TryFrom<String> for IanaTimeZone {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<IanaTimeZone> for String {
+    fn from(value: IanaTimeZone) -> String {
+        value.0.name().to_owned()
+    }
+}
+
+impl fmt::Display for IanaTimeZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
+text_type!(
     /// An e-mail address as RFC 5322 allows, with a dotted domain (R14).
     EmailAddress
 );
 impl EmailAddress {
+    /// A patient's address, the destination of their URL (R14).
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        Self::parse_field("destination", raw)
+    }
+
+    /// An address given in the request field `field` (a staff member's `email`, say).
+    pub fn parse_field(field: &'static str, raw: &str) -> Result<Self, DomainError> {
         let text = raw.trim();
         let options = email_address::Options::default()
             .with_required_tld()
             .without_domain_literal()
             .without_display_text();
         if text.len() > 254 {
-            return Err(DomainError::invalid(
-                "destination",
-                "is too long for an e-mail address",
-            ));
+            return Err(DomainError::invalid(field, "is too long for an e-mail address"));
         }
         email_address::EmailAddress::parse_with_options(text, options)
             .map(|address| Self(address.as_str().to_owned()))
-            .map_err(|e| DomainError::invalid("destination", format!("is not a valid e-mail address ({e})")))
+            .map_err(|e| DomainError::invalid(field, format!("is not a valid e-mail address ({e})")))
+    }
+
+    /// Whether both name the same mailbox, as people and sign-in treat addresses: case does
+    /// not matter (`Sato@Clinic.jp` is `sato@clinic.jp`).
+    pub fn same_mailbox(&self, other: &Self) -> bool {
+        self.0.to_lowercase() == other.0.to_lowercase()
     }
 }
 
@@ -576,13 +678,87 @@ mod tests {
     type TextParser = fn(&str) -> Result<String, DomainError>;
 
     /// Every free-text parser, by the field it reports.
-    fn text_parsers() -> [(&'static str, TextParser); 4] {
+    fn text_parsers() -> [(&'static str, TextParser); 8] {
         [
             ("patient_name", |s| PatientName::parse(s).map(String::from)),
             ("chart_number", |s| ChartNumber::parse(s).map(String::from)),
             ("title", |s| Title::parse(s).map(String::from)),
             ("memo", |s| Memo::parse(s).map(String::from)),
+            ("name", |s| ClinicName::parse(s).map(String::from)),
+            ("name", |s| StaffName::parse(s).map(String::from)),
+            ("name", |s| MenuName::parse(s).map(String::from)),
+            ("reason", |s| ClosureReason::parse(s).map(String::from)),
         ]
+    }
+
+    #[test]
+    fn names_of_clinics_staff_and_menus_are_required_and_at_most_100_characters() {
+        let long = "あ".repeat(101);
+        for (field, parse) in &text_parsers()[4..7] {
+            for bad in ["", " \u{3000} ", &long] {
+                assert_eq!(parse(bad).unwrap_err().field(), Some(*field), "{bad:?}");
+            }
+            assert_eq!(parse(" 一般内科 ").unwrap(), "一般内科");
+            assert!(parse(&"あ".repeat(100)).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_phone_number_for_patients_may_be_a_landline_and_reads_as_japanese_people_write_it() {
+        for (raw, shown) in [
+            ("03-1234-5678", "03-1234-5678"),
+            ("０３（１２３４）５６７８", "03-1234-5678"),
+            ("0312345678", "03-1234-5678"),
+            ("+81 3 1234 5678", "03-1234-5678"),
+            ("090-1234-5678", "090-1234-5678"),
+            ("0120-123-456", "0120-123-456"),
+            ("+44 20 7946 0958", "+44 20 7946 0958"),
+        ] {
+            let phone = PhoneNumber::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(phone.as_str(), shown, "{raw}");
+            assert_eq!(PhoneNumber::parse(shown).unwrap(), phone, "parsing is idempotent");
+        }
+        for bad in ["", "12345", "03-1234", "not a number"] {
+            assert_eq!(
+                PhoneNumber::parse(bad).unwrap_err().field(),
+                Some("phone"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_time_zone_is_an_iana_name_and_travels_as_it() {
+        let tokyo = IanaTimeZone::parse(" Asia/Tokyo ").unwrap();
+        assert_eq!(tokyo.tz(), chrono_tz::Asia::Tokyo);
+        assert_eq!(serde_json::to_value(tokyo).unwrap(), "Asia/Tokyo");
+        assert_eq!(
+            serde_json::from_value::<IanaTimeZone>(serde_json::json!("Asia/Tokyo")).unwrap(),
+            tokyo
+        );
+        for bad in ["", "Tokyo", "JST+9", "Asia/Nowhere"] {
+            assert_eq!(
+                IanaTimeZone::parse(bad).unwrap_err().field(),
+                Some("time_zone"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_staff_address_is_reported_on_its_own_field_and_compared_without_case() {
+        let err = EmailAddress::parse_field("email", "sato@").unwrap_err();
+        assert_eq!(err.field(), Some("email"));
+        assert_eq!(
+            EmailAddress::parse("sato@").unwrap_err().field(),
+            Some("destination")
+        );
+        let sato = EmailAddress::parse_field("email", "sato@demo.enkaku.test").unwrap();
+        let shouted = EmailAddress::parse_field("email", "SATO@Demo.Enkaku.Test").unwrap();
+        assert!(sato.same_mailbox(&shouted));
+        assert_eq!(shouted.as_str(), "SATO@Demo.Enkaku.Test", "kept as typed");
+        let other = EmailAddress::parse_field("email", "sato2@demo.enkaku.test").unwrap();
+        assert!(!sato.same_mailbox(&other));
     }
 
     #[test]

@@ -39,6 +39,8 @@ macro_rules! named_by_as_str {
 use crate::appointment::{CarrierStatus, DeliveryStatus, Kind, LinkStatus, Status};
 use crate::menu::{ConsultationMode, VisitType};
 use crate::presence::{CallRole, LeaveReason};
+use crate::setup::clinic::Role;
+use crate::setup::hours::Weekday;
 use crate::values::{Channel, Provider};
 
 named_by_as_str!(
@@ -53,6 +55,8 @@ named_by_as_str!(
     Provider => "provider",
     CallRole => "call role",
     LeaveReason => "leave reason",
+    Role => "staff role",
+    Weekday => "weekday",
 );
 
 #[cfg(test)]
@@ -95,6 +99,8 @@ mod tests {
         names_agree(&Provider::ALL, Provider::as_str);
         names_agree(&CallRole::ALL, CallRole::as_str);
         names_agree(&LeaveReason::ALL, LeaveReason::as_str);
+        names_agree(&Role::ALL, Role::as_str);
+        names_agree(&Weekday::ALL, Weekday::as_str);
     }
 
     #[test]
@@ -120,6 +126,11 @@ mod tests {
         assert_eq!(ConsultationMode::ALL.map(|v| v.as_str()), ["in_person", "online"]);
         assert_eq!(VisitType::ALL.map(|v| v.as_str()), ["first", "revisit"]);
         assert_eq!(Channel::ALL.map(|v| v.as_str()), ["sms", "email"]);
+        assert_eq!(Role::ALL.map(|v| v.as_str()), ["doctor", "reception", "auditor"]);
+        assert_eq!(
+            Weekday::ALL.map(|v| v.as_str()),
+            ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        );
     }
 
     #[test]

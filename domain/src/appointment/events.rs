@@ -3,6 +3,8 @@
 //! upcast to the current shape before they are read (see [`Event::decode`]).
 
 use super::BookedMenu;
+pub use crate::envelope::DecodeError;
+use crate::envelope::{StoredEvent, decode_tagged, tagged_data};
 use crate::ids::{ClinicId, DeliveryId, StaffId};
 use crate::menu::{ConsultationMode, VisitType};
 use crate::presence::{CallRole, LeaveReason};
@@ -209,15 +211,6 @@ pub enum Event {
     ParticipantLeft(ParticipantLeft),
 }
 
-/// An event that could not be read back: unknown type, or a payload that no upcaster fixes.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot decode event {event_type} v{schema_version}: {reason}")]
-pub struct DecodeError {
-    pub event_type: String,
-    pub schema_version: u32,
-    pub reason: String,
-}
-
 impl Event {
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -245,28 +238,34 @@ impl Event {
 
     /// The `data` part of the envelope.
     pub fn to_data(&self) -> Value {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(mut map)) => map.remove("data").unwrap_or(Value::Null),
-            // Serialising plain structs of strings, numbers and dates cannot fail.
-            _ => Value::Null,
-        }
+        tagged_data(self)
     }
 
     /// Read an event from its envelope's `type`, `schema_version` and `data`, upcasting old
     /// payloads to the current shape first.
     pub fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError> {
-        let fail = |reason: String| DecodeError {
-            event_type: event_type.to_owned(),
+        decode_tagged(
+            event_type,
             schema_version,
-            reason,
-        };
-        let current = current_schema_version(event_type);
-        if schema_version == 0 || schema_version > current {
-            return Err(fail(format!("this build reads up to v{current}")));
-        }
-        let data = upcast(event_type, schema_version, data.clone());
-        serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
-            .map_err(|e| fail(e.to_string()))
+            current_schema_version(event_type),
+            data,
+            |data| upcast(event_type, schema_version, data),
+        )
+    }
+}
+
+impl StoredEvent for Event {
+    fn event_type(&self) -> &'static str {
+        Event::event_type(self)
+    }
+    fn schema_version(&self) -> u32 {
+        Event::schema_version(self)
+    }
+    fn to_data(&self) -> Value {
+        Event::to_data(self)
+    }
+    fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError> {
+        Event::decode(event_type, schema_version, data)
     }
 }
 
