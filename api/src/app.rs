@@ -23,6 +23,7 @@ use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
+use enkaku_infra::setup_links::SetupLinks;
 use enkaku_infra::{Db, demo, secrets};
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
@@ -297,6 +298,7 @@ impl Application {
             service: service.clone(),
             directory: stack.directory.clone(),
             sessions: SessionStore::new(stack.db.clone(), chrono::Duration::hours(12)),
+            setup_links: SetupLinks::new(stack.db.clone()),
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
             channels,
             twilio_auth_token: config.delivery.twilio_auth_token.clone(),

@@ -10,9 +10,11 @@ use enkaku_commands::ports::EventStore;
 use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
 use enkaku_domain::values::Provider;
 use enkaku_domain::values::SmsCountries;
+use enkaku_infra::bootstrap;
 use enkaku_infra::channels::Route;
 use enkaku_infra::kafka::KafkaConfig;
 use enkaku_infra::mail::{SmtpConfig, SmtpSender};
+use enkaku_infra::setup_links::SetupLinks;
 use enkaku_infra::twilio::{TwilioAuth, TwilioConfig, TwilioFrom, TwilioSender};
 use enkaku_media::ice_servers::{DEFAULT_TURN_TTL, IceServers};
 use enkaku_media::ports::PortRange;
@@ -51,11 +53,40 @@ enum Command {
     Replay,
     /// Print events as JSON lines: one stream's history, or the global log.
     Events(EventsArgs),
+    /// Set up a clinic.
+    #[command(subcommand)]
+    Clinic(ClinicCommand),
     /// Print the AsyncAPI 3 document of the Kafka topic (docs/asyncapi.yaml).
     Asyncapi {
         #[arg(long, env = "ENKAKU_KAFKA_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_TOPIC)]
         topic: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ClinicCommand {
+    /// Create a clinic and its first administrator, and print the one-time set-up URL (valid
+    /// 24 h) where that person chooses a password.
+    Create(ClinicCreateArgs),
+}
+
+#[derive(clap::Args)]
+struct ClinicCreateArgs {
+    /// The clinic's name as staff and patients see it.
+    #[arg(long)]
+    name: String,
+    /// The first administrator's e-mail address: their login.
+    #[arg(long)]
+    admin_email: String,
+    /// The first administrator's name.
+    #[arg(long, default_value = "管理者")]
+    admin_name: String,
+    /// The clinic's IANA time zone.
+    #[arg(long, default_value = "Asia/Tokyo")]
+    time_zone: String,
+    /// Base of the set-up URL, as for `serve`.
+    #[arg(long, env = "ENKAKU_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    public_url: String,
 }
 
 #[derive(clap::Args)]
@@ -427,6 +458,9 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Replay => replay(&config(&ServeArgs::parse_default())).await,
+        Command::Clinic(ClinicCommand::Create(args)) => {
+            create_clinic(&config(&ServeArgs::parse_default()), args).await
+        }
         Command::Events(args) => events(&config(&ServeArgs::parse_default()), args).await,
     }
 }
@@ -444,12 +478,20 @@ impl ServeArgs {
 }
 
 async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
+    let demo = config.seed_demo;
     let app = Application::build(config).await?;
     println!("enkaku is running at {}", app.public_url());
-    println!(
-        "open {}/ in a browser; log in with yamada@demo.enkaku.test / demo-password",
-        app.public_url()
-    );
+    if demo {
+        println!(
+            "open {}/ in a browser; log in with yamada@demo.enkaku.test / demo-password",
+            app.public_url()
+        );
+    } else if !bootstrap::has_clinics(&app.state().db).await? {
+        println!(
+            "no clinic yet: create one with `enkaku clinic create --name NAME --admin-email EMAIL` \
+             (same data directory or database), then open the set-up URL it prints"
+        );
+    }
     std::io::stdout().flush()?;
     app.run_until(shutdown_signal()).await
 }
@@ -474,6 +516,34 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+async fn create_clinic(config: &Config, args: ClinicCreateArgs) -> anyhow::Result<()> {
+    let stack = Stack::open(config).await?;
+    let created = bootstrap::create_clinic(
+        &stack.db,
+        &bootstrap::NewClinic {
+            name: &args.name,
+            time_zone: &args.time_zone,
+            admin_name: &args.admin_name,
+            admin_email: &args.admin_email,
+        },
+    )
+    .await?;
+    let link = SetupLinks::new(stack.db.clone())
+        .issue(created.admin, created.clinic, chrono::Utc::now())
+        .await?;
+    println!(
+        "created the clinic {} and its administrator {}",
+        created.clinic,
+        args.admin_email.trim()
+    );
+    println!(
+        "set-up URL (give it to them only; it works once, until {}):",
+        link.valid_until.to_rfc3339()
+    );
+    println!("{}/setup/{}", args.public_url.trim_end_matches('/'), link.token);
+    Ok(())
 }
 
 async fn replay(config: &Config) -> anyhow::Result<()> {

@@ -16,6 +16,7 @@ use enkaku_infra::channels::Channels;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::sessions::SessionStore;
+use enkaku_infra::setup_links::SetupLinks;
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::Relay;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub service: Arc<AppointmentService>,
     pub directory: SqlDirectory,
     pub sessions: SessionStore,
+    pub setup_links: SetupLinks,
     pub idempotency: IdempotencyStore,
     /// Which provider carries each channel (for `/healthz` and the 送信ボックス).
     pub channels: Channels,

@@ -31,6 +31,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         // The token stays in the path; the page's script reads it from there.
         .route("/call/{token}", get(|| page("call.html")))
         .route("/p/{token}", get(|| page("patient.html")))
+        .route("/setup/{token}", get(|| page("setup.html")))
         .route("/favicon.ico", get(|| page("icon.svg")))
         .route("/ui/{*file}", get(asset))
 }

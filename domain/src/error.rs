@@ -117,6 +117,8 @@ error_codes! {
     Forbidden => "forbidden",
     /// A provider's callback is not signed with the account's credentials (403).
     InvalidSignature => "invalid_signature",
+    /// The set-up link was used, replaced by a newer one, or has expired (410).
+    SetupLinkGone => "setup_link_gone",
     /// Too many requests from this address.
     RateLimited => "rate_limited",
     /// Too many logins at once, from everywhere.

@@ -1,8 +1,9 @@
 //! Adapters: the SQL event store (SQLite or PostgreSQL), the event feeds (the store's log,
 //! Kafka) and the Kafka publisher, the clinic directory and its demo seed, staff password
-//! hashing, staff sessions, idempotency records, the delivery channels (the embedded outbox,
+//! hashing, staff sessions and set-up links, idempotency records, the delivery channels (the embedded outbox,
 //! Twilio, SMTP) and the delivery worker's queue, and start-up configuration.
 
+pub mod bootstrap;
 pub mod channels;
 pub mod data_dir;
 pub mod db;
@@ -18,6 +19,8 @@ pub mod outbox;
 pub mod passwords;
 pub mod secrets;
 pub mod sessions;
+pub mod setup_links;
+mod tokens;
 pub mod ttl_cache;
 pub mod twilio;
 

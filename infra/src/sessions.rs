@@ -1,14 +1,11 @@
-//! Staff sessions. The token is 256 random bits handed to the client once; only its SHA-256
-//! is stored, so a copy of the database does not let anyone log in.
+//! Staff sessions. The token is handed to the client once; only its digest is stored
+//! (`crate::tokens`), so a copy of the database does not let anyone log in.
 
 use crate::db::Db;
+use crate::tokens::{digest, random_token};
 use crate::ttl_cache::TtlCache;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use enkaku_domain::ids::{ClinicId, StaffId};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -31,16 +28,6 @@ pub struct IssuedSession {
     pub token: String,
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// How long a looked-up session is trusted without asking the database again. A logout in

@@ -1,7 +1,7 @@
 // What the browser tests share: the real enkaku binary on a fresh data directory, Debian's
 // Chromium driven by Playwright (never a downloaded browser), and screenshots of every screen.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -49,6 +49,12 @@ export async function startServer(extraEnv = {}) {
   });
   return {
     url,
+    /** Run an `enkaku` subcommand on this server's store; resolves to what it printed. */
+    cli(...args) {
+      const run = spawnSync(binary(), ['--data-dir', dataDir, ...args], { env, encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      return run.stdout;
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));

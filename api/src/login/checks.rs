@@ -1,4 +1,4 @@
-//! Password checks, bounded: each argon2 check holds ~19 MiB
+//! Password checks and hashing, bounded: each argon2 run holds ~19 MiB
 //! (`enkaku_infra::passwords::PASSWORD_MEMORY_KIB`) for its duration, so only a few run at
 //! once, and a request waits for its turn only briefly before it is told to come back.
 //!
@@ -27,14 +27,15 @@ const MAX_AT_ONCE: usize = 8;
 /// How long a login waits for a turn before it gets 503 `busy`.
 pub const QUEUE_DEADLINE: Duration = Duration::from_secs(2);
 
-/// A password, the hash to check it against, where the answer goes, and the turn it holds
-/// until the check is done.
-type Job = (
-    String,
-    Option<String>,
-    oneshot::Sender<bool>,
-    OwnedSemaphorePermit,
-);
+/// What a password thread does, where the answer goes, and the turn it holds until done.
+enum Work {
+    /// Check a password against a hash (`None`: an unknown address).
+    Verify(String, Option<String>, oneshot::Sender<bool>),
+    /// Hash a new password.
+    Hash(String, oneshot::Sender<String>),
+}
+
+type Job = (Work, OwnedSemaphorePermit);
 
 pub struct PasswordChecks {
     permits: Arc<Semaphore>,
@@ -68,12 +69,22 @@ impl PasswordChecks {
                     let mut memory = PasswordMemory::default();
                     loop {
                         let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok((password, hash, answer, turn)) = job else {
+                        let Ok((work, turn)) = job else {
                             return;
                         };
-                        let ok = check(&mut memory, &password, hash.as_deref());
-                        drop(turn);
-                        let _ = answer.send(ok);
+                        match work {
+                            Work::Verify(password, hash, answer) => {
+                                let ok = check(&mut memory, &password, hash.as_deref());
+                                drop(turn);
+                                let _ = answer.send(ok);
+                            }
+                            Work::Hash(password, answer) => {
+                                // Rare (a password being set): its own allocation is fine.
+                                let hash = hash_password(&password);
+                                drop(turn);
+                                let _ = answer.send(hash);
+                            }
+                        }
                     }
                 })
                 .expect("start a password-check thread");
@@ -93,17 +104,27 @@ impl PasswordChecks {
 
     /// Whether `password` matches `hash` (`None`: an unknown address, which never matches).
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
+        let (answer, answered) = oneshot::channel();
+        self.run(Work::Verify(password, hash, answer)).await?;
+        answered.await.map_err(ApiError::internal)
+    }
+
+    /// The hash of a new password, made on the same bounded threads as the checks.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let (answer, answered) = oneshot::channel();
+        self.run(Work::Hash(password, answer)).await?;
+        answered.await.map_err(ApiError::internal)
+    }
+
+    /// Queue `work` once a turn is free, or tell the client to come back.
+    async fn run(&self, work: Work) -> Result<(), ApiError> {
         let turn = tokio::time::timeout(self.queue_deadline, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| busy(self.queue_deadline))?
             .map_err(ApiError::internal)?;
         // The turn goes with the job, so a client that hangs up does not free it before the
-        // check's memory is.
-        let (answer, answered) = oneshot::channel();
-        self.jobs
-            .send((password, hash, answer, turn))
-            .map_err(ApiError::internal)?;
-        answered.await.map_err(ApiError::internal)
+        // work's memory is.
+        self.jobs.send((work, turn)).map_err(ApiError::internal)
     }
 }
 
@@ -135,5 +156,23 @@ mod tests {
         assert!(!checks.verify("pw".into(), None).await.unwrap());
         let hash = hash_password("pw");
         assert!(checks.verify("pw".into(), Some(hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_made_on_the_pool_verifies() {
+        let checks = PasswordChecks::new(1, QUEUE_DEADLINE);
+        let hash = checks.hash("long enough password".into()).await.unwrap();
+        assert!(
+            checks
+                .verify("long enough password".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !checks
+                .verify("another password".into(), Some(hash))
+                .await
+                .unwrap()
+        );
     }
 }

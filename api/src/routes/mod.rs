@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod public;
 pub mod search;
 pub mod setup;
+pub mod setup_links;
 pub mod webhooks;
 
 use crate::error::ApiError;
@@ -50,6 +51,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(public::router())
         .merge(auth::router())
         .merge(setup::router())
+        .merge(setup_links::router())
         .merge(lists::router())
         .merge(search::router())
         .merge(appointments::router())

@@ -15,6 +15,7 @@ const BY_FIELD = {
   visit_type: '初診・再診を選んでください。',
   mode: '診察方式を選んでください。',
   query: '患者名またはカルテ番号を入力してください（100文字以内）。',
+  password: 'パスワードは10文字以上256文字以内で入力してください。',
 };
 
 const BY_CODE = {
@@ -43,6 +44,7 @@ const BY_CODE = {
   csrf_failed: 'ログインの有効期限が切れた可能性があります。ページを再読み込みしてください。',
   forbidden: 'この操作を行う権限がありません。',
   invalid_signature: 'SMS事業者からの通知として確認できませんでした。',
+  setup_link_gone: 'このURLは使用済みか、有効期限が切れています。管理者に新しいURLの発行を依頼してください。',
   idempotency_key_in_use: '前の操作を処理中です。少し待ってから再度お試しください。',
   idempotency_key_reused: '入力内容が変わりました。もう一度お試しください。',
   unavailable: 'サーバーが一時的に利用できません。しばらくしてから再度お試しください。',
