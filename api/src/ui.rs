@@ -23,7 +23,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let home = pages[0];
     let mut router = Router::new()
         .route("/", get(move || async move { Redirect::to(home) }))
-        .route("/login", get(|| page("login.html")));
+        .route("/login", get(|| page("login.html")))
+        .route("/password", get(|| page("password.html")));
     for path in pages {
         router = router.route(path, get(|| page("staff.html")));
     }

@@ -68,8 +68,10 @@ pub async fn create_clinic(db: &Db, new: &NewClinic<'_>) -> Result<CreatedClinic
         admin: StaffId(Uuid::now_v7()),
     };
     let mut tx = db.begin_write().await?;
-    let taken: Option<String> = sqlx::query_scalar("SELECT id FROM staff WHERE lower(email) = lower($1)")
-        .bind(email.as_str())
+    // Stored in lower case: login looks addresses up that way.
+    let login = email.as_str().to_lowercase();
+    let taken: Option<String> = sqlx::query_scalar("SELECT id FROM staff WHERE lower(email) = $1")
+        .bind(&login)
         .fetch_optional(&mut *tx)
         .await?;
     if taken.is_some() {
@@ -88,7 +90,7 @@ pub async fn create_clinic(db: &Db, new: &NewClinic<'_>) -> Result<CreatedClinic
     )
     .bind(created.admin.to_string())
     .bind(created.clinic.to_string())
-    .bind(email.as_str())
+    .bind(&login)
     .bind(admin_name)
     .execute(&mut *tx)
     .await?;

@@ -114,6 +114,35 @@ impl SqlDirectory {
         row.map(staff_record).transpose()
     }
 
+    /// Replace a staff member's password hash and end their other sessions (whoever knew the
+    /// old password is out), keeping the one with digest `keep`: all or nothing. Returns the
+    /// digests of the sessions ended, for `SessionStore::forget`.
+    pub async fn change_password(
+        &self,
+        id: StaffId,
+        hash: &str,
+        keep: &str,
+    ) -> Result<Vec<String>, DirectoryError> {
+        let mut tx = self.db.begin_write().await.map_err(unavailable)?;
+        sqlx::query("UPDATE staff SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let ended = sqlx::query_scalar(
+            "DELETE FROM sessions WHERE staff_id = $1 AND token_hash <> $2 RETURNING token_hash",
+        )
+        .bind(id.to_string())
+        .bind(keep)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        self.staff.remove(&id);
+        Ok(ended)
+    }
+
     pub async fn staff(&self, id: StaffId) -> Result<Option<StaffRecord>, DirectoryError> {
         if let Some(cached) = self.staff.get(&id) {
             return Ok(cached);

@@ -14,6 +14,13 @@ use tokio::sync::broadcast;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SessionKey(String);
 
+impl SessionKey {
+    /// The token's digest, as the `sessions` table keys it.
+    pub fn digest(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     pub key: SessionKey,
@@ -118,6 +125,15 @@ impl SessionStore {
             .execute(self.db.writer())
             .await
             .map(|r| r.rows_affected())
+    }
+
+    /// Sessions another store operation already deleted (by their digests): this process
+    /// stops trusting its cached copies at once, and their live streams end.
+    pub fn forget(&self, digests: Vec<String>) {
+        for key in digests {
+            self.cache.remove(&key);
+            let _ = self.revoked.send(SessionKey(key));
+        }
     }
 
     pub async fn revoke(&self, token: &str) -> Result<(), sqlx::Error> {

@@ -116,13 +116,14 @@ impl SetupLinks {
 
     /// Use `token` up to set the password to `password_hash`, ending the person's sessions
     /// (whoever knew the old password is out). All or nothing, and only once: `false` when the
-    /// link was not usable (another request used it first, or it expired meanwhile).
+    /// link was not usable (another request used it first, or it expired meanwhile), else the
+    /// digests of the sessions ended, for `SessionStore::forget`.
     pub async fn use_up(
         &self,
         token: &str,
         password_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Option<Vec<String>>, sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
         let staff: Option<String> = sqlx::query_scalar(
             "UPDATE setup_links SET used_at_ms = $1
@@ -134,19 +135,19 @@ impl SetupLinks {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(staff) = staff else {
-            return Ok(false);
+            return Ok(None);
         };
         sqlx::query("UPDATE staff SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(&staff)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE staff_id = $1")
+        let ended = sqlx::query_scalar("DELETE FROM sessions WHERE staff_id = $1 RETURNING token_hash")
             .bind(&staff)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(ended))
     }
 }
 

@@ -8,6 +8,7 @@ import { collectErrors, screenshot, serverAndBrowser, unlabelledControls } from 
 
 const running = serverAndBrowser();
 const PASSWORD = '桜の咲く頃に会いましょう';
+const NEW_PASSWORD = '新緑の季節にまた会いましょう';
 
 describe('the first administrator of a new clinic', () => {
   let page;
@@ -53,6 +54,35 @@ describe('the first administrator of a new clinic', () => {
     await page.waitForURL(/\/schedule/);
     await assert.doesNotReject(page.locator('#clinic-name', { hasText: 'さくら内科' }).waitFor());
     await assert.doesNotReject(page.locator('#staff-name', { hasText: '桜井 一郎' }).waitFor());
+  });
+
+  test('changes the password with the current one, and logs in with the new one', async () => {
+    await page.getByRole('link', { name: 'パスワード変更' }).click();
+    await page.waitForURL(/\/password$/);
+    const current = page.getByLabel(/^現在のパスワード/);
+    const next = page.getByLabel(/^新しいパスワード(?!（確認）)/);
+    await current.fill('not the password at all');
+    await next.fill(NEW_PASSWORD);
+    await page.getByLabel('新しいパスワード（確認）').fill(NEW_PASSWORD);
+    await page.getByRole('button', { name: 'パスワードを変更する' }).click();
+    await assert.doesNotReject(page.getByText('現在のパスワードが正しくありません。').waitFor());
+    assert.equal(await current.getAttribute('aria-invalid'), 'true');
+    await current.fill(PASSWORD);
+    await screenshot(page, '55-password-change');
+    await page.getByRole('button', { name: 'パスワードを変更する' }).click();
+    await assert.doesNotReject(page.getByText('パスワードを変更しました。ほかの端末でのログインは終了しました。').waitFor());
+
+    // This session stays; after logging out, only the new password works.
+    await page.getByRole('link', { name: 'スケジュールに戻る' }).click();
+    await page.getByRole('button', { name: 'ログアウト' }).click();
+    await page.waitForURL(/\/login/);
+    await page.getByLabel('メールアドレス').fill('sakurai@sakura.example.jp');
+    await page.getByLabel('パスワード').fill(PASSWORD);
+    await page.getByRole('button', { name: 'ログイン' }).click();
+    await assert.doesNotReject(page.getByText('メールアドレスまたはパスワードが正しくありません。').waitFor());
+    await page.getByLabel('パスワード').fill(NEW_PASSWORD);
+    await page.getByRole('button', { name: 'ログイン' }).click();
+    await page.waitForURL(/\/schedule/);
   });
 
   test('a used link says so, and how to get a new one', async () => {

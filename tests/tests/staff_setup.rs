@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 enkaku_tests::on_both_backends!(
     a_created_clinics_administrator_sets_a_password_once_and_logs_in,
     a_link_works_only_within_its_validity_and_only_the_newest_one,
-    bad_input_to_clinic_create_creates_nothing
+    bad_input_to_clinic_create_creates_nothing,
+    a_password_is_changed_with_the_current_one_and_other_sessions_end
 );
 
 async fn anonymous(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
@@ -257,4 +258,51 @@ async fn bad_input_to_clinic_create_creates_nothing(backend: Backend) {
         assert!(stderr.contains(said), "{args:?}: {stderr}");
     }
     assert_eq!(clinics().await, before, "nothing was created");
+}
+
+async fn a_password_is_changed_with_the_current_one_and_other_sessions_end(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let here = app.login(enkaku_tests::YAMADA).await;
+    let elsewhere = app.login(enkaku_tests::YAMADA).await;
+    let change = |current: &str, new: &str| json!({ "current_password": current, "new_password": new });
+
+    here.post(
+        "/api/v1/password",
+        change("wrong password", "a brand new password"),
+    )
+    .await
+    .assert_problem(403, "invalid_credentials");
+    here.post("/api/v1/password", change(enkaku_tests::PASSWORD, "short"))
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(
+        elsewhere.get("/api/v1/me").await.status,
+        StatusCode::OK,
+        "nothing changed yet"
+    );
+
+    let changed = here
+        .post(
+            "/api/v1/password",
+            change(enkaku_tests::PASSWORD, "a brand new password"),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+    assert_eq!(
+        here.get("/api/v1/me").await.status,
+        StatusCode::OK,
+        "this session stays"
+    );
+    elsewhere
+        .get("/api/v1/me")
+        .await
+        .assert_problem(401, "unauthorized");
+    assert_eq!(
+        login(&app, enkaku_tests::YAMADA, enkaku_tests::PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, enkaku_tests::YAMADA, "a brand new password").await,
+        StatusCode::OK
+    );
 }

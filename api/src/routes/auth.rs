@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
+        .routes(routes!(change_password))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -207,4 +208,73 @@ async fn logout(
 async fn me(State(state): State<AppState>, staff: Staff) -> Result<Json<MeResponse>, ApiError> {
     let (staff, clinic) = who(&state, staff.staff_id).await?;
     Ok(Json(MeResponse { staff, clinic }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// The password used now.
+    #[schema(max_length = 1024)]
+    pub current_password: String,
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
+    pub new_password: String,
+}
+
+/// Change one's own password (every role may): the current one is required, and a wrong one
+/// counts against the account's login-failure budget. The person's other sessions end; this
+/// one stays. 204; wrong current password → 403 `invalid_credentials`.
+#[utoipa::path(post, path = "/api/v1/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "`rate_limited` or `too_many_failures`; `Retry-After` says when to come back"),
+        (status = 503, body = Problem, description = "`busy`: too many password checks at once")))]
+async fn change_password(
+    State(state): State<AppState>,
+    AnyStaff(staff): AnyStaff,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    ApiJson(request): ApiJson<PasswordChange>,
+) -> Result<impl IntoResponse, ApiError> {
+    if request.current_password.chars().count() > 1024 {
+        return Err(ApiError::invalid(
+            ErrorCode::ValidationFailed,
+            "current_password: must be at most 1024 characters",
+        )
+        .on_field(Some("current_password")));
+    }
+    crate::routes::setup_links::check_new_password("new_password", &request.new_password)?;
+    let record = state
+        .directory
+        .staff(staff.staff_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let admitted = state.login.admit(peer, &headers, &jar, &record.email)?;
+    // Fresh, not the directory's cached copy: the hash may have changed a moment ago.
+    let current = state
+        .directory
+        .staff_by_email(&record.email)
+        .await?
+        .map(|r| r.password_hash);
+    if !state
+        .login
+        .checks
+        .verify(request.current_password, current)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InvalidCredentials,
+            "the current password is wrong",
+        )
+        .on_field(Some("current_password")));
+    }
+    let jar = state.login.succeeded(admitted, jar, state.secure_cookies);
+    let hash = state.login.checks.hash(request.new_password).await?;
+    let ended = state
+        .directory
+        .change_password(staff.staff_id, &hash, staff.session.digest())
+        .await?;
+    state.sessions.forget(ended);
+    tracing::info!(staff_id = %staff.staff_id, "staff changed their password");
+    Ok((jar, StatusCode::NO_CONTENT))
 }

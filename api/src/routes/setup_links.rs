@@ -44,6 +44,19 @@ pub struct NewPassword {
     pub password: String,
 }
 
+/// A new password's length, reported on `field`.
+pub fn check_new_password(field: &'static str, password: &str) -> Result<(), ApiError> {
+    let length = password.chars().count();
+    if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        ErrorCode::ValidationFailed,
+        format!("{field}: must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
+    )
+    .on_field(Some(field)))
+}
+
 fn gone() -> ApiError {
     ApiError::new(
         StatusCode::GONE,
@@ -90,14 +103,7 @@ async fn set_password(
     ApiJson(body): ApiJson<NewPassword>,
 ) -> Result<StatusCode, ApiError> {
     state.link_limiter.check(peer, &headers)?;
-    let length = body.password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
-        return Err(ApiError::invalid(
-            ErrorCode::ValidationFailed,
-            format!("password: must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
-        )
-        .on_field(Some("password")));
-    }
+    check_new_password("password", &body.password)?;
     // Look first, so an unknown or used link costs no hashing.
     match state.setup_links.find(&token, Utc::now()).await? {
         None => return Err(ApiError::not_found()),
@@ -105,10 +111,12 @@ async fn set_password(
         Some(Link::Usable(_)) => {}
     }
     let hash = state.login.checks.hash(body.password).await?;
-    if state.setup_links.use_up(&token, &hash, Utc::now()).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
+    match state.setup_links.use_up(&token, &hash, Utc::now()).await? {
+        Some(ended) => {
+            state.sessions.forget(ended);
+            Ok(StatusCode::NO_CONTENT)
+        }
         // Used by another request meanwhile, or expired while the password was hashed.
-        Err(gone())
+        None => Err(gone()),
     }
 }
