@@ -38,6 +38,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+/// How long a staff session lasts at most, used or not.
+pub const SESSION_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub addr: SocketAddr,
@@ -63,6 +66,8 @@ pub struct Config {
     pub ice_servers: IceServers,
     /// Which providers carry the patient link (none: everything to the outbox).
     pub delivery: DeliveryConfig,
+    /// A staff session unused this long ends, beside its absolute 12 h.
+    pub session_idle: chrono::Duration,
 }
 
 /// Where patient links go out, and how long a provider has to answer.
@@ -297,7 +302,7 @@ impl Application {
             store: store.clone(),
             service: service.clone(),
             directory: stack.directory.clone(),
-            sessions: SessionStore::new(stack.db.clone(), chrono::Duration::hours(12)),
+            sessions: SessionStore::new(stack.db.clone(), SESSION_LIFETIME, config.session_idle),
             setup_links: SetupLinks::new(stack.db.clone()),
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
             channels,

@@ -99,6 +99,10 @@ struct ServeArgs {
     /// Hex key (≥ 32 bytes) behind the capability links.
     #[arg(long, env = "ENKAKU_LINK_SECRET", hide_env_values = true)]
     link_secret: Option<String>,
+    /// Minutes a staff session may go unused before it ends (beside its absolute 12 hours).
+    #[arg(long, env = "ENKAKU_SESSION_IDLE_MINUTES", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    session_idle_minutes: u32,
     /// Do not seed the demo clinics.
     #[arg(long, env = "ENKAKU_NO_DEMO")]
     no_demo: bool,
@@ -428,6 +432,7 @@ async fn main() -> anyhow::Result<()> {
         // Only serving uses them (and checks them).
         ice_servers: IceServers::default(),
         delivery: DeliveryConfig::default(),
+        session_idle: chrono::Duration::minutes(i64::from(serve.session_idle_minutes)),
     };
     match command {
         Command::Serve(serve) => {

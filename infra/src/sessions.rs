@@ -41,20 +41,28 @@ pub struct IssuedSession {
 /// this process takes effect at once; in another process, within this time.
 const LOOKUP_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A used session's idle deadline is moved forward at most this often: a write a minute per
+/// active session, not one per request.
+const IDLE_STEP: Duration = Duration::minutes(1);
+
 #[derive(Clone)]
 pub struct SessionStore {
     db: Db,
     ttl: Duration,
+    /// How long a session may go unused before it ends.
+    idle: Duration,
     cache: Arc<TtlCache<String, (Session, DateTime<Utc>)>>,
     /// Sessions revoked in this process, for what outlives a request (see [`Self::ended`]).
     revoked: broadcast::Sender<SessionKey>,
 }
 
 impl SessionStore {
-    pub fn new(db: Db, ttl: Duration) -> Self {
+    /// Sessions that last `ttl` at most, and end after `idle` unused.
+    pub fn new(db: Db, ttl: Duration, idle: Duration) -> Self {
         Self {
             db,
             ttl,
+            idle,
             cache: Arc::new(TtlCache::new(LOOKUP_CACHE, 100_000)),
             revoked: broadcast::channel(256).0,
         }
@@ -72,19 +80,21 @@ impl SessionStore {
             expires_at: now + self.ttl,
         };
         sqlx::query(
-            "INSERT INTO sessions (token_hash, staff_id, clinic_id, csrf_token, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, staff_id, clinic_id, csrf_token, expires_at_ms, idle_until_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(digest(&session.token))
         .bind(staff.to_string())
         .bind(clinic.to_string())
         .bind(&session.csrf_token)
         .bind(session.expires_at.timestamp_millis())
+        .bind((now + self.idle).timestamp_millis())
         .execute(self.db.writer())
         .await?;
         Ok(session)
     }
 
-    /// The live session a token opens, if any.
+    /// The live session a token opens, if any; using it moves its idle deadline forward.
     pub async fn find(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Session>, sqlx::Error> {
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
@@ -93,17 +103,25 @@ impl SessionStore {
         if let Some((session, expires_at)) = self.cache.get(&key) {
             return Ok((expires_at > now).then_some(session));
         }
-        let row: Option<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT staff_id, clinic_id, csrf_token, expires_at_ms FROM sessions
-             WHERE token_hash = $1 AND expires_at_ms > $2",
+        let row: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT staff_id, clinic_id, csrf_token, expires_at_ms, idle_until_ms FROM sessions
+             WHERE token_hash = $1 AND expires_at_ms > $2 AND (idle_until_ms IS NULL OR idle_until_ms > $2)",
         )
         .bind(&key)
         .bind(now.timestamp_millis())
         .fetch_optional(&self.db.pool)
         .await?;
-        let Some((staff, clinic, csrf_token, expires_at_ms)) = row else {
+        let Some((staff, clinic, csrf_token, expires_at_ms, idle_until_ms)) = row else {
             return Ok(None);
         };
+        let idle_until = now + self.idle;
+        if idle_until_ms.is_none_or(|at| at < (idle_until - IDLE_STEP).timestamp_millis()) {
+            sqlx::query("UPDATE sessions SET idle_until_ms = $1 WHERE token_hash = $2")
+                .bind(idle_until.timestamp_millis())
+                .bind(&key)
+                .execute(self.db.writer())
+                .await?;
+        }
         let (Ok(staff_id), Ok(clinic_id)) = (staff.parse(), clinic.parse()) else {
             return Ok(None);
         };
@@ -113,14 +131,16 @@ impl SessionStore {
             clinic_id,
             csrf_token,
         };
-        let expires_at = DateTime::from_timestamp_millis(expires_at_ms).unwrap_or(now);
+        let expires_at = DateTime::from_timestamp_millis(expires_at_ms)
+            .unwrap_or(now)
+            .min(idle_until);
         self.cache.insert(key, (session.clone(), expires_at));
         Ok(Some(session))
     }
 
     /// Delete sessions that have expired.
     pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")
+        sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1 OR idle_until_ms <= $1")
             .bind(now.timestamp_millis())
             .execute(self.db.writer())
             .await
@@ -182,14 +202,17 @@ impl SessionStore {
         }
     }
 
-    /// Whether the database still holds the session unexpired; drops it from the cache if not.
+    /// Whether the database still holds the session unexpired and not idle for too long; drops
+    /// it from the cache if not. Watching is not using: it moves no idle deadline.
     async fn live_in_store(&self, key: &SessionKey, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT expires_at_ms FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
-                .bind(&key.0)
-                .bind(now.timestamp_millis())
-                .fetch_optional(&self.db.pool)
-                .await?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT expires_at_ms FROM sessions
+             WHERE token_hash = $1 AND expires_at_ms > $2 AND (idle_until_ms IS NULL OR idle_until_ms > $2)",
+        )
+        .bind(&key.0)
+        .bind(now.timestamp_millis())
+        .fetch_optional(&self.db.pool)
+        .await?;
         if row.is_none() {
             self.cache.remove(&key.0);
         }

@@ -96,6 +96,7 @@ impl TestStore {
             },
             ice_servers: Default::default(),
             delivery: Default::default(),
+            session_idle: chrono::Duration::minutes(30),
         }
     }
 

@@ -14,7 +14,8 @@ enkaku_tests::on_both_backends!(
     a_created_clinics_administrator_sets_a_password_once_and_logs_in,
     a_link_works_only_within_its_validity_and_only_the_newest_one,
     bad_input_to_clinic_create_creates_nothing,
-    a_password_is_changed_with_the_current_one_and_other_sessions_end
+    a_password_is_changed_with_the_current_one_and_other_sessions_end,
+    a_session_left_unused_ends_and_one_in_use_lives_on
 );
 
 async fn anonymous(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
@@ -304,5 +305,37 @@ async fn a_password_is_changed_with_the_current_one_and_other_sessions_end(backe
     assert_eq!(
         login(&app, enkaku_tests::YAMADA, "a brand new password").await,
         StatusCode::OK
+    );
+}
+
+/// The idle timeout (30 minutes here) beside the absolute 12 h: using a session moves its idle
+/// deadline forward; one left alone ends, and the purge removes it.
+async fn a_session_left_unused_ends_and_one_in_use_lives_on(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let sessions = &app.state.sessions;
+    let start = Utc::now();
+    let (staff, clinic) = (enkaku_infra::demo::yamada(), enkaku_infra::demo::demo_clinic());
+    let used = sessions.issue(staff, clinic, start).await.unwrap();
+    let idle = sessions.issue(staff, clinic, start).await.unwrap();
+
+    let at = |minutes: i64| start + Duration::minutes(minutes);
+    assert!(sessions.find(&used.token, at(29)).await.unwrap().is_some());
+    assert!(
+        sessions.find(&used.token, at(58)).await.unwrap().is_some(),
+        "used at 29, alive until 59"
+    );
+    assert!(
+        sessions.find(&idle.token, at(31)).await.unwrap().is_none(),
+        "unused for 31 minutes"
+    );
+    assert!(
+        sessions.find(&used.token, at(89)).await.unwrap().is_none(),
+        "unused since 58"
+    );
+
+    assert_eq!(
+        sessions.purge_expired(at(31)).await.unwrap(),
+        1,
+        "the idle one is purged"
     );
 }
