@@ -44,6 +44,8 @@ pub struct Staff {
     pub staff_id: StaffId,
     pub clinic_id: ClinicId,
     pub role: Role,
+    /// Administers the clinic's set-up (SPEC §8).
+    pub admin: bool,
     /// The session the request came with, so what outlives the request can end with it.
     pub session: SessionKey,
     /// The server's id for the request, reused as the correlation id of the events it causes.
@@ -92,6 +94,22 @@ impl FromRequestParts<AppState> for Doctor {
     }
 }
 
+/// A logged-in administrator of the clinic: only they use `/api/v1/admin/…` (SPEC §8).
+/// Anyone else gets 403 `forbidden`.
+pub struct Admin(pub Staff);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        if !staff.admin {
+            return Err(ApiError::forbidden("only the clinic's administrators set it up"));
+        }
+        Ok(Self(staff))
+    }
+}
+
 /// The staff member the request's session (bearer token or cookie) belongs to, whatever their
 /// role; a cookie-authenticated change must also carry the CSRF token.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Staff, ApiError> {
@@ -127,16 +145,16 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Staff, ApiError
     }
     // The role from the directory (cached briefly), not one fixed at login: a changed role
     // takes effect without a new login.
-    let role = state
+    let record = state
         .directory
         .staff(session.staff_id)
         .await?
-        .ok_or_else(ApiError::unauthorized)?
-        .role;
+        .ok_or_else(ApiError::unauthorized)?;
     Ok(Staff {
         staff_id: session.staff_id,
         clinic_id: session.clinic_id,
-        role,
+        role: record.role,
+        admin: record.admin,
         session: session.key,
         request_id: request_id(parts),
         client_request_id: parts.extensions.get::<ClientRequestId>().map(|id| id.0.clone()),

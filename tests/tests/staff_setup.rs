@@ -15,7 +15,8 @@ enkaku_tests::on_both_backends!(
     a_link_works_only_within_its_validity_and_only_the_newest_one,
     bad_input_to_clinic_create_creates_nothing,
     a_password_is_changed_with_the_current_one_and_other_sessions_end,
-    a_session_left_unused_ends_and_one_in_use_lives_on
+    a_session_left_unused_ends_and_one_in_use_lives_on,
+    an_admin_issues_a_new_set_up_url_for_their_own_staff_only
 );
 
 async fn anonymous(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
@@ -337,5 +338,57 @@ async fn a_session_left_unused_ends_and_one_in_use_lives_on(backend: Backend) {
         sessions.purge_expired(at(31)).await.unwrap(),
         1,
         "the idle one is purged"
+    );
+}
+
+/// A forgotten password (SPEC §8): an administrator gets a new set-up URL for someone of their
+/// own clinic, and only an administrator may.
+async fn an_admin_issues_a_new_set_up_url_for_their_own_staff_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let yamada = app.login(enkaku_tests::YAMADA).await;
+    let sato = app.login(enkaku_tests::SATO).await;
+    let suzuki = app.login(enkaku_tests::SUZUKI).await;
+    let url_for = |staff: &str| format!("/api/v1/admin/staff/{staff}/setup-url");
+
+    sato.post(&url_for(&yamada.staff_id), json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+    yamada
+        .post(&url_for(&suzuki.staff_id), json!({}))
+        .await
+        .assert_problem(404, "not_found");
+    yamada
+        .post(&url_for(&uuid::Uuid::now_v7().to_string()), json!({}))
+        .await
+        .assert_problem(404, "not_found");
+
+    let issued = yamada.post(&url_for(&sato.staff_id), json!({})).await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    assert_eq!(issued.headers["cache-control"], "no-store");
+    let url = issued.body["setup_url"].as_str().expect("setup_url");
+    let token = url.rsplit('/').next().expect("token");
+    assert_eq!(url, format!("{}/setup/{token}", app.state.public_url));
+    let link = format!("/api/v1/setup-links/{token}");
+    let shown = anonymous(&app, reqwest::Method::GET, &link, None).await;
+    assert_eq!(shown.body["email"], enkaku_tests::SATO);
+
+    // Nothing changes for sato until the link is used; then only the new password works.
+    assert_eq!(sato.get("/api/v1/me").await.status, StatusCode::OK);
+    let set = anonymous(
+        &app,
+        reqwest::Method::POST,
+        &link,
+        Some(json!({ "password": "忘れないためのパスワード" })),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.body);
+    sato.get("/api/v1/me").await.assert_problem(401, "unauthorized");
+    assert_eq!(
+        login(&app, enkaku_tests::SATO, enkaku_tests::PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, enkaku_tests::SATO, "忘れないためのパスワード").await,
+        StatusCode::OK
     );
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: per-feature routers merged into one, with the OpenAPI document built
 //! from the same declarations, so the two cannot drift.
 
+pub mod admin;
 pub mod appointments;
 pub mod auth;
 pub mod lists;
@@ -52,6 +53,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(setup::router())
         .merge(setup_links::router())
+        .merge(admin::router())
         .merge(lists::router())
         .merge(search::router())
         .merge(appointments::router())
