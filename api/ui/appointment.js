@@ -78,7 +78,7 @@ export class AppointmentPanel {
     ], { focus });
   }
 
-  /** 「患者さんが入室しました (10:02〜)」 once the patient has the call open; filled in when known. */
+  /** 「患者さんが入室しました（10:02〜）」 once the patient has the call open; filled in when known. */
   arrival(a) {
     const note = h('p', { class: 'arrival', role: 'status', hidden: true });
     get(`/api/v1/appointments/${a.id}/presence`).then((presence) => {
@@ -105,7 +105,7 @@ export class AppointmentPanel {
         row('診察時間', `${a.menu.duration_min}分`),
         row('担当医師', ctx.doctorName(a.doctor_id)),
         row('当日メモ', a.memo || '—'),
-        a.waived_booking_fee_yen > 0 ? row('予約料', `院内予約のため徴収しません(${a.waived_booking_fee_yen.toLocaleString('ja-JP')}円)`) : null),
+        a.waived_booking_fee_yen > 0 ? row('予約料', `院内予約のため徴収しません（${a.waived_booking_fee_yen.toLocaleString('ja-JP')}円）`) : null),
       a.video && isActive(a) && !ctx.readOnly
         ? h('a', { class: 'button primary', href: a.video.clinic_url, target: '_blank', rel: 'noopener', dataset: { action: 'start' } }, '診察をはじめる')
         : null);
@@ -115,7 +115,7 @@ export class AppointmentPanel {
     const { ctx } = this;
     return h('section', { class: 'details', 'aria-label': '予約内容' },
       h('dl', {},
-        row('タイトル', a.title || '(タイトルなし)'),
+        row('タイトル', a.title || '（タイトルなし）'),
         row('開始日時', dateTime(a.start_at, ctx.tz)),
         row('担当医師', ctx.doctorName(a.doctor_id))));
   }

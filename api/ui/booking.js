@@ -101,7 +101,7 @@ export class BookingPanel {
       if (!mode.querySelector('input:checked')) mode.querySelector('input:not(:disabled)').checked = true;
       const first = form.visit_type.value === 'first';
       fill(duration, `${first ? m.duration_first_min : m.duration_revisit_min}分`);
-      fill(fee, m.booking_fee_yen > 0 ? `このメニューの予約料(${m.booking_fee_yen.toLocaleString('ja-JP')}円)は院内予約では徴収されません。` : '');
+      fill(fee, m.booking_fee_yen > 0 ? `このメニューの予約料（${m.booking_fee_yen.toLocaleString('ja-JP')}円）は院内予約では徴収されません。` : '');
     };
     menuSelect.addEventListener('change', update);
     visit.addEventListener('change', update);
@@ -142,7 +142,7 @@ export class BookingPanel {
       h('div', { class: 'checkbox' }, now, h('label', { for: 'start-now' }, '現在時刻で作成')),
       field({ label: 'タイトル', name: 'title', control: h('input', { type: 'text', maxlength: '100', autocomplete: 'off' }), hint: '任意。患者名や施設名など。患者には表示されません。' }),
       this.currentDoctor(),
-      h('div', { class: 'checkbox' }, send, h('label', { for: 'send-after' }, '送信(作成後にビデオ通話URLを送信する)')),
+      h('div', { class: 'checkbox' }, send, h('label', { for: 'send-after' }, '送信（作成後にビデオ通話URLを送信する）')),
       formError(),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, '作成')));
     now.addEventListener('change', () => { start.disabled = now.checked; });

@@ -119,7 +119,7 @@ const backToSchedule = () => h('a', { class: 'button', href: '/schedule' }, 'ス
 
 function show() {
   const a = appointment;
-  const name = a.kind === 'video_url' ? (a.title || '(タイトルなし)') : a.patient_name;
+  const name = a.kind === 'video_url' ? (a.title || '（タイトルなし）') : a.patient_name;
   document.body.dataset.status = a.status;
   fill(info,
     h('p', { class: 'call-name' }, name),

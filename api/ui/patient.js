@@ -185,8 +185,8 @@ class PatientCall {
     this.connectionHelp = h('div', { class: 'connection-help', hidden: true },
       h('p', {}, '自動で接続を続けています。つながらない場合は、次をお試しください。'),
       h('ul', {},
-        h('li', {}, 'Wi-Fiとモバイルデータ通信(4G・5G)を切り替える'),
-        h('li', {}, '別のブラウザで開く(iPhone・iPadはSafari、AndroidはChrome)'),
+        h('li', {}, 'Wi-Fiとモバイルデータ通信（4G・5G）を切り替える'),
+        h('li', {}, '別のブラウザで開く（iPhone・iPadはSafari、AndroidはChrome）'),
         h('li', {}, 'それでもつながらない場合は、医療機関にお電話ください')));
     this.check = h('section', { class: 'pre-call-check', 'aria-labelledby': 'check-title' },
       h('h2', { id: 'check-title' }, '通話前の確認'),

@@ -243,7 +243,7 @@ function slotRow(ctx, slot, entries, doctor) {
       type: 'button',
       class: 'book',
       // Closed slots can be booked too (R2); the name says which it is, and for whom.
-      'aria-label': `${label}${slot.closed ? '(休診枠)' : ''} の予約受付${doctor ? `（${doctor.name}）` : ''}`,
+      'aria-label': `${label}${slot.closed ? '（休診枠）' : ''} の予約受付${doctor ? `（${doctor.name}）` : ''}`,
       title: '予約受付',
       dataset: { focusKey: doctor ? `slot-${doctor.id}-${slot.start_at}` : `slot-${slot.start_at}` },
       onclick: () => {
@@ -293,7 +293,7 @@ function weekColumns(ctx, answers, openDay) {
 
 /** An appointment: its video mark (R9), name or title, times and status. */
 function entryButton(ctx, entry) {
-  const name = entry.display_name || (entry.kind === 'video_url' ? '(タイトルなし)' : '');
+  const name = entry.display_name || (entry.kind === 'video_url' ? '（タイトルなし）' : '');
   return h('button', {
     type: 'button',
     class: `entry status-${entry.status}${entry.video ? ' video' : ''}`,

@@ -1,5 +1,5 @@
 // The send pop-up (R14, R15): SMS or e-mail, a destination checked by the server exactly as
-// the send will be, 「送信する」 enabled only for a valid one, and 「送信しない」. A wrong
+// the send will be, 「送信する」 enabled only for a valid one, and 「キャンセル」. A wrong
 // destination is pointed out once the person leaves the field (or tries to send), not while
 // they are still typing it.
 
@@ -38,10 +38,10 @@ export function sendDialog(appointment) {
       channelField,
       destinationField,
       formError(),
-      // 「送信しない」 is the seed's own word for leaving it for later (R14).
-      resend ? null : h('p', { class: 'hint' }, '「送信しない」を選んでも、あとで「URL送信」から送れます。'),
+      // Right after booking, 「キャンセル」 could read as cancelling the booking: say what it does (R14).
+      resend ? null : h('p', { class: 'hint' }, '「キャンセル」を押しても予約はそのままです。URLはあとで「URL送信」から送れます。'),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', onclick: () => dialog.close() }, '送信しない'),
+        h('button', { type: 'button', onclick: () => dialog.close() }, 'キャンセル'),
         submit));
     const dialog = h('dialog', { class: 'send-dialog', 'aria-labelledby': 'send-title' }, form);
 

@@ -43,7 +43,7 @@ const ctx = {
   doctorId: [localStorage.getItem(doctorKey), me.staff.role === 'doctor' ? me.staff.id : null, doctors.items[0]?.id]
     .find((id) => id && known(id)),
   doctorName(id) {
-    return doctors.items.find((d) => d.id === id)?.name ?? '(不明な医師)';
+    return doctors.items.find((d) => d.id === id)?.name ?? '（不明な医師）';
   },
   view: null,
   chooseDoctor: null,

@@ -124,9 +124,9 @@ describe('the clinic books a patient without an account (非会員)', () => {
 
     const dialog = page.getByRole('dialog', { name: 'ビデオ通話URLの送信' });
     await dialog.waitFor();
-    // Not sending now is the seed's 「送信しない」, and the pop-up says it can be done later.
-    await assert.doesNotReject(dialog.getByText('「送信しない」を選んでも、あとで「URL送信」から送れます。').waitFor());
-    assert.equal(await dialog.getByRole('button', { name: '送信しない' }).count(), 1);
+    // Not sending now is 「キャンセル」, and the pop-up says the booking stays and the URL can go later.
+    await assert.doesNotReject(dialog.getByText('「キャンセル」を押しても予約はそのままです。URLはあとで「URL送信」から送れます。').waitFor());
+    assert.equal(await dialog.getByRole('button', { name: 'キャンセル', exact: true }).count(), 1);
     const send = dialog.getByRole('button', { name: '送信する' });
     const number = dialog.getByLabel('送信先電話番号');
     assert.equal(await number.getAttribute('placeholder'), '例: 090-1234-5678');
@@ -136,7 +136,8 @@ describe('the clinic books a patient without an account (非会員)', () => {
     assert.equal(await dialog.getByText('有効な携帯電話番号を入力してください').count(), 0, 'no error while typing');
     assert.equal(await send.isDisabled(), true, 'an invalid number cannot be sent');
     await number.blur();
-    await assert.doesNotReject(dialog.getByText('有効な携帯電話番号を入力してください').waitFor());
+    // In Japanese punctuation, with an example written as people write it.
+    await assert.doesNotReject(dialog.getByText('有効な携帯電話番号を入力してください（例：090-1234-5678）。', { exact: true }).waitFor());
     // A number typed for SMS does not follow into the e-mail field, and comes back.
     await dialog.getByLabel('メール').check();
     assert.equal(await dialog.getByLabel('送信先メールアドレス').inputValue(), '');
@@ -346,7 +347,7 @@ describe('a video URL only (ビデオ通話URL作成)', () => {
     await screenshot(page, '09-video-url-form');
     await panel.getByRole('button', { name: '作成', exact: true }).click();
     const dialog = page.getByRole('dialog', { name: 'ビデオ通話URLの送信' });
-    await dialog.getByRole('button', { name: '送信しない' }).click();
+    await dialog.getByRole('button', { name: 'キャンセル', exact: true }).click();
     await assert.doesNotReject(panel.getByRole('heading', { name: 'ビデオ通話', exact: true }).waitFor());
     await assert.doesNotReject(panel.getByText('未送信').waitFor());
     // Nothing was sent yet: the button offers to send, not to send again.
@@ -500,7 +501,7 @@ describe('a call that is open now', () => {
     await panel.getByLabel('現在時刻で作成').check();
     assert.equal(await panel.getByLabel('開始日時').isDisabled(), true);
     await panel.getByLabel('タイトル').fill('いま診察');
-    await panel.getByLabel('送信(作成後にビデオ通話URLを送信する)').uncheck();
+    await panel.getByLabel('送信（作成後にビデオ通話URLを送信する）').uncheck();
     await panel.getByRole('button', { name: '作成', exact: true }).click();
     await panel.getByRole('button', { name: '患者用URLを表示' }).click();
     const patientUrl = await panel.getByLabel('患者用URL').inputValue();
@@ -516,7 +517,7 @@ describe('a call that is open now', () => {
     await patient.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0);
     await screenshot(patient, '14-patient-open');
     // Staff see the patient arrive, live: on the schedule and in the panel still open.
-    const arrived = /^患者さんが入室しました \(\d{2}:\d{2}〜\)$/;
+    const arrived = /^患者さんが入室しました（\d{2}:\d{2}〜）$/;
     await assert.doesNotReject(page.locator('.entry .arrival', { hasText: arrived }).waitFor());
     await assert.doesNotReject(panel.locator('.arrival', { hasText: arrived }).waitFor());
     await screenshot(page, '14a-schedule-patient-arrived');
@@ -732,7 +733,7 @@ describe('予約受付 asks before a double booking or one in the past', () => {
     };
     const skipSending = async () => {
       const send = page.getByRole('dialog', { name: 'ビデオ通話URLの送信' });
-      await send.getByRole('button', { name: '送信しない' }).click();
+      await send.getByRole('button', { name: 'キャンセル', exact: true }).click();
       await send.waitFor({ state: 'detached' });
     };
     await book('小林 一郎');
@@ -764,7 +765,7 @@ describe('予約受付 asks before a double booking or one in the past', () => {
     const yesterday = new Date(Date.now() + (9 - 24) * 3600 * 1000).toISOString().slice(0, 10);
     await page.goto(`${running.server.url}/schedule?date=${yesterday}&all_times=true`);
     await page.locator('.slots').waitFor();
-    await page.getByRole('button', { name: /^10:00(\(休診枠\))? の予約受付$/ }).click();
+    await page.getByRole('button', { name: /^10:00(（休診枠）)? の予約受付$/ }).click();
     const panel = page.locator('#panel');
     await panel.getByRole('button', { name: 'ビデオ通話URL作成' }).click();
     await panel.getByLabel('タイトル').fill('過去の記録');
@@ -790,7 +791,7 @@ describe('moving an appointment to another doctor', () => {
     await panel.getByRole('button', { name: 'ビデオ通話URL作成' }).click();
     await panel.getByLabel('タイトル').fill('ひまわり荘');
     await panel.getByRole('button', { name: '作成', exact: true }).click();
-    await page.getByRole('dialog', { name: 'ビデオ通話URLの送信' }).getByRole('button', { name: '送信しない' }).click();
+    await page.getByRole('dialog', { name: 'ビデオ通話URLの送信' }).getByRole('button', { name: 'キャンセル', exact: true }).click();
     const entry = slot(page, '15:00').locator('.entry', { hasText: 'ひまわり荘' });
     await entry.waitFor();
 

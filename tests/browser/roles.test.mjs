@@ -33,7 +33,7 @@ describe('staff roles', () => {
     await panel.getByLabel('患者名').fill('受付 予約');
     await panel.getByLabel('オンライン').check();
     await panel.getByRole('button', { name: '予約' }).click();
-    await page.getByRole('dialog', { name: 'ビデオ通話URLの送信' }).getByRole('button', { name: '送信しない' }).click();
+    await page.getByRole('dialog', { name: 'ビデオ通話URLの送信' }).getByRole('button', { name: 'キャンセル', exact: true }).click();
     await assert.doesNotReject(panel.locator('dd', { hasText: '山田 太郎' }).waitFor());
 
     // The link to the call screen is there; the screen says who starts calls, and offers none.

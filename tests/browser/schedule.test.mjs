@@ -42,7 +42,7 @@ function book(page, { doctorId, date, time, name, visit = 'revisit', menu }) {
 
 /** The slot row of `time` in `scope` (the page, or one doctor's column). */
 const slot = (scope, time) => scope.locator('.slot', {
-  has: (scope.page?.() ?? scope).getByRole('button', { name: new RegExp(`^${time}(\\(休診枠\\))? の予約受付`) }),
+  has: (scope.page?.() ?? scope).getByRole('button', { name: new RegExp(`^${time}(（休診枠）)? の予約受付`) }),
 });
 
 /** A `YYYY-MM-DD` date moved by `days`. */

@@ -157,8 +157,8 @@ function cameraHelp(reason) {
   return h('p', {}, {
     missing: 'カメラまたはマイクが見つかりません。カメラとマイクのある端末でこのURLを開いてください。',
     busy: 'カメラまたはマイクを他のアプリが使用中です。他のアプリを閉じてから「もう一度試す」を押してください。',
-    unsupported: 'このブラウザではカメラを使えません。URLをコピーして、iPhone・iPadはSafari、AndroidはChromeで開いてください(アプリ内のブラウザでは使えないことがあります)。',
-    insecure: 'このページでは安全な接続(https)でないとカメラを使えません。URLをご確認ください。',
+    unsupported: 'このブラウザではカメラを使えません。URLをコピーして、iPhone・iPadはSafari、AndroidはChromeで開いてください（アプリ内のブラウザでは使えないことがあります）。',
+    insecure: 'このページでは安全な接続（https）でないとカメラを使えません。URLをご確認ください。',
   }[reason] ?? other);
 }
 

@@ -110,10 +110,10 @@ export function consultationTime(rfc3339) {
   return `${Number(mo)}月${Number(d)}日(${weekday}) ${hh}:${mi}`;
 }
 
-/** 「患者さんが入室しました (10:02〜)」 while the patient has a call that is still on open; else null. */
+/** 「患者さんが入室しました（10:02〜）」 while the patient has a call that is still on open; else null. */
 export function patientArrival(since, status, timeZone) {
   if (!since || (status !== 'booked' && status !== 'in_call')) return null;
-  return `患者さんが入室しました (${time(since, timeZone)}〜)`;
+  return `患者さんが入室しました（${time(since, timeZone)}〜）`;
 }
 
 /**

@@ -120,7 +120,7 @@ export function listLoader(container, path, show, load = get) {
   };
 }
 
-/** A list entry's 「患者さんが入室しました (10:02〜)」, or null. */
+/** A list entry's 「患者さんが入室しました（10:02〜）」, or null. */
 export function arrivalNote(entry, timeZone) {
   const text = patientArrival(entry.patient_joined_at, entry.status, timeZone);
   return text ? h('span', { class: 'arrival' }, text) : null;

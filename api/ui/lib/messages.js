@@ -5,7 +5,7 @@ import { h } from './dom.js';
 import { DELIVERY_LABELS } from './labels.js';
 
 const BY_FIELD = {
-  patient_name: '患者名を入力してください(100文字以内)。',
+  patient_name: '患者名を入力してください（100文字以内）。',
   chart_number: 'カルテ番号は英数字・「-」・「_」の32文字以内で入力してください。',
   title: 'タイトルは100文字以内で入力してください。',
   memo: '当日メモは1000文字以内で入力してください。',
@@ -30,7 +30,7 @@ const BY_CODE = {
   call_ended: 'このビデオ通話は終了しています。',
   call_in_progress: 'ビデオ通話中です。',
   call_not_started: 'ビデオ通話はまだ開始されていません。',
-  outside_validity_window: 'ビデオ通話URLの有効期間外です(開始1時間前から翌日同時刻まで)。',
+  outside_validity_window: 'ビデオ通話URLの有効期間外です（開始1時間前から翌日同時刻まで）。',
   already_sent: 'URLは送信済みです。「URL再送」から送信してください。',
   no_video_call: '対面の予約にはビデオ通話がありません。',
   not_editable: 'この予約は編集できません。',
@@ -74,7 +74,7 @@ const BY_CODE = {
 export function destinationMessage(channel, problem) {
   if (problem?.code in BY_CODE) return BY_CODE[problem.code];
   return channel === 'sms'
-    ? '有効な携帯電話番号を入力してください(例: 090-1234-5678)。'
+    ? '有効な携帯電話番号を入力してください（例：090-1234-5678）。'
     : '有効なメールアドレスを入力してください。';
 }
 
@@ -84,7 +84,7 @@ export function describe(problem) {
   if (problem.status === 429) return BY_CODE.rate_limited;
   if (problem.field && problem.field in BY_FIELD) return BY_FIELD[problem.field];
   if (problem.code === 'validation_failed') return '入力内容を確認してください。';
-  return `エラーが発生しました(${problem.code})。`;
+  return `エラーが発生しました（${problem.code}）。`;
 }
 
 // Why the relay refused a page's media after the upgrade (`refused {code}` on the signalling
