@@ -13,31 +13,8 @@ use sqlx::FromRow;
 use std::sync::Arc;
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The only role that can be the doctor in charge, and start and end calls.
-    Doctor,
-    Reception,
-    /// Reads everything staff can read and changes nothing (SPEC §8).
-    Auditor,
-}
-
-impl Role {
-    /// Every value, for documents that list them (the OpenAPI enums).
-    pub const ALL: [Self; 3] = [Self::Doctor, Self::Reception, Self::Auditor];
-
-    /// The name in the `staff` table and the API.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Doctor => "doctor",
-            Self::Reception => "reception",
-            Self::Auditor => "auditor",
-        }
-    }
-}
-
-enkaku_domain::named_by_as_str!(Role => "staff role");
+/// A staff member's role: the set-up domain's, as the directory stores it by name.
+pub use enkaku_domain::setup::clinic::Role;
 
 /// A staff member with what login needs. The hash is argon2id in PHC string form.
 #[derive(Clone, Debug)]
@@ -124,20 +101,9 @@ impl SqlDirectory {
         keep: &str,
     ) -> Result<Vec<String>, DirectoryError> {
         let mut tx = self.db.begin_write().await.map_err(unavailable)?;
-        sqlx::query("UPDATE staff SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(id.to_string())
-            .execute(&mut *tx)
+        let ended = replace_password(&mut tx, &id.to_string(), hash, keep)
             .await
             .map_err(unavailable)?;
-        let ended = sqlx::query_scalar(
-            "DELETE FROM sessions WHERE staff_id = $1 AND token_hash <> $2 RETURNING token_hash",
-        )
-        .bind(id.to_string())
-        .bind(keep)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         self.staff.remove(&id);
         Ok(ended)
@@ -297,6 +263,27 @@ impl Directory for SqlDirectory {
         self.clinics.insert(id, profile.clone());
         Ok(profile)
     }
+}
+
+/// Within `conn`'s transaction: store the password hash of `staff` and end their sessions but
+/// the one with digest `keep` (`""`: none), returning the digests of those ended. Whoever knew
+/// the old password is out.
+pub(crate) async fn replace_password(
+    conn: &mut sqlx::AnyConnection,
+    staff: &str,
+    hash: &str,
+    keep: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query("UPDATE staff SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(staff)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("DELETE FROM sessions WHERE staff_id = $1 AND token_hash <> $2 RETURNING token_hash")
+        .bind(staff)
+        .bind(keep)
+        .fetch_all(conn)
+        .await
 }
 
 #[cfg(test)]

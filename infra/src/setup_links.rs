@@ -4,6 +4,7 @@
 //! most one live link: issuing a new one voids the older ones.
 
 use crate::db::Db;
+use crate::directory::replace_password;
 use crate::tokens::{digest, random_token};
 use chrono::{DateTime, Duration, Utc};
 use enkaku_domain::ids::{ClinicId, StaffId};
@@ -137,15 +138,7 @@ impl SetupLinks {
         let Some(staff) = staff else {
             return Ok(None);
         };
-        sqlx::query("UPDATE staff SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(&staff)
-            .execute(&mut *tx)
-            .await?;
-        let ended = sqlx::query_scalar("DELETE FROM sessions WHERE staff_id = $1 RETURNING token_hash")
-            .bind(&staff)
-            .fetch_all(&mut *tx)
-            .await?;
+        let ended = replace_password(&mut tx, &staff, password_hash, "").await?;
         tx.commit().await?;
         Ok(Some(ended))
     }
