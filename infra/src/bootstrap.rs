@@ -3,16 +3,13 @@
 //! (staff, menus, hours) is set up by that administrator.
 
 use crate::db::Db;
-use chrono_tz::Tz;
 use enkaku_domain::ids::{ClinicId, StaffId};
-use enkaku_domain::values::EmailAddress;
+use enkaku_domain::values::{ClinicName, EmailAddress, IanaTimeZone, StaffName};
 use thiserror::Error;
 use uuid::Uuid;
 
 /// The slot length a new clinic starts with (changed with its hours).
 const DEFAULT_SLOT_MINUTES: i32 = 15;
-/// The longest clinic or person name accepted.
-const MAX_NAME_CHARS: usize = 100;
 
 /// A clinic to create, as typed.
 pub struct NewClinic<'a> {
@@ -31,9 +28,9 @@ pub struct CreatedClinic {
 
 #[derive(Debug, Error)]
 pub enum CreateClinicError {
-    #[error("--name: must be 1 to {MAX_NAME_CHARS} characters")]
+    #[error("--name: must be 1 to 100 characters")]
     Name,
-    #[error("--admin-name: must be 1 to {MAX_NAME_CHARS} characters")]
+    #[error("--admin-name: must be 1 to 100 characters")]
     AdminName,
     #[error("--admin-email: is not a valid e-mail address")]
     Email,
@@ -45,23 +42,13 @@ pub enum CreateClinicError {
     Database(#[from] sqlx::Error),
 }
 
-fn name(raw: &str, error: CreateClinicError) -> Result<&str, CreateClinicError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS {
-        return Err(error);
-    }
-    Ok(trimmed)
-}
-
 /// Create the clinic and its first administrator (a doctor, with no password until the
 /// set-up link is used), all or nothing.
 pub async fn create_clinic(db: &Db, new: &NewClinic<'_>) -> Result<CreatedClinic, CreateClinicError> {
-    let clinic_name = name(new.name, CreateClinicError::Name)?;
-    let admin_name = name(new.admin_name, CreateClinicError::AdminName)?;
+    let clinic_name = ClinicName::parse(new.name).map_err(|_| CreateClinicError::Name)?;
+    let admin_name = StaffName::parse(new.admin_name).map_err(|_| CreateClinicError::AdminName)?;
     let email = EmailAddress::parse(new.admin_email).map_err(|_| CreateClinicError::Email)?;
-    let time_zone: Tz = new
-        .time_zone
-        .parse()
+    let time_zone = IanaTimeZone::parse(new.time_zone)
         .map_err(|_| CreateClinicError::TimeZone(new.time_zone.to_owned()))?;
     let created = CreatedClinic {
         clinic: ClinicId(Uuid::now_v7()),
@@ -79,8 +66,8 @@ pub async fn create_clinic(db: &Db, new: &NewClinic<'_>) -> Result<CreatedClinic
     }
     sqlx::query("INSERT INTO clinics (id, name, time_zone, slot_minutes) VALUES ($1, $2, $3, $4)")
         .bind(created.clinic.to_string())
-        .bind(clinic_name)
-        .bind(time_zone.name())
+        .bind(clinic_name.as_str())
+        .bind(time_zone.tz().name())
         .bind(DEFAULT_SLOT_MINUTES)
         .execute(&mut *tx)
         .await?;
@@ -91,7 +78,7 @@ pub async fn create_clinic(db: &Db, new: &NewClinic<'_>) -> Result<CreatedClinic
     .bind(created.admin.to_string())
     .bind(created.clinic.to_string())
     .bind(&login)
-    .bind(admin_name)
+    .bind(admin_name.as_str())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
