@@ -9,12 +9,14 @@ use crate::serve::{self, ConnectionLimits};
 use crate::state::AppState;
 use crate::workers::{CallHook, Delivery, Workers};
 use anyhow::Context;
-use enkaku_commands::AppointmentService;
 use enkaku_commands::capability::LinkSigner;
 use enkaku_commands::delivery::{DeliveryWorker, Lease, RetryPolicy};
 use enkaku_commands::ports::{EventStore, SystemClock, UuidV7};
+use enkaku_commands::{AppointmentService, SetupService};
 use enkaku_domain::appointment::SendPolicy;
+use enkaku_domain::setup;
 use enkaku_infra::channels::{Channels, Route};
+use enkaku_infra::credentials::Credentials;
 use enkaku_infra::delivery_queue::SqlDeliveryQueue;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::event_store::SqlEventStore;
@@ -24,11 +26,11 @@ use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::setup_links::SetupLinks;
-use enkaku_infra::{Db, demo, secrets};
+use enkaku_infra::{Db, demo, legacy, secrets};
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::{Relay, RelayConfig};
-use enkaku_projections::{Changes, EventFeed, ProjectionRunner, ReactorRunner};
+use enkaku_projections::{Changes, EventFeed, ProjectionRunner, ReactorRunner, RunningProjections};
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -110,9 +112,16 @@ pub struct Stack {
     pub db: Db,
     pub store: Arc<SqlEventStore>,
     pub directory: SqlDirectory,
-    /// What projectors and reactors read: the store's log, or Kafka.
+    /// Set-up commands: clinics, staff, menus, hours, closures.
+    pub setup: Arc<SetupService>,
+    pub credentials: Credentials,
+    /// What projectors and reactors of the appointments read: the store's log, or Kafka.
     pub feed: Arc<dyn EventFeed>,
     pub projections: Vec<Arc<ProjectionRunner>>,
+    /// Folds the set-up streams into the directory. It always reads the store's log: every
+    /// node needs the directory whole and at once (sign-in reads it), whether or not the
+    /// broker is up.
+    pub directory_projection: Arc<ProjectionRunner<setup::Event>>,
     /// Where the projection runners announce what they committed.
     pub changes: Changes,
 }
@@ -152,27 +161,54 @@ impl Stack {
             // One runner for all: one commit per batch however many read models there are.
             None => {
                 let feed: Arc<dyn EventFeed> = Arc::new(StoreFeed(store.clone()));
-                let runner =
-                    ProjectionRunner::new("read_models", rows, feed.clone(), enkaku_projections::all())
-                        .announcing_to(&changes);
+                let runner = ProjectionRunner::new(
+                    "read_models",
+                    rows.clone(),
+                    feed.clone(),
+                    enkaku_projections::all(),
+                )
+                .announcing_to(&changes);
                 (feed, vec![Arc::new(runner)])
             }
         };
         for runner in &projections {
             runner.prepare().await?;
         }
+        let setup = Arc::new(SetupService::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7),
+        ));
+        let converted = legacy::convert(&db, &setup).await?;
+        if converted > 0 {
+            tracing::info!(clinics = converted, "recorded the old set-up tables as events");
+        }
+        let directory_projection = Arc::new(
+            ProjectionRunner::new(
+                "directory",
+                rows,
+                Arc::new(StoreFeed(store.clone())),
+                enkaku_projections::setup(),
+            )
+            .announcing_to(&changes),
+        );
+        directory_projection.prepare().await?;
+        directory_projection.catch_up(&|_| {}).await?;
         Ok(Self {
             directory: SqlDirectory::new(db.clone()),
+            credentials: Credentials::new(db.clone()),
+            setup,
             db,
             store,
             feed,
             projections,
+            directory_projection,
             changes,
         })
     }
 
-    /// A runner that rebuilds every read model from the store's own log, whatever feed
-    /// serves them live (Kafka may no longer hold the oldest events).
+    /// A runner that rebuilds every read model of the appointments from the store's own log,
+    /// whatever feed serves them live (Kafka may no longer hold the oldest events).
     pub fn rebuilder(&self) -> ProjectionRunner {
         ProjectionRunner::new(
             "rebuild",
@@ -223,8 +259,10 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let stack = Stack::open(&config).await?;
-        if config.seed_demo && demo::seed(&stack.db).await? {
+        if config.seed_demo && demo::seed(&stack.setup, &stack.credentials).await? {
             tracing::info!("seeded the demo clinics");
+            // Served at once: sign-in reads the directory.
+            stack.directory_projection.catch_up(&|_| {}).await?;
         }
         let listener = TcpListener::bind(config.addr)
             .await
@@ -291,8 +329,15 @@ impl Application {
             let log = Arc::new(StoreFeed(store.clone()));
             reactors.push(Arc::new(ReactorRunner::relaying(rows, log, publisher)));
         }
+        let mut projections: Vec<Arc<dyn RunningProjections>> = vec![stack.directory_projection.clone()];
+        projections.extend(
+            stack
+                .projections
+                .iter()
+                .map(|r| r.clone() as Arc<dyn RunningProjections>),
+        );
         let workers = Workers {
-            projections: stack.projections.clone(),
+            projections,
             reactors,
             changes: stack.changes.clone(),
         };
@@ -304,6 +349,9 @@ impl Application {
             directory: stack.directory.clone(),
             sessions: SessionStore::new(stack.db.clone(), SESSION_LIFETIME, config.session_idle),
             setup_links: SetupLinks::new(stack.db.clone()),
+            setup: stack.setup.clone(),
+            directory_projection: stack.directory_projection.clone(),
+            credentials: stack.credentials.clone(),
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
             channels,
             twilio_auth_token: config.delivery.twilio_auth_token.clone(),

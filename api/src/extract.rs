@@ -4,11 +4,14 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::versioning::if_match;
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum_extra::extract::CookieJar;
+use enkaku_commands::CommandContext;
 use enkaku_domain::ErrorCode;
+use enkaku_domain::envelope::Actor;
 use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
 use enkaku_infra::directory::Role;
 use enkaku_infra::sessions::SessionKey;
@@ -52,6 +55,21 @@ pub struct Staff {
     pub request_id: Uuid,
     /// The client's own `X-Request-Id`, sanitised (see [`ClientRequestId`]).
     pub client_request_id: Option<String>,
+}
+
+impl Staff {
+    /// The context this person's command runs in: who acts, the request's ids, and the
+    /// version `If-Match` expects.
+    pub fn context(&self, headers: &HeaderMap) -> Result<CommandContext, ApiError> {
+        Ok(CommandContext {
+            clinic_id: self.clinic_id,
+            actor: Actor::Staff(self.staff_id),
+            correlation_id: self.request_id,
+            causation_id: self.request_id,
+            client_request_id: self.client_request_id.clone(),
+            if_match: if_match(headers)?,
+        })
+    }
 }
 
 impl FromRequestParts<AppState> for Staff {
@@ -144,11 +162,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Staff, ApiError
         }
     }
     // The role from the directory (cached briefly), not one fixed at login: a changed role
-    // takes effect without a new login.
+    // takes effect without a new login. Deactivation deletes the sessions, so a session of a
+    // deactivated member is rare here: one issued by a sign-in racing the deactivation.
     let record = state
         .directory
         .staff(session.staff_id)
         .await?
+        .filter(|r| r.active)
         .ok_or_else(ApiError::unauthorized)?;
     Ok(Staff {
         staff_id: session.staff_id,

@@ -56,10 +56,12 @@ enum Command {
     /// Set up a clinic.
     #[command(subcommand)]
     Clinic(ClinicCommand),
-    /// Print the AsyncAPI 3 document of the Kafka topic (docs/asyncapi.yaml).
+    /// Print the AsyncAPI 3 document of the Kafka topics (docs/asyncapi.yaml).
     Asyncapi {
         #[arg(long, env = "ENKAKU_KAFKA_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_TOPIC)]
         topic: String,
+        #[arg(long, env = "ENKAKU_KAFKA_SETUP_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_SETUP_TOPIC)]
+        setup_topic: String,
     },
 }
 
@@ -113,10 +115,13 @@ struct ServeArgs {
     /// the read models and reactors from it. Without it, the store's own log feeds them.
     #[arg(long, env = "ENKAKU_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
-    /// The topic events are published to (created if missing).
+    /// The topic the appointments' events are published to (created if missing).
     #[arg(long, env = "ENKAKU_KAFKA_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_TOPIC)]
     kafka_topic: String,
-    /// Partitions of the topic when enkaku creates it.
+    /// The topic the clinic set-up's events are published to (created if missing).
+    #[arg(long, env = "ENKAKU_KAFKA_SETUP_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_SETUP_TOPIC)]
+    kafka_setup_topic: String,
+    /// Partitions of each topic when enkaku creates it.
     #[arg(long, env = "ENKAKU_KAFKA_PARTITIONS", default_value_t = 3)]
     kafka_partitions: i32,
     /// Consumers' client ids are `<prefix><consumer>`.
@@ -320,6 +325,7 @@ impl ServeArgs {
     fn kafka(&self) -> Option<KafkaConfig> {
         self.kafka_brokers.as_ref().map(|brokers| KafkaConfig {
             topic: self.kafka_topic.clone(),
+            setup_topic: self.kafka_setup_topic.clone(),
             partitions: self.kafka_partitions,
             client_prefix: self.kafka_client_prefix.clone(),
             ..KafkaConfig::new(brokers)
@@ -453,8 +459,8 @@ async fn main() -> anyhow::Result<()> {
             );
             serve_until_signal(config).await
         }
-        Command::Asyncapi { topic } => {
-            print!("{}", enkaku_api::asyncapi_yaml(&topic)?);
+        Command::Asyncapi { topic, setup_topic } => {
+            print!("{}", enkaku_api::asyncapi_yaml(&topic, &setup_topic)?);
             Ok(())
         }
         Command::Migrate => {
@@ -526,7 +532,8 @@ async fn shutdown_signal() {
 async fn create_clinic(config: &Config, args: ClinicCreateArgs) -> anyhow::Result<()> {
     let stack = Stack::open(config).await?;
     let created = bootstrap::create_clinic(
-        &stack.db,
+        &stack.setup,
+        &stack.credentials,
         &bootstrap::NewClinic {
             name: &args.name,
             time_zone: &args.time_zone,
@@ -535,6 +542,8 @@ async fn create_clinic(config: &Config, args: ClinicCreateArgs) -> anyhow::Resul
         },
     )
     .await?;
+    // Shown at once by a server on the same store: its set-up page reads the directory.
+    stack.directory_projection.catch_up(&|_| {}).await?;
     let link = SetupLinks::new(stack.db.clone())
         .issue(created.admin, created.clinic, chrono::Utc::now())
         .await?;
@@ -554,6 +563,9 @@ async fn create_clinic(config: &Config, args: ClinicCreateArgs) -> anyhow::Resul
 async fn replay(config: &Config) -> anyhow::Result<()> {
     let stack = Stack::open(config).await?;
     let head = *stack.store.head().borrow();
+    let directory = &stack.directory_projection;
+    directory.reset().await?;
+    directory.catch_up(&|_| {}).await?;
     let rebuilder = stack.rebuilder();
     rebuilder.reset().await?;
     let bar = indicatif::ProgressBar::new(head);
@@ -565,7 +577,7 @@ async fn replay(config: &Config) -> anyhow::Result<()> {
     bar.finish();
     let projectors = enkaku_projections::all().len() as u64;
     println!(
-        "rebuilt {projectors} read models from {} events ({applied} applications)",
+        "rebuilt the directory and {projectors} read models from {} events ({applied} applications)",
         applied / projectors.max(1)
     );
     Ok(())

@@ -215,7 +215,11 @@ pub fn provider() -> Object {
 
 /// A provider, or null.
 pub fn optional_provider() -> Object {
-    let mut schema = provider();
+    or_null(provider())
+}
+
+/// `schema`'s values, or null.
+fn or_null(mut schema: Object) -> Object {
     schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
     schema
         .enum_values
@@ -251,6 +255,11 @@ pub fn error_code() -> Object {
 /// A staff member's role.
 pub fn role() -> Object {
     names(Role::ALL.map(|r| r.as_str()))
+}
+
+/// A staff member's role, or nothing (in a change: unchanged).
+pub fn optional_role() -> Object {
+    or_null(role())
 }
 
 pub fn link_status() -> Object {

@@ -8,11 +8,13 @@ use crate::workers::Workers;
 use enkaku_commands::AppointmentAt;
 use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_commands::ports::{ClinicProfile, Directory, EventStore};
-use enkaku_commands::{AppointmentService, capability::LinkSigner};
+use enkaku_commands::{AppointmentService, SetupService, capability::LinkSigner};
 use enkaku_domain::appointment::LinkStatus;
-use enkaku_domain::ids::ClinicId;
+use enkaku_domain::ids::{ClinicId, StaffId};
+use enkaku_domain::setup;
 use enkaku_infra::Db;
 use enkaku_infra::channels::Channels;
+use enkaku_infra::credentials::Credentials;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::sessions::SessionStore;
@@ -20,6 +22,7 @@ use enkaku_infra::setup_links::SetupLinks;
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::Relay;
+use enkaku_projections::ProjectionRunner;
 use secrecy::SecretString;
 use std::sync::Arc;
 
@@ -31,6 +34,12 @@ pub struct AppState {
     pub directory: SqlDirectory,
     pub sessions: SessionStore,
     pub setup_links: SetupLinks,
+    /// Set-up commands (SPEC §8).
+    pub setup: Arc<SetupService>,
+    /// Folds set-up events into the directory; caught up after each set-up command.
+    pub directory_projection: Arc<ProjectionRunner<setup::Event>>,
+    /// Sign-in addresses and password hashes, outside the log.
+    pub credentials: Credentials,
     pub idempotency: IdempotencyStore,
     /// Which provider carries each channel (for `/healthz` and the 送信ボックス).
     pub channels: Channels,
@@ -61,6 +70,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// After a set-up command of `clinic` (about `staff`, if one): the directory shows it
+    /// before the answer leaves, so what this node serves next reads the change. Other nodes'
+    /// caches of the directory catch up within `SETUP_CACHE` (docs/architecture.md).
+    pub async fn directory_changed(&self, clinic: ClinicId, staff: Option<StaffId>) -> Result<(), ApiError> {
+        self.directory_projection
+            .catch_up(&|_| {})
+            .await
+            .map_err(ApiError::internal)?;
+        self.directory.forget(clinic, staff);
+        Ok(())
+    }
+
     /// The clinic's profile (cached by the directory like the rest of set-up).
     pub async fn clinic(&self, id: ClinicId) -> Result<ClinicProfile, ApiError> {
         self.directory.clinic(id).await?.ok_or_else(ApiError::not_found)

@@ -1,9 +1,11 @@
 //! The background consumers of the event feed, wired for the chosen mode:
 //!
-//! - embedded: one projection runner for every read model, and the reactors (URL delivery,
-//!   the media relay's hook), all reading the store's log;
-//! - Kafka: the publisher reads the store's log into the topic; one projection runner per
-//!   read model and the reactors read the topic, each as its own consumer.
+//! - embedded: one projection runner for every read model of the appointments, and the
+//!   reactors (URL delivery, the media relay's hook), all reading the store's log;
+//! - Kafka: the publisher reads the store's log into the topics; one projection runner per
+//!   read model and the reactors read the appointments' topic, each as its own consumer.
+//!
+//! In both, the directory (set-up) runner reads the store's log.
 
 use enkaku_commands::CommandError;
 use enkaku_commands::delivery::DeliveryWorker;
@@ -12,7 +14,7 @@ use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
 use enkaku_media::{CallSignal, CallSignals};
 use enkaku_projections::runner::ProjectionError;
-use enkaku_projections::{Change, Changes, ProjectionRunner, Reactor, ReactorRunner, RetryLater};
+use enkaku_projections::{Change, Changes, Reactor, ReactorRunner, RetryLater, RunningProjections};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -20,7 +22,7 @@ use tokio::task::JoinHandle;
 
 #[derive(Clone, Default)]
 pub struct Workers {
-    pub projections: Vec<Arc<ProjectionRunner>>,
+    pub projections: Vec<Arc<dyn RunningProjections>>,
     pub reactors: Vec<Arc<ReactorRunner>>,
     /// What they changed, as it is committed (the live-update stream listens).
     pub changes: Changes,

@@ -38,6 +38,20 @@ pub struct CommandContext {
 }
 
 impl CommandContext {
+    /// A command enkaku gives on its own account for `clinic_id` (start-up set-up, the
+    /// command line): actor `system`, a causal chain of its own.
+    pub fn system(clinic_id: ClinicId) -> Self {
+        let id = Uuid::now_v7();
+        Self {
+            clinic_id,
+            actor: Actor::System,
+            correlation_id: id,
+            causation_id: id,
+            client_request_id: None,
+            if_match: None,
+        }
+    }
+
     /// `event` in its envelope, with this command's clinic, actor and causal chain.
     pub fn envelope(&self, event_id: Uuid, occurred_at: DateTime<Utc>, event: &impl StoredEvent) -> NewEvent {
         NewEvent {

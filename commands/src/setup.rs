@@ -130,12 +130,23 @@ impl SetupService {
         .present(closure::State::closure)
     }
 
+    /// The clinic `id` as its stream has it now, at the version `If-Match` names. Not found
+    /// when it has no stream.
+    pub async fn clinic_state(&self, id: ClinicId) -> Result<Versioned<Clinic>, CommandError> {
+        let recorded = self.store.read_stream(&id.stream_id()).await?;
+        let version = recorded.last().map_or(0, |r| r.version);
+        Versioned {
+            value: fold(&recorded, clinic::State::Absent, clinic::evolve)?,
+            version,
+        }
+        .present(clinic::State::clinic)
+    }
+
     /// Hours and closures name only doctors on the clinic's roster (deactivated ones too: an
     /// administrator may still tidy up their hours).
     async fn require_doctor(&self, clinic: ClinicId, doctor: StaffId) -> Result<(), CommandError> {
-        let recorded = self.store.read_stream(&clinic.stream_id()).await?;
-        let state = fold(&recorded, clinic::State::Absent, clinic::evolve)?;
-        match state.clinic().and_then(|c| c.member(doctor)) {
+        let state = self.clinic_state(clinic).await?;
+        match state.value.member(doctor) {
             Some(member) if member.role == Role::Doctor => Ok(()),
             _ => Err(CommandError::UnknownDoctor),
         }

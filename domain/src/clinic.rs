@@ -3,6 +3,7 @@
 
 use crate::appointment::{EARLIEST_START_YEAR, LATEST_START_YEAR};
 use crate::error::DomainError;
+use crate::setup::hours::{HoursRange, Weekday, Weekdays};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -12,12 +13,45 @@ use serde::Serialize;
 pub const SHORTEST_MINUTES: u32 = 5;
 pub const LONGEST_MINUTES: u32 = 240;
 
-/// One opening range on a weekday (0 = Monday), in minutes after local midnight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OpeningRange {
-    pub weekday: u32,
-    pub opens_min: u32,
-    pub closes_min: u32,
+/// One doctor's hours on one day (R2, SPEC §8): the length of a slot and the opening ranges,
+/// none on a closed day.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayHours {
+    pub slot_minutes: u32,
+    /// Earliest first, none overlapping.
+    pub ranges: Vec<HoursRange>,
+}
+
+/// The slot length of a doctor who has no weekly hours yet.
+pub const DEFAULT_SLOT_MINUTES: u32 = 15;
+
+impl DayHours {
+    /// `date` as the weekly template says, or without any opening when it is closed (a
+    /// closure of the clinic or of the doctor) or there is no template.
+    pub fn on(date: NaiveDate, weekly: Option<(&Weekdays, u32)>, closed: bool) -> Self {
+        let Some((weekdays, slot_minutes)) = weekly else {
+            return Self {
+                slot_minutes: DEFAULT_SLOT_MINUTES,
+                ranges: vec![],
+            };
+        };
+        let day = Weekday::ALL[date.weekday().num_days_from_monday() as usize];
+        Self {
+            slot_minutes,
+            ranges: if closed {
+                vec![]
+            } else {
+                weekdays.day(day).to_vec()
+            },
+        }
+    }
+
+    /// Whether `[from_min, to_min)` (minutes after local midnight) lies within one opening range.
+    pub fn covers(&self, from_min: u32, to_min: u32) -> bool {
+        self.ranges
+            .iter()
+            .any(|r| r.start_min <= from_min && to_min <= r.end_min)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -63,20 +97,9 @@ fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
 
 /// The slots of one day. Without `all_times` only slots within opening hours are listed; with
 /// it, the whole day is, and slots outside the hours are marked closed.
-pub fn slot_grid(
-    date: NaiveDate,
-    tz: Tz,
-    hours: &[OpeningRange],
-    slot_minutes: u32,
-    all_times: bool,
-) -> Vec<Slot> {
-    let slot_minutes = slot_minutes.clamp(SHORTEST_MINUTES, LONGEST_MINUTES);
-    let weekday = date.weekday().num_days_from_monday();
-    let open = |minute: u32| {
-        hours
-            .iter()
-            .any(|r| r.weekday == weekday && r.opens_min <= minute && minute + slot_minutes <= r.closes_min)
-    };
+pub fn slot_grid(date: NaiveDate, tz: Tz, hours: &DayHours, all_times: bool) -> Vec<Slot> {
+    let slot_minutes = hours.slot_minutes.clamp(SHORTEST_MINUTES, LONGEST_MINUTES);
+    let open = |minute: u32| hours.covers(minute, minute + slot_minutes);
     (0..24 * 60)
         .step_by(slot_minutes as usize)
         .filter_map(|minute: u32| {
@@ -99,30 +122,36 @@ pub fn slot_grid(
 mod tests {
     use super::*;
 
-    fn weekday_hours() -> Vec<OpeningRange> {
-        (0..5)
-            .flat_map(|d| {
-                [
-                    OpeningRange {
-                        weekday: d,
-                        opens_min: 9 * 60,
-                        closes_min: 12 * 60,
-                    },
-                    OpeningRange {
-                        weekday: d,
-                        opens_min: 14 * 60,
-                        closes_min: 18 * 60,
-                    },
-                ]
-            })
-            .collect()
+    fn weekday_hours() -> Weekdays {
+        let day = vec![
+            HoursRange {
+                start_min: 9 * 60,
+                end_min: 12 * 60,
+            },
+            HoursRange {
+                start_min: 14 * 60,
+                end_min: 18 * 60,
+            },
+        ];
+        Weekdays {
+            mon: day.clone(),
+            tue: day.clone(),
+            wed: day.clone(),
+            thu: day.clone(),
+            fri: day,
+            ..Weekdays::default()
+        }
+    }
+
+    fn hours_on(date: NaiveDate) -> DayHours {
+        DayHours::on(date, Some((&weekday_hours(), 15)), false)
     }
 
     #[test]
     fn r2_a_weekday_shows_only_opening_hours_unless_all_times() {
         let tokyo = chrono_tz::Asia::Tokyo;
         let tuesday = NaiveDate::from_ymd_opt(2022, 8, 30).unwrap();
-        let slots = slot_grid(tuesday, tokyo, &weekday_hours(), 15, false);
+        let slots = slot_grid(tuesday, tokyo, &hours_on(tuesday), false);
         assert_eq!(slots.len(), (3 + 4) * 4);
         assert!(slots.iter().all(|s| !s.closed));
         assert_eq!(
@@ -134,7 +163,7 @@ mod tests {
             tokyo.with_ymd_and_hms(2022, 8, 30, 18, 0, 0).unwrap()
         );
 
-        let all = slot_grid(tuesday, tokyo, &weekday_hours(), 15, true);
+        let all = slot_grid(tuesday, tokyo, &hours_on(tuesday), true);
         assert_eq!(all.len(), 24 * 4);
         assert_eq!(all.iter().filter(|s| !s.closed).count(), slots.len());
     }
@@ -142,12 +171,37 @@ mod tests {
     #[test]
     fn r2_a_sunday_has_only_closed_slots() {
         let sunday = NaiveDate::from_ymd_opt(2022, 8, 28).unwrap();
-        assert!(slot_grid(sunday, chrono_tz::Asia::Tokyo, &weekday_hours(), 15, false).is_empty());
+        assert!(slot_grid(sunday, chrono_tz::Asia::Tokyo, &hours_on(sunday), false).is_empty());
         assert!(
-            slot_grid(sunday, chrono_tz::Asia::Tokyo, &weekday_hours(), 15, true)
+            slot_grid(sunday, chrono_tz::Asia::Tokyo, &hours_on(sunday), true)
                 .iter()
                 .all(|s| s.closed)
         );
+    }
+
+    #[test]
+    fn a_closed_day_or_a_doctor_without_hours_has_only_closed_slots() {
+        let tuesday = NaiveDate::from_ymd_opt(2022, 8, 30).unwrap();
+        let closed = DayHours::on(tuesday, Some((&weekday_hours(), 15)), true);
+        assert!(slot_grid(tuesday, chrono_tz::Asia::Tokyo, &closed, false).is_empty());
+        let none = DayHours::on(tuesday, None, false);
+        assert_eq!(none.slot_minutes, DEFAULT_SLOT_MINUTES);
+        assert!(
+            slot_grid(tuesday, chrono_tz::Asia::Tokyo, &none, true)
+                .iter()
+                .all(|s| s.closed)
+        );
+    }
+
+    #[test]
+    fn hours_cover_a_span_only_within_one_range() {
+        let tuesday = NaiveDate::from_ymd_opt(2022, 8, 30).unwrap();
+        let hours = hours_on(tuesday);
+        assert!(hours.covers(9 * 60, 12 * 60));
+        assert!(hours.covers(14 * 60, 14 * 60 + 30));
+        assert!(!hours.covers(11 * 60 + 45, 12 * 60 + 15));
+        assert!(!hours.covers(8 * 60 + 45, 9 * 60 + 15));
+        assert!(!hours.covers(11 * 60, 15 * 60));
     }
 
     #[test]

@@ -115,6 +115,10 @@ pub trait StoredEvent: Sized {
     /// Read an event from its envelope's `type`, `schema_version` and `data`, upcasting old
     /// payloads to the current shape first.
     fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError>;
+    /// Whether the stream `stream_id` holds events of this enum. One log holds the
+    /// appointments' streams and the set-up streams; a reader of one family passes over the
+    /// other's events without counting them as unreadable.
+    fn in_family(stream_id: &str) -> bool;
 }
 
 /// An event that could not be read back: unknown type, or a payload that no upcaster fixes.

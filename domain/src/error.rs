@@ -80,8 +80,10 @@ error_codes! {
     UnknownMenu => "unknown_menu",
     /// The change would leave the clinic without an active administrator.
     LastAdmin => "last_admin",
-    /// Another staff member of the clinic has this e-mail address.
+    /// Another staff member (of this or another clinic) has this e-mail address.
     EmailTaken => "email_taken",
+    /// The staff member is deactivated: reactivate them first.
+    StaffInactive => "staff_inactive",
     /// `If-Match` names an older version (412).
     VersionConflict => "version_conflict",
     /// Another change landed at the same moment; try again.

@@ -63,12 +63,27 @@ impl ClinicId {
     pub fn stream_id(&self) -> String {
         format!("clinic-{}", self.0)
     }
+
+    /// Inverse of [`ClinicId::stream_id`].
+    pub fn from_stream_id(stream_id: &str) -> Option<Self> {
+        parse_suffix(stream_id, "clinic-")
+    }
+}
+
+/// The id after `prefix` in a stream name, if the name has that prefix and a valid id.
+fn parse_suffix<T: FromStr>(stream_id: &str, prefix: &str) -> Option<T> {
+    stream_id.strip_prefix(prefix).and_then(|s| s.parse().ok())
 }
 
 impl StaffId {
     /// Name of the event stream holding this doctor's weekly hours.
     pub fn hours_stream_id(&self) -> String {
         format!("hours-{}", self.0)
+    }
+
+    /// Inverse of [`StaffId::hours_stream_id`].
+    pub fn from_hours_stream_id(stream_id: &str) -> Option<Self> {
+        parse_suffix(stream_id, "hours-")
     }
 }
 
@@ -77,12 +92,22 @@ impl MenuId {
     pub fn stream_id(&self) -> String {
         format!("menu-{}", self.0)
     }
+
+    /// Inverse of [`MenuId::stream_id`].
+    pub fn from_stream_id(stream_id: &str) -> Option<Self> {
+        parse_suffix(stream_id, "menu-")
+    }
 }
 
 impl ClosureId {
     /// Name of the event stream holding this closure's history.
     pub fn stream_id(&self) -> String {
         format!("closure-{}", self.0)
+    }
+
+    /// Inverse of [`ClosureId::stream_id`].
+    pub fn from_stream_id(stream_id: &str) -> Option<Self> {
+        parse_suffix(stream_id, "closure-")
     }
 }
 
@@ -94,9 +119,7 @@ impl AppointmentId {
 
     /// Inverse of [`AppointmentId::stream_id`].
     pub fn from_stream_id(stream_id: &str) -> Option<Self> {
-        stream_id
-            .strip_prefix("appointment-")
-            .and_then(|s| s.parse().ok())
+        parse_suffix(stream_id, "appointment-")
     }
 
     /// Name of the event stream holding who joined and left this appointment's call: apart
@@ -107,7 +130,7 @@ impl AppointmentId {
 
     /// Inverse of [`AppointmentId::call_stream_id`].
     pub fn from_call_stream_id(stream_id: &str) -> Option<Self> {
-        stream_id.strip_prefix("call-").and_then(|s| s.parse().ok())
+        parse_suffix(stream_id, "call-")
     }
 
     /// The appointment a stream belongs to: its own stream or its call's.

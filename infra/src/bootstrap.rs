@@ -2,14 +2,15 @@
 //! first administrator, who then chooses a password through a set-up link. Everything else
 //! (staff, menus, hours) is set up by that administrator.
 
+use crate::credentials::Credentials;
 use crate::db::Db;
+use enkaku_commands::{CommandContext, CommandError, SetupService};
+use enkaku_domain::DomainError;
 use enkaku_domain::ids::{ClinicId, StaffId};
+use enkaku_domain::setup::clinic::{self, CreateClinic, NewStaff, Role};
 use enkaku_domain::values::{ClinicName, EmailAddress, IanaTimeZone, StaffName};
 use thiserror::Error;
 use uuid::Uuid;
-
-/// The slot length a new clinic starts with (changed with its hours).
-const DEFAULT_SLOT_MINUTES: i32 = 15;
 
 /// A clinic to create, as typed.
 pub struct NewClinic<'a> {
@@ -38,56 +39,54 @@ pub enum CreateClinicError {
     TimeZone(String),
     #[error("--admin-email: {0} already belongs to a staff member")]
     EmailTaken(String),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Command(CommandError),
 }
 
 /// Create the clinic and its first administrator (a doctor, with no password until the
-/// set-up link is used), all or nothing.
-pub async fn create_clinic(db: &Db, new: &NewClinic<'_>) -> Result<CreatedClinic, CreateClinicError> {
+/// set-up link is used), as the events of a new clinic stream (actor `system`).
+pub async fn create_clinic(
+    setup: &SetupService,
+    credentials: &Credentials,
+    new: &NewClinic<'_>,
+) -> Result<CreatedClinic, CreateClinicError> {
     let clinic_name = ClinicName::parse(new.name).map_err(|_| CreateClinicError::Name)?;
     let admin_name = StaffName::parse(new.admin_name).map_err(|_| CreateClinicError::AdminName)?;
-    let email = EmailAddress::parse(new.admin_email).map_err(|_| CreateClinicError::Email)?;
+    let email = EmailAddress::parse_field("email", new.admin_email).map_err(|_| CreateClinicError::Email)?;
     let time_zone = IanaTimeZone::parse(new.time_zone)
         .map_err(|_| CreateClinicError::TimeZone(new.time_zone.to_owned()))?;
     let created = CreatedClinic {
         clinic: ClinicId(Uuid::now_v7()),
         admin: StaffId(Uuid::now_v7()),
     };
-    let mut tx = db.begin_write().await?;
-    // Stored in lower case: login looks addresses up that way.
-    let login = email.as_str().to_lowercase();
-    let taken: Option<String> = sqlx::query_scalar("SELECT id FROM staff WHERE lower(email) = $1")
-        .bind(&login)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if taken.is_some() {
-        return Err(CreateClinicError::EmailTaken(email.to_string()));
+    let command = clinic::Command::CreateClinic(CreateClinic {
+        clinic_id: created.clinic,
+        name: clinic_name,
+        phone: None,
+        time_zone,
+        first_admin: NewStaff {
+            staff_id: created.admin,
+            name: admin_name,
+            email: email.clone(),
+            role: Role::Doctor,
+        },
+    });
+    let ctx = CommandContext::system(created.clinic);
+    match credentials
+        .claiming(created.admin, &email, setup.clinic(&ctx, command))
+        .await
+    {
+        Ok(_) => Ok(created),
+        Err(CommandError::Rejected(DomainError::EmailTaken)) => {
+            Err(CreateClinicError::EmailTaken(email.to_string()))
+        }
+        Err(e) => Err(CreateClinicError::Command(e)),
     }
-    sqlx::query("INSERT INTO clinics (id, name, time_zone, slot_minutes) VALUES ($1, $2, $3, $4)")
-        .bind(created.clinic.to_string())
-        .bind(clinic_name.as_str())
-        .bind(time_zone.tz().name())
-        .bind(DEFAULT_SLOT_MINUTES)
-        .execute(&mut *tx)
-        .await?;
-    // No password yet: an empty hash never verifies (`passwords::verify_password`).
-    sqlx::query(
-        "INSERT INTO staff (id, clinic_id, email, name, role, password_hash, admin) VALUES ($1, $2, $3, $4, 'doctor', '', 1)",
-    )
-    .bind(created.admin.to_string())
-    .bind(created.clinic.to_string())
-    .bind(&login)
-    .bind(admin_name.as_str())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(created)
 }
 
 /// Whether the store has any clinic yet (a `--no-demo` install before `clinic create`).
 pub async fn has_clinics(db: &Db) -> Result<bool, sqlx::Error> {
-    let any: Option<String> = sqlx::query_scalar("SELECT id FROM clinics LIMIT 1")
+    let any: Option<String> = sqlx::query_scalar("SELECT id FROM directory_clinics LIMIT 1")
         .fetch_optional(&db.pool)
         .await?;
     Ok(any.is_some())

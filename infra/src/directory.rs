@@ -1,13 +1,16 @@
-//! The clinic directory (R1): clinics, staff, menus and opening hours. This is reference data
-//! managed by set-up, not by the appointment workflow, so it lives in plain tables.
+//! The clinic directory (R1): clinics, staff, menus, hours and closures as the directory read
+//! model holds them (`enkaku_projections::directory`, folded from the set-up streams), with
+//! the password hashes of `staff_credentials` beside them for sign-in.
 
 use crate::db::Db;
 use crate::ttl_cache::TtlCache;
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use enkaku_commands::ports::{ClinicProfile, Directory, DirectoryError, Doctor};
-use enkaku_domain::clinic::OpeningRange;
+use enkaku_domain::clinic::DayHours;
 use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, Menu};
+use enkaku_domain::setup::hours::Weekdays;
 use enkaku_domain::vocabulary::UnknownName;
 use sqlx::FromRow;
 use std::sync::Arc;
@@ -26,6 +29,9 @@ pub struct StaffRecord {
     pub role: Role,
     /// Administers the clinic's set-up, whatever the role (SPEC §8).
     pub admin: bool,
+    /// A deactivated member cannot sign in, and is no doctor in charge.
+    pub active: bool,
+    /// Empty until they chose a password through their set-up link.
     pub password_hash: String,
 }
 
@@ -37,6 +43,7 @@ struct StaffRow {
     name: String,
     role: String,
     admin: i32,
+    active: i32,
     password_hash: String,
 }
 
@@ -50,8 +57,9 @@ struct MenuRow {
     booking_fee_yen: i32,
 }
 
-/// Set-up changes rarely; requests read it constantly. Cached this long.
-const SETUP_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Set-up changes rarely; requests read it constantly. Cached this long: a change made on
+/// another node shows here within it.
+pub const SETUP_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct SqlDirectory {
@@ -80,10 +88,20 @@ impl SqlDirectory {
         }
     }
 
+    /// Drop what this process cached of `clinic` (its profile and menus) and of `staff`, after
+    /// a set-up change.
+    pub fn forget(&self, clinic: ClinicId, staff: Option<StaffId>) {
+        self.clinics.remove(&clinic);
+        self.menus.remove(&clinic);
+        if let Some(staff) = staff {
+            self.staff.remove(&staff);
+        }
+    }
+
     pub async fn staff_by_email(&self, email: &str) -> Result<Option<StaffRecord>, DirectoryError> {
-        let row: Option<StaffRow> = sqlx::query_as(
-            "SELECT id, clinic_id, email, name, role, admin, password_hash FROM staff WHERE email = $1",
-        )
+        let row: Option<StaffRow> = sqlx::query_as(&format!(
+            "{STAFF_COLUMNS} FROM staff_credentials c JOIN directory_staff s ON s.id = c.staff_id WHERE c.email = $1"
+        ))
         .bind(email.trim().to_lowercase())
         .fetch_optional(&self.db.pool)
         .await
@@ -113,9 +131,9 @@ impl SqlDirectory {
         if let Some(cached) = self.staff.get(&id) {
             return Ok(cached);
         }
-        let row: Option<StaffRow> = sqlx::query_as(
-            "SELECT id, clinic_id, email, name, role, admin, password_hash FROM staff WHERE id = $1",
-        )
+        let row: Option<StaffRow> = sqlx::query_as(&format!(
+            "{STAFF_COLUMNS} FROM directory_staff s LEFT JOIN staff_credentials c ON c.staff_id = s.id WHERE s.id = $1"
+        ))
         .bind(id.to_string())
         .fetch_optional(&self.db.pool)
         .await
@@ -125,9 +143,11 @@ impl SqlDirectory {
         Ok(record)
     }
 
+    /// The clinic's active doctors: who can be the doctor in charge.
     pub async fn doctors(&self, clinic: ClinicId) -> Result<Vec<Doctor>, DirectoryError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, name FROM staff WHERE clinic_id = $1 AND role = 'doctor' ORDER BY email",
+            "SELECT id, name FROM directory_staff WHERE clinic_id = $1 AND role = 'doctor' AND active = 1
+             ORDER BY lower(email)",
         )
         .bind(clinic.to_string())
         .fetch_all(&self.db.pool)
@@ -144,13 +164,14 @@ impl SqlDirectory {
             .collect()
     }
 
+    /// The menus that can be booked (not retired), in the order they were created.
     pub async fn menus(&self, clinic: ClinicId) -> Result<Vec<Menu>, DirectoryError> {
         if let Some(cached) = self.menus.get(&clinic) {
             return Ok(cached);
         }
         let rows: Vec<MenuRow> = sqlx::query_as(
             "SELECT id, name, modes, duration_first_min, duration_revisit_min, booking_fee_yen
-             FROM menus WHERE clinic_id = $1 ORDER BY sort_order",
+             FROM directory_menus WHERE clinic_id = $1 AND active = 1 ORDER BY created",
         )
         .bind(clinic.to_string())
         .fetch_all(&self.db.pool)
@@ -161,30 +182,50 @@ impl SqlDirectory {
         Ok(menus)
     }
 
-    pub async fn opening_hours(&self, clinic: ClinicId) -> Result<(Vec<OpeningRange>, u32), DirectoryError> {
-        let rows: Vec<(i32, i32, i32)> = sqlx::query_as(
-            "SELECT weekday, opens_min, closes_min FROM clinic_hours WHERE clinic_id = $1 ORDER BY weekday, opens_min",
+    /// `doctor`'s hours on `date`: their weekly template, unless the clinic or the doctor is
+    /// closed that day.
+    pub async fn day_hours(
+        &self,
+        clinic: ClinicId,
+        doctor: StaffId,
+        date: NaiveDate,
+    ) -> Result<DayHours, DirectoryError> {
+        let template: Option<(i32, String)> = sqlx::query_as(
+            "SELECT slot_min, weekdays FROM directory_hours WHERE doctor_id = $1 AND clinic_id = $2",
         )
+        .bind(doctor.to_string())
         .bind(clinic.to_string())
-        .fetch_all(&self.db.pool)
+        .fetch_optional(&self.db.pool)
         .await
         .map_err(unavailable)?;
-        let slot: Option<i32> = sqlx::query_scalar("SELECT slot_minutes FROM clinics WHERE id = $1")
-            .bind(clinic.to_string())
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
-        let ranges = rows
-            .into_iter()
-            .map(|(weekday, opens, closes)| OpeningRange {
-                weekday: weekday as u32,
-                opens_min: opens as u32,
-                closes_min: closes as u32,
+        let closed: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM directory_closures
+             WHERE clinic_id = $1 AND day = $2 AND active = 1 AND (doctor_id IS NULL OR doctor_id = $3) LIMIT 1",
+        )
+        .bind(clinic.to_string())
+        .bind(date.to_string())
+        .bind(doctor.to_string())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        let weekly = template
+            .map(|(slot, weekdays)| {
+                serde_json::from_str::<Weekdays>(&weekdays)
+                    .map(|w| (w, slot as u32))
+                    .map_err(|e| DirectoryError(format!("unreadable hours of {doctor}: {e}")))
             })
-            .collect();
-        Ok((ranges, slot.unwrap_or(15) as u32))
+            .transpose()?;
+        Ok(DayHours::on(
+            date,
+            weekly.as_ref().map(|(w, slot)| (w, *slot)),
+            closed.is_some(),
+        ))
     }
 }
+
+/// The columns of a [`StaffRow`], from `directory_staff s` and `staff_credentials c`.
+const STAFF_COLUMNS: &str = "SELECT s.id, s.clinic_id, s.email, s.name, s.role, s.admin, s.active,
+    COALESCE(c.password_hash, '') AS password_hash";
 
 fn staff_record(row: StaffRow) -> Result<StaffRecord, DirectoryError> {
     Ok(StaffRecord {
@@ -198,6 +239,7 @@ fn staff_record(row: StaffRow) -> Result<StaffRecord, DirectoryError> {
             .parse()
             .map_err(|e: UnknownName| DirectoryError(e.to_string()))?,
         admin: row.admin != 0,
+        active: row.active != 0,
         password_hash: row.password_hash,
     })
 }
@@ -226,7 +268,7 @@ impl Directory for SqlDirectory {
         Ok(self
             .staff(id)
             .await?
-            .filter(|s| s.clinic_id == clinic && s.role == Role::Doctor)
+            .filter(|s| s.clinic_id == clinic && s.role == Role::Doctor && s.active)
             .map(|s| Doctor {
                 id: s.id,
                 clinic_id: s.clinic_id,
@@ -243,7 +285,7 @@ impl Directory for SqlDirectory {
             return Ok(cached);
         }
         let row: Option<(String, String, Option<String>)> =
-            sqlx::query_as("SELECT name, time_zone, phone FROM clinics WHERE id = $1")
+            sqlx::query_as("SELECT name, time_zone, phone FROM directory_clinics WHERE id = $1")
                 .bind(id.to_string())
                 .fetch_optional(&self.db.pool)
                 .await
@@ -274,7 +316,7 @@ pub(crate) async fn replace_password(
     hash: &str,
     keep: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query("UPDATE staff SET password_hash = $1 WHERE id = $2")
+    sqlx::query("UPDATE staff_credentials SET password_hash = $1 WHERE staff_id = $2")
         .bind(hash)
         .bind(staff)
         .execute(&mut *conn)
@@ -298,6 +340,7 @@ mod row_tests {
             name: "名前".into(),
             role: role.into(),
             admin: 0,
+            active: 1,
             password_hash: String::new(),
         }
     }

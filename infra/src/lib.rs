@@ -1,10 +1,12 @@
 //! Adapters: the SQL event store (SQLite or PostgreSQL), the event feeds (the store's log,
-//! Kafka) and the Kafka publisher, the clinic directory and its demo seed, staff password
-//! hashing, staff sessions and set-up links, idempotency records, the delivery channels (the embedded outbox,
+//! Kafka) and the Kafka publisher, the clinic directory, its demo seed and the conversion of
+//! pre-event set-up tables, staff credentials and password hashing, staff sessions and
+//! set-up links, idempotency records, the delivery channels (the embedded outbox,
 //! Twilio, SMTP) and the delivery worker's queue, and start-up configuration.
 
 pub mod bootstrap;
 pub mod channels;
+pub mod credentials;
 pub mod data_dir;
 pub mod db;
 pub mod delivery_queue;
@@ -14,6 +16,7 @@ pub mod event_store;
 pub mod feed;
 pub mod idempotency;
 pub mod kafka;
+pub mod legacy;
 pub mod mail;
 pub mod outbox;
 pub mod passwords;

@@ -3,10 +3,8 @@
 
 use crate::db::Db;
 use crate::tokens::{digest, random_token};
-use crate::ttl_cache::TtlCache;
 use chrono::{DateTime, Duration, Utc};
 use enkaku_domain::ids::{ClinicId, StaffId};
-use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// A session's name in the store: the digest of its token. Safe to hold on to (it does not
@@ -37,10 +35,6 @@ pub struct IssuedSession {
     pub expires_at: DateTime<Utc>,
 }
 
-/// How long a looked-up session is trusted without asking the database again. A logout in
-/// this process takes effect at once; in another process, within this time.
-const LOOKUP_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// A used session's idle deadline is moved forward at most this often: a write a minute per
 /// active session, not one per request.
 const IDLE_STEP: Duration = Duration::minutes(1);
@@ -51,7 +45,6 @@ pub struct SessionStore {
     ttl: Duration,
     /// How long a session may go unused before it ends.
     idle: Duration,
-    cache: Arc<TtlCache<String, (Session, DateTime<Utc>)>>,
     /// Sessions revoked in this process, for what outlives a request (see [`Self::ended`]).
     revoked: broadcast::Sender<SessionKey>,
 }
@@ -63,7 +56,6 @@ impl SessionStore {
             db,
             ttl,
             idle,
-            cache: Arc::new(TtlCache::new(LOOKUP_CACHE, 100_000)),
             revoked: broadcast::channel(256).0,
         }
     }
@@ -95,23 +87,24 @@ impl SessionStore {
     }
 
     /// The live session a token opens, if any; using it moves its idle deadline forward.
+    ///
+    /// Every request asks the database (a primary-key read), with no cache in front: a
+    /// session ended anywhere — a logout, a password change, a deactivation, on whichever
+    /// node — is refused at once on every node.
     pub async fn find(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Session>, sqlx::Error> {
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
         }
         let key = digest(token);
-        if let Some((session, expires_at)) = self.cache.get(&key) {
-            return Ok((expires_at > now).then_some(session));
-        }
-        let row: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT staff_id, clinic_id, csrf_token, expires_at_ms, idle_until_ms FROM sessions
+        let row: Option<(String, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT staff_id, clinic_id, csrf_token, idle_until_ms FROM sessions
              WHERE token_hash = $1 AND expires_at_ms > $2 AND (idle_until_ms IS NULL OR idle_until_ms > $2)",
         )
         .bind(&key)
         .bind(now.timestamp_millis())
         .fetch_optional(&self.db.pool)
         .await?;
-        let Some((staff, clinic, csrf_token, expires_at_ms, idle_until_ms)) = row else {
+        let Some((staff, clinic, csrf_token, idle_until_ms)) = row else {
             return Ok(None);
         };
         let idle_until = now + self.idle;
@@ -125,17 +118,12 @@ impl SessionStore {
         let (Ok(staff_id), Ok(clinic_id)) = (staff.parse(), clinic.parse()) else {
             return Ok(None);
         };
-        let session = Session {
-            key: SessionKey(key.clone()),
+        Ok(Some(Session {
+            key: SessionKey(key),
             staff_id,
             clinic_id,
             csrf_token,
-        };
-        let expires_at = DateTime::from_timestamp_millis(expires_at_ms)
-            .unwrap_or(now)
-            .min(idle_until);
-        self.cache.insert(key, (session.clone(), expires_at));
-        Ok(Some(session))
+        }))
     }
 
     /// Delete sessions that have expired.
@@ -147,18 +135,16 @@ impl SessionStore {
             .map(|r| r.rows_affected())
     }
 
-    /// Sessions another store operation already deleted (by their digests): this process
-    /// stops trusting its cached copies at once, and their live streams end.
+    /// Sessions another store operation already deleted (by their digests): their live
+    /// streams in this process end at once.
     pub fn forget(&self, digests: Vec<String>) {
         for key in digests {
-            self.cache.remove(&key);
             let _ = self.revoked.send(SessionKey(key));
         }
     }
 
     pub async fn revoke(&self, token: &str) -> Result<(), sqlx::Error> {
         let key = digest(token);
-        self.cache.remove(&key);
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(&key)
             .execute(self.db.writer())
@@ -171,7 +157,7 @@ impl SessionStore {
     /// Resolves once the session is over, for responses that outlive their request (the
     /// live-update stream): at once when it is logged out in this process; otherwise when a
     /// look-up every `recheck` finds it expired or gone from the database (logged out or
-    /// revoked by another process). The look-up skips the cache, so the lag is `recheck`.
+    /// revoked by another process), so the lag is `recheck`.
     /// A database error counts as still live: an outage is not a logout.
     pub fn ended<N>(
         &self,
@@ -202,8 +188,8 @@ impl SessionStore {
         }
     }
 
-    /// Whether the database still holds the session unexpired and not idle for too long; drops
-    /// it from the cache if not. Watching is not using: it moves no idle deadline.
+    /// Whether the database still holds the session unexpired and not idle for too long.
+    /// Watching is not using: it moves no idle deadline.
     async fn live_in_store(&self, key: &SessionKey, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT expires_at_ms FROM sessions
@@ -213,9 +199,6 @@ impl SessionStore {
         .bind(now.timestamp_millis())
         .fetch_optional(&self.db.pool)
         .await?;
-        if row.is_none() {
-            self.cache.remove(&key.0);
-        }
         Ok(row.is_some())
     }
 }

@@ -93,7 +93,8 @@ impl SetupLinks {
     pub async fn find(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Link>, sqlx::Error> {
         let row: Option<LinkRow> = sqlx::query_as(
             "SELECT l.staff_id, s.name, s.email, c.name AS clinic_name, l.valid_until_ms, l.used_at_ms
-             FROM setup_links l JOIN staff s ON s.id = l.staff_id JOIN clinics c ON c.id = l.clinic_id
+             FROM setup_links l JOIN directory_staff s ON s.id = l.staff_id
+               JOIN directory_clinics c ON c.id = l.clinic_id
              WHERE l.token_hash = $1",
         )
         .bind(digest(token))

@@ -8,8 +8,7 @@
 //! rely on per-stream order only (every row carries the stream version it reflects).
 
 use async_trait::async_trait;
-use enkaku_domain::appointment::Event;
-use enkaku_domain::envelope::RecordedEvent;
+use enkaku_domain::envelope::{RecordedEvent, StoredEvent};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use thiserror::Error;
@@ -58,15 +57,16 @@ pub trait FeedReader: Send {
     fn lag(&self) -> u64;
 }
 
-/// The events of a batch this build can read, decoded once for every consumer of it. An
-/// event it cannot read (not an appointment event, or one from a newer build) is logged and
-/// left out: not ours to show or act on.
-pub fn decode(events: &[FeedEvent]) -> Vec<(&FeedEvent, Event)> {
+/// The events of family `E` in a batch that this build can read, decoded once for every
+/// consumer of it. The other family's events are passed over; one of `E`'s that this build
+/// cannot read (from a newer build) is logged and left out: not ours to show or act on.
+pub fn decode<E: StoredEvent>(events: &[FeedEvent]) -> Vec<(&FeedEvent, E)> {
     events
         .iter()
+        .filter(|fed| E::in_family(&fed.event.stream_id))
         .filter_map(|fed| {
             let e = &fed.event;
-            match Event::decode(&e.event_type, e.schema_version, &e.data) {
+            match E::decode(&e.event_type, e.schema_version, &e.data) {
                 Ok(event) => Some((fed, event)),
                 Err(error) => {
                     tracing::warn!(position = e.position, %error, "event skipped: this build cannot read it");

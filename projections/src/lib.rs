@@ -4,6 +4,9 @@
 //! **delivery log** of patient links (送信ボックス), and the **patient search** (患者検索: every
 //! appointment by the words of its patient's name or title and its chart number).
 //!
+//! The **directory** (clinics, staff, menus, hours, closures) is folded the same way from the
+//! set-up streams, by a runner of its own (see [`directory`]).
+//!
 //! Reactors (URL delivery, the media relay's hook) run on the same feeds.
 //!
 //! Each projector keeps its offsets in the same transaction as its rows, so a crash can
@@ -13,6 +16,7 @@
 pub mod bulk;
 pub mod changes;
 pub mod deliveries;
+pub mod directory;
 pub mod feed;
 pub mod offsets;
 pub mod patient_search;
@@ -26,7 +30,7 @@ pub mod schedule;
 pub use changes::{Change, Changes};
 pub use feed::{EventFeed, FeedError};
 pub use reactor::{Reactor, ReactorRunner, Relay, RetryLater};
-pub use runner::{ProjectionRunner, Projector, WriteTransactions};
+pub use runner::{ProjectionRunner, Projector, RunningProjections, WriteTransactions};
 
 use std::sync::Arc;
 
@@ -39,4 +43,9 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(deliveries::DeliveriesProjector),
         Arc::new(patient_search::PatientSearchProjector),
     ]
+}
+
+/// The read models of the set-up streams.
+pub fn setup() -> Vec<Arc<dyn Projector<enkaku_domain::setup::Event>>> {
+    vec![Arc::new(directory::DirectoryProjector)]
 }

@@ -77,7 +77,7 @@ impl Consumer {
     async fn take(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
         match self {
             Self::Reactor(r) => {
-                let decoded = decode(batch);
+                let decoded = decode::<Event>(batch);
                 let events: Vec<(&RecordedEvent, &Event)> =
                     decoded.iter().map(|(fed, event)| (&fed.event, event)).collect();
                 r.react(&events).await

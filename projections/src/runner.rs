@@ -6,7 +6,7 @@ use crate::feed::{EventFeed, FeedBatch, FeedEvent, FeedReader, decode};
 use crate::offsets::{self, Progress};
 use async_trait::async_trait;
 use enkaku_domain::appointment::Event;
-use enkaku_domain::envelope::RecordedEvent;
+use enkaku_domain::envelope::{RecordedEvent, StoredEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId};
 use sqlx::{Any, AnyConnection, Transaction};
 use std::collections::BTreeMap;
@@ -35,8 +35,9 @@ pub trait WriteTransactions: Send + Sync {
     fn pool(&self) -> &sqlx::AnyPool;
 }
 
+/// A read model of one family of events: the appointments' (the default) or the set-up's.
 #[async_trait]
-pub trait Projector: Send + Sync {
+pub trait Projector<E = Event>: Send + Sync {
     /// Also the key of its offsets.
     fn name(&self) -> &'static str;
     /// `CREATE … IF NOT EXISTS` statements for its tables.
@@ -45,33 +46,29 @@ pub trait Projector: Send + Sync {
     fn tables(&self) -> &'static [&'static str];
     /// Whether `event` can change its rows: a batch announces the read models its events
     /// touched.
-    fn shows(&self, event: &Event) -> bool;
+    fn shows(&self, event: &E) -> bool;
     /// Fold a batch of events into the rows. Events of one stream come in stream order;
     /// different streams may interleave in any order. Must be idempotent: applying an event
     /// a second time changes nothing.
-    async fn apply(
-        &self,
-        tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, &Event)],
-    ) -> Result<(), sqlx::Error>;
+    async fn apply(&self, tx: &mut AnyConnection, batch: &[(&RecordedEvent, &E)]) -> Result<(), sqlx::Error>;
 }
 
-pub struct ProjectionRunner {
+pub struct ProjectionRunner<E = Event> {
     /// The consumer name the feed knows this runner by (its Kafka client id).
     name: String,
     db: Arc<dyn WriteTransactions>,
     feed: Arc<dyn EventFeed>,
-    projectors: Vec<Arc<dyn Projector>>,
+    projectors: Vec<Arc<dyn Projector<E>>>,
     lag: AtomicU64,
     changes: Changes,
 }
 
-impl ProjectionRunner {
+impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
     pub fn new(
         name: impl Into<String>,
         db: Arc<dyn WriteTransactions>,
         feed: Arc<dyn EventFeed>,
-        projectors: Vec<Arc<dyn Projector>>,
+        projectors: Vec<Arc<dyn Projector<E>>>,
     ) -> Self {
         Self {
             name: name.into(),
@@ -186,7 +183,7 @@ impl ProjectionRunner {
     /// One transaction for every projector, so a batch costs one commit however many read
     /// models there are, and rows never move without their offsets.
     async fn apply(&self, batch: &FeedBatch) -> Result<u64, ProjectionError> {
-        let decoded = decode(&batch.events);
+        let decoded = decode::<E>(&batch.events);
         let feed = self.feed.name();
         let progress = Progress::of(batch);
         let mut applied = 0;
@@ -196,7 +193,7 @@ impl ProjectionRunner {
             // runners applying one batch at once still agree: inserts ignore existing rows,
             // updates are version-guarded and offsets only move forward.
             let done = offsets::load(&mut *tx, projector.name(), &feed).await?;
-            let fresh: Vec<(&RecordedEvent, &Event)> = decoded
+            let fresh: Vec<(&RecordedEvent, &E)> = decoded
                 .iter()
                 .filter(|(fed, _)| fed.offset >= done.get(&fed.partition).copied().unwrap_or(0))
                 .map(|(fed, event)| (&fed.event, event))
@@ -213,7 +210,7 @@ impl ProjectionRunner {
     }
 
     /// One change per clinic: the read models its events touched and their appointments.
-    fn announce(&self, decoded: &[(&FeedEvent, Event)]) {
+    fn announce(&self, decoded: &[(&FeedEvent, E)]) {
         let mut by_clinic = BTreeMap::<ClinicId, Change>::new();
         for (fed, event) in decoded {
             let Some(appointment_id) = AppointmentId::owning_stream(&fed.event.stream_id) else {
@@ -249,5 +246,34 @@ impl ProjectionRunner {
             lowest = lowest.min(offsets::last_position(self.db.pool(), p.name(), &feed).await?);
         }
         Ok(if self.projectors.is_empty() { 0 } else { lowest })
+    }
+}
+
+/// A projection runner as the server's workers see it, whichever family of events it reads.
+#[async_trait]
+pub trait RunningProjections: Send + Sync {
+    fn name(&self) -> &str;
+    fn feed_name(&self) -> String;
+    fn lag(&self) -> u64;
+    async fn position(&self) -> Result<u64, ProjectionError>;
+    async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>);
+}
+
+#[async_trait]
+impl<E: StoredEvent + Send + Sync + 'static> RunningProjections for ProjectionRunner<E> {
+    fn name(&self) -> &str {
+        ProjectionRunner::name(self)
+    }
+    fn feed_name(&self) -> String {
+        ProjectionRunner::feed_name(self)
+    }
+    fn lag(&self) -> u64 {
+        ProjectionRunner::lag(self)
+    }
+    async fn position(&self) -> Result<u64, ProjectionError> {
+        ProjectionRunner::position(self).await
+    }
+    async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        ProjectionRunner::run(self, shutdown).await
     }
 }

@@ -18,6 +18,29 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tempfile::TempDir;
 
+/// The demo clinics in `db`, as the server seeds them: set-up events appended to `store`,
+/// folded into the directory read model. For tests that wire the parts without a server.
+pub async fn seed_demo(
+    db: &enkaku_infra::Db,
+    store: std::sync::Arc<enkaku_infra::event_store::SqlEventStore>,
+) {
+    use enkaku_commands::ports::{SystemClock, UuidV7};
+    use std::sync::Arc;
+    let setup = enkaku_commands::SetupService::new(store.clone(), Arc::new(SystemClock), Arc::new(UuidV7));
+    let credentials = enkaku_infra::credentials::Credentials::new(db.clone());
+    enkaku_infra::demo::seed(&setup, &credentials)
+        .await
+        .expect("seed the demo");
+    let directory = enkaku_projections::ProjectionRunner::new(
+        "directory",
+        Arc::new(db.clone()),
+        Arc::new(enkaku_infra::feed::StoreFeed(store)),
+        enkaku_projections::setup(),
+    );
+    directory.prepare().await.expect("directory tables");
+    directory.catch_up(&|_| {}).await.expect("project the directory");
+}
+
 /// Which database a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

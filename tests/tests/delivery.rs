@@ -138,8 +138,8 @@ const LEASE: Lease = Lease {
 async fn setup(backend: Backend, like_the_outbox: bool, nodes: usize) -> Setup {
     let store = TestStore::new(backend).await;
     let db = Db::connect(&store.database_url()).await.unwrap();
-    demo::seed(&db).await.unwrap();
     let events = Arc::new(SqlEventStore::open(db.clone()).await.unwrap());
+    enkaku_tests::seed_demo(&db, events.clone()).await;
     let directory = Arc::new(SqlDirectory::new(db.clone()));
     let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
     let service = Arc::new(AppointmentService::new(

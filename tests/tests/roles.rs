@@ -261,7 +261,11 @@ async fn a_store_seeded_before_roles_gets_the_demo_admins_and_new_accounts(backe
     let app = TestApp::spawn_on(store).await;
     assert_demo_roles(&app).await;
     // Seeding again finds everything there.
-    assert!(!enkaku_infra::demo::seed(&app.state.db).await.unwrap());
+    assert!(
+        !enkaku_infra::demo::seed(&app.state.setup, &app.state.credentials)
+            .await
+            .unwrap()
+    );
 }
 
 /// The schema of migrations 0001–0004 and the demo's clinics and doctors as seeded then.

@@ -158,20 +158,22 @@ async fn a_link_works_only_within_its_validity_and_only_the_newest_one(backend: 
     )
     .await;
     assert_eq!(shown.status, StatusCode::OK);
-    let staff: StaffId =
-        sqlx::query_scalar::<_, String>("SELECT id FROM staff WHERE email = 'admin@validity.example.jp'")
+    let staff: StaffId = sqlx::query_scalar::<_, String>(
+        "SELECT id FROM directory_staff WHERE email = 'admin@validity.example.jp'",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap()
+    .parse()
+    .unwrap();
+    let clinic: ClinicId =
+        sqlx::query_scalar::<_, String>("SELECT clinic_id FROM directory_staff WHERE id = $1")
+            .bind(staff.to_string())
             .fetch_one(&app.state.db.pool)
             .await
             .unwrap()
             .parse()
             .unwrap();
-    let clinic: ClinicId = sqlx::query_scalar::<_, String>("SELECT clinic_id FROM staff WHERE id = $1")
-        .bind(staff.to_string())
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
     let links = SetupLinks::new(app.state.db.clone());
 
     // A newer link (a forgotten password) voids the one before.
@@ -221,7 +223,7 @@ async fn bad_input_to_clinic_create_creates_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let config = app.store.config(([127, 0, 0, 1], 0).into());
     let clinics = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM clinics")
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM directory_clinics")
             .fetch_one(&app.state.db.pool)
             .await
             .unwrap()

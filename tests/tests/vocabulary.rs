@@ -49,7 +49,7 @@ fn literals_outside(allowed: &str, words: &[String]) -> Vec<String> {
 #[test]
 fn event_types_are_written_only_in_the_domain() {
     // The published contract lists every event type.
-    let document = enkaku_infra::kafka::asyncapi::document("t");
+    let document = enkaku_infra::kafka::asyncapi::document("t", "s");
     let types: Vec<String> = document["components"]["messages"]
         .as_object()
         .unwrap()

@@ -6,17 +6,17 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{AnyStaff, ApiJson, ApiPath, AppointmentPath, Doctor, Staff, UncheckedAppointmentPath};
 use crate::idempotency::{create_once, to_completion};
 use crate::state::AppState;
-use crate::versioning::{if_match, respond};
+use crate::versioning::respond;
 use crate::views::{AppointmentView, local};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, FixedOffset, Utc};
-use enkaku_commands::{CommandContext, NewBooking, NewVideoUrl};
+use enkaku_commands::{NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
 use enkaku_domain::ErrorCode;
 use enkaku_domain::appointment::EditVideoUrl;
-use enkaku_domain::envelope::{Actor, RecordedEvent};
+use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::{MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
 use enkaku_domain::values::{Channel, ChartNumber, Memo, PatientName, Title};
@@ -168,19 +168,6 @@ impl CreateVideoUrlRequest {
     }
 }
 
-/// The context a staff member's command runs in: who acts, the request's ids, and the version
-/// `If-Match` expects.
-fn context(staff: &Staff, headers: &HeaderMap) -> Result<CommandContext, ApiError> {
-    Ok(CommandContext {
-        clinic_id: staff.clinic_id,
-        actor: Actor::Staff(staff.staff_id),
-        correlation_id: staff.request_id,
-        causation_id: staff.request_id,
-        client_request_id: staff.client_request_id.clone(),
-        if_match: if_match(headers)?,
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------------------------
@@ -197,7 +184,7 @@ async fn create_appointment(
     ApiJson(request): ApiJson<CreateAppointmentRequest>,
 ) -> Result<Response, ApiError> {
     let input = request.parse()?;
-    let ctx = context(&staff, &headers)?;
+    let ctx = staff.context(&headers)?;
     to_completion(async move {
         create_once(&state, &staff, &headers, &request, "/api/v1/appointments", |id| {
             state.service.create_appointment(&ctx, id, input)
@@ -219,7 +206,7 @@ async fn create_video_url(
     ApiJson(request): ApiJson<CreateVideoUrlRequest>,
 ) -> Result<Response, ApiError> {
     let input = request.parse()?;
-    let ctx = context(&staff, &headers)?;
+    let ctx = staff.context(&headers)?;
     to_completion(async move {
         create_once(&state, &staff, &headers, &request, "/api/v1/video-calls", |id| {
             state.service.create_video_url(&ctx, id, input)
@@ -272,7 +259,7 @@ async fn edit_appointment(
     };
     let at = state
         .service
-        .edit_video_url(&context(&staff, &headers)?, id, edit)
+        .edit_video_url(&staff.context(&headers)?, id, edit)
         .await?;
     respond(&state, StatusCode::OK, &at).await
 }
@@ -291,7 +278,7 @@ async fn deliver(
         .check_destination(request.channel, &request.destination)?;
     let at = state
         .service
-        .send_url(&context(&staff, &headers)?, id, destination, resend)
+        .send_url(&staff.context(&headers)?, id, destination, resend)
         .await?;
     respond(&state, StatusCode::ACCEPTED, &at).await
 }
@@ -337,7 +324,7 @@ async fn cancel(
     // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
     AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    let at = state.service.cancel(&context(&staff, &headers)?, id).await?;
+    let at = state.service.cancel(&staff.context(&headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 
@@ -353,7 +340,7 @@ async fn start_call(
     // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
     AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    let at = state.service.start_call(&context(&staff, &headers)?, id).await?;
+    let at = state.service.start_call(&staff.context(&headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 
@@ -368,7 +355,7 @@ async fn end_call(
     // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
     AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
-    let at = state.service.end_call(&context(&staff, &headers)?, id).await?;
+    let at = state.service.end_call(&staff.context(&headers)?, id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 
@@ -388,7 +375,7 @@ async fn reissue_patient_url(
 ) -> Result<Response, ApiError> {
     let at = state
         .service
-        .reissue_patient_url(&context(&staff, &headers)?, path.id()?)
+        .reissue_patient_url(&staff.context(&headers)?, path.id()?)
         .await?;
     respond(&state, StatusCode::OK, &at).await
 }

@@ -144,7 +144,12 @@ async fn login(
             "e-mail address or password is wrong",
         )
     };
-    let record = state.directory.staff_by_email(&request.email).await?;
+    // A deactivated member is refused like a wrong password, after the same work.
+    let record = state
+        .directory
+        .staff_by_email(&request.email)
+        .await?
+        .filter(|r| r.active);
     let hash = record.as_ref().map(|r| r.password_hash.clone());
     let ok = state.login.checks.verify(request.password, hash).await?;
     let Some(record) = record.filter(|_| ok) else {

@@ -213,8 +213,8 @@ async fn schedule(
         ));
     }
     let tz = clinic.time_zone;
-    let (hours, slot_minutes) = state.directory.opening_hours(staff.clinic_id).await?;
-    let slots = slot_grid(q.date, tz, &hours, slot_minutes, q.all_times)
+    let hours = state.directory.day_hours(staff.clinic_id, doctor, q.date).await?;
+    let slots = slot_grid(q.date, tz, &hours, q.all_times)
         .into_iter()
         .map(|s| SlotView {
             start_at: local(s.start_at, tz),

@@ -5,7 +5,7 @@
 use super::BookedMenu;
 pub use crate::envelope::DecodeError;
 use crate::envelope::{StoredEvent, decode_tagged, tagged_data};
-use crate::ids::{ClinicId, DeliveryId, StaffId};
+use crate::ids::{AppointmentId, ClinicId, DeliveryId, StaffId};
 use crate::menu::{ConsultationMode, VisitType};
 use crate::presence::{CallRole, LeaveReason};
 use crate::values::{ChartNumber, Destination, Memo, PatientName, Provider, Title, ValidityWindow};
@@ -266,6 +266,9 @@ impl StoredEvent for Event {
     }
     fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError> {
         Event::decode(event_type, schema_version, data)
+    }
+    fn in_family(stream_id: &str) -> bool {
+        AppointmentId::owning_stream(stream_id).is_some()
     }
 }
 

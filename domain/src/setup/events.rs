@@ -11,7 +11,7 @@ use super::clinic::Role;
 use super::hours::Weekdays;
 use super::menu::MenuDefinition;
 use crate::envelope::{DecodeError, StoredEvent, decode_tagged, tagged_data};
-use crate::ids::{ClinicId, StaffId};
+use crate::ids::{ClinicId, ClosureId, MenuId, StaffId};
 use crate::menu::ConsultationMode;
 use crate::values::{
     ClinicName, ClosureReason, EmailAddress, IanaTimeZone, MenuName, PhoneNumber, StaffName,
@@ -53,7 +53,7 @@ pub struct ClinicProfileChanged {
 
 /// `null` read as "cleared" (`Some(None)`); a plain `Option<Option<_>>` would read it as
 /// absent.
-fn null_as_cleared<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub fn null_as_cleared<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -231,5 +231,12 @@ impl StoredEvent for Event {
             data,
             |data| data,
         )
+    }
+
+    fn in_family(stream_id: &str) -> bool {
+        ClinicId::from_stream_id(stream_id).is_some()
+            || MenuId::from_stream_id(stream_id).is_some()
+            || StaffId::from_hours_stream_id(stream_id).is_some()
+            || ClosureId::from_stream_id(stream_id).is_some()
     }
 }

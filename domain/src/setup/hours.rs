@@ -96,7 +96,7 @@ impl Weekdays {
         }
     }
 
-    fn day_mut(&mut self, day: Weekday) -> &mut Vec<HoursRange> {
+    pub fn day_mut(&mut self, day: Weekday) -> &mut Vec<HoursRange> {
         match day {
             Weekday::Mon => &mut self.mon,
             Weekday::Tue => &mut self.tue,

@@ -3,71 +3,129 @@
 //! envelope from the same mapping [`super::cloudevent`] implements, so a test comparing the
 //! committed file with this output catches any drift.
 
-use super::cloudevent::CONTENT_TYPE;
-use enkaku_domain::appointment::{Event, current_schema_version};
+use super::cloudevent::{APPOINTMENT_TYPE_PREFIX, CONTENT_TYPE, SETUP_TYPE_PREFIX};
+use enkaku_domain::{appointment, setup};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-/// The document for events published to `topic`.
-pub fn document(topic: &str) -> Value {
+/// One topic's events: an event enum's variants, each a message of the channel.
+struct Family<'a> {
+    channel: &'static str,
+    topic: &'a str,
+    description: &'static str,
+    type_prefix: &'static str,
+    key: &'static str,
+    /// The enum's schema, one `{type, data}` shape per event (adjacently tagged).
+    root: Value,
+    schema_version: fn(&str) -> u32,
+}
+
+/// The document for events published to `topic` (the appointments') and `setup_topic`.
+pub fn document(topic: &str, setup_topic: &str) -> Value {
     let mut generator = SchemaSettings::draft07()
         .with(|s| s.definitions_path = "#/components/schemas/".into())
         .into_generator();
-    let root = generator.root_schema_for::<Event>().to_value();
+    let families = [
+        Family {
+            channel: "appointments",
+            topic,
+            description: "All appointment events, keyed by stream id: one appointment's events share a partition and arrive in stream order.",
+            type_prefix: APPOINTMENT_TYPE_PREFIX,
+            key: "The stream id, `appointment-<uuid>` or `call-<uuid>`.",
+            root: generator.root_schema_for::<appointment::Event>().to_value(),
+            schema_version: appointment::current_schema_version,
+        },
+        Family {
+            channel: "setup",
+            topic: setup_topic,
+            description: "All clinic set-up events (clinics and their staff, menus, weekly hours, closed days), keyed by stream id, in stream order per key.",
+            type_prefix: SETUP_TYPE_PREFIX,
+            key: "The stream id: `clinic-<uuid>`, `menu-<uuid>`, `hours-<doctor uuid>` or `closure-<uuid>`.",
+            root: generator.root_schema_for::<setup::Event>().to_value(),
+            schema_version: setup::current_schema_version,
+        },
+    ];
     let mut schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     schemas.insert("CloudEvent".into(), envelope());
 
     let mut messages = Map::new();
-    let mut channel_messages = Map::new();
-    let mut operation_messages = Vec::new();
-    // `Event` is adjacently tagged, so its schema lists one `{type, data}` shape per event.
-    for variant in root["oneOf"].as_array().into_iter().flatten() {
-        let properties = &variant["properties"];
-        let Some(name) = properties["type"]["const"]
-            .as_str()
-            .or_else(|| properties["type"]["enum"][0].as_str())
-        else {
-            continue;
-        };
-        let description = schemas
-            .get(name)
-            .and_then(|s| s["description"].as_str())
-            .unwrap_or_default()
-            .to_owned();
-        messages.insert(
-            name.into(),
-            json!({
-                "name": name,
-                "title": name,
-                "summary": description,
-                "contentType": CONTENT_TYPE.split(';').next().unwrap_or(CONTENT_TYPE),
-                "bindings": { "kafka": {
-                    "key": { "type": "string", "description": "The stream id, `appointment-<uuid>`." },
-                    "bindingVersion": "0.5.0"
-                }},
-                "payload": { "allOf": [
-                    { "$ref": "#/components/schemas/CloudEvent" },
-                    { "type": "object", "properties": {
-                        "type": { "const": format!("enkaku.appointment.{name}") },
-                        "schemaversion": { "const": current_schema_version(name) },
-                        "data": properties["data"].clone(),
+    let mut channels = Map::new();
+    let mut operations = Map::new();
+    for family in &families {
+        let mut channel_messages = Map::new();
+        let mut operation_messages = Vec::new();
+        for variant in family.root["oneOf"].as_array().into_iter().flatten() {
+            let properties = &variant["properties"];
+            let Some(name) = properties["type"]["const"]
+                .as_str()
+                .or_else(|| properties["type"]["enum"][0].as_str())
+            else {
+                continue;
+            };
+            let description = schemas
+                .get(name)
+                .and_then(|s| s["description"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            messages.insert(
+                name.into(),
+                json!({
+                    "name": name,
+                    "title": name,
+                    "summary": description,
+                    "contentType": CONTENT_TYPE.split(';').next().unwrap_or(CONTENT_TYPE),
+                    "bindings": { "kafka": {
+                        "key": { "type": "string", "description": family.key },
+                        "bindingVersion": "0.5.0"
                     }},
-                ]},
+                    "payload": { "allOf": [
+                        { "$ref": "#/components/schemas/CloudEvent" },
+                        { "type": "object", "properties": {
+                            "type": { "const": format!("{}{name}", family.type_prefix) },
+                            "schemaversion": { "const": (family.schema_version)(name) },
+                            "data": properties["data"].clone(),
+                        }},
+                    ]},
+                }),
+            );
+            channel_messages.insert(
+                name.into(),
+                json!({ "$ref": format!("#/components/messages/{name}") }),
+            );
+            operation_messages.push(json!({
+                "$ref": format!("#/channels/{}/messages/{name}", family.channel)
+            }));
+        }
+        channels.insert(
+            family.channel.into(),
+            json!({
+                "address": family.topic,
+                "description": family.description,
+                "messages": channel_messages,
+                "bindings": { "kafka": { "topic": family.topic, "bindingVersion": "0.5.0" } },
             }),
         );
-        channel_messages.insert(
-            name.into(),
-            json!({ "$ref": format!("#/components/messages/{name}") }),
+        let operation = match family.channel {
+            "appointments" => "receiveAppointmentEvents",
+            _ => "receiveSetupEvents",
+        };
+        operations.insert(
+            operation.into(),
+            json!({
+                "action": "receive",
+                "channel": { "$ref": format!("#/channels/{}", family.channel) },
+                "summary": "Subscribe with any Kafka consumer; deduplicate by `id`.",
+                "messages": operation_messages,
+            }),
         );
-        operation_messages.push(json!({ "$ref": format!("#/channels/appointments/messages/{name}") }));
     }
 
     json!({
         "asyncapi": "3.0.0",
         "info": {
-            "title": "enkaku appointment events",
+            "title": "enkaku events",
             "version": "1",
-            "description": "Every domain event of enkaku, in order per appointment. See docs/integrators.md for keys, ordering and delivery guarantees.",
+            "description": "Every domain event of enkaku: the appointments' on one topic, the clinic set-up's on another, in order per stream. See docs/integrators.md for keys, ordering and delivery guarantees.",
         },
         "defaultContentType": "application/cloudevents+json",
         "servers": { "local": {
@@ -75,18 +133,8 @@ pub fn document(topic: &str) -> Value {
             "protocol": "kafka",
             "description": "Whatever `ENKAKU_KAFKA_BROKERS` names.",
         }},
-        "channels": { "appointments": {
-            "address": topic,
-            "description": "All appointment events, keyed by stream id: one appointment's events share a partition and arrive in stream order.",
-            "messages": channel_messages,
-            "bindings": { "kafka": { "topic": topic, "bindingVersion": "0.5.0" } },
-        }},
-        "operations": { "receiveAppointmentEvents": {
-            "action": "receive",
-            "channel": { "$ref": "#/channels/appointments" },
-            "summary": "Subscribe with any Kafka consumer; deduplicate by `id`.",
-            "messages": operation_messages,
-        }},
+        "channels": channels,
+        "operations": operations,
         "components": { "messages": messages, "schemas": schemas },
     })
 }
@@ -103,13 +151,13 @@ fn envelope() -> Value {
             "specversion": { "const": "1.0" },
             "id": { "type": "string", "format": "uuid", "description": "The event id: stable across redeliveries, the key to deduplicate by." },
             "source": { "type": "string", "description": "`/clinics/<clinic id>`." },
-            "type": { "type": "string", "description": "`enkaku.appointment.<event type>`." },
-            "subject": { "type": "string", "description": "The stream id, `appointment-<uuid>` (or `call-<uuid>` for who joined and left that appointment's call); also the message key." },
+            "type": { "type": "string", "description": "`enkaku.appointment.<event type>`, or `enkaku.setup.<event type>` on the set-up topic." },
+            "subject": { "type": "string", "description": "The stream id, `appointment-<uuid>` (or `call-<uuid>` for who joined and left that appointment's call; on the set-up topic `clinic-`, `menu-`, `hours-` or `closure-<uuid>`); also the message key." },
             "time": { "type": "string", "format": "date-time", "description": "When it happened." },
             "datacontenttype": { "const": "application/json" },
             "data": { "type": "object", "description": "The event's payload, as its schema version describes it." },
             "schemaversion": { "type": "integer", "minimum": 1, "description": "Version of the payload's schema." },
-            "streamversion": { "type": "integer", "minimum": 1, "description": "Position within the appointment's stream, from 1, without gaps." },
+            "streamversion": { "type": "integer", "minimum": 1, "description": "Position within the event's stream, from 1, without gaps." },
             "position": { "type": "integer", "minimum": 1, "description": "Position in enkaku's global log." },
             "clinicid": uuid,
             "actor": { "type": "string", "description": "A staff id, `patient` or `system`." },
@@ -126,9 +174,9 @@ mod tests {
 
     #[test]
     fn every_event_type_has_a_message_with_its_payload_schema() {
-        let doc = document("t");
+        let doc = document("t", "s");
         let messages = doc["components"]["messages"].as_object().unwrap();
-        assert_eq!(messages.len(), 14);
+        assert_eq!(messages.len(), 14 + 14);
         let left = &messages["ParticipantLeft"]["payload"]["allOf"][1]["properties"];
         assert_eq!(left["data"]["$ref"], "#/components/schemas/ParticipantLeft");
         let booked = &messages["AppointmentBooked"]["payload"]["allOf"][1]["properties"];
@@ -137,5 +185,12 @@ mod tests {
         let schema = &doc["components"]["schemas"]["AppointmentBooked"];
         assert!(schema["properties"]["patient_name"].is_object(), "{schema}");
         assert_eq!(doc["channels"]["appointments"]["address"], "t");
+        assert_eq!(doc["channels"]["setup"]["address"], "s");
+        let hours = &messages["WeeklyHoursSet"]["payload"]["allOf"][1]["properties"];
+        assert_eq!(hours["type"]["const"], "enkaku.setup.WeeklyHoursSet");
+        assert_eq!(hours["data"]["$ref"], "#/components/schemas/WeeklyHoursSet");
+        let setup_messages = doc["channels"]["setup"]["messages"].as_object().unwrap();
+        assert!(setup_messages.contains_key("StaffInvited"));
+        assert!(!setup_messages.contains_key("AppointmentBooked"));
     }
 }

@@ -5,7 +5,7 @@
 //! | envelope | CloudEvents |
 //! |---|---|
 //! | `event_id` | `id` |
-//! | `type`, `schema_version` | `type` = `enkaku.appointment.<type>`, extension `schemaversion` |
+//! | `type`, `schema_version` | `type` = `enkaku.appointment.<type>` (`enkaku.setup.<type>` for set-up events), extension `schemaversion` |
 //! | `stream_id` | `subject` |
 //! | `occurred_at` | `time` |
 //! | `data` | `data` (`datacontenttype` `application/json`) |
@@ -14,17 +14,29 @@
 
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
-use enkaku_domain::envelope::{EventMetadata, RecordedEvent};
+use enkaku_domain::envelope::{EventMetadata, RecordedEvent, StoredEvent};
+use enkaku_domain::setup;
 
 pub const CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
-const TYPE_PREFIX: &str = "enkaku.appointment.";
+/// The CloudEvents `type` of the appointments' events is this and the envelope's `type`.
+pub const APPOINTMENT_TYPE_PREFIX: &str = "enkaku.appointment.";
+/// The same for set-up events.
+pub const SETUP_TYPE_PREFIX: &str = "enkaku.setup.";
+
+fn type_prefix(stream_id: &str) -> &'static str {
+    if <setup::Event as StoredEvent>::in_family(stream_id) {
+        SETUP_TYPE_PREFIX
+    } else {
+        APPOINTMENT_TYPE_PREFIX
+    }
+}
 
 pub fn to_cloudevent(event: &RecordedEvent) -> Event {
     let m = &event.metadata;
     let builder = EventBuilderV10::new()
         .id(event.event_id.to_string())
         .source(format!("/clinics/{}", m.clinic_id))
-        .ty(format!("{TYPE_PREFIX}{}", event.event_type))
+        .ty(format!("{}{}", type_prefix(&event.stream_id), event.event_type))
         .subject(event.stream_id.clone())
         .time(event.occurred_at)
         .data("application/json", event.data.clone())
@@ -67,16 +79,17 @@ pub fn decode(value: &[u8]) -> Result<RecordedEvent, DecodeError> {
         Some(Data::Json(v)) => v.clone(),
         _ => return Err(fail("data")),
     };
+    let stream_id = ce.subject().ok_or_else(|| fail("subject"))?.to_owned();
     Ok(RecordedEvent {
         event_id: ce.id().parse().map_err(|_| fail("id"))?,
-        stream_id: ce.subject().ok_or_else(|| fail("subject"))?.to_owned(),
         version: integer("streamversion")?,
         position: integer("position")?,
         event_type: ce
             .ty()
-            .strip_prefix(TYPE_PREFIX)
+            .strip_prefix(type_prefix(&stream_id))
             .ok_or_else(|| fail("type"))?
             .to_owned(),
+        stream_id,
         schema_version: u32::try_from(integer("schemaversion")?).map_err(|_| fail("schemaversion"))?,
         occurred_at: *ce.time().ok_or_else(|| fail("time"))?,
         data,
@@ -141,6 +154,23 @@ mod tests {
         assert_eq!(doc["position"], 42);
         assert_eq!(doc["streamversion"], 3);
         assert_eq!(doc["actor"], "patient");
+    }
+
+    #[test]
+    fn a_set_up_event_is_typed_as_one_and_survives_the_round_trip() {
+        let event = RecordedEvent {
+            stream_id: format!("menu-{}", Uuid::now_v7()),
+            event_type: "MenuRetired".into(),
+            data: serde_json::json!({}),
+            ..recorded()
+        };
+        let doc: serde_json::Value = serde_json::from_slice(&encode(&event)).unwrap();
+        assert_eq!(doc["type"], "enkaku.setup.MenuRetired");
+        assert_eq!(decode(&encode(&event)).unwrap(), event);
+        // A set-up stream's event typed as an appointment's is not an enkaku event.
+        let mut misfiled = doc;
+        misfiled["type"] = "enkaku.appointment.MenuRetired".into();
+        assert!(decode(&serde_json::to_vec(&misfiled).unwrap()).is_err());
     }
 
     #[test]

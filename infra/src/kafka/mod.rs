@@ -1,6 +1,7 @@
-//! Kafka: the publisher that copies the event log to a topic, and the feed that lets
-//! projectors and reactors read it back. Events travel as structured CloudEvents
-//! ([`cloudevent`]), keyed by `stream_id`.
+//! Kafka: the publisher that copies the event log to two topics — the appointments' events
+//! and the clinic set-up's — and the feed that lets projectors and reactors read the
+//! appointments' back. Events travel as structured CloudEvents ([`cloudevent`]), keyed by
+//! `stream_id`.
 
 pub mod asyncapi;
 pub mod cloudevent;
@@ -10,6 +11,8 @@ mod publisher;
 pub use feed::KafkaFeed;
 pub use publisher::KafkaPublisher;
 
+use enkaku_domain::envelope::StoredEvent;
+use enkaku_domain::setup;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -17,12 +20,16 @@ use rdkafka::error::RDKafkaErrorCode;
 use std::time::Duration;
 
 pub const DEFAULT_TOPIC: &str = "enkaku.appointments.v1";
+pub const DEFAULT_SETUP_TOPIC: &str = "enkaku.setup.v1";
 
 #[derive(Clone, Debug)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`, e.g. `127.0.0.1:9092`.
     pub brokers: String,
+    /// The appointments' events (and their calls'): what projectors and reactors read.
     pub topic: String,
+    /// The clinic set-up's events (clinics, staff, menus, hours, closures), for integrators.
+    pub setup_topic: String,
     /// Used when enkaku creates a missing topic.
     pub partitions: i32,
     pub replication: i32,
@@ -36,9 +43,19 @@ impl KafkaConfig {
         Self {
             brokers: brokers.into(),
             topic: DEFAULT_TOPIC.into(),
+            setup_topic: DEFAULT_SETUP_TOPIC.into(),
             partitions: 3,
             replication: 1,
             client_prefix: "enkaku.".into(),
+        }
+    }
+
+    /// The topic the events of stream `stream_id` are published to.
+    pub fn topic_of(&self, stream_id: &str) -> &str {
+        if <setup::Event as StoredEvent>::in_family(stream_id) {
+            &self.setup_topic
+        } else {
+            &self.topic
         }
     }
 
@@ -53,7 +70,7 @@ impl KafkaConfig {
     }
 }
 
-/// Create the topic unless it exists (some brokers, tansu among them, do not create topics
+/// Create the topics unless they exist (some brokers, tansu among them, do not create topics
 /// on first use).
 pub async fn ensure_topic(config: &KafkaConfig) -> anyhow::Result<()> {
     let config = config.clone();
@@ -65,12 +82,14 @@ pub async fn ensure_topic(config: &KafkaConfig) -> anyhow::Result<()> {
 async fn create_topic(config: &KafkaConfig) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = config.client().create()?;
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
-    let topic = NewTopic::new(
-        &config.topic,
-        config.partitions,
-        TopicReplication::Fixed(config.replication),
-    );
-    for result in admin.create_topics([&topic], &options).await? {
+    let topics = [&config.topic, &config.setup_topic].map(|name| {
+        NewTopic::new(
+            name,
+            config.partitions,
+            TopicReplication::Fixed(config.replication),
+        )
+    });
+    for result in admin.create_topics(&topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => anyhow::bail!("cannot create Kafka topic {name}: {code}"),

@@ -1,5 +1,6 @@
 //! The publisher (an outbox relay): a relay on the store's log that produces each event to
-//! Kafka and moves its offset only after the broker acknowledged the whole batch.
+//! Kafka — an appointment's to the appointments' topic, a set-up event to the set-up topic —
+//! and moves its offset only after the broker acknowledged the whole batch.
 //!
 //! The producer is idempotent with `acks=all`, so the broker neither duplicates nor reorders
 //! what one producer session sent. A batch that fails (broker down past the message timeout)
@@ -23,8 +24,7 @@ pub struct KafkaPublisher {
     /// Set once the topic is known to exist; until then each batch first makes sure of it,
     /// so enkaku starts (and takes commands) while the broker is still away.
     topic_ready: AtomicBool,
-    topic: String,
-    /// Its offsets' key: one place in the log per topic.
+    /// Its offsets' key: one place in the log per appointments' topic.
     name: String,
 }
 
@@ -42,7 +42,6 @@ impl KafkaPublisher {
             producer,
             config: config.clone(),
             topic_ready: AtomicBool::new(false),
-            topic: config.topic.clone(),
             name: format!("kafka_publisher:{}", config.topic),
         })
     }
@@ -76,7 +75,7 @@ impl Relay for KafkaPublisher {
                 key: "content-type",
                 value: Some(cloudevent::CONTENT_TYPE),
             });
-            let mut record = FutureRecord::to(&self.topic)
+            let mut record = FutureRecord::to(self.config.topic_of(&event.stream_id))
                 .key(&event.stream_id)
                 .payload(&payload)
                 .headers(headers);
