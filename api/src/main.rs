@@ -371,7 +371,8 @@ impl ServeArgs {
 
 #[derive(clap::Args)]
 struct EventsArgs {
-    /// An appointment id (or a full stream id): print its history.
+    /// An appointment id, or a full stream id (`clinic-<id>`, `menu-<id>`, …): print its
+    /// history (who changed a clinic's staff or a menu, and when, for set-up streams).
     #[arg(long)]
     stream: Option<String>,
     /// Print the global log from after this position.
@@ -587,10 +588,11 @@ async fn events(config: &Config, args: EventsArgs) -> anyhow::Result<()> {
     let stack = Stack::open(config).await?;
     let mut out = std::io::stdout().lock();
     if let Some(stream) = args.stream {
-        let stream_id = if stream.starts_with("appointment-") {
-            stream
-        } else {
+        // A bare id is an appointment's; a full stream id (`clinic-…`, `menu-…`) is taken as is.
+        let stream_id = if stream.parse::<uuid::Uuid>().is_ok() {
             format!("appointment-{stream}")
+        } else {
+            stream
         };
         for event in stack.store.read_stream(&stream_id).await? {
             writeln!(out, "{}", serde_json::to_string(&event)?)?;

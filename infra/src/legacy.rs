@@ -48,9 +48,35 @@ struct MenuRow {
     booking_fee_yen: i32,
 }
 
+/// Key of the PostgreSQL advisory lock held while converting: nodes starting together on an
+/// old store convert it once, one after the other (SQLite has one process).
+const CONVERSION_LOCK: i64 = 0x656e_6b61_6b75_0008;
+
 /// Convert the old set-up tables, if this store still has them. Returns how many clinics were
 /// recorded as events.
 pub async fn convert(db: &Db, setup: &SetupService) -> anyhow::Result<usize> {
+    if !has_table(db, "clinics").await? {
+        return Ok(0);
+    }
+    let mut lock = db.pool.acquire().await?;
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(CONVERSION_LOCK)
+            .execute(&mut *lock)
+            .await?;
+    }
+    let converted = convert_tables(db, setup).await;
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(CONVERSION_LOCK)
+            .execute(&mut *lock)
+            .await?;
+    }
+    converted
+}
+
+/// The conversion itself, under the lock: the tables may have gone meanwhile.
+async fn convert_tables(db: &Db, setup: &SetupService) -> anyhow::Result<usize> {
     if !has_table(db, "clinics").await? {
         return Ok(0);
     }

@@ -134,6 +134,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub store: TestStore,
     pub state: enkaku_api::state::AppState,
+    /// The log's head once the app was up: the demo seed's set-up events end there.
+    seeded: u64,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -170,6 +172,7 @@ impl TestApp {
         let app = Application::build(config).await.expect("application builds");
         let base = format!("http://{}", app.local_addr());
         let state = app.state().clone();
+        let seeded = *state.store.head().borrow();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -182,6 +185,7 @@ impl TestApp {
                 .expect("client"),
             store,
             state,
+            seeded,
             stop: Some(stop),
             serving: Some(serving),
         }
@@ -205,6 +209,11 @@ impl TestApp {
                 .expect("server task")
                 .expect("server stopped cleanly");
         }
+    }
+
+    /// Events appended since the app was up (what requests appended, not the demo seed).
+    pub fn appended(&self) -> u64 {
+        *self.state.store.head().borrow() - self.seeded
     }
 
     /// Log in and return a client that sends the bearer token.

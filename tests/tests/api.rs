@@ -251,7 +251,7 @@ async fn r3_patient_name_is_required_and_bad_input_changes_nothing() {
     let reply = yamada.post("/api/v1/appointments", bad_visit).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.content_type(), "application/problem+json");
-    assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
+    assert_eq!(app.appended(), 0, "nothing was appended");
 }
 
 #[tokio::test]
@@ -962,7 +962,7 @@ async fn idempotency_keys_make_creation_retry_safe() {
     assert_eq!(second.status, StatusCode::CREATED);
     assert_eq!(first.body, second.body);
     assert_eq!(second.headers["etag"], "\"1\"");
-    assert_eq!(*app.state.store.head().borrow(), 1, "the retry appended nothing");
+    assert_eq!(app.appended(), 1, "the retry appended nothing");
 
     let mut other = body.clone();
     other["title"] = json!("different");
@@ -996,13 +996,13 @@ async fn idempotency_keys_belong_to_the_staff_member_who_sent_them() {
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(second.status, StatusCode::CREATED);
     assert_ne!(id(&first), id(&second), "each got an appointment of their own");
-    assert_eq!(*app.state.store.head().borrow(), 2);
+    assert_eq!(app.appended(), 2);
     // Each one's retry still gets their own answer.
     let again = sato
         .request(Method::POST, "/api/v1/video-calls", Some(body), &key)
         .await;
     assert_eq!(id(&again), id(&second));
-    assert_eq!(*app.state.store.head().borrow(), 2);
+    assert_eq!(app.appended(), 2);
 }
 
 #[tokio::test]
@@ -1083,7 +1083,7 @@ async fn a_key_whose_first_request_is_still_running_gets_409() {
         )
         .await;
     retry.assert_problem(409, "idempotency_key_in_use");
-    assert_eq!(*app.state.store.head().borrow(), 0, "the retry appended nothing");
+    assert_eq!(app.appended(), 0, "the retry appended nothing");
 }
 
 #[tokio::test]
@@ -1138,7 +1138,7 @@ async fn malformed_and_oversized_bodies_are_problems() {
         .request(Method::DELETE, "/api/v1/me", None, &[])
         .await
         .assert_problem(405, "method_not_allowed");
-    assert_eq!(*app.state.store.head().borrow(), 0);
+    assert_eq!(app.appended(), 0);
 }
 
 #[tokio::test]
@@ -1751,7 +1751,7 @@ async fn names_with_bidi_controls_are_refused_and_invisible_characters_stripped(
     let reply = yamada.create_video_url(&start, "さくら\u{2066}苑").await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(reply.body["field"], "title");
-    assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
+    assert_eq!(app.appended(), 0, "nothing was appended");
 
     let booked = yamada
         .book(&start, "一般内科", "online", "\u{FEFF}山田\u{200B}\u{3000}花子")
@@ -1772,7 +1772,7 @@ async fn a_leap_second_start_is_refused_on_both_creation_flows() {
         reply.assert_problem(422, "validation_failed");
         assert_eq!(reply.body["field"], "start_at", "{}", reply.body);
     }
-    assert_eq!(*app.state.store.head().borrow(), 0, "nothing was appended");
+    assert_eq!(app.appended(), 0, "nothing was appended");
 }
 
 #[tokio::test]

@@ -340,17 +340,28 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
     for spoil in [
         "UPDATE schedule_entries SET display_name = 'spoiled'",
         "DELETE FROM patient_search",
+        "UPDATE directory_staff SET name = 'spoiled'",
     ] {
         sqlx::query(spoil).execute(&stack.db.pool).await.unwrap();
     }
     let printed = run_cli(&config, &["replay"]);
-    assert!(printed.contains("rebuilt 5 read models"), "{printed}");
+    assert!(
+        printed.contains("rebuilt the directory and 5 read models"),
+        "{printed}"
+    );
     assert_eq!(read_models(&stack).await, live, "replay produced different rows");
+    let spoiled: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM directory_staff WHERE name = 'spoiled'")
+        .fetch_one(&stack.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(spoiled, 0, "the directory was rebuilt from the set-up streams");
 }
 
 async fn events_cli_prints_the_auditors_view(backend: Backend) {
     let app = enkaku_tests::TestApp::spawn(backend).await;
     let yamada = app.login(YAMADA).await;
+    // The demo seed's set-up events come first in the log.
+    let seeded = *app.state.store.head().borrow();
     let created = yamada.create_video_url(&hours_from_now(0), "監査").await;
     let id = created.body["id"].as_str().unwrap().to_owned();
     yamada
@@ -370,8 +381,10 @@ async fn events_cli_prints_the_auditors_view(backend: Backend) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(all.len(), 2);
-    let after_first = run(&["--after", &all[0]["position"].to_string()]);
+    assert_eq!(all.len() as u64, seeded + 2);
+    let after_seed = run(&["--after", &seeded.to_string()]);
+    assert_eq!(after_seed.lines().count(), 2);
+    let after_first = run(&["--after", &(seeded + 1).to_string()]);
     assert_eq!(after_first.lines().count(), 1);
 }
 

@@ -137,6 +137,23 @@ async fn a_created_clinics_administrator_sets_a_password_once_and_logs_in(backen
     );
     assert_eq!(me["clinic"]["time_zone"], "Asia/Tokyo");
 
+    // The clinic is a stream: created by `system`, with its first administrator, and no
+    // credential in it.
+    let config = app.store.config(([127, 0, 0, 1], 0).into());
+    let stream = format!("clinic-{}", me["clinic"]["id"].as_str().unwrap());
+    let history = run_cli(&config, &["events", "--stream", &stream]);
+    let events: Vec<Value> = history
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{history}");
+    assert!(
+        events.iter().all(|e| e["metadata"]["actor"] == "system"),
+        "{history}"
+    );
+    assert_eq!(events[1]["data"]["email"], "sakurai@sakura.example.jp");
+    assert!(!history.contains(&token), "{history}");
+
     anonymous(
         &app,
         reqwest::Method::GET,

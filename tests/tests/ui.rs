@@ -160,11 +160,7 @@ async fn the_destination_check_answers_as_sending_would_and_changes_nothing() {
         )
         .await
         .assert_problem(422, "validation_failed");
-    assert_eq!(
-        *app.state.store.head().borrow(),
-        1,
-        "only the creation was appended"
-    );
+    assert_eq!(app.appended(), 1, "only the creation was appended");
 
     let anonymous = app
         .http
