@@ -12,12 +12,16 @@ use sqlx::{Any, AnyConnection, Transaction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 const BATCH: usize = 512;
 /// How long a reader waits for events before the runner looks at its shutdown signal and lag.
 const POLL: Duration = Duration::from_secs(1);
+/// How often the offsets move when batches hold nothing of the runner's family (the directory
+/// runner reads every appointment event of the log and applies none): at most once this
+/// long, not one commit per batch. A restart re-reads what was passed over since, to no effect.
+const PASSED_OVER_SAVE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -61,6 +65,10 @@ pub struct ProjectionRunner<E = Event> {
     projectors: Vec<Arc<dyn Projector<E>>>,
     lag: AtomicU64,
     changes: Changes,
+    /// The newest position of a batch passed over without saving its offsets: the read models
+    /// are current up to it all the same.
+    passed_over: AtomicU64,
+    saved_at: std::sync::Mutex<Instant>,
 }
 
 impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
@@ -77,6 +85,8 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
             projectors,
             lag: AtomicU64::new(0),
             changes: Changes::default(),
+            passed_over: AtomicU64::new(0),
+            saved_at: std::sync::Mutex::new(Instant::now()),
         }
     }
 
@@ -184,6 +194,11 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
     /// models there are, and rows never move without their offsets.
     async fn apply(&self, batch: &FeedBatch) -> Result<u64, ProjectionError> {
         let decoded = decode::<E>(&batch.events);
+        if decoded.is_empty() && self.saved_recently() {
+            let newest = batch.events.iter().map(|e| e.event.position).max().unwrap_or(0);
+            self.passed_over.fetch_max(newest, Ordering::Relaxed);
+            return Ok(0);
+        }
         let feed = self.feed.name();
         let progress = Progress::of(batch);
         let mut applied = 0;
@@ -203,10 +218,15 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
             offsets::save(&mut tx, projector.name(), &feed, &progress).await?;
         }
         tx.commit().await?;
+        *self.saved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         if applied > 0 {
             self.announce(&decoded);
         }
         Ok(applied)
+    }
+
+    fn saved_recently(&self) -> bool {
+        self.saved_at.lock().unwrap_or_else(|e| e.into_inner()).elapsed() < PASSED_OVER_SAVE
     }
 
     /// One change per clinic: the read models its events touched and their appointments.
@@ -245,7 +265,11 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         for p in &self.projectors {
             lowest = lowest.min(offsets::last_position(self.db.pool(), p.name(), &feed).await?);
         }
-        Ok(if self.projectors.is_empty() { 0 } else { lowest })
+        Ok(if self.projectors.is_empty() {
+            0
+        } else {
+            lowest.max(self.passed_over.load(Ordering::Relaxed))
+        })
     }
 }
 

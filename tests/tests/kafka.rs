@@ -336,15 +336,24 @@ async fn assert_each_delivery_handled_once(database_url: &str, staff: &Staff) {
         (sent.union(&failed).cloned().collect::<HashSet<_>>() == requested).then_some(sent)
     })
     .await;
-    let outbox = staff.get("/api/v1/outbox").await.body;
-    let listed: Vec<String> = outbox["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["status"] == "kept")
-        .map(|m| m["delivery_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(listed.len(), sent.len(), "{outbox}");
+    // The outbox's list is a read model: it shows the outcomes once it has applied them.
+    let kept = async || {
+        let outbox = staff.get("/api/v1/outbox").await.body;
+        let listed: Vec<String> = outbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["status"] == "kept")
+            .map(|m| m["delivery_id"].as_str().unwrap().to_owned())
+            .collect();
+        (listed, outbox)
+    };
+    eventually("the outbox listing every message sent", async || {
+        (kept().await.0.len() >= sent.len()).then_some(())
+    })
+    .await;
+    let (listed, outbox) = kept().await;
+    assert_eq!(listed.len(), sent.len(), "each kept once: {outbox}");
     assert_eq!(listed.into_iter().collect::<HashSet<_>>(), sent);
 }
 
