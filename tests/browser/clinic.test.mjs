@@ -207,9 +207,10 @@ describe('the clinic books a patient without an account (非会員)', () => {
     // Every attempt stays in the history, newest first.
     await panel.getByText('送信履歴（2件）').click();
     const attempts = panel.locator('.delivery-history li');
+    // The panel may be redrawn by a live update meanwhile: wait for the texts, not one reading.
+    await attempts.nth(1).filter({ hasText: /SMS 090-1234-5678 — 送信ボックスに保管（未送信）/ }).waitFor();
     assert.equal(await attempts.count(), 2);
     assert.match(await attempts.nth(0).innerText(), /メール hanako@example\.jp/);
-    assert.match(await attempts.nth(1).innerText(), /SMS 090-1234-5678 — 送信ボックスに保管（未送信）/);
   });
 
   test('受付一覧 lists it with the video tooltip, and the name opens 診察をはじめる', async () => {

@@ -282,7 +282,8 @@ describe('printing', () => {
     for (const [view, count] of [['doctors', 5], ['week', 4]]) {
       await page.emulateMedia({ media: 'screen' });
       await page.getByRole('group', { name: '表示' }).getByLabel(view === 'week' ? '週' : '全医師').check();
-      await page.locator('.entry').nth(count - 1).waitFor();
+      // The view before may still be drawn: wait for this one's entries, all of them.
+      await page.waitForFunction((n) => document.querySelectorAll('.entry').length === n, count);
       await page.emulateMedia({ media: 'print' });
       // The week's day headings stay, as headings.
       assert.equal(await visible('button:not(.entry, .week-day-title button)'), 0, `${view}: no buttons but the entries`);
