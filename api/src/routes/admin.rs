@@ -80,6 +80,7 @@ pub struct InvitedStaffView {
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// The address they sign in with; nobody else on this server has it.
     pub email: String,
@@ -94,6 +95,8 @@ pub struct InviteRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeStaffRequest {
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[schema(schema_with = crate::openapi::optional_role)]
     pub role: Option<Role>,
@@ -138,6 +141,8 @@ impl ClinicProfileView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeClinicRequest {
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "null_as_cleared")]
     #[schema(value_type = Option<String>)]
