@@ -181,46 +181,6 @@ impl SqlDirectory {
         self.menus.insert(clinic, menus.clone());
         Ok(menus)
     }
-
-    /// `doctor`'s hours on `date`: their weekly template, unless the clinic or the doctor is
-    /// closed that day.
-    pub async fn day_hours(
-        &self,
-        clinic: ClinicId,
-        doctor: StaffId,
-        date: NaiveDate,
-    ) -> Result<DayHours, DirectoryError> {
-        let template: Option<(i32, String)> = sqlx::query_as(
-            "SELECT slot_min, weekdays FROM directory_hours WHERE doctor_id = $1 AND clinic_id = $2",
-        )
-        .bind(doctor.to_string())
-        .bind(clinic.to_string())
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
-        let closed: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM directory_closures
-             WHERE clinic_id = $1 AND day = $2 AND active = 1 AND (doctor_id IS NULL OR doctor_id = $3) LIMIT 1",
-        )
-        .bind(clinic.to_string())
-        .bind(date.to_string())
-        .bind(doctor.to_string())
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
-        let weekly = template
-            .map(|(slot, weekdays)| {
-                serde_json::from_str::<Weekdays>(&weekdays)
-                    .map(|w| (w, slot as u32))
-                    .map_err(|e| DirectoryError(format!("unreadable hours of {doctor}: {e}")))
-            })
-            .transpose()?;
-        Ok(DayHours::on(
-            date,
-            weekly.as_ref().map(|(w, slot)| (w, *slot)),
-            closed.is_some(),
-        ))
-    }
 }
 
 /// The columns of a [`StaffRow`], from `directory_staff s` and `staff_credentials c`.
@@ -304,6 +264,44 @@ impl Directory for SqlDirectory {
             .transpose()?;
         self.clinics.insert(id, profile.clone());
         Ok(profile)
+    }
+
+    async fn day_hours(
+        &self,
+        clinic: ClinicId,
+        doctor: StaffId,
+        date: NaiveDate,
+    ) -> Result<DayHours, DirectoryError> {
+        let template: Option<(i32, String)> = sqlx::query_as(
+            "SELECT slot_min, weekdays FROM directory_hours WHERE doctor_id = $1 AND clinic_id = $2",
+        )
+        .bind(doctor.to_string())
+        .bind(clinic.to_string())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        let closed: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM directory_closures
+             WHERE clinic_id = $1 AND day = $2 AND active = 1 AND (doctor_id IS NULL OR doctor_id = $3) LIMIT 1",
+        )
+        .bind(clinic.to_string())
+        .bind(date.to_string())
+        .bind(doctor.to_string())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        let weekly = template
+            .map(|(slot, weekdays)| {
+                serde_json::from_str::<Weekdays>(&weekdays)
+                    .map(|w| (w, slot as u32))
+                    .map_err(|e| DirectoryError(format!("unreadable hours of {doctor}: {e}")))
+            })
+            .transpose()?;
+        Ok(DayHours::on(
+            date,
+            weekly.as_ref().map(|(w, slot)| (w, *slot)),
+            closed.is_some(),
+        ))
     }
 }
 
