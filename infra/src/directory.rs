@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use enkaku_commands::ports::{ClinicProfile, Directory, DirectoryError, Doctor};
 use enkaku_domain::clinic::DayHours;
-use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
+use enkaku_domain::ids::{ClinicId, ClosureId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, Menu};
 use enkaku_domain::setup::hours::Weekdays;
 use enkaku_domain::vocabulary::UnknownName;
@@ -55,6 +55,33 @@ struct MenuRow {
     duration_first_min: i32,
     duration_revisit_min: i32,
     booking_fee_yen: i32,
+}
+
+/// A menu as administrators see it: retired ones too, with their stream's version.
+#[derive(Clone, Debug)]
+pub struct MenuRecord {
+    pub menu: Menu,
+    pub active: bool,
+    pub version: u64,
+}
+
+#[derive(FromRow)]
+struct MenuRecordRow {
+    #[sqlx(flatten)]
+    menu: MenuRow,
+    active: i32,
+    version: i64,
+}
+
+/// A closed day (休診日) that is in force, with its stream's version.
+#[derive(Clone, Debug)]
+pub struct ClosureRecord {
+    pub id: ClosureId,
+    pub date: NaiveDate,
+    /// `None`: the whole clinic.
+    pub doctor_id: Option<StaffId>,
+    pub reason: String,
+    pub version: u64,
 }
 
 /// Set-up changes rarely; requests read it constantly. Cached this long: a change made on
@@ -180,6 +207,60 @@ impl SqlDirectory {
         let menus = rows.into_iter().map(menu).collect::<Result<Vec<_>, _>>()?;
         self.menus.insert(clinic, menus.clone());
         Ok(menus)
+    }
+
+    /// Every menu of the clinic, retired ones too, in the order they were created: for its
+    /// administrators, so never from the cache.
+    pub async fn menu_records(&self, clinic: ClinicId) -> Result<Vec<MenuRecord>, DirectoryError> {
+        let rows: Vec<MenuRecordRow> = sqlx::query_as(
+            "SELECT id, name, modes, duration_first_min, duration_revisit_min, booking_fee_yen, active, version
+             FROM directory_menus WHERE clinic_id = $1 ORDER BY created",
+        )
+        .bind(clinic.to_string())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(MenuRecord {
+                    menu: menu(row.menu)?,
+                    active: row.active != 0,
+                    version: row.version as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The clinic's closures in force from `from` to `to` (both included), by date.
+    pub async fn closures(
+        &self,
+        clinic: ClinicId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ClosureRecord>, DirectoryError> {
+        let rows: Vec<(String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT id, day, doctor_id, reason, version FROM directory_closures
+             WHERE clinic_id = $1 AND active = 1 AND day >= $2 AND day <= $3 ORDER BY day, id",
+        )
+        .bind(clinic.to_string())
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(id, day, doctor, reason, version)| {
+                Ok(ClosureRecord {
+                    id: ClosureId(uuid(&id)?),
+                    date: day
+                        .parse()
+                        .map_err(|_| DirectoryError(format!("bad date in directory: {day}")))?,
+                    doctor_id: doctor.as_deref().map(uuid).transpose()?.map(StaffId),
+                    reason,
+                    version: version as u64,
+                })
+            })
+            .collect()
     }
 }
 
