@@ -352,6 +352,38 @@ async fn a_live_change_names_only_the_read_models_it_touched() {
 }
 
 #[tokio::test]
+async fn a_set_up_change_reaches_the_clinics_pages_as_a_directory_change() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let mut mine = Live::open(&yamada).await;
+    let mut other_clinic = Live::open(&app.login(SUZUKI).await).await;
+
+    let changed = yamada
+        .request(
+            Method::PATCH,
+            "/api/v1/admin/clinic",
+            Some(json!({"phone": "03-9876-5432"})),
+            &[],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let change = mine
+        .next_change(Duration::from_secs(10))
+        .await
+        .expect("a change event");
+    // 設定 refetches on it; no appointment changed.
+    assert_eq!(
+        change,
+        json!({"read_models": ["directory"], "appointment_ids": []})
+    );
+    assert_eq!(
+        other_clinic.next_change(Duration::from_millis(500)).await,
+        None,
+        "another clinic hears nothing of it"
+    );
+}
+
+#[tokio::test]
 async fn a_live_stream_ends_when_its_session_is_logged_out() {
     let app = app().await;
     let yamada = app.login(YAMADA).await;
