@@ -28,6 +28,7 @@ async fn pages_and_assets_are_served_from_the_binary() {
         ("/reception", "/ui/staff.js"),
         ("/search", "/ui/staff.js"),
         ("/outbox", "/ui/staff.js"),
+        ("/settings", "/ui/staff.js"),
         ("/call/some-token", "/ui/call.js"),
         ("/p/some-token", "/ui/patient.js"),
     ] {
