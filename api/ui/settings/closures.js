@@ -2,13 +2,13 @@
 // with its reason; adding one and removing one. The schedule shows a closed day's slots as
 // 休診枠 (they can still be booked after a confirmation).
 
-import { call, get, post } from '../lib/api.js';
+import { get, post } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
 import { clearErrors, field, formError, setFieldError, showProblem } from '../lib/forms.js';
 import { addDays, longDate, today } from '../lib/format.js';
 import { errorParagraph } from '../lib/messages.js';
 import { confirmDialog } from '../lib/ui.js';
-import { closePanel, openPanel, statusLine, table } from './common.js';
+import { changeShown, closePanel, openPanel, statusLine, table } from './common.js';
 
 const WHOLE_CLINIC = '医療機関全体';
 
@@ -102,7 +102,8 @@ export function closuresTab(ctx, body) {
       danger: true,
     }))) return;
     try {
-      await call('DELETE', `/api/v1/admin/closures/${closure.id}`);
+      const removed = await changeShown('DELETE', `/api/v1/admin/closures/${closure.id}`, undefined, closure, { status, reload: refresh });
+      if (removed === false) return;
       status.say(`${longDate(closure.date)}の休診を削除しました。`);
     } catch (problem) {
       status.fail(problem);

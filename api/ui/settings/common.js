@@ -37,8 +37,9 @@ export function statusLine() {
 
 /**
  * `method` `path` with `body`, on condition that `shown` (which carries its `version`) is
- * still the newest. Resolves to the answer, or to null when someone else changed it first
- * (412): then `status` says so and `reload` shows the newest. Other problems are thrown.
+ * still the newest. Resolves to the answer (null for 204), or to false when someone else
+ * changed it first (412): then `status` says so and `reload` shows the newest. Other problems
+ * are thrown.
  */
 export async function changeShown(method, path, body, shown, { status, reload }) {
   try {
@@ -47,7 +48,7 @@ export async function changeShown(method, path, body, shown, { status, reload })
     if (problem.status !== 412) throw problem;
     status.say(CHANGED_ELSEWHERE);
     reload();
-    return null;
+    return false;
   }
 }
 

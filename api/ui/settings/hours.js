@@ -2,7 +2,7 @@
 // without any is closed), and the length of a slot. The schedule's slot grid follows it; times
 // are the clinic's local times, typed as 09:00 (full-width digits too).
 
-import { call, get } from '../lib/api.js';
+import { get } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
 import { clearErrors, field, formError, setFieldError, showProblem } from '../lib/forms.js';
 import { errorParagraph } from '../lib/messages.js';
@@ -13,14 +13,14 @@ const DAYS = [['mon', '月曜日'], ['tue', '火曜日'], ['wed', '水曜日'], 
 const SLOT_MINUTES = [5, 10, 15, 20, 30, 60];
 const BAD_TIME = '時刻は「09:00」のように、00:00から24:00までで入力してください。';
 
-/** `09:00` from what a person typed (`9:00`, `０９：００`, `0900`), or null. */
+/** `09:00` from what a person typed (`9:00`, `０９：００`, `0900`, `9`), or null. */
 function readTime(typed) {
   const ascii = typed.trim().replace(/[０-９：]/g, (c) => (c === '：' ? ':' : String.fromCharCode(c.charCodeAt(0) - 0xfee0)));
-  const parts = /^(\d{1,2}):?(\d{2})$/.exec(ascii);
+  const parts = /^(\d{1,2})(?::?(\d{2}))?$/.exec(ascii);
   if (!parts) return null;
-  const [hours, minutes] = [Number(parts[1]), Number(parts[2])];
+  const [hours, minutes] = [Number(parts[1]), Number(parts[2] ?? 0)];
   if (minutes > 59 || hours > 24 || (hours === 24 && minutes > 0)) return null;
-  return `${String(hours).padStart(2, '0')}:${parts[2]}`;
+  return `${String(hours).padStart(2, '0')}:${String(minutes).padStart(2, '0')}`;
 }
 
 export function hoursTab(ctx, body) {
@@ -130,9 +130,8 @@ export function hoursTab(ctx, body) {
       const request = { doctor_id: doctorSelect.value, slot_min: Number(slot.value), weekdays };
       const reload = () => { editing = false; load(); };
       try {
-        const saved = await (hours.version
-          ? changeShown('PUT', '/api/v1/admin/hours', request, hours, { status, reload })
-          : call('PUT', '/api/v1/admin/hours', { body: request }));
+        // A doctor without hours yet is at version 0.
+        const saved = await changeShown('PUT', '/api/v1/admin/hours', request, hours, { status, reload });
         if (!saved) return;
         editing = false;
         fill(place, week(saved));
