@@ -14,7 +14,7 @@ import { menusTab } from './settings/menus.js';
 import { staffTab } from './settings/staff.js';
 
 // The tabs in order: the key in the address, the name, and the function that draws the tab
-// into an element and answers `{ refresh }`.
+// into an element and answers `{ refresh }`. Another part of the set-up is one more entry.
 const TABS = [
   ['clinic', '医療機関情報', clinicTab],
   ['staff', 'スタッフ', staffTab],

@@ -135,7 +135,7 @@ export function hoursTab(ctx, body) {
         if (!saved) return;
         editing = false;
         fill(place, week(saved));
-        status.say(`${doctorName()}の診療時間を保存しました。スケジュールの予約枠に反映されます。`);
+        status.say(`${doctorName()}さんの診療時間を保存しました。スケジュールの予約枠に反映されます。`);
       } catch (problem) {
         showProblem(form, problem);
         save.disabled = false;
