@@ -1,7 +1,7 @@
 // 設定 > 医療機関情報: the clinic's name, the phone number patients are given, and its time
 // zone. A new time zone keeps every appointment's instant: only how times are shown moves.
 
-import { fill, h } from '../lib/dom.js';
+import { fill, h, keepingFocus } from '../lib/dom.js';
 import { clearErrors, field, formError, showProblem } from '../lib/forms.js';
 import { listLoader } from '../lib/lists.js';
 import { confirmDialog } from '../lib/ui.js';
@@ -50,7 +50,7 @@ export function clinicTab(ctx, body) {
       TIME_ZONES.some(([id]) => id === profile.time_zone) ? null : h('option', { value: profile.time_zone }, profile.time_zone),
       TIME_ZONES.map(([id, label]) => h('option', { value: id }, `${label}（${id}）`)));
     zone.value = profile.time_zone;
-    const save = h('button', { type: 'submit', class: 'primary' }, '保存');
+    const save = h('button', { type: 'submit', class: 'primary', dataset: { focusKey: 'save-clinic' } }, '保存');
     const edit = h('form', { class: 'settings-form', novalidate: true },
       field({ label: '医療機関名', name: 'name', control: name, required: true }),
       field({ label: '電話番号', name: 'phone', control: phone,
@@ -78,7 +78,7 @@ export function clinicTab(ctx, body) {
         ctx.showClinicName(saved.name);
         ctx.tz = saved.time_zone;
         editing = false;
-        fill(place, form(saved));
+        keepingFocus(() => fill(place, form(saved)));
         status.say(zoneChanged ? '保存しました。ほかの画面には、開き直すと新しいタイムゾーンで表示されます。' : '保存しました。');
       } catch (problem) {
         showProblem(edit, problem);

@@ -3,7 +3,7 @@
 // are the clinic's local times, typed as 09:00 (full-width digits too).
 
 import { get } from '../lib/api.js';
-import { fill, h } from '../lib/dom.js';
+import { fill, h, keepingFocus } from '../lib/dom.js';
 import { clearErrors, field, formError, setFieldError, showProblem } from '../lib/forms.js';
 import { errorParagraph } from '../lib/messages.js';
 import { confirmDialog } from '../lib/ui.js';
@@ -90,7 +90,7 @@ export function hoursTab(ctx, body) {
     }
     if (mine !== loads || editing) return;
     doctorSelect.dataset.shown = doctorId;
-    fill(place, week(hours));
+    keepingFocus(() => fill(place, week(hours)));
   }
 
   function week(hours) {
@@ -99,7 +99,7 @@ export function hoursTab(ctx, body) {
         .map((minutes) => h('option', { value: String(minutes) }, `${minutes}分`)));
     slot.value = String(hours.slot_min);
     const days = DAYS.map(([key, label]) => dayRow(key, label, hours.weekdays?.[key] ?? []));
-    const save = h('button', { type: 'submit', class: 'primary' }, '保存');
+    const save = h('button', { type: 'submit', class: 'primary', dataset: { focusKey: 'save-hours' } }, '保存');
     const form = h('form', { class: 'settings-form hours-form', novalidate: true },
       field({ label: '予約枠の長さ', name: 'slot_min', control: slot, hint: 'スケジュールの1枠の長さです。' }),
       h('table', { class: 'settings-table hours-table' },
@@ -134,7 +134,7 @@ export function hoursTab(ctx, body) {
         const saved = await changeShown('PUT', '/api/v1/admin/hours', request, hours, { status, reload });
         if (!saved) return;
         editing = false;
-        fill(place, week(saved));
+        keepingFocus(() => fill(place, week(saved)));
         status.say(`${doctorName()}さんの診療時間を保存しました。スケジュールの予約枠に反映されます。`);
       } catch (problem) {
         showProblem(form, problem);
