@@ -1,8 +1,10 @@
 // 設定 (SPEC §8, issue 14): an administrator edits the clinic's profile (a change made
 // meanwhile by someone else is said, not overwritten), invites a doctor and copies the
 // set-up URL; the doctor chooses a password there, signs in and sees their schedule; the
-// administrator deactivates them and their open page is signed out at its next step. Anyone
-// but an administrator has no 設定, and its address tells them it is not theirs.
+// administrator gives them Saturday hours, which their open schedule follows, and they book on
+// them; menus and a closed day come and go; the administrator deactivates the doctor and their
+// open page is signed out at its next step. Anyone but an administrator has no 設定, and its
+// address tells them it is not theirs.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +13,13 @@ import { api, collectErrors, screenshot, serverAndBrowser, unlabelledControls } 
 const running = serverAndBrowser();
 const DOCTOR = { name: '高橋 健', email: 'takahashi@demo.enkaku.test' };
 const PASSWORD = '春の訪れを待ちながら';
+/** Next week's Saturday, `YYYY-MM-DD` in Tokyo. */
+const saturday = (() => {
+  const tokyo = new Date(Date.now() + 9 * 3600 * 1000);
+  const day = new Date(Date.UTC(tokyo.getUTCFullYear(), tokyo.getUTCMonth(), tokyo.getUTCDate() + 7));
+  while (day.getUTCDay() !== 6) day.setUTCDate(day.getUTCDate() + 1);
+  return day.toISOString().slice(0, 10);
+})();
 const CHANGED_ELSEWHERE = '他の方が先に変更しました。最新の内容を表示しています。必要なら、もう一度変更してください。';
 
 /** The tab of 設定 named `name`, opened from its tab bar. */
@@ -136,8 +145,108 @@ describe('設定', () => {
     await screenshot(page, '64-settings-new-doctor-schedule');
   });
 
+  test('the administrator gives the new doctor Saturday hours, and the doctor books on them', async () => {
+    const { page } = admin;
+    // The doctor looks at next Saturday: no hours yet.
+    await doctor.page.goto(`${running.server.url}/schedule?date=${saturday}`);
+    await assert.doesNotReject(doctor.page.getByText('この日は診療時間がありません。', { exact: false }).waitFor());
+    await doctor.page.locator('body[data-live="connected"]').waitFor();
+
+    await openTab(page, '診療時間');
+    const main = page.getByRole('main');
+    await main.getByLabel('医師').selectOption({ label: DOCTOR.name });
+    const sat = page.locator('tr[data-day="sat"]');
+    await assert.doesNotReject(sat.getByText('休診').waitFor());
+    await sat.getByRole('button', { name: '時間帯を追加' }).click();
+    // Typed as a clinic types it: full-width, or the hour alone.
+    await page.getByLabel('土曜日の時間帯1の開始').fill('１０：００');
+    await page.getByLabel('土曜日の時間帯1の終了').fill('9');
+    await main.getByLabel('予約枠の長さ').selectOption('30');
+    await page.getByRole('button', { name: '保存' }).click();
+    await assert.doesNotReject(sat.locator('.field-error', { hasText: '時間帯を確認してください。' }).waitFor());
+    await page.getByLabel('土曜日の時間帯1の終了').fill('13');
+    await screenshot(page, '68-settings-hours');
+    assert.deepEqual(await unlabelledControls(page), []);
+    await page.getByRole('button', { name: '保存' }).click();
+    await assert.doesNotReject(page.getByRole('status').getByText(`${DOCTOR.name}さんの診療時間を保存しました。`, { exact: false }).waitFor());
+    assert.equal(await page.getByLabel('土曜日の時間帯1の終了').inputValue(), '13:00');
+
+    // The doctor's open schedule follows at once: 10:00 to 12:30 every 30 minutes.
+    const slotButton = (time) => doctor.page.getByRole('button', { name: `${time} の予約受付` });
+    await assert.doesNotReject(slotButton('12:30').waitFor());
+    for (const time of ['10:00', '10:30', '11:00', '11:30', '12:00']) assert.equal(await slotButton(time).count(), 1, time);
+    assert.equal(await doctor.page.getByRole('button', { name: /^13:00 / }).count(), 0);
+    await slotButton('10:00').click();
+    await doctor.page.getByRole('button', { name: '非会員' }).click();
+    const panel = doctor.page.locator('#panel');
+    await panel.getByLabel('患者名').fill('土曜 初診');
+    await panel.getByLabel('対面').check();
+    await panel.getByRole('button', { name: '予約' }).click();
+    await assert.doesNotReject(panel.locator('dd', { hasText: '土曜 初診' }).waitFor());
+    await assert.doesNotReject(doctor.page.locator('.entry', { hasText: '土曜 初診' }).waitFor());
+    await screenshot(doctor.page, '69-settings-booked-on-new-hours');
+  });
+
+  test('menus are added, edited, stopped and taken again', async () => {
+    const { page } = admin;
+    await openTab(page, '診療メニュー');
+    await page.getByRole('button', { name: '診療メニューを追加' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByLabel(/^メニュー名/).fill('禁煙外来');
+    await panel.getByLabel('対面').uncheck();
+    await panel.getByLabel(/^初診/).fill('30');
+    await panel.getByLabel(/^再診/).fill('300');
+    await panel.getByRole('button', { name: '追加する' }).click();
+    await assert.doesNotReject(panel.getByText('診察時間は5分から240分の間で入力してください。').waitFor());
+    await panel.getByLabel(/^再診/).fill('15');
+    await panel.getByLabel(/^予約料/).fill('2200');
+    await panel.getByRole('button', { name: '追加する' }).click();
+    await assert.doesNotReject(page.getByRole('status').getByText('「禁煙外来」を追加しました。').waitFor());
+    const row = page.locator('.menus-table tbody tr', { hasText: '禁煙外来' });
+    assert.match(await row.innerText(), /禁煙外来\s+オンライン\s+初診 30分・再診 15分\s+2,200円\s+受付中/);
+
+    await row.getByRole('button', { name: '編集' }).click();
+    await panel.getByLabel(/^メニュー名/).fill('禁煙外来（オンライン）');
+    await panel.getByRole('button', { name: '保存' }).click();
+    await assert.doesNotReject(page.getByRole('status').getByText('「禁煙外来（オンライン）」を保存しました。').waitFor());
+
+    await row.getByRole('button', { name: '受付停止' }).click();
+    await page.getByRole('dialog', { name: '受付停止' }).getByRole('button', { name: '受付停止' }).click();
+    await assert.doesNotReject(row.getByRole('button', { name: '受付再開' }).waitFor());
+    assert.match(await row.innerText(), /2,200円\s+受付停止/);
+    await screenshot(page, '70-settings-menus');
+    const bookable = await api(page, 'GET', '/api/v1/menus');
+    assert.equal(bookable.items.some((m) => m.name.startsWith('禁煙外来')), false, 'a stopped menu cannot be booked');
+    await row.getByRole('button', { name: '受付再開' }).click();
+    await assert.doesNotReject(page.getByRole('status').getByText('「禁煙外来（オンライン）」の受付を再開しました。').waitFor());
+  });
+
+  test('a closed day is added for one doctor, closes their slots, and is removed', async () => {
+    const { page } = admin;
+    await openTab(page, '休診日');
+    await page.getByRole('button', { name: '休診日を追加' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByLabel(/^日付/).fill(saturday);
+    await panel.getByLabel('対象').selectOption({ label: DOCTOR.name });
+    await panel.getByLabel(/^理由/).fill('学会出張');
+    await screenshot(page, '71-settings-closure-form');
+    await panel.getByRole('button', { name: '追加する' }).click();
+    await assert.doesNotReject(page.getByRole('status').getByText(`を休診日にしました（${DOCTOR.name}）。`, { exact: false }).waitFor());
+    const row = page.locator('.closures-table tbody tr', { hasText: '学会出張' });
+    assert.match(await row.innerText(), new RegExp(DOCTOR.name));
+
+    // The doctor's Saturday is closed now: its slots say so (they can still be booked).
+    await assert.doesNotReject(doctor.page.getByRole('button', { name: '10:30（休診枠） の予約受付' }).waitFor());
+    await row.getByRole('button', { name: '削除' }).click();
+    await page.getByRole('dialog', { name: '休診日の削除' }).getByRole('button', { name: '削除する' }).click();
+    await assert.doesNotReject(page.getByRole('status').getByText('の休診を削除しました。', { exact: false }).waitFor());
+    await assert.doesNotReject(page.getByText('予定されている休診日はありません。').waitFor());
+    await assert.doesNotReject(doctor.page.getByRole('button', { name: '10:30 の予約受付' }).waitFor());
+  });
+
   test('deactivated, the doctor is signed out at their next step; reactivated, gets a new set-up URL', async () => {
     const { page } = admin;
+    await openTab(page, 'スタッフ');
     const row = page.locator('.staff-table tbody tr', { hasText: DOCTOR.email });
     await row.getByRole('button', { name: '無効にする' }).click();
     const dialog = page.getByRole('dialog', { name: 'スタッフを無効にする' });
