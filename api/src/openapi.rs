@@ -236,6 +236,20 @@ pub fn modes() -> Array {
     Array::new(mode())
 }
 
+/// The modes a menu allows: at least one.
+pub fn menu_modes() -> Array {
+    let mut modes = modes();
+    modes.min_items = Some(1);
+    modes
+}
+
+/// A menu's modes, or nothing (in a change: unchanged).
+pub fn optional_menu_modes() -> Array {
+    let mut modes = menu_modes();
+    modes.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
+    modes
+}
+
 pub fn visit_type() -> Object {
     names(VisitType::ALL.map(|v| v.as_str()))
 }

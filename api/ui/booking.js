@@ -1,8 +1,9 @@
 // 予約受付 in the side panel (R3, R8): the choice between its two forms, 非会員 (an in-clinic
 // booking) and ビデオ通話URL作成, and their submission. A booking in the past or over another
 // appointment of the same doctor is asked about first (the API accepts both: a clinic may
-// double-book or record a visit afterwards on purpose). What was created is handed on, to be
-// shown by the appointment panel.
+// double-book or record a visit afterwards on purpose); an in-clinic booking the server finds
+// outside the doctor's hours (SPEC §8) is asked about when it says so, and confirmed with
+// `allow_outside_hours`. What was created is handed on, to be shown by the appointment panel.
 
 import { post } from './lib/api.js';
 import { fill, h, icon } from './lib/dom.js';
@@ -159,8 +160,8 @@ export class BookingPanel {
   /**
    * Submitting a creation form: when `when()` (its start and minutes, or null) is in the past
    * or over another appointment of the doctor, ask first; POST `body()` to `path` with an
-   * Idempotency-Key (a double click or a retry books once), offer the send pop-up if
-   * `offerSending(created)`, then show the appointment. Errors go next to their field.
+   * Idempotency-Key (a double click or a retry books once; see `create`), offer the send
+   * pop-up if `offerSending(created)`, then show the appointment. Errors go next to their field.
    */
   onCreate(form, path, body, offerSending, when) {
     const keys = requestKeys();
@@ -175,19 +176,44 @@ export class BookingPanel {
         submit.focus();
         return;
       }
-      const request = body();
       let created;
       try {
-        created = await post(path, request, { headers: { 'Idempotency-Key': keys.for(request) } });
+        created = await this.create(path, body(), keys);
       } catch (problem) {
         showProblem(form, problem);
         submit.disabled = false;
+        return;
+      }
+      if (!created) {
+        submit.disabled = false;
+        submit.focus();
         return;
       }
       const sent = offerSending(created) ? await sendDialog(created) : null;
       // The first send is confirmed as a resend is (「URL再送」 in the appointment panel).
       this.created(sent ?? created, sent ? 'ビデオ通話URLを送信しました。' : null);
     });
+  }
+
+  /**
+   * POST `request` to `path` with an Idempotency-Key from `keys`. A booking outside the
+   * doctor's hours (`outside_hours`: a closed slot, a closed day, or one that runs past the
+   * hours) is asked about, and sent again with `allow_outside_hours` once confirmed; null when
+   * the person went back.
+   */
+  async create(path, request, keys) {
+    const send = (body) => post(path, body, { headers: { 'Idempotency-Key': keys.for(body) } });
+    try {
+      return await send(request);
+    } catch (problem) {
+      if (problem.code !== 'outside_hours') throw problem;
+    }
+    const confirmed = await confirmDialog({
+      title: '予約の確認',
+      message: `診療時間外の予約です。担当医師（${this.ctx.doctorName(request.doctor_id)}）の診療時間外か休診日にかかっています。このまま予約しますか？`,
+      confirm: '予約する',
+    });
+    return confirmed ? send({ ...request, allow_outside_hours: true }) : null;
   }
 
   /**

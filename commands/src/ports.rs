@@ -1,7 +1,8 @@
 //! The ports: what the command side needs from the outside world. `infra` implements them.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use enkaku_domain::clinic::DayHours;
 use enkaku_domain::envelope::{NewEvent, RecordedEvent};
 use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
 use enkaku_domain::menu::Menu;
@@ -123,13 +124,21 @@ pub struct Doctor {
     pub name: String,
 }
 
-/// The clinic set-up (R1): who the doctors are and which menus exist. Tenancy is part of
-/// every question: a doctor or menu of another clinic is simply not found.
+/// The clinic set-up (R1): who the doctors are, which menus exist and when each doctor works.
+/// Tenancy is part of every question: a doctor or menu of another clinic is simply not found.
 #[async_trait]
 pub trait Directory: Send + Sync {
     async fn doctor(&self, clinic: ClinicId, id: StaffId) -> Result<Option<Doctor>, DirectoryError>;
     async fn menu(&self, clinic: ClinicId, id: MenuId) -> Result<Option<Menu>, DirectoryError>;
     async fn clinic(&self, id: ClinicId) -> Result<Option<ClinicProfile>, DirectoryError>;
+    /// `doctor`'s hours on the clinic-local `date`: their weekly template, without any
+    /// opening when the clinic or the doctor is closed that day.
+    async fn day_hours(
+        &self,
+        clinic: ClinicId,
+        doctor: StaffId,
+        date: NaiveDate,
+    ) -> Result<DayHours, DirectoryError>;
 }
 
 /// A clinic's profile as the command side needs it (names in messages, local times).

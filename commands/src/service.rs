@@ -7,6 +7,7 @@ use enkaku_domain::appointment::{
     self, Appointment, CarrierReport, Command, CreateAppointment, CreateVideoUrl, DeliveryReport,
     EditVideoUrl, Event, SendPolicy, SendUrl, State,
 };
+use enkaku_domain::clinic::{BookingHours, local_date};
 use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent, StoredEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId, DeliveryId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
@@ -122,6 +123,8 @@ pub struct NewBooking {
     pub visit_type: VisitType,
     pub mode: ConsultationMode,
     pub memo: Option<Memo>,
+    /// Staff confirmed a booking outside the doctor's hours (SPEC §8).
+    pub allow_outside_hours: bool,
 }
 
 /// Input of a video URL; `start_at: None` means "create at current time" (R8).
@@ -282,6 +285,14 @@ impl AppointmentService {
             .menu(ctx.clinic_id, input.menu_id)
             .await?
             .ok_or(CommandError::UnknownMenu)?;
+        let hours = if input.allow_outside_hours {
+            None
+        } else {
+            Some(
+                self.booking_hours(ctx.clinic_id, input.doctor_id, input.start_at)
+                    .await?,
+            )
+        };
         let command = Command::CreateAppointment(CreateAppointment {
             clinic_id: ctx.clinic_id,
             doctor_id: input.doctor_id,
@@ -292,6 +303,7 @@ impl AppointmentService {
             visit_type: input.visit_type,
             mode: input.mode,
             memo: input.memo,
+            hours,
         });
         self.execute(ctx, id, command).await
     }
@@ -412,6 +424,26 @@ impl AppointmentService {
             Some(_) => Ok(()),
             None => Err(CommandError::UnknownDoctor),
         }
+    }
+
+    /// The hours a booking of `doctor` starting `start_at` must fit: theirs on that local day.
+    async fn booking_hours(
+        &self,
+        clinic: ClinicId,
+        doctor: StaffId,
+        start_at: DateTime<Utc>,
+    ) -> Result<BookingHours, CommandError> {
+        let time_zone = self
+            .directory
+            .clinic(clinic)
+            .await?
+            .ok_or(DomainError::NotFound)?
+            .time_zone;
+        let day = self
+            .directory
+            .day_hours(clinic, doctor, local_date(start_at, time_zone))
+            .await?;
+        Ok(BookingHours { time_zone, day })
     }
 
     async fn load(&self, id: AppointmentId) -> Result<(State, u64), CommandError> {

@@ -142,6 +142,22 @@ impl SetupService {
         .present(clinic::State::clinic)
     }
 
+    /// The weekly hours of `doctor`, one of the clinic's doctors, as their stream has it now:
+    /// `None` (at version 0) before any were set.
+    pub async fn hours_state(
+        &self,
+        clinic: ClinicId,
+        doctor: StaffId,
+    ) -> Result<Versioned<Option<WeeklyHours>>, CommandError> {
+        self.require_doctor(clinic, doctor).await?;
+        let recorded = self.store.read_stream(&doctor.hours_stream_id()).await?;
+        let state = fold(&recorded, hours::State::Absent, hours::evolve)?;
+        Ok(Versioned {
+            value: state.hours().cloned(),
+            version: recorded.last().map_or(0, |r| r.version),
+        })
+    }
+
     /// Hours and closures name only doctors on the clinic's roster (deactivated ones too: an
     /// administrator may still tidy up their hours).
     async fn require_doctor(&self, clinic: ClinicId, doctor: StaffId) -> Result<(), CommandError> {

@@ -4,6 +4,7 @@
 //! `decide(state, command)` returns the events a command causes or the rule it breaks;
 //! `evolve(state, event)` folds one event into the state. Both are pure.
 
+use crate::clinic::BookingHours;
 use crate::error::DomainError;
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
 use crate::menu::{ConsultationMode, Menu, VisitType};
@@ -25,8 +26,8 @@ pub const VIDEO_URL_DURATION_MIN: i64 = 15;
 // Commands
 // ---------------------------------------------------------------------------------------------
 
-/// 非会員 in-clinic booking (R3). The handler resolves `menu` from the clinic's set-up and
-/// checks that `doctor_id` is one of the clinic's doctors.
+/// 非会員 in-clinic booking (R3). The handler resolves `menu` from the clinic's set-up, checks
+/// that `doctor_id` is one of the clinic's doctors, and looks up the doctor's `hours`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CreateAppointment {
     pub clinic_id: ClinicId,
@@ -38,9 +39,12 @@ pub struct CreateAppointment {
     pub visit_type: VisitType,
     pub mode: ConsultationMode,
     pub memo: Option<Memo>,
+    /// The doctor's hours that day, which the booking must fit (SPEC §8); `None` when staff
+    /// confirmed a booking outside them (`allow_outside_hours`).
+    pub hours: Option<BookingHours>,
 }
 
-/// ビデオ通話URL作成 (R8).
+/// ビデオ通話URL作成 (R8). A video URL is never refused for the doctor's hours.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CreateVideoUrl {
     pub clinic_id: ClinicId,
@@ -608,6 +612,13 @@ fn create_appointment(c: &CreateAppointment) -> Result<Vec<Event>, DomainError> 
         });
     }
     let duration_min = c.menu.duration_min(c.visit_type);
+    // SPEC §8: within the doctor's hours, unless staff confirmed otherwise. Checked last, so
+    // a confirmed booking meets no other refusal.
+    if let Some(hours) = &c.hours
+        && !hours.cover(c.start_at, duration_min)
+    {
+        return Err(DomainError::OutsideHours);
+    }
     Ok(vec![Event::AppointmentBooked(AppointmentBooked {
         clinic_id: c.clinic_id,
         doctor_id: c.doctor_id,

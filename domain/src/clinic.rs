@@ -4,7 +4,7 @@
 use crate::appointment::{EARLIEST_START_YEAR, LATEST_START_YEAR};
 use crate::error::DomainError;
 use crate::setup::hours::{HoursRange, Weekday, Weekdays};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -52,6 +52,37 @@ impl DayHours {
             .iter()
             .any(|r| r.start_min <= from_min && to_min <= r.end_min)
     }
+}
+
+/// What an in-clinic booking must fit (SPEC §8): the doctor's hours on the local day it
+/// starts, in the clinic's time zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookingHours {
+    pub time_zone: Tz,
+    /// The doctor's hours on [`local_date`] of the booking's start.
+    pub day: DayHours,
+}
+
+impl BookingHours {
+    /// Whether `minutes` from `start_at` lie within one opening range of the day, to the
+    /// second: a booking that starts before midnight and ends after it never does.
+    pub fn cover(&self, start_at: DateTime<Utc>, minutes: u32) -> bool {
+        let from_s = start_at
+            .with_timezone(&self.time_zone)
+            .num_seconds_from_midnight();
+        let to_s = from_s + minutes * 60;
+        // The opening minute at or before the start, and the one at or after the end.
+        self.day.covers(from_s / 60, to_s.div_ceil(60))
+    }
+}
+
+/// The clinic-local date of `at`: whose hours and closures apply to a booking starting then.
+pub fn local_date(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    let utc = at.naive_utc();
+    let offset = tz.offset_from_utc_datetime(&utc).fix();
+    // At chrono's very limits the local time does not exist (and `with_timezone` panics):
+    // the UTC date stands in there, for a start `decide` refuses anyway.
+    utc.checked_add_offset(offset).unwrap_or(utc).date()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -202,6 +233,45 @@ mod tests {
         assert!(!hours.covers(11 * 60 + 45, 12 * 60 + 15));
         assert!(!hours.covers(8 * 60 + 45, 9 * 60 + 15));
         assert!(!hours.covers(11 * 60, 15 * 60));
+    }
+
+    #[test]
+    fn a_booking_is_covered_only_within_one_range_of_its_local_day_to_the_second() {
+        let tokyo = chrono_tz::Asia::Tokyo;
+        let tuesday = NaiveDate::from_ymd_opt(2022, 8, 30).unwrap();
+        let hours = BookingHours {
+            time_zone: tokyo,
+            day: hours_on(tuesday),
+        };
+        let at = |h, m, s| {
+            tokyo
+                .with_ymd_and_hms(2022, 8, 30, h, m, s)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        assert!(hours.cover(at(9, 0, 0), 30));
+        assert!(hours.cover(at(11, 45, 0), 15));
+        assert!(!hours.cover(at(11, 45, 1), 15), "ends a second after noon");
+        assert!(!hours.cover(at(8, 59, 59), 15), "starts a second before nine");
+        assert!(!hours.cover(at(11, 30, 0), 60), "runs into the lunch break");
+        assert!(!hours.cover(at(12, 30, 0), 15));
+        let late = BookingHours {
+            time_zone: tokyo,
+            day: DayHours {
+                slot_minutes: 15,
+                ranges: vec![HoursRange {
+                    start_min: 23 * 60,
+                    end_min: 24 * 60,
+                }],
+            },
+        };
+        assert!(late.cover(at(23, 45, 0), 15), "ends at midnight");
+        assert!(!late.cover(at(23, 45, 0), 30), "runs past midnight");
+        assert_eq!(local_date(at(0, 30, 0), tokyo), tuesday);
+        assert_eq!(
+            local_date(DateTime::<Utc>::MAX_UTC, tokyo),
+            DateTime::<Utc>::MAX_UTC.date_naive()
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ error_codes! {
     UnknownDoctor => "unknown_doctor",
     /// No such menu in the clinic.
     UnknownMenu => "unknown_menu",
+    /// The booking is outside the doctor's hours that day; staff may confirm it.
+    OutsideHours => "outside_hours",
     /// The change would leave the clinic without an active administrator.
     LastAdmin => "last_admin",
     /// Another staff member (of this or another clinic) has this e-mail address.
@@ -182,6 +184,10 @@ pub enum DomainError {
     LastAdmin,
     #[error("another staff member of the clinic has this e-mail address")]
     EmailTaken,
+    #[error(
+        "the booking is outside the doctor's hours that day (or the day is closed): send allow_outside_hours: true to book it all the same"
+    )]
+    OutsideHours,
 }
 
 impl DomainError {
@@ -213,6 +219,7 @@ impl DomainError {
             Self::SendLimited { .. } => ErrorCode::SendLimited,
             Self::LastAdmin => ErrorCode::LastAdmin,
             Self::EmailTaken => ErrorCode::EmailTaken,
+            Self::OutsideHours => ErrorCode::OutsideHours,
         }
     }
 
@@ -224,6 +231,7 @@ impl DomainError {
             Self::StartTimeImmutable => Some("start_at"),
             Self::SmsCountryNotAllowed { .. } => Some("destination"),
             Self::EmailTaken => Some("email"),
+            Self::OutsideHours => Some("start_at"),
             _ => None,
         }
     }
@@ -235,7 +243,8 @@ impl DomainError {
             | Self::StartTimeImmutable
             | Self::NotEditable
             | Self::UnknownDelivery
-            | Self::SmsCountryNotAllowed { .. } => ErrorKind::Invalid,
+            | Self::SmsCountryNotAllowed { .. }
+            | Self::OutsideHours => ErrorKind::Invalid,
             Self::AlreadyExists
             | Self::NotFound
             | Self::NoVideoCall

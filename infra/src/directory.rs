@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use enkaku_commands::ports::{ClinicProfile, Directory, DirectoryError, Doctor};
 use enkaku_domain::clinic::DayHours;
-use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
+use enkaku_domain::ids::{ClinicId, ClosureId, MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, Menu};
 use enkaku_domain::setup::hours::Weekdays;
 use enkaku_domain::vocabulary::UnknownName;
@@ -55,6 +55,33 @@ struct MenuRow {
     duration_first_min: i32,
     duration_revisit_min: i32,
     booking_fee_yen: i32,
+}
+
+/// A menu as administrators see it: retired ones too, with their stream's version.
+#[derive(Clone, Debug)]
+pub struct MenuRecord {
+    pub menu: Menu,
+    pub active: bool,
+    pub version: u64,
+}
+
+#[derive(FromRow)]
+struct MenuRecordRow {
+    #[sqlx(flatten)]
+    menu: MenuRow,
+    active: i32,
+    version: i64,
+}
+
+/// A closed day (休診日) that is in force, with its stream's version.
+#[derive(Clone, Debug)]
+pub struct ClosureRecord {
+    pub id: ClosureId,
+    pub date: NaiveDate,
+    /// `None`: the whole clinic.
+    pub doctor_id: Option<StaffId>,
+    pub reason: String,
+    pub version: u64,
 }
 
 /// Set-up changes rarely; requests read it constantly. Cached this long: a change made on
@@ -182,44 +209,58 @@ impl SqlDirectory {
         Ok(menus)
     }
 
-    /// `doctor`'s hours on `date`: their weekly template, unless the clinic or the doctor is
-    /// closed that day.
-    pub async fn day_hours(
+    /// Every menu of the clinic, retired ones too, in the order they were created: for its
+    /// administrators, so never from the cache.
+    pub async fn menu_records(&self, clinic: ClinicId) -> Result<Vec<MenuRecord>, DirectoryError> {
+        let rows: Vec<MenuRecordRow> = sqlx::query_as(
+            "SELECT id, name, modes, duration_first_min, duration_revisit_min, booking_fee_yen, active, version
+             FROM directory_menus WHERE clinic_id = $1 ORDER BY created",
+        )
+        .bind(clinic.to_string())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(MenuRecord {
+                    menu: menu(row.menu)?,
+                    active: row.active != 0,
+                    version: row.version as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The clinic's closures in force from `from` to `to` (both included), by date.
+    pub async fn closures(
         &self,
         clinic: ClinicId,
-        doctor: StaffId,
-        date: NaiveDate,
-    ) -> Result<DayHours, DirectoryError> {
-        let template: Option<(i32, String)> = sqlx::query_as(
-            "SELECT slot_min, weekdays FROM directory_hours WHERE doctor_id = $1 AND clinic_id = $2",
-        )
-        .bind(doctor.to_string())
-        .bind(clinic.to_string())
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
-        let closed: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM directory_closures
-             WHERE clinic_id = $1 AND day = $2 AND active = 1 AND (doctor_id IS NULL OR doctor_id = $3) LIMIT 1",
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ClosureRecord>, DirectoryError> {
+        let rows: Vec<(String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT id, day, doctor_id, reason, version FROM directory_closures
+             WHERE clinic_id = $1 AND active = 1 AND day >= $2 AND day <= $3 ORDER BY day, id",
         )
         .bind(clinic.to_string())
-        .bind(date.to_string())
-        .bind(doctor.to_string())
-        .fetch_optional(&self.db.pool)
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&self.db.pool)
         .await
         .map_err(unavailable)?;
-        let weekly = template
-            .map(|(slot, weekdays)| {
-                serde_json::from_str::<Weekdays>(&weekdays)
-                    .map(|w| (w, slot as u32))
-                    .map_err(|e| DirectoryError(format!("unreadable hours of {doctor}: {e}")))
+        rows.into_iter()
+            .map(|(id, day, doctor, reason, version)| {
+                Ok(ClosureRecord {
+                    id: ClosureId(uuid(&id)?),
+                    date: day
+                        .parse()
+                        .map_err(|_| DirectoryError(format!("bad date in directory: {day}")))?,
+                    doctor_id: doctor.as_deref().map(uuid).transpose()?.map(StaffId),
+                    reason,
+                    version: version as u64,
+                })
             })
-            .transpose()?;
-        Ok(DayHours::on(
-            date,
-            weekly.as_ref().map(|(w, slot)| (w, *slot)),
-            closed.is_some(),
-        ))
+            .collect()
     }
 }
 
@@ -304,6 +345,44 @@ impl Directory for SqlDirectory {
             .transpose()?;
         self.clinics.insert(id, profile.clone());
         Ok(profile)
+    }
+
+    async fn day_hours(
+        &self,
+        clinic: ClinicId,
+        doctor: StaffId,
+        date: NaiveDate,
+    ) -> Result<DayHours, DirectoryError> {
+        let template: Option<(i32, String)> = sqlx::query_as(
+            "SELECT slot_min, weekdays FROM directory_hours WHERE doctor_id = $1 AND clinic_id = $2",
+        )
+        .bind(doctor.to_string())
+        .bind(clinic.to_string())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        let closed: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM directory_closures
+             WHERE clinic_id = $1 AND day = $2 AND active = 1 AND (doctor_id IS NULL OR doctor_id = $3) LIMIT 1",
+        )
+        .bind(clinic.to_string())
+        .bind(date.to_string())
+        .bind(doctor.to_string())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        let weekly = template
+            .map(|(slot, weekdays)| {
+                serde_json::from_str::<Weekdays>(&weekdays)
+                    .map(|w| (w, slot as u32))
+                    .map_err(|e| DirectoryError(format!("unreadable hours of {doctor}: {e}")))
+            })
+            .transpose()?;
+        Ok(DayHours::on(
+            date,
+            weekly.as_ref().map(|(w, slot)| (w, *slot)),
+            closed.is_some(),
+        ))
     }
 }
 

@@ -782,6 +782,38 @@ describe('予約受付 asks before a double booking or one in the past', () => {
   });
 });
 
+describe('予約受付 asks before a booking outside the doctor\'s hours', () => {
+  test('a closed slot: the server\'s refusal is asked about, 戻る books nothing, 予約する books it', async () => {
+    const { page, errors, context } = await running.staffPage('yamada@demo.enkaku.test');
+    await openSchedule(page);
+    // The lunch break is offered only with all times shown.
+    assert.equal(await page.getByRole('button', { name: /^12:30(（休診枠）)? の予約受付$/ }).count(), 0);
+    await page.getByLabel('すべての時間を表示する').check();
+    await page.getByRole('button', { name: '12:30（休診枠） の予約受付' }).click();
+    const panel = page.locator('#panel');
+    await panel.getByRole('button', { name: '非会員' }).click();
+    await panel.getByLabel('患者名').fill('昼休み 予約');
+    await panel.getByLabel('対面').check();
+    await panel.getByRole('button', { name: '予約' }).click();
+    const confirm = page.getByRole('dialog', { name: '予約の確認' });
+    await confirm.waitFor();
+    assert.equal(await confirm.locator('p').textContent(),
+      '診療時間外の予約です。担当医師（山田 太郎）の診療時間外か休診日にかかっています。このまま予約しますか？');
+    await screenshot(page, '03c-booking-outside-hours-confirm');
+    await confirm.getByRole('button', { name: '戻る' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    assert.equal(await panel.getByLabel('患者名').inputValue(), '昼休み 予約');
+    assert.equal(await slot(page, '12:30（休診枠）').locator('.entry').count(), 0, 'nothing booked');
+
+    await panel.getByRole('button', { name: '予約' }).click();
+    await confirm.getByRole('button', { name: '予約する' }).click();
+    await panel.getByRole('heading', { name: '予約内容' }).waitFor();
+    await assert.doesNotReject(slot(page, '12:30（休診枠）').locator('.entry', { hasText: '昼休み 予約' }).waitFor());
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
+
 describe('moving an appointment to another doctor', () => {
   test('says whose schedule it went to, and it leaves this one', async () => {
     const { page, errors, context } = await running.staffPage('yamada@demo.enkaku.test');
@@ -890,9 +922,10 @@ describe('a day longer than one page of the lists', () => {
         const i = batch + k;
         const minutes = 9 * 60 + Math.floor(i / 4) * 15 % (9 * 60);
         const time = `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+        // Over the lunch break too: confirmed as outside the doctor's hours.
         return api(page, 'POST', '/api/v1/appointments', {
           doctor_id: me.staff.id, start_at: `${day}T${time}:00+09:00`, patient_name: `長い日 ${i}`,
-          menu_id: menu.id, visit_type: 'revisit', mode: 'in_person',
+          menu_id: menu.id, visit_type: 'revisit', mode: 'in_person', allow_outside_hours: true,
         });
       }));
     }

@@ -87,11 +87,12 @@ async fn lag(base: String, rate: u64, seconds: u64) -> anyhow::Result<Value> {
     let started = Instant::now();
     for n in 0..rate * seconds {
         ticks.tick().await;
-        // Each sampled booking on a day of its own, so its reception list is small.
+        // Each sampled booking on a day of its own, so its reception list is small; weekends
+        // too, so confirmed outside the doctor's hours.
         let date = chrono::NaiveDate::from_ymd_opt(2041, 1, 1).unwrap() + chrono::Duration::days(n as i64);
         let body = json!({
             "doctor_id": doctor, "start_at": format!("{date}T10:00:00+09:00"), "patient_name": "負荷 試験",
-            "menu_id": menu, "visit_type": "first", "mode": "in_person",
+            "menu_id": menu, "visit_type": "first", "mode": "in_person", "allow_outside_hours": true,
         });
         let (http, base, token) = (http.clone(), base.clone(), token.clone());
         watchers.push(tokio::spawn(async move {

@@ -361,7 +361,9 @@ impl Staff {
         .await
     }
 
-    /// An in-clinic booking with this staff member as the doctor.
+    /// An in-clinic booking with this staff member as the doctor, at whatever time the test
+    /// chose (often some hours from now, at night or on a weekend): staff confirmed it may be
+    /// outside the doctor's hours.
     pub async fn book(&self, start_at: &str, menu_name: &str, mode: &str, patient: &str) -> Reply {
         let menu = self.menu(menu_name).await;
         self.post(
@@ -369,7 +371,7 @@ impl Staff {
             json!({
                 "doctor_id": self.staff_id, "start_at": start_at, "patient_name": patient,
                 "chart_number": "K-123", "menu_id": menu["id"], "visit_type": "first",
-                "mode": mode, "memo": "初診・発熱"
+                "mode": mode, "memo": "初診・発熱", "allow_outside_hours": true
             }),
         )
         .await

@@ -332,7 +332,8 @@ async fn the_clinic_profile_changes_and_a_new_time_zone_keeps_every_instant(back
     assert_eq!(cleared.body["phone"], Value::Null, "{}", cleared.body);
 }
 
-/// A set-up change replayed from the log gives the same directory.
+/// Set-up changes (staff, profile, menus, hours, closures) replayed from the log give the
+/// same directory.
 async fn the_directory_is_rebuilt_the_same_from_the_log(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let yamada = app.login(YAMADA).await;
@@ -346,13 +347,49 @@ async fn the_directory_is_rebuilt_the_same_from_the_log(backend: Backend) {
     )
     .await;
     patch(&yamada, "/api/v1/admin/clinic", json!({ "phone": null }), None).await;
+    let menu = yamada
+        .post(
+            "/api/v1/admin/menus",
+            json!({ "name": "再生", "modes": ["online"], "duration_first_min": 20, "duration_revisit_min": 10 }),
+        )
+        .await;
+    let menu_path = format!("/api/v1/admin/menus/{}", menu.body["id"].as_str().unwrap());
+    patch(
+        &yamada,
+        &menu_path,
+        json!({ "name": "再生外来", "booking_fee_yen": 500, "active": false }),
+        None,
+    )
+    .await;
+    let hours = json!({ "doctor_id": sato.staff_id, "slot_min": 20, "weekdays": { "wed": [{ "start": "13:00", "end": "24:00" }] } });
+    let set = yamada
+        .request(Method::PUT, "/api/v1/admin/hours", Some(hours), &[])
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    for (date, doctor) in [("2030-06-04", Value::Null), ("2030-06-05", json!(sato.staff_id))] {
+        let closure = json!({ "date": date, "doctor_id": doctor, "reason": "再生" });
+        assert_eq!(
+            yamada.post("/api/v1/admin/closures", closure).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let listed = yamada
+        .get("/api/v1/admin/closures?from=2030-06-04&to=2030-06-04")
+        .await;
+    let removed = format!(
+        "/api/v1/admin/closures/{}",
+        listed.body["items"][0]["id"].as_str().unwrap()
+    );
+    let gone = yamada.request(Method::DELETE, &removed, None, &[]).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
     let snapshot = || async {
         let mut rows = Vec::new();
         for query in [
             "SELECT id || name || COALESCE(phone, '-') || time_zone || two_factor_required || version FROM directory_clinics ORDER BY id",
             "SELECT id || clinic_id || email || name || role || admin || active || joined FROM directory_staff ORDER BY id",
-            "SELECT id || name || modes || duration_first_min || booking_fee_yen || active || created || version FROM directory_menus ORDER BY id",
-            "SELECT doctor_id || slot_min || weekdays || version FROM directory_hours ORDER BY doctor_id",
+            "SELECT id || clinic_id || name || modes || duration_first_min || duration_revisit_min || booking_fee_yen || active || created || version FROM directory_menus ORDER BY id",
+            "SELECT doctor_id || clinic_id || slot_min || weekdays || version FROM directory_hours ORDER BY doctor_id",
+            "SELECT id || clinic_id || day || COALESCE(doctor_id, '-') || reason || active || version FROM directory_closures ORDER BY id",
         ] {
             let found: Vec<String> = sqlx::query_scalar(query)
                 .fetch_all(&app.state.db.pool)
@@ -364,6 +401,8 @@ async fn the_directory_is_rebuilt_the_same_from_the_log(backend: Backend) {
     };
     let live = snapshot().await;
     assert_eq!(live[1].len(), 6, "{live:?}");
+    assert_eq!(live[2].len(), 5, "{live:?}");
+    assert_eq!(live[4].len(), 2, "{live:?}");
     let directory = &app.state.directory_projection;
     directory.reset().await.unwrap();
     assert!(snapshot().await[1].is_empty());

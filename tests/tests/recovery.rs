@@ -28,7 +28,8 @@ async fn kill_after_a_burst_loses_nothing(backend: Backend) {
         .post(format!("{}/api/v1/appointments", server.base))
         .bearer_auth(&token)
         .json(&json!({ "doctor_id": doctor, "start_at": start, "patient_name": "秘密 花子", "chart_number": "SECRET-42",
-                       "menu_id": menus["items"][0]["id"], "visit_type": "first", "mode": "online" }))
+                       "menu_id": menus["items"][0]["id"], "visit_type": "first", "mode": "online",
+                       "allow_outside_hours": true }))
         .send()
         .await
         .unwrap()

@@ -172,7 +172,7 @@ async fn only_doctors_are_in_charge_and_in_the_doctor_list(backend: Backend) {
     let booking = |doctor: &str| {
         json!({
             "doctor_id": doctor, "start_at": start, "patient_name": "受付 確認",
-            "menu_id": menu["id"], "visit_type": "first", "mode": "online"
+            "menu_id": menu["id"], "visit_type": "first", "mode": "online", "allow_outside_hours": true
         })
     };
     let before = head(&app);

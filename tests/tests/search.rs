@@ -23,7 +23,8 @@ async fn found(staff: &Staff, query: &str) -> Vec<String> {
         .collect()
 }
 
-/// An in-person booking of `patient` with chart number `chart`, for the clinic's first menu.
+/// An in-person booking of `patient` with chart number `chart`, for the clinic's first menu, at
+/// whatever time the test chose (outside the doctor's hours too).
 async fn book(staff: &Staff, start_at: &str, patient: &str, chart: &str) -> String {
     let menus = staff.get("/api/v1/menus").await.body;
     let menu = &menus["items"][0];
@@ -32,7 +33,8 @@ async fn book(staff: &Staff, start_at: &str, patient: &str, chart: &str) -> Stri
             "/api/v1/appointments",
             json!({
                 "doctor_id": staff.staff_id, "start_at": start_at, "patient_name": patient,
-                "chart_number": chart, "menu_id": menu["id"], "visit_type": "first", "mode": "in_person"
+                "chart_number": chart, "menu_id": menu["id"], "visit_type": "first", "mode": "in_person",
+                "allow_outside_hours": true
             }),
         )
         .await;

@@ -146,7 +146,11 @@ pub struct ChangeClinicRequest {
     pub time_zone: Option<String>,
 }
 
-fn json_with_etag(status: StatusCode, body: &impl Serialize, version: u64) -> Result<Response, ApiError> {
+pub(crate) fn json_with_etag(
+    status: StatusCode,
+    body: &impl Serialize,
+    version: u64,
+) -> Result<Response, ApiError> {
     Ok(with_etag(
         status,
         serde_json::to_string(body).map_err(ApiError::internal)?,

@@ -65,6 +65,12 @@ pub struct CreateAppointmentRequest {
     pub mode: ConsultationMode,
     #[schema(max_length = 1000)]
     pub memo: Option<String>,
+    /// Book even outside the doctor's hours that day, or on a closed day (SPEC §8): without
+    /// it, such a booking gets 422 `outside_hours` for staff to confirm.
+    // Left out of the request's Idempotency-Key hash when false, so keys saved before the
+    // field existed still match their retries.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_outside_hours: bool,
 }
 
 /// ビデオ通話URL作成 (R8): `start_at`, or `start_now: true` for the current time.
@@ -139,6 +145,7 @@ impl CreateAppointmentRequest {
             visit_type: self.visit_type,
             mode: self.mode,
             memo: optional(self.memo.as_deref(), Memo::parse)?,
+            allow_outside_hours: self.allow_outside_hours,
         })
     }
 }
@@ -172,7 +179,9 @@ impl CreateVideoUrlRequest {
 // Handlers
 // ---------------------------------------------------------------------------------------------
 
-/// CreateAppointment: 非会員 in-clinic booking (R3–R6).
+/// CreateAppointment: 非会員 in-clinic booking (R3–R6). A booking that does not fit within
+/// one opening range of the doctor's hours that day (a closed day has none) gets 422
+/// `outside_hours` unless `allow_outside_hours` is true.
 #[utoipa::path(post, path = "/api/v1/appointments", tag = "appointments",
     request_body = CreateAppointmentRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe creation")),
@@ -194,7 +203,7 @@ async fn create_appointment(
     .await
 }
 
-/// CreateVideoUrl: ビデオ通話URL作成 (R8–R9).
+/// CreateVideoUrl: ビデオ通話URL作成 (R8–R9). Never refused for the doctor's hours.
 #[utoipa::path(post, path = "/api/v1/video-calls", tag = "appointments",
     request_body = CreateVideoUrlRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe creation")),

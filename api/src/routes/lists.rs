@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use chrono_tz::Tz;
+use enkaku_commands::ports::Directory;
 use enkaku_domain::ErrorCode;
 use enkaku_domain::appointment::{DeliveryStatus, Kind, Status};
 use enkaku_domain::clinic::{check_day, day_range, slot_grid};
@@ -203,10 +204,7 @@ async fn schedule(
     check_day("date", q.date)?;
     let clinic = state.clinic(staff.clinic_id).await?;
     let doctor = StaffId(q.doctor_id);
-    if enkaku_commands::ports::Directory::doctor(&state.directory, staff.clinic_id, doctor)
-        .await?
-        .is_none()
-    {
+    if state.directory.doctor(staff.clinic_id, doctor).await?.is_none() {
         return Err(ApiError::invalid(
             ErrorCode::UnknownDoctor,
             "no doctor with this id in the clinic",

@@ -2,6 +2,7 @@
 //! from the same declarations, so the two cannot drift.
 
 pub mod admin;
+pub mod admin_setup;
 pub mod appointments;
 pub mod auth;
 pub mod lists;
@@ -54,6 +55,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(setup::router())
         .merge(setup_links::router())
         .merge(admin::router())
+        .merge(admin_setup::router())
         .merge(lists::router())
         .merge(search::router())
         .merge(appointments::router())

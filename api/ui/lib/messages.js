@@ -42,6 +42,7 @@ const BY_CODE = {
   start_time_immutable: '開始日時は変更できません。変更する場合はキャンセルして作成し直してください。',
   unknown_doctor: '担当医師が見つかりません。',
   unknown_menu: '診療メニューが見つかりません。',
+  outside_hours: '担当医師の診療時間外か休診日です。',
   version_conflict: '他の方がこの予約を更新しました。最新の内容を表示しています。',
   concurrent_modification: '他の方が同時に更新しました。もう一度お試しください。',
   appointment_cancelled: 'この予約はキャンセルされています。',

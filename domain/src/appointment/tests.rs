@@ -1,8 +1,10 @@
 //! Given events, when a command, then events or an error — one test per product rule (docs/rules.md).
 
 use super::*;
-use crate::error::ErrorKind;
+use crate::clinic::DayHours;
+use crate::error::{ErrorCode, ErrorKind};
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
+use crate::setup::hours::HoursRange;
 use crate::values::{Channel, EmailAddress, SmsNumber};
 use chrono::TimeZone;
 use proptest::prelude::*;
@@ -39,6 +41,21 @@ fn menu(modes: &[ConsultationMode], fee: u32) -> Menu {
     }
 }
 
+/// The doctor's hours on the day of [`start`]: one range, in Tokyo.
+fn open(from_hour: u32, to_hour: u32) -> Option<BookingHours> {
+    Some(BookingHours {
+        time_zone: chrono_tz::Asia::Tokyo,
+        day: DayHours {
+            slot_minutes: 15,
+            ranges: vec![HoursRange {
+                start_min: from_hour * 60,
+                end_min: to_hour * 60,
+            }],
+        },
+    })
+}
+
+/// A booking at [`start`], within the doctor's hours.
 fn booking(mode: ConsultationMode, menu: Menu) -> CreateAppointment {
     CreateAppointment {
         clinic_id: clinic(),
@@ -50,6 +67,7 @@ fn booking(mode: ConsultationMode, menu: Menu) -> CreateAppointment {
         visit_type: VisitType::First,
         mode,
         memo: Some(Memo::parse("初診").unwrap()),
+        hours: open(9, 18),
     }
 }
 
@@ -194,6 +212,45 @@ fn r6_a_menu_that_does_not_allow_the_mode_is_rejected() {
             Command::CreateAppointment(booking(ConsultationMode::Online, in_person_only))
         ),
         Err(DomainError::ModeNotAllowed { mode: "online" })
+    );
+}
+
+#[test]
+fn given_nothing_when_a_booking_runs_outside_the_doctors_hours_then_outside_hours() {
+    // 13:00 for 30 minutes, against a morning that ends at 13:00, an afternoon that begins
+    // at 14:00, and a closed day (no ranges).
+    let closed = BookingHours {
+        time_zone: chrono_tz::Asia::Tokyo,
+        day: DayHours::default(),
+    };
+    for hours in [open(9, 13), open(14, 18), Some(closed)] {
+        let mut c = booking(ConsultationMode::Online, both_modes());
+        c.hours = hours;
+        let e = when(&[], Command::CreateAppointment(c)).unwrap_err();
+        assert_eq!(e, DomainError::OutsideHours);
+        assert_eq!(
+            (e.code(), e.kind(), e.field()),
+            (ErrorCode::OutsideHours, ErrorKind::Invalid, Some("start_at"))
+        );
+    }
+}
+
+#[test]
+fn given_nothing_when_staff_confirm_a_booking_outside_hours_then_it_is_booked() {
+    let mut c = booking(ConsultationMode::Online, both_modes());
+    c.hours = None;
+    let events = when(&[], Command::CreateAppointment(c)).unwrap();
+    assert!(matches!(events[..], [Event::AppointmentBooked(_)]), "{events:?}");
+}
+
+#[test]
+fn given_nothing_when_a_booking_outside_hours_breaks_another_rule_then_that_rule_is_named() {
+    // Confirming the hours would not help: the person hears of the mode first.
+    let mut c = booking(ConsultationMode::InPerson, menu(&[ConsultationMode::Online], 0));
+    c.hours = open(14, 18);
+    assert_eq!(
+        when(&[], Command::CreateAppointment(c)),
+        Err(DomainError::ModeNotAllowed { mode: "in_person" })
     );
 }
 

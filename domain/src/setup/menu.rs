@@ -6,8 +6,8 @@ use super::events::*;
 use super::overwrite;
 use crate::clinic::{LONGEST_MINUTES, SHORTEST_MINUTES};
 use crate::error::DomainError;
-use crate::ids::ClinicId;
-use crate::menu::ConsultationMode;
+use crate::ids::{ClinicId, MenuId};
+use crate::menu::{ConsultationMode, Menu};
 use crate::values::MenuName;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,21 @@ pub struct ClinicMenu {
     pub definition: MenuDefinition,
     /// A retired menu cannot be booked; bookings made with it keep what they copied.
     pub retired: bool,
+}
+
+impl ClinicMenu {
+    /// The menu `id` as bookings and menu lists see it.
+    pub fn as_menu(&self, id: MenuId) -> Menu {
+        let d = &self.definition;
+        Menu {
+            id,
+            name: d.name.to_string(),
+            modes: d.modes.clone(),
+            duration_first_min: d.duration_first_min,
+            duration_revisit_min: d.duration_revisit_min,
+            booking_fee_yen: d.booking_fee_yen,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
