@@ -111,7 +111,7 @@ mod tests {
     fn the_clinic_pages_are_the_links_of_the_header() {
         assert_eq!(
             staff_pages(STAFF_HTML),
-            ["/schedule", "/reception", "/search", "/outbox"]
+            ["/schedule", "/reception", "/search", "/outbox", "/settings"]
         );
         // Every path is a route axum accepts, none twice and none taken by another page.
         let _ = router::<()>();

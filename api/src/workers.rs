@@ -136,7 +136,7 @@ pub async fn send_deliveries(
             Ok(settled) => {
                 for s in settled {
                     let mut change = Change::new(s.clinic_id);
-                    change.touch(s.appointment_id, []);
+                    change.touch(Some(s.appointment_id), []);
                     changes.announce(change);
                 }
                 // Due already (more than one pass claims): at once.

@@ -8,7 +8,7 @@ import { clearErrors, field, formError, showProblem } from './lib/forms.js';
 import { dateTime, destinationForPeople, patientArrival } from './lib/format.js';
 import { CHANNEL_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
 import { deliveryState, describe, errorParagraph } from './lib/messages.js';
-import { confirmDialog, copyText } from './lib/ui.js';
+import { confirmDialog, copyButton } from './lib/ui.js';
 import { sendDialog } from './send.js';
 
 /** When to look again at a pending delivery whose outcome may have come before the panel. */
@@ -276,14 +276,6 @@ export class AppointmentPanel {
 
 /** Neither cancelled nor ended: its URLs work and it can still change. */
 const isActive = (a) => a.status !== 'cancelled' && a.status !== 'ended';
-
-/** A copy button with its own 「コピーしました」 right beside it. */
-function copyButton(label, action, text) {
-  const copied = h('span', { class: 'copied', 'aria-live': 'polite' });
-  return h('span', { class: 'copy' },
-    h('button', { type: 'button', dataset: { action }, onclick: () => copyText(text, copied) }, label),
-    copied);
-}
 
 function row(term, value) {
   return [h('dt', {}, term), h('dd', {}, value)];

@@ -141,7 +141,8 @@ export function scheduleView(ctx, main) {
   const refresh = listLoader(day.list, requests, show, load);
 
   return {
-    readModels: ['schedule', 'presence'],
+    // `directory`: the doctor's hours and closed days draw the slot grid.
+    readModels: ['schedule', 'presence', 'directory'],
     refresh,
     appointmentsShown: (doctorId) => onScreen.filter((s) => s.doctor_id === doctorId).flatMap((s) => s.entries),
     doctorChanged() {

@@ -11,10 +11,11 @@ import { scheduleView } from './schedule.js';
 import { receptionView } from './reception.js';
 import { outboxView } from './outbox.js';
 import { searchView } from './search.js';
+import { settingsView } from './settings.js';
 
 // The code of each view, by the `data-view` of its link. The pages themselves (paths, names,
 // order) are the links of the header's <nav> in staff.html, the list the server also serves.
-const VIEWS = { schedule: scheduleView, reception: receptionView, search: searchView, outbox: outboxView };
+const VIEWS = { schedule: scheduleView, reception: receptionView, search: searchView, outbox: outboxView, settings: settingsView };
 
 let me;
 let doctors;
@@ -36,6 +37,9 @@ const ctx = {
   // An auditor reads everything and changes nothing (the server refuses their changes): the
   // page offers them no booking, sending, editing or cancelling.
   readOnly: me.staff.role === 'auditor',
+  // Administrators change the clinic's set-up (設定); the server refuses anyone else.
+  admin: me.staff.admin,
+  staffId: me.staff.id,
   doctors: doctors.items,
   menus: menus.items,
   // The doctor in charge of new bookings (R3, R8): the one chosen in the header, remembered
@@ -46,16 +50,23 @@ const ctx = {
     return doctors.items.find((d) => d.id === id)?.name ?? '（不明な医師）';
   },
   view: null,
+  panel: null,
   chooseDoctor: null,
+  showClinicName: null,
   booking: null,
   appointment: null,
 };
 const panel = new SidePanel(document.getElementById('panel'));
+ctx.panel = panel;
 ctx.appointment = new AppointmentPanel(ctx, panel);
 ctx.booking = new BookingPanel(ctx, panel, (created, notice) => ctx.appointment.render(created, notice));
 
-document.title = `${me.clinic.name} — enkaku`;
-fill(document.getElementById('clinic-name'), me.clinic.name);
+/** The clinic's name in the header and the window's title (設定 may change it). */
+ctx.showClinicName = (name) => {
+  document.title = `${name} — enkaku`;
+  fill(document.getElementById('clinic-name'), name);
+};
+ctx.showClinicName(me.clinic.name);
 fill(document.getElementById('staff-name'), `${me.staff.name} さん`,
   ctx.readOnly ? h('span', { class: 'read-only-note' }, '閲覧のみの権限です') : null);
 if (ctx.readOnly) fill(document.getElementById('doctor-select-hint'), '表示する医師を選びます');
@@ -81,8 +92,12 @@ document.getElementById('logout').addEventListener('click', async () => {
   }
 });
 
-// This page is the link to this path; the first link is the home page.
+// This page is the link to this path; the first link is the home page. Links marked
+// `data-admin` are shown to administrators only.
 const links = [...document.querySelectorAll('nav a')];
+for (const link of links) {
+  if ('admin' in link.dataset) link.hidden = !ctx.admin;
+}
 const current = links.find((link) => link.getAttribute('href') === location.pathname);
 current?.setAttribute('aria-current', 'page');
 const makeView = VIEWS[(current ?? links[0]).dataset.view];

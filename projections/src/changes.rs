@@ -15,7 +15,8 @@ pub struct Change {
     /// The read models (projector names) whose rows it changed; empty when it changed only
     /// what an appointment's own page shows (a delivery outcome).
     pub read_models: Vec<&'static str>,
-    /// The appointments it changed: an open one reloads.
+    /// The appointments it changed: an open one reloads. None for a change of the clinic's
+    /// set-up (the `directory`).
     pub appointment_ids: Vec<AppointmentId>,
 }
 
@@ -28,10 +29,10 @@ impl Change {
         }
     }
 
-    /// Add that `appointment_id` changed in `read_models`, once each.
+    /// Add that `appointment_id` (if the change was one's) changed in `read_models`, once each.
     pub fn touch(
         &mut self,
-        appointment_id: AppointmentId,
+        appointment_id: Option<AppointmentId>,
         read_models: impl IntoIterator<Item = &'static str>,
     ) {
         for model in read_models {
@@ -39,8 +40,10 @@ impl Change {
                 self.read_models.push(model);
             }
         }
-        if !self.appointment_ids.contains(&appointment_id) {
-            self.appointment_ids.push(appointment_id);
+        if let Some(id) = appointment_id
+            && !self.appointment_ids.contains(&id)
+        {
+            self.appointment_ids.push(id);
         }
     }
 }

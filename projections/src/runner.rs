@@ -229,13 +229,12 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         self.saved_at.lock().unwrap_or_else(|e| e.into_inner()).elapsed() < PASSED_OVER_SAVE
     }
 
-    /// One change per clinic: the read models its events touched and their appointments.
+    /// One change per clinic: the read models its events touched and their appointments (a
+    /// set-up stream's events touch read models only).
     fn announce(&self, decoded: &[(&FeedEvent, E)]) {
         let mut by_clinic = BTreeMap::<ClinicId, Change>::new();
         for (fed, event) in decoded {
-            let Some(appointment_id) = AppointmentId::owning_stream(&fed.event.stream_id) else {
-                continue;
-            };
+            let appointment_id = AppointmentId::owning_stream(&fed.event.stream_id);
             let touched: Vec<&'static str> = self
                 .projectors
                 .iter()

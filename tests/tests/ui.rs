@@ -28,6 +28,7 @@ async fn pages_and_assets_are_served_from_the_binary() {
         ("/reception", "/ui/staff.js"),
         ("/search", "/ui/staff.js"),
         ("/outbox", "/ui/staff.js"),
+        ("/settings", "/ui/staff.js"),
         ("/call/some-token", "/ui/call.js"),
         ("/p/some-token", "/ui/patient.js"),
     ] {
@@ -345,6 +346,38 @@ async fn a_live_change_names_only_the_read_models_it_touched() {
         .expect("a change event");
     assert_eq!(change["read_models"], json!(["schedule", "patient_search"]));
     assert_eq!(change["appointment_ids"], json!([created.body["id"]]));
+}
+
+#[tokio::test]
+async fn a_set_up_change_reaches_the_clinics_pages_as_a_directory_change() {
+    let app = app().await;
+    let yamada = app.login(YAMADA).await;
+    let mut mine = Live::open(&yamada).await;
+    let mut other_clinic = Live::open(&app.login(SUZUKI).await).await;
+
+    let changed = yamada
+        .request(
+            Method::PATCH,
+            "/api/v1/admin/clinic",
+            Some(json!({"phone": "03-9876-5432"})),
+            &[],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let change = mine
+        .next_change(Duration::from_secs(10))
+        .await
+        .expect("a change event");
+    // 設定 refetches on it; no appointment changed.
+    assert_eq!(
+        change,
+        json!({"read_models": ["directory"], "appointment_ids": []})
+    );
+    assert_eq!(
+        other_clinic.next_change(Duration::from_millis(500)).await,
+        None,
+        "another clinic hears nothing of it"
+    );
 }
 
 #[tokio::test]

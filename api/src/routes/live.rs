@@ -30,15 +30,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Serialize, ToSchema)]
 pub struct LiveChange {
     /// The read models whose rows changed (`schedule`, `reception`, `presence`, `deliveries`,
-    /// `patient_search`); empty when only the appointments' own pages changed (a delivery
+    /// `patient_search`, and `directory` for the clinic's set-up: its profile, staff, menus,
+    /// hours and closed days); empty when only the appointments' own pages changed (a delivery
     /// outcome).
     pub read_models: Vec<&'static str>,
-    /// The appointments that changed.
+    /// The appointments that changed; none for a set-up change.
     pub appointment_ids: Vec<String>,
 }
 
 /// `text/event-stream`: a `change` event (`LiveChange`) whenever the clinic's schedule or
-/// reception list, or a delivery of a patient URL, changed, and `resync` when this listener fell behind and should refetch
+/// reception list, its set-up, or a delivery of a patient URL, changed, and `resync` when this listener fell behind and should refetch
 /// everything. Comments keep the connection open through proxies. The stream ends when its
 /// session does (logout, expiry, revocation) or the server shuts down.
 #[utoipa::path(get, path = "/api/v1/live", tag = "read models",

@@ -61,7 +61,8 @@ export const get = (path, options) => call('GET', path, options);
 export const post = (path, body, options = {}) => call('POST', path, { ...options, body });
 
 /**
- * `If-Match` for a change to `appointment` as shown: its ETag is its version, so a
- * change made meanwhile by someone else gets 412 instead of being overwritten.
+ * `If-Match` for a change to what is shown (an appointment, a staff member, a menu…): its
+ * ETag is its `version`, so a change made meanwhile by someone else gets 412 instead of being
+ * overwritten.
  */
-export const ifMatch = (appointment) => ({ 'If-Match': `"${appointment.version}"` });
+export const ifMatch = (shown) => ({ 'If-Match': `"${shown.version}"` });

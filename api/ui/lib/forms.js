@@ -27,6 +27,15 @@ export function field({ label, name, control, hint, required = false }) {
 
 /** A group of radio buttons with a legend: `options` is `[[value, label], …]`. */
 export function radios({ legend, name, options, value }) {
+  return choices('radio', { legend, name, options, chosen: [value] });
+}
+
+/** A group of checkboxes with a legend: `options` is `[[value, label], …]`, `values` the checked ones. */
+export function checkboxes({ legend, name, options, values }) {
+  return choices('checkbox', { legend, name, options, chosen: values });
+}
+
+function choices(type, { legend, name, options, chosen }) {
   serial += 1;
   const errorId = `f${serial}-${name}-error`;
   return h('fieldset', { class: 'field radios', dataset: { field: name }, 'aria-describedby': errorId },
@@ -34,7 +43,7 @@ export function radios({ legend, name, options, value }) {
     options.map(([v, text]) => {
       const id = `f${serial}-${name}-${v}`;
       return h('span', { class: 'radio' },
-        h('input', { type: 'radio', id, name, value: v, checked: v === value }),
+        h('input', { type, id, name, value: v, checked: chosen.includes(v) }),
         h('label', { for: id }, text));
     }),
     h('p', { class: 'field-error', id: errorId, 'aria-live': 'polite' }));

@@ -12,3 +12,4 @@ export const DELIVERY_LABELS = {
   failed: '配信失敗',
   unknown: '送信結果不明',
 };
+export const ROLE_LABELS = { doctor: '医師', reception: '受付', auditor: '監査' };

@@ -17,7 +17,25 @@ const BY_FIELD = {
   query: '患者名またはカルテ番号を入力してください（100文字以内）。',
   password: 'パスワードは10文字以上256文字以内で入力してください。',
   new_password: 'パスワードは10文字以上256文字以内で入力してください。',
+  // 設定: the clinic's profile, its staff, menus, hours and closed days.
+  name: '1文字以上100文字以内で入力してください。',
+  email: 'メールアドレスを正しく入力してください（例：yamada@example.jp）。',
+  phone: '電話番号を正しく入力してください（例：03-1234-5678）。',
+  time_zone: 'タイムゾーンを選んでください。',
+  role: '役割を選んでください。',
+  modes: '診察方式を1つ以上選んでください。',
+  duration_first_min: '診察時間は5分から240分の間で入力してください。',
+  duration_revisit_min: '診察時間は5分から240分の間で入力してください。',
+  booking_fee_yen: '予約料は0円から1,000,000円の間で入力してください。',
+  slot_min: '予約枠の長さは5分から240分の間で選んでください。',
+  ...Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => [`weekdays.${day}`,
+    '時間帯を確認してください。開始は終了より前、終了は24:00まで、時間帯どうしが重ならないように入力してください。'])),
+  date: '日付を正しく入力してください。',
+  reason: '理由を入力してください（200文字以内）。',
 };
+
+/** The message for a value of the request field `name` that cannot be accepted. */
+export const fieldMessage = (name) => BY_FIELD[name] ?? '入力内容を確認してください。';
 
 const BY_CODE = {
   mode_not_allowed: 'この診療メニューでは選択した診察方式を利用できません。',

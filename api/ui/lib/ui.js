@@ -3,7 +3,7 @@
 import { fill, h } from './dom.js';
 
 /** Copy `text`, telling the person in `status` (an aria-live element) that it worked. */
-export async function copyText(text, status) {
+async function copyText(text, status) {
   try {
     await navigator.clipboard.writeText(text);
   } catch {
@@ -16,6 +16,14 @@ export async function copyText(text, status) {
   }
   fill(status, 'コピーしました');
   setTimeout(() => fill(status, ''), 3000);
+}
+
+/** A copy button with its own 「コピーしました」 right beside it. */
+export function copyButton(label, action, text) {
+  const copied = h('span', { class: 'copied', 'aria-live': 'polite' });
+  return h('span', { class: 'copy' },
+    h('button', { type: 'button', dataset: { action }, onclick: () => copyText(text, copied) }, label),
+    copied);
 }
 
 /** A modal confirmation; resolves true when the person confirms. */
