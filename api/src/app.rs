@@ -9,10 +9,10 @@ use crate::serve::{self, ConnectionLimits};
 use crate::state::AppState;
 use crate::workers::{CallHook, Delivery, Workers};
 use anyhow::Context;
-use enkaku_commands::AppointmentService;
 use enkaku_commands::capability::LinkSigner;
 use enkaku_commands::delivery::{DeliveryWorker, Lease, RetryPolicy};
 use enkaku_commands::ports::{EventStore, SystemClock, UuidV7};
+use enkaku_commands::{AppointmentService, SetupService};
 use enkaku_domain::appointment::SendPolicy;
 use enkaku_infra::channels::{Channels, Route};
 use enkaku_infra::delivery_queue::SqlDeliveryQueue;
@@ -24,6 +24,7 @@ use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::setup_links::SetupLinks;
+use enkaku_infra::two_factor::TwoFactorStore;
 use enkaku_infra::{Db, demo, secrets};
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
@@ -242,15 +243,12 @@ impl Application {
         let links = Arc::new(LinkSigner::new(link_key));
         let store: Arc<dyn EventStore> = stack.store.clone();
         let directory = Arc::new(stack.directory.clone());
+        let (clock, ids) = (Arc::new(SystemClock), Arc::new(UuidV7));
         let service = Arc::new(
-            AppointmentService::new(
-                store.clone(),
-                directory.clone(),
-                Arc::new(SystemClock),
-                Arc::new(UuidV7),
-            )
-            .with_send_policy(config.send_policy.clone()),
+            AppointmentService::new(store.clone(), directory.clone(), clock.clone(), ids.clone())
+                .with_send_policy(config.send_policy.clone()),
         );
+        let setup = Arc::new(SetupService::new(store.clone(), clock, ids));
         let calls = CallSignals::default();
         let relay = Arc::new(Relay::new(config.media.clone())?);
         let rows = Arc::new(stack.db.clone());
@@ -301,9 +299,11 @@ impl Application {
             db: stack.db.clone(),
             store: store.clone(),
             service: service.clone(),
+            setup,
             directory: stack.directory.clone(),
             sessions: SessionStore::new(stack.db.clone(), SESSION_LIFETIME, config.session_idle),
             setup_links: SetupLinks::new(stack.db.clone()),
+            two_factor: TwoFactorStore::new(stack.db.clone()),
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
             channels,
             twilio_auth_token: config.delivery.twilio_auth_token.clone(),

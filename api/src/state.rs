@@ -8,7 +8,7 @@ use crate::workers::Workers;
 use enkaku_commands::AppointmentAt;
 use enkaku_commands::capability::{Capability, LinkRole};
 use enkaku_commands::ports::{ClinicProfile, Directory, EventStore};
-use enkaku_commands::{AppointmentService, capability::LinkSigner};
+use enkaku_commands::{AppointmentService, SetupService, capability::LinkSigner};
 use enkaku_domain::appointment::LinkStatus;
 use enkaku_domain::ids::ClinicId;
 use enkaku_infra::Db;
@@ -17,6 +17,7 @@ use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::setup_links::SetupLinks;
+use enkaku_infra::two_factor::TwoFactorStore;
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::Relay;
@@ -28,9 +29,13 @@ pub struct AppState {
     pub db: Db,
     pub store: Arc<dyn EventStore>,
     pub service: Arc<AppointmentService>,
+    /// The clinic, its staff, menus, hours and closures (set-up commands and their state).
+    pub setup: Arc<SetupService>,
     pub directory: SqlDirectory,
     pub sessions: SessionStore,
     pub setup_links: SetupLinks,
+    /// Staff members' second factors (TOTP secrets, recovery-code digests).
+    pub two_factor: TwoFactorStore,
     pub idempotency: IdempotencyStore,
     /// Which provider carries each channel (for `/healthz` and the 送信ボックス).
     pub channels: Channels,

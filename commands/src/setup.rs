@@ -75,6 +75,16 @@ impl SetupService {
         .present(clinic::State::clinic)
     }
 
+    /// The clinic as its stream holds it now; a clinic without a stream is not found.
+    pub async fn clinic_state(&self, clinic: ClinicId) -> Result<Versioned<Clinic>, CommandError> {
+        let recorded = self.store.read_stream(&clinic.stream_id()).await?;
+        Versioned {
+            value: fold(&recorded, clinic::State::Absent, clinic::evolve)?,
+            version: recorded.last().map_or(0, |r| r.version),
+        }
+        .present(clinic::State::clinic)
+    }
+
     /// A command about the menu `id` of the acting clinic.
     pub async fn menu(
         &self,

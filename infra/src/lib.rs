@@ -1,6 +1,6 @@
 //! Adapters: the SQL event store (SQLite or PostgreSQL), the event feeds (the store's log,
 //! Kafka) and the Kafka publisher, the clinic directory and its demo seed, staff password
-//! hashing, staff sessions and set-up links, idempotency records, the delivery channels (the embedded outbox,
+//! hashing, staff sessions, set-up links and two-factor sign-in, idempotency records, the delivery channels (the embedded outbox,
 //! Twilio, SMTP) and the delivery worker's queue, and start-up configuration.
 
 pub mod bootstrap;
@@ -23,5 +23,6 @@ pub mod setup_links;
 mod tokens;
 pub mod ttl_cache;
 pub mod twilio;
+pub mod two_factor;
 
 pub use db::{Backend, Db};
