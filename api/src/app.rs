@@ -26,6 +26,7 @@ use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::setup_links::SetupLinks;
+use enkaku_infra::two_factor::TwoFactorStore;
 use enkaku_infra::{Db, demo, legacy, secrets};
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
@@ -352,6 +353,7 @@ impl Application {
             setup: stack.setup.clone(),
             directory_projection: stack.directory_projection.clone(),
             credentials: stack.credentials.clone(),
+            two_factor: TwoFactorStore::new(stack.db.clone()),
             idempotency: IdempotencyStore::new(stack.db.clone(), chrono::Duration::seconds(60)),
             channels,
             twilio_auth_token: config.delivery.twilio_auth_token.clone(),

@@ -85,7 +85,7 @@ impl FromRequestParts<AppState> for Staff {
 }
 
 /// A logged-in staff member of any role, also on a POST: for the requests that change nothing
-/// although they are not GETs (a search, a destination check), and for logging out.
+/// although they are not GETs (a search, a destination check), and for one's own password.
 pub struct AnyStaff(pub Staff);
 
 impl FromRequestParts<AppState> for AnyStaff {
@@ -93,6 +93,21 @@ impl FromRequestParts<AppState> for AnyStaff {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         authenticate(parts, state).await.map(Self)
+    }
+}
+
+/// A logged-in staff member of any role, in any session: also one that may only enrol the
+/// second factor the clinic requires. For what such a session may do: say who it is, log out,
+/// and enrol.
+pub struct AnySession(pub Staff);
+
+impl FromRequestParts<AppState> for AnySession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate_session(parts, state)
+            .await
+            .map(|(staff, _)| Self(staff))
     }
 }
 
@@ -129,8 +144,23 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// The staff member the request's session (bearer token or cookie) belongs to, whatever their
-/// role; a cookie-authenticated change must also carry the CSRF token.
+/// role; a session that may only enrol its second factor gets 403
+/// `two_factor_enrolment_required`.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Staff, ApiError> {
+    match authenticate_session(parts, state).await? {
+        (_, true) => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            ErrorCode::TwoFactorEnrolmentRequired,
+            "the clinic requires two-factor sign-in: enrol first",
+        )),
+        (staff, false) => Ok(staff),
+    }
+}
+
+/// The staff member the request's session belongs to, whatever their role, and whether the
+/// session may only enrol its second factor; a cookie-authenticated change must also carry
+/// the CSRF token.
+async fn authenticate_session(parts: &Parts, state: &AppState) -> Result<(Staff, bool), ApiError> {
     let bearer = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -170,7 +200,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Staff, ApiError
         .await?
         .filter(|r| r.active)
         .ok_or_else(ApiError::unauthorized)?;
-    Ok(Staff {
+    let staff = Staff {
         staff_id: session.staff_id,
         clinic_id: session.clinic_id,
         role: record.role,
@@ -178,7 +208,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Staff, ApiError
         session: session.key,
         request_id: request_id(parts),
         client_request_id: parts.extensions.get::<ClientRequestId>().map(|id| id.0.clone()),
-    })
+    };
+    Ok((staff, session.enrolment_only))
 }
 
 fn is_safe(method: &Method) -> bool {

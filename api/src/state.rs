@@ -19,6 +19,7 @@ use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::setup_links::SetupLinks;
+use enkaku_infra::two_factor::TwoFactorStore;
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::Relay;
@@ -34,12 +35,14 @@ pub struct AppState {
     pub directory: SqlDirectory,
     pub sessions: SessionStore,
     pub setup_links: SetupLinks,
-    /// Set-up commands (SPEC §8).
+    /// The clinic, its staff, menus, hours and closures (set-up commands and their state).
     pub setup: Arc<SetupService>,
     /// Folds set-up events into the directory; caught up after each set-up command.
     pub directory_projection: Arc<ProjectionRunner<setup::Event>>,
     /// Sign-in addresses and password hashes, outside the log.
     pub credentials: Credentials,
+    /// Staff members' second factors (TOTP secrets, recovery-code digests).
+    pub two_factor: TwoFactorStore,
     pub idempotency: IdempotencyStore,
     /// Which provider carries each channel (for `/healthz` and the 送信ボックス).
     pub channels: Channels,

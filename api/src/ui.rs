@@ -24,7 +24,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let mut router = Router::new()
         .route("/", get(move || async move { Redirect::to(home) }))
         .route("/login", get(|| page("login.html")))
-        .route("/password", get(|| page("password.html")));
+        .route("/password", get(|| page("password.html")))
+        .route("/two-factor", get(|| page("two-factor.html")));
     for path in pages {
         router = router.route(path, get(|| page("staff.html")));
     }

@@ -22,6 +22,12 @@ let doctors;
 let menus;
 try {
   me = await get('/api/v1/me');
+  // The clinic requires two-factor sign-in and this person has not enrolled: their session
+  // may only enrol, so that is where they go.
+  if (me.two_factor.required && !me.two_factor.enrolled) {
+    location.assign('/two-factor');
+    await new Promise(() => {});
+  }
   [doctors, menus] = await Promise.all([get('/api/v1/doctors'), get('/api/v1/menus')]);
 } catch (problem) {
   fill(document.getElementById('main'), errorParagraph(problem),

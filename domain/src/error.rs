@@ -114,6 +114,18 @@ error_codes! {
     Unauthorized => "unauthorized",
     /// Wrong e-mail address or password.
     InvalidCredentials => "invalid_credentials",
+    /// The password was right; sign-in needs the person's second factor too (401): a code from
+    /// their authenticator app or a recovery code.
+    TwoFactorRequired => "two_factor_required",
+    /// The two-factor code is wrong, was used already, or is no code at all.
+    InvalidTwoFactorCode => "invalid_two_factor_code",
+    /// The clinic requires two-factor sign-in and this session's person has not enrolled:
+    /// it may only enrol (403).
+    TwoFactorEnrolmentRequired => "two_factor_enrolment_required",
+    /// The clinic requires two-factor sign-in, so it cannot be turned off (409).
+    TwoFactorRequiredByClinic => "two_factor_required_by_clinic",
+    /// No two-factor enrolment was started to confirm (409).
+    TwoFactorNotStarted => "two_factor_not_started",
     /// A cookie-authenticated change lacks the CSRF token.
     CsrfFailed => "csrf_failed",
     /// The staff member's role does not allow this (403): an auditor changes nothing, only

@@ -1,7 +1,7 @@
 //! Adapters: the SQL event store (SQLite or PostgreSQL), the event feeds (the store's log,
 //! Kafka) and the Kafka publisher, the clinic directory, its demo seed and the conversion of
-//! pre-event set-up tables, staff credentials and password hashing, staff sessions and
-//! set-up links, idempotency records, the delivery channels (the embedded outbox,
+//! pre-event set-up tables, staff credentials and password hashing, staff sessions, set-up
+//! links and two-factor sign-in, idempotency records, the delivery channels (the embedded outbox,
 //! Twilio, SMTP) and the delivery worker's queue, and start-up configuration.
 
 pub mod bootstrap;
@@ -26,5 +26,6 @@ pub mod setup_links;
 mod tokens;
 pub mod ttl_cache;
 pub mod twilio;
+pub mod two_factor;
 
 pub use db::{Backend, Db};

@@ -26,6 +26,9 @@ pub struct Session {
     pub clinic_id: ClinicId,
     /// Double-submit token: cookie-authenticated mutations must echo it in `X-CSRF-Token`.
     pub csrf_token: String,
+    /// Signed in while the clinic requires two-factor and the person had not enrolled: the
+    /// session may only enrol (and say who it is, and log out) until they have.
+    pub enrolment_only: bool,
 }
 
 /// A freshly issued session: the secrets go to the client, never to a log.
@@ -66,14 +69,25 @@ impl SessionStore {
         clinic: ClinicId,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, sqlx::Error> {
+        self.issue_scoped(staff, clinic, now, false).await
+    }
+
+    /// A new session; `enrolment_only`: see [`Session::enrolment_only`].
+    pub async fn issue_scoped(
+        &self,
+        staff: StaffId,
+        clinic: ClinicId,
+        now: DateTime<Utc>,
+        enrolment_only: bool,
+    ) -> Result<IssuedSession, sqlx::Error> {
         let session = IssuedSession {
             token: random_token(),
             csrf_token: random_token(),
             expires_at: now + self.ttl,
         };
         sqlx::query(
-            "INSERT INTO sessions (token_hash, staff_id, clinic_id, csrf_token, expires_at_ms, idle_until_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (token_hash, staff_id, clinic_id, csrf_token, expires_at_ms, idle_until_ms, enrolment_only)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(digest(&session.token))
         .bind(staff.to_string())
@@ -81,6 +95,7 @@ impl SessionStore {
         .bind(&session.csrf_token)
         .bind(session.expires_at.timestamp_millis())
         .bind((now + self.idle).timestamp_millis())
+        .bind(i32::from(enrolment_only))
         .execute(self.db.writer())
         .await?;
         Ok(session)
@@ -96,15 +111,15 @@ impl SessionStore {
             return Ok(None);
         }
         let key = digest(token);
-        let row: Option<(String, String, String, Option<i64>)> = sqlx::query_as(
-            "SELECT staff_id, clinic_id, csrf_token, idle_until_ms FROM sessions
+        let row: Option<(String, String, String, Option<i64>, i32)> = sqlx::query_as(
+            "SELECT staff_id, clinic_id, csrf_token, idle_until_ms, enrolment_only FROM sessions
              WHERE token_hash = $1 AND expires_at_ms > $2 AND (idle_until_ms IS NULL OR idle_until_ms > $2)",
         )
         .bind(&key)
         .bind(now.timestamp_millis())
         .fetch_optional(&self.db.pool)
         .await?;
-        let Some((staff, clinic, csrf_token, idle_until_ms)) = row else {
+        let Some((staff, clinic, csrf_token, idle_until_ms, enrolment_only)) = row else {
             return Ok(None);
         };
         let idle_until = now + self.idle;
@@ -123,6 +138,7 @@ impl SessionStore {
             staff_id,
             clinic_id,
             csrf_token,
+            enrolment_only: enrolment_only != 0,
         }))
     }
 
@@ -141,6 +157,16 @@ impl SessionStore {
         for key in digests {
             let _ = self.revoked.send(SessionKey(key));
         }
+    }
+
+    /// `staff` has enrolled: their enrolment-only sessions become full ones, at once on every
+    /// node (sessions are looked up on every request).
+    pub async fn end_enrolment_only(&self, staff: StaffId) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE sessions SET enrolment_only = 0 WHERE staff_id = $1 AND enrolment_only <> 0")
+            .bind(staff.to_string())
+            .execute(self.db.writer())
+            .await?;
+        Ok(())
     }
 
     pub async fn revoke(&self, token: &str) -> Result<(), sqlx::Error> {

@@ -58,11 +58,14 @@ async fn me_shows_each_demo_account_its_role_and_admin_flag(backend: Backend) {
 }
 
 /// The POSTs every role may send: they change none of the clinic's data (a search, a check)
-/// or only the sender's own session. Adding to this list is a decision about what an auditor
-/// may do: the route must take `AnyStaff`.
-const EVERY_ROLE_MAY: [&str; 4] = [
+/// or only the sender's own session and sign-in. Adding to this list is a decision about what
+/// an auditor may do: the route must take `AnyStaff` (or `AnySession`).
+const EVERY_ROLE_MAY: [&str; 7] = [
     "/api/v1/logout",
     "/api/v1/password",
+    "/api/v1/two-factor/enrolment",
+    "/api/v1/two-factor/enrolment/confirm",
+    "/api/v1/two-factor/disable",
     "/api/v1/appointments/search",
     "/api/v1/destinations/check",
 ];

@@ -1,7 +1,8 @@
 //! Staff login, logout and "who am I".
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{AnyStaff, ApiJson, CSRF_COOKIE, SESSION_COOKIE, Staff};
+use crate::extract::{AnySession, AnyStaff, ApiJson, CSRF_COOKIE, SESSION_COOKIE, Staff};
+use crate::routes::two_factor::{self, TwoFactorView};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -34,6 +35,12 @@ pub struct LoginRequest {
     /// No control characters, like `email`.
     #[schema(max_length = 1024, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub password: String,
+    /// For a person who enrolled in two-factor sign-in: the 6-digit code their authenticator
+    /// app shows, or one of their recovery codes. Without it, a right password gets 401
+    /// `two_factor_required`.
+    #[serde(default)]
+    #[schema(max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    pub code: Option<String>,
 }
 
 impl LoginRequest {
@@ -54,7 +61,10 @@ impl LoginRequest {
             )
         };
         check("email", &self.email, 254)?;
-        check("password", &self.password, 1024)
+        check("password", &self.password, 1024)?;
+        self.code
+            .as_deref()
+            .map_or(Ok(()), |code| check("code", code, 64))
     }
 }
 
@@ -92,6 +102,7 @@ pub struct LoginResponse {
 pub struct MeResponse {
     pub staff: StaffView,
     pub clinic: ClinicView,
+    pub two_factor: TwoFactorView,
 }
 
 async fn who(
@@ -123,9 +134,12 @@ async fn who(
 
 /// Staff login; rate-limited per client address, overall and per account (a device that
 /// signed in before is exempt from other people's failures), with bounded password checks.
-/// See docs/security.md, "Login".
+/// A person who enrolled in two-factor sign-in also gives a `code`; a wrong one counts as a
+/// failed login. See docs/security.md, "Login" and "Two-factor sign-in".
 #[utoipa::path(post, path = "/api/v1/login", security(()), tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 422, body = Problem),
+    responses((status = 200, body = LoginResponse),
+        (status = 401, body = Problem, description = "`invalid_credentials` (e-mail address or password), `two_factor_required` (the password was right; send it again with `code`) or `invalid_two_factor_code`"),
+        (status = 422, body = Problem),
         (status = 429, body = Problem, description = "`rate_limited` (this address), `too_many_logins` (the whole server) or `too_many_failures` (this e-mail address); `Retry-After` says when to come back"),
         (status = 503, body = Problem, description = "`busy`: too many password checks at once; `Retry-After` says when to come back")))]
 async fn login(
@@ -155,10 +169,13 @@ async fn login(
     let Some(record) = record.filter(|_| ok) else {
         return Err(bad());
     };
+    // Only now, with the password right: a wrong one never tells whether the person enrolled.
+    let enrolment_only =
+        two_factor::second_factor(&state, record.id, record.clinic_id, request.code.as_deref()).await?;
     let jar = state.login.succeeded(admitted, jar, state.secure_cookies);
     let session = state
         .sessions
-        .issue(record.id, record.clinic_id, state.service.now())
+        .issue_scoped(record.id, record.clinic_id, state.service.now(), enrolment_only)
         .await?;
     let (staff, clinic) = who(&state, record.id).await?;
     // Browser-session cookies: they end when the browser closes (shared clinic PCs), and the
@@ -175,7 +192,7 @@ async fn login(
         .secure(state.secure_cookies)
         .path("/")
         .build();
-    tracing::info!(staff_id = %record.id, clinic_id = %record.clinic_id, "staff logged in");
+    tracing::info!(staff_id = %record.id, clinic_id = %record.clinic_id, enrolment_only, "staff logged in");
     Ok((
         jar.add(session_cookie).add(csrf_cookie),
         Json(LoginResponse {
@@ -191,7 +208,7 @@ async fn login(
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth", responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(
     State(state): State<AppState>,
-    _staff: AnyStaff,
+    _staff: AnySession,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -208,11 +225,21 @@ async fn logout(
     Ok((jar, StatusCode::NO_CONTENT))
 }
 
-/// The logged-in staff member (with their `role` and `admin` flag) and their clinic.
+/// The logged-in staff member (with their `role` and `admin` flag), their clinic, and whether
+/// they enrolled in two-factor sign-in and the clinic requires it (then a person not enrolled
+/// is sent to enrol: their session may do nothing else).
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
-async fn me(State(state): State<AppState>, staff: Staff) -> Result<Json<MeResponse>, ApiError> {
+async fn me(
+    State(state): State<AppState>,
+    AnySession(staff): AnySession,
+) -> Result<Json<MeResponse>, ApiError> {
+    let two_factor = two_factor::status(&state, staff.staff_id, staff.clinic_id).await?;
     let (staff, clinic) = who(&state, staff.staff_id).await?;
-    Ok(Json(MeResponse { staff, clinic }))
+    Ok(Json(MeResponse {
+        staff,
+        clinic,
+        two_factor,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -240,40 +267,19 @@ async fn change_password(
     jar: CookieJar,
     ApiJson(request): ApiJson<PasswordChange>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if request.current_password.chars().count() > 1024 {
-        return Err(ApiError::invalid(
-            ErrorCode::ValidationFailed,
-            "current_password: must be at most 1024 characters",
-        )
-        .on_field(Some("current_password")));
-    }
+    check_current_password_length(&request.current_password)?;
     crate::routes::setup_links::check_new_password("new_password", &request.new_password)?;
-    let record = state
-        .directory
-        .staff(staff.staff_id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    let admitted = state.login.admit(peer, &headers, &jar, &record.email)?;
-    // Fresh, not the directory's cached copy: the hash may have changed a moment ago.
-    let current = state
-        .directory
-        .staff_by_email(&record.email)
-        .await?
-        .map(|r| r.password_hash);
-    if !state
-        .login
-        .checks
-        .verify(request.current_password, current)
-        .await?
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::InvalidCredentials,
-            "the current password is wrong",
-        )
-        .on_field(Some("current_password")));
-    }
-    let jar = state.login.succeeded(admitted, jar, state.secure_cookies);
+    let jar = check_current_password(
+        &state,
+        &staff,
+        Caller {
+            peer,
+            headers: &headers,
+            jar,
+        },
+        request.current_password,
+    )
+    .await?;
     let hash = state.login.checks.hash(request.new_password).await?;
     let ended = state
         .directory
@@ -282,4 +288,60 @@ async fn change_password(
     state.sessions.forget(ended);
     tracing::info!(staff_id = %staff.staff_id, "staff changed their password");
     Ok((jar, StatusCode::NO_CONTENT))
+}
+
+/// Where a request that re-checks a password comes from: what login's limits look at.
+pub(crate) struct Caller<'a> {
+    pub peer: SocketAddr,
+    pub headers: &'a HeaderMap,
+    pub jar: CookieJar,
+}
+
+/// Check the signed-in person's current password before a change that needs it (a new
+/// password, turning two-factor sign-in off, replacing it): the same limits and failure
+/// budget as a login, so a stolen session cannot guess it. A wrong one is 403
+/// `invalid_credentials` on `current_password`. Returns the jar with the device cookie of a
+/// successful check.
+pub(crate) async fn check_current_password(
+    state: &AppState,
+    staff: &Staff,
+    caller: Caller<'_>,
+    password: String,
+) -> Result<CookieJar, ApiError> {
+    check_current_password_length(&password)?;
+    let record = state
+        .directory
+        .staff(staff.staff_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let admitted = state
+        .login
+        .admit(caller.peer, caller.headers, &caller.jar, &record.email)?;
+    // Fresh, not the directory's cached copy: the hash may have changed a moment ago.
+    let current = state
+        .directory
+        .staff_by_email(&record.email)
+        .await?
+        .map(|r| r.password_hash);
+    if !state.login.checks.verify(password, current).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InvalidCredentials,
+            "the current password is wrong",
+        )
+        .on_field(Some("current_password")));
+    }
+    Ok(state.login.succeeded(admitted, caller.jar, state.secure_cookies))
+}
+
+/// A `current_password` is hashed at a cost per byte: at most 1024 characters.
+pub(crate) fn check_current_password_length(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() > 1024 {
+        return Err(ApiError::invalid(
+            ErrorCode::ValidationFailed,
+            "current_password: must be at most 1024 characters",
+        )
+        .on_field(Some("current_password")));
+    }
+    Ok(())
 }

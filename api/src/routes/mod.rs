@@ -13,6 +13,7 @@ pub mod public;
 pub mod search;
 pub mod setup;
 pub mod setup_links;
+pub mod two_factor;
 pub mod webhooks;
 
 use crate::error::ApiError;
@@ -54,6 +55,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(setup::router())
         .merge(setup_links::router())
+        .merge(two_factor::router())
         .merge(admin::router())
         .merge(admin_setup::router())
         .merge(lists::router())

@@ -32,6 +32,8 @@ const BY_FIELD = {
     '時間帯を確認してください。開始は終了より前、終了は24:00まで、時間帯どうしが重ならないように入力してください。'])),
   date: '日付を正しく入力してください。',
   reason: '理由を入力してください（200文字以内）。',
+  current_password: '現在のパスワードを入力してください。',
+  code: '確認コード（6桁の数字）または回復コードを入力してください。',
 };
 
 /** The message for a value of the request field `name` that cannot be accepted. */
@@ -61,6 +63,11 @@ const BY_CODE = {
   busy: 'サーバーが混み合っています。しばらくしてから再度お試しください。',
   network: 'サーバーに接続できません。ネットワークを確認してください。',
   not_found: '見つかりません。削除されたか、URLが正しくありません。',
+  two_factor_required: '2段階認証の確認コードを入力してください。認証アプリに表示されている6桁の数字か、回復コードを入力します。',
+  invalid_two_factor_code: '確認コードが正しくないか、すでに使われています。認証アプリに表示されている最新の6桁を入力してください。',
+  two_factor_enrolment_required: 'この医療機関では2段階認証が必須です。先に2段階認証を設定してください。',
+  two_factor_required_by_clinic: 'この医療機関では2段階認証が必須のため、解除できません。',
+  two_factor_not_started: '設定がはじまっていません。「設定をはじめる」からやり直してください。',
   csrf_failed: 'ログインの有効期限が切れた可能性があります。ページを再読み込みしてください。',
   forbidden: 'この操作を行う権限がありません。',
   invalid_signature: 'SMS事業者からの通知として確認できませんでした。',
