@@ -235,8 +235,11 @@ describe('設定', () => {
     const row = page.locator('.closures-table tbody tr', { hasText: '学会出張' });
     assert.match(await row.innerText(), new RegExp(DOCTOR.name));
 
-    // The doctor's Saturday is closed now: its slots say so (they can still be booked).
-    await assert.doesNotReject(doctor.page.getByRole('button', { name: '10:30（休診枠） の予約受付' }).waitFor());
+    // The doctor's open schedule follows: Saturday has no hours now, and the booking made on
+    // it shows as outside them.
+    await assert.doesNotReject(doctor.page.getByText('この日は診療時間がありません。', { exact: false }).waitFor());
+    assert.equal(await doctor.page.getByRole('button', { name: '10:30 の予約受付' }).count(), 0);
+    await assert.doesNotReject(doctor.page.locator('.outside-hours .entry', { hasText: '土曜 初診' }).waitFor());
     await row.getByRole('button', { name: '削除' }).click();
     await page.getByRole('dialog', { name: '休診日の削除' }).getByRole('button', { name: '削除する' }).click();
     await assert.doesNotReject(page.getByRole('status').getByText('の休診を削除しました。', { exact: false }).waitFor());
@@ -289,6 +292,7 @@ describe('設定', () => {
     await panel.getByLabel('受付').check();
     await panel.getByRole('button', { name: '保存' }).click();
     await assert.doesNotReject(page.getByRole('status').getByText('監査 次郎さんの登録内容を保存しました。').waitFor());
+    await assert.doesNotReject(row.filter({ hasText: '監査 次郎' }).waitFor());
     assert.match(await row.innerText(), /監査 次郎\s+kansa@demo\.enkaku\.test\s+受付/);
     assert.equal(await page.locator('#panel').isHidden(), true);
   });
