@@ -4,10 +4,7 @@
 //! administrator can require it of the whole clinic. Codes are computed here with totp-rs from
 //! the secret the enrolment returned, as an authenticator app would.
 
-use enkaku_commands::CommandContext;
 use enkaku_domain::envelope::Actor;
-use enkaku_domain::setup::clinic::{self, CreateClinic, NewStaff, Role};
-use enkaku_domain::values::{ClinicName, EmailAddress, IanaTimeZone, StaffName};
 use enkaku_infra::demo;
 use enkaku_tests::{Backend, PASSWORD, Reply, SATO, SUZUKI, Staff, TestApp, YAMADA};
 use reqwest::StatusCode;
@@ -322,36 +319,6 @@ async fn turning_off_or_replacing_needs_the_password(backend: Backend) {
         .assert_problem(409, "two_factor_not_started");
 }
 
-/// デモクリニック's set-up stream, as the set-up commands record a clinic (the demo seed does
-/// not write one yet).
-async fn record_the_demo_clinic(app: &TestApp) {
-    let ctx = CommandContext {
-        clinic_id: demo::demo_clinic(),
-        actor: Actor::System,
-        correlation_id: uuid::Uuid::now_v7(),
-        causation_id: uuid::Uuid::now_v7(),
-        client_request_id: None,
-        if_match: None,
-    };
-    let create = CreateClinic {
-        clinic_id: demo::demo_clinic(),
-        name: ClinicName::parse("デモクリニック").unwrap(),
-        phone: None,
-        time_zone: IanaTimeZone::parse("Asia/Tokyo").unwrap(),
-        first_admin: NewStaff {
-            staff_id: demo::yamada(),
-            name: StaffName::parse("山田 太郎").unwrap(),
-            email: EmailAddress::parse_field("email", YAMADA).unwrap(),
-            role: Role::Doctor,
-        },
-    };
-    app.state
-        .setup
-        .clinic(&ctx, clinic::Command::CreateClinic(create))
-        .await
-        .expect("record the demo clinic");
-}
-
 async fn a_clinic_requirement_lets_an_unenrolled_session_only_enrol(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let yamada = app.login(YAMADA).await;
@@ -361,13 +328,8 @@ async fn a_clinic_requirement_lets_an_unenrolled_session_only_enrol(backend: Bac
     put(&sato, "/api/v1/admin/two-factor", require.clone())
         .await
         .assert_problem(403, "forbidden");
-    // A clinic with no set-up record requires nothing, and has nothing to change yet.
+    // The demo clinic starts without the requirement.
     assert_eq!(two_factor_of(&sato).await["required"], false);
-    put(&yamada, "/api/v1/admin/two-factor", require.clone())
-        .await
-        .assert_problem(404, "not_found");
-
-    record_the_demo_clinic(&app).await;
     let set = put(&yamada, "/api/v1/admin/two-factor", require.clone()).await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     assert_eq!(set.body, require);
