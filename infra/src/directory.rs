@@ -47,8 +47,9 @@ struct StaffRow {
     password_hash: String,
 }
 
+/// A menu as a table row holds it (the directory's, and the old `menus` table's).
 #[derive(FromRow)]
-struct MenuRow {
+pub(crate) struct MenuRow {
     id: String,
     name: String,
     modes: String,
@@ -285,7 +286,7 @@ fn staff_record(row: StaffRow) -> Result<StaffRecord, DirectoryError> {
     })
 }
 
-fn menu(row: MenuRow) -> Result<Menu, DirectoryError> {
+pub(crate) fn menu(row: MenuRow) -> Result<Menu, DirectoryError> {
     // A mode nobody can read is an error to fix, not a mode the menu quietly loses.
     let modes = row
         .modes

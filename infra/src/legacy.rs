@@ -8,16 +8,15 @@
 //! only once every clinic is.
 
 use crate::db::{Backend, Db};
+use crate::directory::{self, MenuRow};
 use anyhow::Context;
 use enkaku_commands::{CommandContext, CommandError, SetupService};
 use enkaku_domain::DomainError;
-use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
-use enkaku_domain::menu::ConsultationMode;
+use enkaku_domain::ids::{ClinicId, StaffId};
 use enkaku_domain::setup::clinic::{self, CreateClinic, NewStaff, Role};
 use enkaku_domain::setup::hours::{HoursRange, SetWeeklyHours, Weekday, Weekdays};
 use enkaku_domain::setup::menu::{self, MenuDefinition};
 use enkaku_domain::values::{ClinicName, EmailAddress, IanaTimeZone, MenuName, PhoneNumber, StaffName};
-use enkaku_domain::vocabulary::UnknownName;
 use sqlx::FromRow;
 
 #[derive(FromRow)]
@@ -36,16 +35,6 @@ struct StaffRow {
     name: String,
     role: String,
     admin: i32,
-}
-
-#[derive(FromRow)]
-struct MenuRow {
-    id: String,
-    name: String,
-    modes: String,
-    duration_first_min: i32,
-    duration_revisit_min: i32,
-    booking_fee_yen: i32,
 }
 
 /// Key of the PostgreSQL advisory lock held while converting: nodes starting together on an
@@ -160,23 +149,19 @@ async fn convert_clinic(db: &Db, setup: &SetupService, row: ClinicRow) -> anyhow
     .bind(&row.id)
     .fetch_all(&db.pool)
     .await?;
-    for menu in menus {
-        let modes = menu
-            .modes
-            .split(',')
-            .map(|m| m.trim().parse::<ConsultationMode>())
-            .collect::<Result<Vec<_>, UnknownName>>()?;
+    for row in menus {
+        let menu = directory::menu(row)?;
         let create = menu::Command::CreateMenu {
             clinic_id,
             menu: MenuDefinition {
                 name: MenuName::parse(&menu.name)?,
-                modes,
-                duration_first_min: menu.duration_first_min as u32,
-                duration_revisit_min: menu.duration_revisit_min as u32,
-                booking_fee_yen: menu.booking_fee_yen as u32,
+                modes: menu.modes,
+                duration_first_min: menu.duration_first_min,
+                duration_revisit_min: menu.duration_revisit_min,
+                booking_fee_yen: menu.booking_fee_yen,
             },
         };
-        setup.menu(&ctx, menu.id.parse::<MenuId>()?, create).await?;
+        setup.menu(&ctx, menu.id, create).await?;
     }
     let weekdays = weekly_hours(db, &row.id).await?;
     for doctor in staff.iter().filter(|s| s.role == Role::Doctor.as_str()) {
