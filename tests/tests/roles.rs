@@ -256,13 +256,35 @@ async fn only_doctors_start_join_and_end_calls(backend: Backend) {
     assert_eq!(ended.body["status"], "ended", "{}", ended.body);
 }
 
-/// A store seeded before roles existed (migrations 0001–0004, the three demo doctors) ends up
-/// like a fresh one: yamada and suzuki admins, the reception and auditor accounts added.
+/// A store seeded before roles existed (migrations 0001–0004, the three demo doctors, a menu and
+/// Monday hours in the old tables) ends up like a fresh one: its set-up recorded as events,
+/// yamada and suzuki admins, the reception and auditor accounts added.
 async fn a_store_seeded_before_roles_gets_the_demo_admins_and_new_accounts(backend: Backend) {
     let store = TestStore::new(backend).await;
     seed_as_before_roles(&store.database_url()).await;
     let app = TestApp::spawn_on(store).await;
     assert_demo_roles(&app).await;
+    // The old menu and hours became events: the menu kept its name, the hours their ranges.
+    let yamada = app.login(YAMADA).await;
+    assert_eq!(
+        yamada.menu("一般内科（旧）").await["id"],
+        enkaku_infra::demo::general_menu().to_string()
+    );
+    let monday = "2030-01-07";
+    let schedule = yamada
+        .get(&format!(
+            "/api/v1/schedule?date={monday}&doctor_id={}",
+            yamada.staff_id
+        ))
+        .await;
+    let slots = schedule.body["slots"].as_array().expect("slots");
+    assert_eq!(
+        slots.len(),
+        4 * 4,
+        "Monday 08:00–12:00 in 15 minutes: {}",
+        schedule.body
+    );
+    assert!(slots[0]["start_at"].as_str().unwrap().contains("T08:00"));
     // Seeding again finds everything there.
     assert!(
         !enkaku_infra::demo::seed(&app.state.setup, &app.state.credentials)
@@ -304,6 +326,22 @@ async fn seed_as_before_roles(url: &str) {
         .await
         .unwrap();
     }
+    sqlx::query(
+        "INSERT INTO menus (id, clinic_id, name, modes, duration_first_min, duration_revisit_min, booking_fee_yen, sort_order)
+         VALUES ($1, $2, '一般内科（旧）', 'in_person,online', 30, 15, 0, 1)",
+    )
+    .bind(demo::general_menu().to_string())
+    .bind(demo::demo_clinic().to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO clinic_hours (clinic_id, weekday, opens_min, closes_min) VALUES ($1, 0, 480, 720)",
+    )
+    .bind(demo::demo_clinic().to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
     let hash = enkaku_infra::passwords::hash_password(enkaku_tests::PASSWORD);
     for (staff, clinic, email) in [
         (demo::yamada(), demo::demo_clinic(), YAMADA),
