@@ -40,7 +40,7 @@ impl Projector<Event> for DirectoryProjector {
             name                TEXT    NOT NULL,
             phone               TEXT,
             time_zone           TEXT    NOT NULL,
-            two_factor_required INTEGER NOT NULL,
+            requires_two_factor INTEGER NOT NULL,
             version             BIGINT  NOT NULL
         );
         CREATE TABLE IF NOT EXISTS directory_staff (
@@ -187,7 +187,7 @@ async fn advance(tx: &mut AnyConnection, table: &str, id: &str, version: i64) ->
 
 async fn insert_clinic(tx: &mut AnyConnection, e: &ClinicCreated, version: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO directory_clinics (id, name, phone, time_zone, two_factor_required, version)
+        "INSERT INTO directory_clinics (id, name, phone, time_zone, requires_two_factor, version)
          VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
     )
     .bind(e.clinic_id.to_string())
@@ -221,7 +221,7 @@ async fn change_clinic(
             set_flag(
                 tx,
                 "directory_clinics",
-                "two_factor_required",
+                "requires_two_factor",
                 &clinic.to_string(),
                 e.required,
             )

@@ -385,7 +385,7 @@ async fn the_directory_is_rebuilt_the_same_from_the_log(backend: Backend) {
     let snapshot = || async {
         let mut rows = Vec::new();
         for query in [
-            "SELECT id || name || COALESCE(phone, '-') || time_zone || two_factor_required || version FROM directory_clinics ORDER BY id",
+            "SELECT id || name || COALESCE(phone, '-') || time_zone || requires_two_factor || version FROM directory_clinics ORDER BY id",
             "SELECT id || clinic_id || email || name || role || admin || active || joined FROM directory_staff ORDER BY id",
             "SELECT id || clinic_id || name || modes || duration_first_min || duration_revisit_min || booking_fee_yen || active || created || version FROM directory_menus ORDER BY id",
             "SELECT doctor_id || clinic_id || slot_min || weekdays || version FROM directory_hours ORDER BY doctor_id",
