@@ -4,7 +4,7 @@
 //! information security guideline expects. docs/security.md, "Two-factor sign-in".
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{Admin, AnySession, AnyStaff, ApiJson, ApiPath, Staff};
+use crate::extract::{Admin, AnySession, AnyStaff, ApiJson, ApiPath};
 use crate::routes::auth::{Caller, check_current_password, check_current_password_length};
 use crate::state::AppState;
 use axum::Json;
@@ -14,11 +14,9 @@ use axum::response::IntoResponse;
 use axum_extra::extract::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use enkaku_commands::{CommandContext, CommandError};
-use enkaku_domain::envelope::Actor;
+use enkaku_domain::ErrorCode;
 use enkaku_domain::ids::{ClinicId, StaffId};
 use enkaku_domain::setup::clinic;
-use enkaku_domain::{DomainError, ErrorCode};
 use enkaku_infra::two_factor::Confirmation;
 use qrcodegen::{QrCode, QrCodeEcc};
 use serde::{Deserialize, Serialize};
@@ -47,14 +45,9 @@ pub struct TwoFactorView {
     pub required: bool,
 }
 
-/// Whether the clinic requires two-factor sign-in. A clinic without a set-up stream (set up
-/// before set-up was recorded as events) does not.
+/// Whether the clinic requires two-factor sign-in, as its stream says now.
 async fn clinic_requires(state: &AppState, clinic: ClinicId) -> Result<bool, ApiError> {
-    match state.setup.clinic_state(clinic).await {
-        Ok(clinic) => Ok(clinic.value.two_factor_required),
-        Err(CommandError::Rejected(DomainError::NotFound)) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    Ok(state.setup.clinic_state(clinic).await?.value.two_factor_required)
 }
 
 pub(crate) async fn status(
@@ -285,14 +278,14 @@ pub struct ClinicRequirement {
 /// person's next sign-in, someone not enrolled may only enrol until they have; sessions
 /// already open carry on. Recorded as `TwoFactorRequirementChanged` with its actor.
 #[utoipa::path(put, path = "/api/v1/admin/two-factor", tag = "administration", request_body = ClinicRequirement,
-    responses((status = 200, body = ClinicRequirement), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem, description = "`not_found`: the clinic has no set-up record yet")))]
+    responses((status = 200, body = ClinicRequirement), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn require_for_clinic(
     State(state): State<AppState>,
     Admin(admin): Admin,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<ClinicRequirement>,
 ) -> Result<Json<ClinicRequirement>, ApiError> {
-    let ctx = command_context(&admin);
+    let ctx = admin.context(&headers)?;
     let command = clinic::Command::SetTwoFactorRequired {
         required: request.required,
     };
@@ -321,17 +314,6 @@ async fn reset_for_staff(
     state.two_factor.turn_off(staff).await?;
     tracing::info!(staff_id = %staff, by = %admin.staff_id, "two-factor sign-in reset");
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn command_context(staff: &Staff) -> CommandContext {
-    CommandContext {
-        clinic_id: staff.clinic_id,
-        actor: Actor::Staff(staff.staff_id),
-        correlation_id: staff.request_id,
-        causation_id: staff.request_id,
-        client_request_id: staff.client_request_id.clone(),
-        if_match: None,
-    }
 }
 
 /// The quiet zone the QR code standard asks for around the symbol, in modules.
