@@ -17,6 +17,18 @@ import { settingsView } from './settings.js';
 // order) are the links of the header's <nav> in staff.html, the list the server also serves.
 const VIEWS = { schedule: scheduleView, reception: receptionView, search: searchView, outbox: outboxView, settings: settingsView };
 
+// Signing out works from the moment the page shows, before anything else has loaded (the
+// button stays disabled until this runs: a click before it would be lost).
+const logout = document.getElementById('logout');
+logout.addEventListener('click', async () => {
+  try {
+    await post('/api/v1/logout');
+  } finally {
+    location.assign('/login');
+  }
+});
+logout.disabled = false;
+
 let me;
 let doctors;
 let menus;
@@ -89,14 +101,6 @@ ctx.chooseDoctor = (id) => {
   ctx.view?.doctorChanged?.();
 };
 select.addEventListener('change', () => ctx.chooseDoctor(select.value));
-
-document.getElementById('logout').addEventListener('click', async () => {
-  try {
-    await post('/api/v1/logout');
-  } finally {
-    location.assign('/login');
-  }
-});
 
 // This page is the link to this path; the first link is the home page. Links marked
 // `data-admin` are shown to administrators only.
