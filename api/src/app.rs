@@ -7,7 +7,7 @@ use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::serve::{self, ConnectionLimits};
 use crate::state::AppState;
-use crate::workers::{CallHook, Delivery, Workers};
+use crate::workers::{CallHook, Delivery, Erasures, Workers};
 use anyhow::Context;
 use enkaku_commands::capability::LinkSigner;
 use enkaku_commands::delivery::{DeliveryWorker, Lease, RetryPolicy};
@@ -20,13 +20,14 @@ use enkaku_infra::credentials::Credentials;
 use enkaku_infra::delivery_queue::SqlDeliveryQueue;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::event_store::SqlEventStore;
-use enkaku_infra::feed::StoreFeed;
+use enkaku_infra::feed::{OpeningFeed, StoreFeed};
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::setup_links::SetupLinks;
 use enkaku_infra::two_factor::TwoFactorStore;
+use enkaku_infra::vault::{MasterKey, SqlVault};
 use enkaku_infra::{Db, demo, legacy, secrets};
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
@@ -54,6 +55,12 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Hex key for capability links; defaults to a key file in `data_dir`.
     pub link_secret: Option<String>,
+    /// Hex master key that wraps the data keys of personal data; defaults to a key file in
+    /// `data_dir`.
+    pub master_key: Option<String>,
+    /// Seal personal data in new events (SPEC §9). Off only in the benchmark that measures
+    /// what sealing costs.
+    pub seal_personal_data: bool,
     pub seed_demo: bool,
     /// Read client addresses from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_forwarded: bool,
@@ -116,7 +123,10 @@ pub struct Stack {
     /// Set-up commands: clinics, staff, menus, hours, closures.
     pub setup: Arc<SetupService>,
     pub credentials: Credentials,
-    /// What projectors and reactors of the appointments read: the store's log, or Kafka.
+    /// The data keys that seal personal data in events.
+    pub vault: Arc<SqlVault>,
+    /// What projectors and reactors of the appointments read: the store's log, or Kafka,
+    /// with personal data opened.
     pub feed: Arc<dyn EventFeed>,
     pub projections: Vec<Arc<ProjectionRunner>>,
     /// Folds the set-up streams into the directory. It always reads the store's log: every
@@ -142,12 +152,20 @@ impl Stack {
             .await
             .with_context(|| format!("cannot open database {}", enkaku_infra::db::redact(&url)))?;
         let store = Arc::new(SqlEventStore::open(db.clone()).await?);
+        let master_key = MasterKey::load(config.master_key.as_deref(), &config.data_dir)?;
+        let vault = Arc::new(SqlVault::new(db.clone(), master_key));
+        let opened = |feed: Arc<dyn EventFeed>| -> Arc<dyn EventFeed> {
+            Arc::new(OpeningFeed {
+                feed,
+                vault: vault.clone(),
+            })
+        };
         let rows = Arc::new(db.clone());
         let changes = Changes::default();
         let (feed, projections): (Arc<dyn EventFeed>, Vec<_>) = match &config.kafka {
             // A consumer per read model, so each has its own offsets and lag.
             Some(kafka) => {
-                let feed: Arc<dyn EventFeed> = Arc::new(KafkaFeed::new(kafka.clone()));
+                let feed = opened(Arc::new(KafkaFeed::new(kafka.clone())));
                 let runners = enkaku_projections::all()
                     .into_iter()
                     .map(|p| {
@@ -161,7 +179,7 @@ impl Stack {
             }
             // One runner for all: one commit per batch however many read models there are.
             None => {
-                let feed: Arc<dyn EventFeed> = Arc::new(StoreFeed(store.clone()));
+                let feed = opened(Arc::new(StoreFeed(store.clone())));
                 let runner = ProjectionRunner::new(
                     "read_models",
                     rows.clone(),
@@ -198,6 +216,7 @@ impl Stack {
         Ok(Self {
             directory: SqlDirectory::new(db.clone()),
             credentials: Credentials::new(db.clone()),
+            vault,
             setup,
             db,
             store,
@@ -214,7 +233,10 @@ impl Stack {
         ProjectionRunner::new(
             "rebuild",
             Arc::new(self.db.clone()),
-            Arc::new(StoreFeed(self.store.clone())),
+            Arc::new(OpeningFeed {
+                feed: Arc::new(StoreFeed(self.store.clone())),
+                vault: self.vault.clone(),
+            }),
             enkaku_projections::all(),
         )
     }
@@ -281,15 +303,19 @@ impl Application {
         let links = Arc::new(LinkSigner::new(link_key));
         let store: Arc<dyn EventStore> = stack.store.clone();
         let directory = Arc::new(stack.directory.clone());
-        let service = Arc::new(
-            AppointmentService::new(
-                store.clone(),
-                directory.clone(),
-                Arc::new(SystemClock),
-                Arc::new(UuidV7),
-            )
-            .with_send_policy(config.send_policy.clone()),
-        );
+        let mut service = AppointmentService::new(
+            store.clone(),
+            directory.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7),
+            stack.vault.clone(),
+        )
+        .with_send_policy(config.send_policy.clone());
+        if !config.seal_personal_data {
+            tracing::warn!("personal data is appended in the clear: a benchmark setting, never for a clinic");
+            service = service.without_sealing();
+        }
+        let service = Arc::new(service);
         let calls = CallSignals::default();
         let relay = Arc::new(Relay::new(config.media.clone())?);
         let rows = Arc::new(stack.db.clone());
@@ -324,6 +350,15 @@ impl Application {
                 stack.feed.clone(),
                 Arc::new(CallHook(calls.clone())),
             )),
+            Arc::new(ReactorRunner::new(
+                rows.clone(),
+                stack.feed.clone(),
+                Arc::new(Erasures {
+                    db: stack.db.clone(),
+                    store: store.clone(),
+                    vault: stack.vault.clone(),
+                }),
+            )),
         ];
         if let Some(kafka) = &config.kafka {
             let publisher = Arc::new(KafkaPublisher::new(kafka)?);
@@ -346,6 +381,7 @@ impl Application {
         let state = AppState {
             db: stack.db.clone(),
             store: store.clone(),
+            vault: stack.vault.clone(),
             service: service.clone(),
             directory: stack.directory.clone(),
             sessions: SessionStore::new(stack.db.clone(), SESSION_LIFETIME, config.session_idle),

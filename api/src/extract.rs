@@ -137,7 +137,9 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let staff = Staff::from_request_parts(parts, state).await?;
         if !staff.admin {
-            return Err(ApiError::forbidden("only the clinic's administrators set it up"));
+            return Err(ApiError::forbidden(
+                "only the clinic's administrators may do this",
+            ));
         }
         Ok(Self(staff))
     }

@@ -7,6 +7,7 @@ use enkaku_api::serve::{self, ConnectionLimits};
 use enkaku_api::{Application, Config, DeliveryConfig, Stack};
 use enkaku_commands::delivery::{Lease, RetryPolicy};
 use enkaku_commands::ports::EventStore;
+use enkaku_commands::sealing;
 use enkaku_domain::appointment::{DEFAULT_SENDS_PER_HOUR, SendPolicy};
 use enkaku_domain::values::Provider;
 use enkaku_domain::values::SmsCountries;
@@ -39,6 +40,11 @@ struct Cli {
     /// `postgres://…` puts the event store and read models on PostgreSQL.
     #[arg(long, global = true, env = "ENKAKU_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Hex master key (32 bytes) that wraps the keys sealing patients' personal data; by
+    /// default a key file created in the data directory. Every node of one database needs
+    /// the same.
+    #[arg(long, global = true, env = "ENKAKU_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -56,6 +62,9 @@ enum Command {
     /// Set up a clinic.
     #[command(subcommand)]
     Clinic(ClinicCommand),
+    /// Patients' personal data in the event log (docs/privacy.md).
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
     /// Print the AsyncAPI 3 document of the Kafka topics (docs/asyncapi.yaml).
     Asyncapi {
         #[arg(long, env = "ENKAKU_KAFKA_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_TOPIC)]
@@ -63,6 +72,14 @@ enum Command {
         #[arg(long, env = "ENKAKU_KAFKA_SETUP_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_SETUP_TOPIC)]
         setup_topic: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PrivacyCommand {
+    /// Seal the personal data of events written before it was sealed (dropping it where the
+    /// appointment was erased), in place, recording each rewrite in `event_rewrites`. Safe to
+    /// run again; run it with the servers stopped, then start them.
+    Migrate,
 }
 
 #[derive(Subcommand)]
@@ -108,6 +125,9 @@ struct ServeArgs {
     /// Do not seed the demo clinics.
     #[arg(long, env = "ENKAKU_NO_DEMO")]
     no_demo: bool,
+    /// Append personal data unsealed, to measure what sealing costs (`scripts/bench`).
+    #[arg(long, hide = true)]
+    bench_plaintext_personal_data: bool,
     /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "ENKAKU_TRUST_FORWARDED")]
     trust_forwarded: bool,
@@ -381,6 +401,9 @@ struct EventsArgs {
     /// Keep printing new events as they are committed.
     #[arg(long)]
     follow: bool,
+    /// Print personal data sealed, as the store holds it, instead of opened.
+    #[arg(long)]
+    sealed: bool,
 }
 
 /// What is logged unless `ENKAKU_LOG` says otherwise. webrtc-rs warns on every join that
@@ -423,6 +446,8 @@ async fn main() -> anyhow::Result<()> {
         database_url: cli.database_url.clone(),
         public_url: serve.public_url.clone(),
         link_secret: serve.link_secret.clone(),
+        master_key: cli.master_key.clone(),
+        seal_personal_data: !serve.bench_plaintext_personal_data,
         seed_demo: !serve.no_demo,
         trust_forwarded: serve.trust_forwarded,
         kafka: serve.kafka(),
@@ -474,6 +499,16 @@ async fn main() -> anyhow::Result<()> {
             create_clinic(&config(&ServeArgs::parse_default()), args).await
         }
         Command::Events(args) => events(&config(&ServeArgs::parse_default()), args).await,
+        Command::Privacy(PrivacyCommand::Migrate) => {
+            let stack = Stack::open(&config(&ServeArgs::parse_default())).await?;
+            let migrated =
+                enkaku_infra::privacy::migrate(&stack.db, stack.store.as_ref(), stack.vault.as_ref()).await?;
+            println!(
+                "sealed the personal data of {} events; dropped it from {} events of erased appointments",
+                migrated.sealed, migrated.dropped
+            );
+            Ok(())
+        }
     }
 }
 
@@ -594,7 +629,11 @@ async fn events(config: &Config, args: EventsArgs) -> anyhow::Result<()> {
         } else {
             stream
         };
-        for event in stack.store.read_stream(&stream_id).await? {
+        let mut events = stack.store.read_stream(&stream_id).await?;
+        if !args.sealed {
+            sealing::open_stream(stack.vault.as_ref(), &mut events).await?;
+        }
+        for event in events {
             writeln!(out, "{}", serde_json::to_string(&event)?)?;
         }
         return Ok(());
@@ -602,11 +641,14 @@ async fn events(config: &Config, args: EventsArgs) -> anyhow::Result<()> {
     let mut after = args.after;
     let mut head = stack.store.head();
     loop {
-        let batch = stack
+        let mut batch = stack
             .store
             .read_all(after, 1000)
             .await
             .context("reading the global log")?;
+        if !args.sealed {
+            sealing::open(stack.vault.as_ref(), batch.iter_mut()).await?;
+        }
         for event in &batch {
             writeln!(out, "{}", serde_json::to_string(event)?)?;
             after = event.position;

@@ -7,10 +7,10 @@ use crate::rate_limit::RateLimiter;
 use crate::workers::Workers;
 use enkaku_commands::AppointmentAt;
 use enkaku_commands::capability::{Capability, LinkRole};
-use enkaku_commands::ports::{ClinicProfile, Directory, EventStore};
+use enkaku_commands::ports::{ClinicProfile, Directory, EventStore, Vault};
 use enkaku_commands::{AppointmentService, SetupService, capability::LinkSigner};
 use enkaku_domain::appointment::LinkStatus;
-use enkaku_domain::ids::{ClinicId, StaffId};
+use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
 use enkaku_domain::setup;
 use enkaku_infra::Db;
 use enkaku_infra::channels::Channels;
@@ -26,11 +26,17 @@ use enkaku_media::relay::Relay;
 use enkaku_projections::ProjectionRunner;
 use secrecy::SecretString;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an erasure's answer waits for the read models to fold it.
+const ERASURE_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub store: Arc<dyn EventStore>,
+    /// The data keys of personal data.
+    pub vault: Arc<dyn Vault>,
     pub service: Arc<AppointmentService>,
     pub directory: SqlDirectory,
     pub sessions: SessionStore,
@@ -83,6 +89,37 @@ impl AppState {
             .map_err(ApiError::internal)?;
         self.directory.forget(clinic, staff);
         Ok(())
+    }
+
+    /// After an erasure of `appointment` was recorded: it is finished (keys destroyed, copies
+    /// deleted), and the read models have folded it before the answer leaves (within
+    /// [`ERASURE_WAIT`]; they do in any case, as they read on), then SQLite's WAL is emptied.
+    pub async fn erased(&self, appointment: AppointmentId) -> Result<(), ApiError> {
+        enkaku_infra::erasure::finish(&self.db, self.store.as_ref(), self.vault.as_ref(), appointment)
+            .await?;
+        let history = self
+            .store
+            .read_stream(&appointment.stream_id())
+            .await
+            .map_err(enkaku_commands::CommandError::from)?;
+        let recorded = history.last().map_or(0, |e| e.position);
+        let deadline = tokio::time::Instant::now() + ERASURE_WAIT;
+        // The directory's runner reads no appointment's events.
+        let read_models = self
+            .workers
+            .projections
+            .iter()
+            .filter(|runner| runner.name() != self.directory_projection.name());
+        for runner in read_models {
+            while runner.position().await.map_err(ApiError::internal)? < recorded
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        enkaku_infra::erasure::flush_wal(&self.db)
+            .await
+            .map_err(ApiError::internal)
     }
 
     /// The clinic's profile (cached by the directory like the rest of set-up).

@@ -53,7 +53,8 @@ pub struct BookedMenuView {
 pub struct DeliveryView {
     #[schema(schema_with = crate::openapi::channel)]
     pub channel: Channel,
-    pub destination: String,
+    /// The phone number or e-mail address; null once the appointment was erased.
+    pub destination: Option<String>,
     pub requested_at: DateTime<FixedOffset>,
     /// `pending` (waiting to go out, or for a retry), `kept` (in the outbox: no provider is
     /// configured for the channel, nothing was sent), `sent` (the provider took it),
@@ -86,8 +87,8 @@ impl DeliveryView {
             DeliveryOutcome::Unknown { reason, .. } => (None, None, Some(reason.clone())),
         };
         Self {
-            channel: d.destination.channel(),
-            destination: d.destination.address().to_owned(),
+            channel: d.channel,
+            destination: d.destination.known().map(|d| d.address().to_owned()),
             requested_at: local(d.requested_at, tz),
             status: d.status(),
             provider: d.handed_over.as_ref().map(|h| h.provider),
@@ -127,9 +128,13 @@ pub struct AppointmentView {
     #[schema(schema_with = crate::openapi::status)]
     pub status: Status,
     pub version: u64,
-    /// Video URL only.
+    /// Its personal data (name, chart number, memo, title, where the URL went) was erased for
+    /// good: those fields are null (SPEC §9).
+    pub erased: bool,
+    /// Video URL only; null once erased.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
     #[serde(flatten)]
     #[schema(schema_with = crate::openapi::flattened_booking)]
     pub booking: Option<BookingView>,
@@ -140,7 +145,8 @@ pub struct AppointmentView {
 /// Fields of an in-clinic booking (R3, R5).
 #[derive(Serialize, ToSchema)]
 pub struct BookingView {
-    pub patient_name: String,
+    /// Null once erased, like `chart_number` and `memo`.
+    pub patient_name: Option<String>,
     pub chart_number: Option<String>,
     pub menu: BookedMenuView,
     #[schema(schema_with = crate::openapi::visit_type)]
@@ -159,14 +165,22 @@ impl AppointmentView {
         let a = &at.appointment;
         let (title, booking) = match &a.details {
             Details::VideoUrl { title } => (
-                Some(title.as_ref().map(|t| t.to_string()).unwrap_or_default()),
+                Some(
+                    title
+                        .known()
+                        .map(|t| t.as_ref().map(|t| t.to_string()).unwrap_or_default()),
+                ),
                 None,
             ),
             Details::InClinic(d) => (
                 None,
                 Some(BookingView {
-                    patient_name: d.patient_name.to_string(),
-                    chart_number: d.chart_number.as_ref().map(|c| c.to_string()),
+                    patient_name: d.patient.known().map(|p| p.patient_name.to_string()),
+                    chart_number: d
+                        .patient
+                        .known()
+                        .and_then(|p| p.chart_number.as_ref())
+                        .map(|c| c.to_string()),
                     menu: BookedMenuView {
                         id: d.menu.id.as_uuid(),
                         name: d.menu.name.clone(),
@@ -174,7 +188,11 @@ impl AppointmentView {
                     },
                     visit_type: d.visit_type,
                     mode: d.mode,
-                    memo: d.memo.as_ref().map(|m| m.to_string()),
+                    memo: d
+                        .patient
+                        .known()
+                        .and_then(|p| p.memo.as_ref())
+                        .map(|m| m.to_string()),
                     booking_fee_waived: true,
                     waived_booking_fee_yen: d.waived_booking_fee_yen,
                 }),
@@ -197,6 +215,7 @@ impl AppointmentView {
             end_at: local(a.end_at, tz),
             status: a.status,
             version: at.version,
+            erased: a.is_erased(),
             title,
             booking,
             video,

@@ -1,7 +1,8 @@
 //! The background consumers of the event feed, wired for the chosen mode:
 //!
 //! - embedded: one projection runner for every read model of the appointments, and the
-//!   reactors (URL delivery, the media relay's hook), all reading the store's log;
+//!   reactors (URL delivery, the media relay's hook, finishing erasures), all reading the
+//!   store's log;
 //! - Kafka: the publisher reads the store's log into the topics; one projection runner per
 //!   read model and the reactors read the appointments' topic, each as its own consumer.
 //!
@@ -9,9 +10,11 @@
 
 use enkaku_commands::CommandError;
 use enkaku_commands::delivery::DeliveryWorker;
+use enkaku_commands::ports::{EventStore, Vault};
 use enkaku_domain::appointment::Event;
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
+use enkaku_infra::{Db, erasure};
 use enkaku_media::{CallSignal, CallSignals};
 use enkaku_projections::runner::ProjectionError;
 use enkaku_projections::{Change, Changes, Reactor, ReactorRunner, RetryLater, RunningProjections};
@@ -183,5 +186,43 @@ impl Reactor for CallHook {
         }
         // Signals are live news: the place need not be saved after each batch.
         Ok(false)
+    }
+}
+
+/// Finishes every erasure (SPEC §9) from the log, whichever node recorded it and whether or
+/// not it lived to finish: the appointment's data keys destroyed (which also drops them from
+/// this node's memory), and the copies outside the read models deleted. Both are harmless to
+/// repeat, as the feed may hand an event over twice.
+pub struct Erasures {
+    pub db: Db,
+    pub store: Arc<dyn EventStore>,
+    pub vault: Arc<dyn Vault>,
+}
+
+#[async_trait::async_trait]
+impl Reactor for Erasures {
+    fn name(&self) -> &str {
+        "erasure"
+    }
+
+    async fn react(&self, batch: &[(&RecordedEvent, &Event)]) -> Result<bool, RetryLater> {
+        let retry =
+            |e: &dyn std::fmt::Display| RetryLater(format!("an erasure could not be finished now: {e}"));
+        let mut finished = false;
+        for (recorded, event) in batch {
+            let (Event::PersonalDataErased(_), Some(id)) =
+                (event, AppointmentId::from_stream_id(&recorded.stream_id))
+            else {
+                continue;
+            };
+            erasure::finish(&self.db, self.store.as_ref(), self.vault.as_ref(), id)
+                .await
+                .map_err(|e| retry(&e))?;
+            finished = true;
+        }
+        if finished {
+            erasure::flush_wal(&self.db).await.map_err(|e| retry(&e))?;
+        }
+        Ok(finished)
     }
 }

@@ -5,7 +5,7 @@
 import { call, get, ifMatch, post } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
 import { clearErrors, field, formError, showProblem } from './lib/forms.js';
-import { dateTime, destinationForPeople, patientArrival } from './lib/format.js';
+import { ERASED, dateTime, destinationForPeople, patientArrival } from './lib/format.js';
 import { CHANNEL_LABELS, MODE_LABELS, STATUS_LABELS, VISIT_LABELS } from './lib/labels.js';
 import { deliveryState, describe, errorParagraph } from './lib/messages.js';
 import { confirmDialog, copyButton } from './lib/ui.js';
@@ -68,13 +68,17 @@ export class AppointmentPanel {
       h('p', { class: `status-badge status-${a.status}` }, STATUS_LABELS[a.status] ?? a.status),
       a.video && active ? this.arrival(a) : null,
       a.status === 'cancelled' ? h('p', { class: 'notice closed' }, 'この予約はキャンセルされました。医療機関用URL・患者用URLとも使えません。') : null,
+      a.erased ? h('p', { class: 'notice closed' }, 'この予約の個人情報（患者名・カルテ番号・メモ・タイトル・送信先）は削除されました。元に戻すことはできません。') : null,
       video ? this.videoDetails(a) : this.bookingDetails(a),
       a.video ? this.urls(a, active) : null,
-      video && active && !this.ctx.readOnly ? h('div', { class: 'actions' },
+      video && active && !a.erased && !this.ctx.readOnly ? h('div', { class: 'actions' },
         h('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => this.editForm(a) }, '編集'),
         h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel' }, onclick: () => this.cancel(a) }, 'ビデオ通話キャンセル')) : null,
       !video && a.status === 'booked' && !this.ctx.readOnly ? h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'danger', dataset: { action: 'cancel-booking' }, onclick: () => this.cancelBooking(a) }, '予約キャンセル')) : null,
+      // Administrators erase personal data; not during a call, whose screens show the name.
+      this.ctx.admin && !a.erased && a.status !== 'in_call' ? h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'danger', dataset: { action: 'erase' }, onclick: () => this.erase(a) }, '個人情報を削除')) : null,
     ], { focus });
   }
 
@@ -96,17 +100,17 @@ export class AppointmentPanel {
     return h('section', { class: 'details', 'aria-label': '診療内容' },
       h('h3', {}, '診療内容'),
       h('dl', {},
-        row('患者名', a.patient_name),
-        row('カルテ番号', a.chart_number || '—'),
+        row('患者名', a.erased ? ERASED : a.patient_name),
+        row('カルテ番号', a.erased ? ERASED : a.chart_number || '—'),
         row('日時', `${dateTime(a.start_at, ctx.tz)}〜${dateTime(a.end_at, ctx.tz).slice(-5)}`),
         row('診療メニュー', a.menu.name),
         row('初診・再診', VISIT_LABELS[a.visit_type]),
         row('診察方式', MODE_LABELS[a.mode]),
         row('診察時間', `${a.menu.duration_min}分`),
         row('担当医師', ctx.doctorName(a.doctor_id)),
-        row('当日メモ', a.memo || '—'),
+        row('当日メモ', a.erased ? ERASED : a.memo || '—'),
         a.waived_booking_fee_yen > 0 ? row('予約料', `院内予約のため徴収しません（${a.waived_booking_fee_yen.toLocaleString('ja-JP')}円）`) : null),
-      a.video && isActive(a) && !ctx.readOnly
+      a.video && isActive(a) && !a.erased && !ctx.readOnly
         ? h('a', { class: 'button primary', href: a.video.clinic_url, target: '_blank', rel: 'noopener', dataset: { action: 'start' } }, '診察をはじめる')
         : null);
   }
@@ -115,7 +119,7 @@ export class AppointmentPanel {
     const { ctx } = this;
     return h('section', { class: 'details', 'aria-label': '予約内容' },
       h('dl', {},
-        row('タイトル', a.title || '（タイトルなし）'),
+        row('タイトル', a.erased ? ERASED : a.title || '（タイトルなし）'),
         row('開始日時', dateTime(a.start_at, ctx.tz)),
         row('担当医師', ctx.doctorName(a.doctor_id))));
   }
@@ -128,7 +132,7 @@ export class AppointmentPanel {
       v.delivery ? this.delivery(v.delivery) : h('p', { class: 'delivery none' }, '未送信'),
       v.deliveries.length > 1 ? this.history(v.deliveries) : null,
       // 「URL送信」 until something was sent; 「URL再送」 after (R15).
-      active && !ctx.readOnly ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, v.delivery ? 'URL再送' : 'URL送信') : null);
+      active && !a.erased && !ctx.readOnly ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, v.delivery ? 'URL再送' : 'URL送信') : null);
     // A closed call's URLs open nothing: nothing to show, copy or reissue.
     if (!active) return h('section', { class: 'urls' }, deliveries);
     const patientBox = h('div', { class: 'patient-url', id: `patient-url-${a.id}`, hidden: true },
@@ -152,7 +156,7 @@ export class AppointmentPanel {
       toggle,
       patientBox,
       // Not during the call: the patient in it is using this URL.
-      a.status === 'booked' && !ctx.readOnly ? h('button', { type: 'button', class: 'danger', dataset: { action: 'reissue' }, onclick: () => this.reissue(a) }, '患者用URLを再発行') : null,
+      a.status === 'booked' && !a.erased && !ctx.readOnly ? h('button', { type: 'button', class: 'danger', dataset: { action: 'reissue' }, onclick: () => this.reissue(a) }, '患者用URLを再発行') : null,
       deliveries);
   }
 
@@ -250,6 +254,16 @@ export class AppointmentPanel {
       title: '患者用URLの再発行',
       message: '患者用URLを再発行しますか?これまでの患者用URLは使えなくなります。新しいURLは「URL再送」で患者に送ってください。医療機関用URLは変わりません。',
       confirm: '再発行する',
+      danger: true,
+    });
+  }
+
+  /** 個人情報を削除 (administrators), after a confirmation: for good, and said so. */
+  erase(a) {
+    return this.confirmed(a, 'erase', '個人情報を削除しました。', {
+      title: '個人情報の削除',
+      message: 'この予約の患者名・カルテ番号・メモ・タイトル・URLの送信先を削除しますか?削除した情報は元に戻せません。予約の日時や履歴は残ります。',
+      confirm: '削除する',
       danger: true,
     });
   }

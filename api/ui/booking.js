@@ -8,7 +8,7 @@
 import { post } from './lib/api.js';
 import { fill, h, icon } from './lib/dom.js';
 import { clearErrors, field, formError, radios, showProblem } from './lib/forms.js';
-import { dateTime, fromLocalInput, localInput, time } from './lib/format.js';
+import { dateTime, entryName, fromLocalInput, localInput, time } from './lib/format.js';
 import { confirmDialog, requestKeys } from './lib/ui.js';
 import { sendDialog } from './send.js';
 
@@ -232,7 +232,7 @@ export class BookingPanel {
     const reasons = [];
     if (from < Date.now()) reasons.push(`開始日時（${dateTime(start, ctx.tz)}）は過ぎています。`);
     if (overlapping.length) {
-      const which = overlapping.map((e) => `${time(e.start_at, ctx.tz)}〜${time(e.end_at, ctx.tz)} ${e.display_name || '（タイトルなし）'}`).join('、');
+      const which = overlapping.map((e) => `${time(e.start_at, ctx.tz)}〜${time(e.end_at, ctx.tz)} ${entryName(e)}`).join('、');
       reasons.push(`担当医師（${ctx.doctorName(ctx.doctorId)}）には、この時間に別の予約があります（${which}）。`);
     }
     if (!reasons.length) return null;

@@ -6,7 +6,7 @@
 
 import { call, get, ifMatch } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
-import { dateTime } from './lib/format.js';
+import { dateTime, ERASED } from './lib/format.js';
 import { describe, mediaRefusal } from './lib/messages.js';
 import { Camera, tokenFromPath } from './lib/camera.js';
 import { MediaLink } from './lib/media.js';
@@ -119,7 +119,7 @@ const backToSchedule = () => h('a', { class: 'button', href: '/schedule' }, 'ス
 
 function show() {
   const a = appointment;
-  const name = a.kind === 'video_url' ? (a.title || '（タイトルなし）') : a.patient_name;
+  const name = a.erased ? ERASED : a.kind === 'video_url' ? (a.title || '（タイトルなし）') : a.patient_name;
   document.body.dataset.status = a.status;
   fill(info,
     h('p', { class: 'call-name' }, name),

@@ -5,7 +5,7 @@
 
 import { fill, h, icon } from './lib/dom.js';
 import { arrivalNote, dayFrame, getEveryPage, listLoader, saveToAddress } from './lib/lists.js';
-import { time } from './lib/format.js';
+import { entryName, time } from './lib/format.js';
 import { DELIVERY_LABELS, MODE_LABELS, STATUS_LABELS } from './lib/labels.js';
 
 const VIDEO_TOOLTIP = 'ビデオ通話での診察です';
@@ -84,7 +84,7 @@ function row(ctx, entry) {
         class: 'link patient-name',
         dataset: { focusKey: `patient-${entry.appointment_id}` },
         onclick: () => ctx.appointment.show(entry.appointment_id),
-      }, entry.display_name)),
+      }, entryName(entry))),
     h('td', {}, entry.chart_number ?? ''),
     h('td', {}, entry.menu_name ?? ''),
     h('td', {}, MODE_LABELS[entry.mode] ?? entry.mode ?? ''),

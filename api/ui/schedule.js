@@ -7,7 +7,7 @@
 import { fill, h, icon } from './lib/dom.js';
 import { radios } from './lib/forms.js';
 import { BY_DAY, arrivalNote, dayFrame, getEveryPage, listLoader, saveToAddress } from './lib/lists.js';
-import { longDate, shortDate, time, today, weekOf } from './lib/format.js';
+import { entryName, longDate, shortDate, time, today, weekOf } from './lib/format.js';
 import { STATUS_LABELS } from './lib/labels.js';
 
 const VIEWS = [['day', '日'], ['week', '週'], ['doctors', '全医師']];
@@ -294,7 +294,7 @@ function weekColumns(ctx, answers, openDay) {
 
 /** An appointment: its video mark (R9), name or title, times and status. */
 function entryButton(ctx, entry) {
-  const name = entry.display_name || (entry.kind === 'video_url' ? '（タイトルなし）' : '');
+  const name = entryName(entry);
   return h('button', {
     type: 'button',
     class: `entry status-${entry.status}${entry.video ? ' video' : ''}`,

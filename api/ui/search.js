@@ -5,7 +5,7 @@
 
 import { post } from './lib/api.js';
 import { fill, h, icon } from './lib/dom.js';
-import { dateTime, time } from './lib/format.js';
+import { dateTime, entryName, time } from './lib/format.js';
 import { MODE_LABELS, STATUS_LABELS } from './lib/labels.js';
 import { arrivalNote, listLoader } from './lib/lists.js';
 
@@ -84,7 +84,7 @@ function row(ctx, entry) {
         class: 'link patient-name',
         dataset: { focusKey: `hit-${entry.appointment_id}` },
         onclick: () => ctx.appointment.show(entry.appointment_id),
-      }, entry.display_name)),
+      }, entryName(entry))),
     h('td', {}, entry.chart_number ?? ''),
     h('td', {}, video ? 'ビデオ通話URL' : entry.menu_name ?? ''),
     h('td', {}, MODE_LABELS[entry.mode] ?? ''),

@@ -9,6 +9,7 @@ pub mod capability;
 pub mod channel;
 pub mod delivery;
 pub mod ports;
+pub mod sealing;
 pub mod service;
 pub mod setup;
 

@@ -6,6 +6,7 @@ use enkaku_domain::clinic::DayHours;
 use enkaku_domain::envelope::{NewEvent, RecordedEvent};
 use enkaku_domain::ids::{ClinicId, MenuId, StaffId};
 use enkaku_domain::menu::Menu;
+use enkaku_domain::personal::Sealed;
 use thiserror::Error;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -149,4 +150,39 @@ pub struct ClinicProfile {
     /// For patients' questions: shown in the e-mail with their link.
     pub phone: Option<String>,
     pub time_zone: chrono_tz::Tz,
+}
+
+/// A data key's id: what a sealed `personal` member names (SPEC §9).
+pub type KeyId = Uuid;
+
+#[derive(Debug, Error)]
+pub enum VaultError {
+    #[error("key store unavailable: {0}")]
+    Unavailable(String),
+    /// A sealed member names a key the store never had: keys and events were restored from
+    /// different moments, or the key table was edited.
+    #[error("no data key {0}")]
+    UnknownKey(KeyId),
+    /// A sealed member that does not open under its key: changed after it was written, or
+    /// moved from another event.
+    #[error("the personal data of event {0} does not open under its key")]
+    Corrupt(Uuid),
+}
+
+/// The data keys that seal patients' personal data in events (SPEC §9): one per appointment,
+/// kept wrapped by a master key outside the log. Destroying an appointment's key erases its
+/// personal data wherever the log was copied.
+#[async_trait]
+pub trait Vault: Send + Sync {
+    /// A data key no appointment has used yet.
+    async fn new_key(&self) -> Result<KeyId, VaultError>;
+
+    /// `plaintext` sealed under `key`, bound to the event `event_id`.
+    async fn seal(&self, key: KeyId, event_id: Uuid, plaintext: &[u8]) -> Result<Sealed, VaultError>;
+
+    /// Each `(event id, sealed)` opened, or `None` where its key was destroyed.
+    async fn open(&self, sealed: &[(Uuid, &Sealed)]) -> Result<Vec<Option<Vec<u8>>>, VaultError>;
+
+    /// Destroy `keys` for good.
+    async fn destroy(&self, keys: &[KeyId]) -> Result<(), VaultError>;
 }

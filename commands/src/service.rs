@@ -1,11 +1,14 @@
 //! The appointment command handler: load → decide → append with the expected version.
 
-use crate::ports::{Clock, Directory, EventStore, ExpectedVersion, IdSource, StoreError};
+use crate::ports::{
+    Clock, Directory, EventStore, ExpectedVersion, IdSource, KeyId, StoreError, Vault, VaultError,
+};
+use crate::sealing;
 use chrono::{DateTime, SubsecRound, Utc};
 use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{
     self, Appointment, CarrierReport, Command, CreateAppointment, CreateVideoUrl, DeliveryReport,
-    EditVideoUrl, Event, SendPolicy, SendUrl, State,
+    EditVideoUrl, ErasureReason, Event, SendPolicy, SendUrl, State,
 };
 use enkaku_domain::clinic::{BookingHours, local_date};
 use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent, RecordedEvent, StoredEvent};
@@ -98,6 +101,15 @@ impl From<StoreError> for CommandError {
     }
 }
 
+impl From<VaultError> for CommandError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            VaultError::UnknownKey(_) | VaultError::Corrupt(_) => Self::UnreadableHistory(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::ports::DirectoryError> for CommandError {
     fn from(e: crate::ports::DirectoryError) -> Self {
         Self::Unavailable(e.to_string())
@@ -147,6 +159,10 @@ pub struct AppointmentService {
     directory: Arc<dyn Directory>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
+    vault: Arc<dyn Vault>,
+    /// Whether personal data is sealed before it is appended; off only to measure what
+    /// sealing costs (`scripts/bench commands`).
+    sealing: bool,
     send_policy: SendPolicy,
 }
 
@@ -156,14 +172,24 @@ impl AppointmentService {
         directory: Arc<dyn Directory>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
+        vault: Arc<dyn Vault>,
     ) -> Self {
         Self {
             store,
             directory,
             clock,
             ids,
+            vault,
+            sealing: true,
             send_policy: SendPolicy::default(),
         }
+    }
+
+    /// Append personal data in the clear: for the benchmark that measures what sealing
+    /// costs, never for a clinic.
+    pub fn without_sealing(mut self) -> Self {
+        self.sealing = false;
+        self
     }
 
     /// Send with `policy` instead of the default (SMS to Japan only).
@@ -224,6 +250,7 @@ impl AppointmentService {
     ) -> Result<Vec<RecordedEvent>, CommandError> {
         self.get(clinic, id).await?;
         let mut history = self.store.read_stream(&id.stream_id()).await?;
+        sealing::open_stream(self.vault.as_ref(), &mut history).await?;
         history.extend(self.store.read_stream(&id.call_stream_id()).await?);
         history.sort_by_key(|r| r.position);
         Ok(history)
@@ -446,10 +473,34 @@ impl AppointmentService {
         Ok(BookingHours { time_zone, day })
     }
 
+    /// Record the erasure of the appointment's personal data (SPEC §9). Readers of its stream
+    /// treat it as erased from then on; destroying its keys and the copies is the erasure's
+    /// finishing (`infra::erasure::finish`), done at once by the request and, whatever
+    /// happens to it, by the reactor that reads the event.
+    pub async fn erase(
+        &self,
+        ctx: &CommandContext,
+        id: AppointmentId,
+        reason: ErasureReason,
+    ) -> Result<AppointmentAt, CommandError> {
+        let now = self.clock.now();
+        self.execute(ctx, id, Command::ErasePersonalData { now, reason })
+            .await
+    }
+
     async fn load(&self, id: AppointmentId) -> Result<(State, u64), CommandError> {
-        let recorded = self.store.read_stream(&id.stream_id()).await?;
+        let (state, version, _) = self.load_with_keys(id).await?;
+        Ok((state, version))
+    }
+
+    /// The appointment, its version, and the data key its new personal data is sealed with
+    /// (the one its earlier events used, if any).
+    async fn load_with_keys(&self, id: AppointmentId) -> Result<(State, u64, Option<KeyId>), CommandError> {
+        let mut recorded = self.store.read_stream(&id.stream_id()).await?;
+        let key = sealing::keys_of(&recorded).first().copied();
+        sealing::open_stream(self.vault.as_ref(), &mut recorded).await?;
         let state = fold(&recorded, State::Absent, appointment::evolve)?;
-        Ok((state, recorded.last().map_or(0, |r| r.version)))
+        Ok((state, recorded.last().map_or(0, |r| r.version), key))
     }
 
     /// Decide on fresh state and append with the version read; on a race, read again and
@@ -469,10 +520,10 @@ impl AppointmentService {
         // stream exists the append conflicts and the next attempt reads and decides for real.
         let mut assume_new = creates && ctx.if_match.is_none();
         for _ in 0..MAX_ATTEMPTS {
-            let (state, version) = if std::mem::take(&mut assume_new) {
-                (State::Absent, 0)
+            let (state, version, key) = if std::mem::take(&mut assume_new) {
+                (State::Absent, 0, None)
             } else {
-                self.load(id).await?
+                self.load_with_keys(id).await?
             };
             // Another clinic's appointment, or none at all: not found, whatever If-Match says.
             let foreign = state.appointment().is_some_and(|a| a.clinic_id != ctx.clinic_id);
@@ -485,7 +536,14 @@ impl AppointmentService {
                 return Err(CommandError::VersionMismatch { current: version });
             }
             let events = appointment::decide(&state, &command)?;
-            let new_events = events.iter().map(|e| self.envelope(ctx, e)).collect::<Vec<_>>();
+            let mut new_events = events.iter().map(|e| self.envelope(ctx, e)).collect::<Vec<_>>();
+            if self.sealing && sealing::has_personal_data(&new_events) {
+                let key = match key {
+                    Some(key) => key,
+                    None => self.vault.new_key().await?,
+                };
+                sealing::seal(self.vault.as_ref(), key, &mut new_events).await?;
+            }
             let version = if new_events.is_empty() {
                 version
             } else {

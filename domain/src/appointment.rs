@@ -8,8 +8,9 @@ use crate::clinic::BookingHours;
 use crate::error::DomainError;
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
 use crate::menu::{ConsultationMode, Menu, VisitType};
+use crate::personal::Personal;
 use crate::values::{
-    ChartNumber, Destination, Memo, PatientName, Provider, SmsCountries, Title, ValidityWindow,
+    Channel, ChartNumber, Destination, Memo, PatientName, Provider, SmsCountries, Title, ValidityWindow,
     WindowPosition,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -153,6 +154,11 @@ pub enum Command {
         report: DeliveryReport,
     },
     RecordCarrierStatus(CarrierReport),
+    /// Erase the appointment's personal data for good (SPEC §9).
+    ErasePersonalData {
+        now: DateTime<Utc>,
+        reason: ErasureReason,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,19 +246,17 @@ impl LinkStatus {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InClinicDetails {
-    pub patient_name: PatientName,
-    pub chart_number: Option<ChartNumber>,
+    pub patient: Personal<BookedPatient>,
     pub menu: BookedMenu,
     pub visit_type: VisitType,
     pub mode: ConsultationMode,
-    pub memo: Option<Memo>,
     pub waived_booking_fee_yen: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Details {
     InClinic(InClinicDetails),
-    VideoUrl { title: Option<Title> },
+    VideoUrl { title: Personal<Option<Title>> },
 }
 
 /// Where a delivery attempt stands.
@@ -332,7 +336,8 @@ impl DeliveryStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
     pub id: DeliveryId,
-    pub destination: Destination,
+    pub channel: Channel,
+    pub destination: Personal<Destination>,
     pub requested_at: DateTime<Utc>,
     pub resend: bool,
     pub outcome: DeliveryOutcome,
@@ -367,6 +372,9 @@ pub struct Appointment {
     /// Which patient URL is current: 0 until the first reissue, then one more per reissue.
     /// It goes into what the patient token signs, so older tokens are told apart (revoked).
     pub patient_link_generation: u32,
+    /// When its personal data was erased (SPEC §9); it then takes no change that would send,
+    /// show or record personal data again.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 impl Appointment {
@@ -377,12 +385,18 @@ impl Appointment {
         }
     }
 
-    /// The name staff see in lists: the patient's name, or the title of a video URL.
-    pub fn display_name(&self) -> &str {
+    /// The name staff see in lists: the patient's name, or the title of a video URL; `None`
+    /// once erased.
+    pub fn display_name(&self) -> Option<&str> {
         match &self.details {
-            Details::InClinic(d) => d.patient_name.as_str(),
-            Details::VideoUrl { title } => title.as_ref().map_or("", |t| t.as_str()),
+            Details::InClinic(d) => d.patient.known().map(|p| p.patient_name.as_str()),
+            Details::VideoUrl { title } => title.known().map(|t| t.as_ref().map_or("", |t| t.as_str())),
         }
+    }
+
+    /// Whether its personal data was erased.
+    pub fn is_erased(&self) -> bool {
+        self.erased_at.is_some()
     }
 
     /// The delivery attempt `id`.
@@ -424,10 +438,18 @@ impl Appointment {
     }
 
     fn require_not_closed(&self) -> Result<(), DomainError> {
+        self.require_not_erased()?;
         match self.status {
             Status::Cancelled => Err(DomainError::Cancelled),
             Status::Ended => Err(DomainError::CallEnded),
             Status::Booked | Status::InCall => Ok(()),
+        }
+    }
+
+    fn require_not_erased(&self) -> Result<(), DomainError> {
+        match self.erased_at {
+            Some(_) => Err(DomainError::Erased),
+            None => Ok(()),
         }
     }
 }
@@ -509,7 +531,22 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
         (State::Present(a), Command::RecordCarrierStatus(report)) => {
             record_carrier_status(a.delivery(report.delivery_id)?, report)
         }
+        (State::Present(a), Command::ErasePersonalData { now, reason }) => erase(a, *now, *reason),
     }
+}
+
+/// Erase once; never in the middle of a call, whose screens show the patient's name.
+fn erase(a: &Appointment, now: DateTime<Utc>, reason: ErasureReason) -> Result<Vec<Event>, DomainError> {
+    if a.is_erased() {
+        return Ok(vec![]);
+    }
+    if a.status == Status::InCall {
+        return Err(DomainError::CallInProgress);
+    }
+    Ok(vec![Event::PersonalDataErased(PersonalDataErased {
+        erased_at: now,
+        reason,
+    })])
 }
 
 /// The worker's report, for a delivery still waiting for one; a report for a settled
@@ -624,8 +661,6 @@ fn create_appointment(c: &CreateAppointment) -> Result<Vec<Event>, DomainError> 
         doctor_id: c.doctor_id,
         start_at: c.start_at,
         end_at: c.start_at + Duration::minutes(i64::from(duration_min)),
-        patient_name: c.patient_name.clone(),
-        chart_number: c.chart_number.clone(),
         menu: BookedMenu {
             id: c.menu.id,
             name: c.menu.name.clone(),
@@ -633,11 +668,15 @@ fn create_appointment(c: &CreateAppointment) -> Result<Vec<Event>, DomainError> 
         },
         visit_type: c.visit_type,
         mode: c.mode,
-        memo: c.memo.clone(),
         // R5: an in-clinic booking never charges the fee; record what was waived.
         waived_booking_fee_yen: c.menu.booking_fee_yen,
         // R6: only online bookings get a video call and URLs.
         video: (c.mode == ConsultationMode::Online).then(|| ValidityWindow::for_start(c.start_at)),
+        personal: Personal::Known(BookedPatient {
+            patient_name: c.patient_name.clone(),
+            chart_number: c.chart_number.clone(),
+            memo: c.memo.clone(),
+        }),
     })])
 }
 
@@ -647,8 +686,10 @@ fn create_video_url(c: &CreateVideoUrl) -> Event {
         doctor_id: c.doctor_id,
         start_at: c.start_at,
         end_at: c.start_at + Duration::minutes(VIDEO_URL_DURATION_MIN),
-        title: c.title.clone(),
         video: ValidityWindow::for_start(c.start_at),
+        personal: Personal::Known(VideoTitle {
+            title: c.title.clone(),
+        }),
     })
 }
 
@@ -667,9 +708,10 @@ fn request_delivery(a: &Appointment, c: &SendUrl, resend: bool) -> Result<Vec<Ev
     check_send_limit(a, c.now, c.policy.sends_per_hour)?;
     Ok(vec![Event::UrlDeliveryRequested(UrlDeliveryRequested {
         delivery_id: c.delivery_id,
-        destination: c.destination.clone(),
+        channel: c.destination.channel(),
         resend,
         requested_at: c.now,
+        personal: Personal::Known(c.destination.clone()),
     })])
 }
 
@@ -729,14 +771,19 @@ fn edit_video_url(a: &Appointment, c: &EditVideoUrl) -> Result<Vec<Event>, Domai
         return Err(DomainError::NotEditable);
     };
     a.require_not_closed()?;
-    let new_title = c.title.as_ref().filter(|t| Some(*t) != title.as_ref());
+    let new_title = c
+        .title
+        .as_ref()
+        .filter(|t| title.known() != Some(&Some((*t).clone())));
     let new_doctor = c.doctor_id.filter(|d| *d != a.doctor_id);
     if new_title.is_none() && new_doctor.is_none() {
         return Ok(vec![]);
     }
     Ok(vec![Event::VideoCallEdited(VideoCallEdited {
-        title: new_title.cloned(),
         doctor_id: new_doctor,
+        personal: Personal::Known(VideoTitle {
+            title: new_title.cloned(),
+        }),
     })])
 }
 
@@ -761,7 +808,8 @@ pub fn status_after(event: &Event) -> Option<Status> {
         | Event::UrlDeliveryReported(_)
         | Event::PatientUrlReissued(_)
         | Event::ParticipantJoined(_)
-        | Event::ParticipantLeft(_) => None,
+        | Event::ParticipantLeft(_)
+        | Event::PersonalDataErased(_) => None,
     }
 }
 
@@ -774,18 +822,17 @@ pub fn evolve(state: State, event: &Event) -> State {
             start_at: e.start_at,
             end_at: e.end_at,
             details: Details::InClinic(InClinicDetails {
-                patient_name: e.patient_name.clone(),
-                chart_number: e.chart_number.clone(),
+                patient: e.personal.clone(),
                 menu: e.menu.clone(),
                 visit_type: e.visit_type,
                 mode: e.mode,
-                memo: e.memo.clone(),
                 waived_booking_fee_yen: e.waived_booking_fee_yen,
             }),
             video: e.video,
             status: Status::Booked,
             deliveries: vec![],
             patient_link_generation: 0,
+            erased_at: None,
         }),
         (_, Event::VideoUrlCreated(e)) => State::Present(Appointment {
             clinic_id: e.clinic_id,
@@ -793,12 +840,13 @@ pub fn evolve(state: State, event: &Event) -> State {
             start_at: e.start_at,
             end_at: e.end_at,
             details: Details::VideoUrl {
-                title: e.title.clone(),
+                title: e.personal.clone().map(|t| t.title),
             },
             video: Some(e.video),
             status: Status::Booked,
             deliveries: vec![],
             patient_link_generation: 0,
+            erased_at: None,
         }),
         (State::Absent, _) => State::Absent,
         (State::Present(mut a), event) => {
@@ -809,13 +857,18 @@ pub fn evolve(state: State, event: &Event) -> State {
                     if let Some(doctor) = e.doctor_id {
                         a.doctor_id = doctor;
                     }
-                    if let (Some(new_title), Details::VideoUrl { title }) = (&e.title, &mut a.details) {
-                        *title = Some(new_title.clone());
+                    match (&e.personal, &mut a.details) {
+                        (Personal::Known(VideoTitle { title: Some(new) }), Details::VideoUrl { title }) => {
+                            *title = Personal::Known(Some(new.clone()));
+                        }
+                        (Personal::Erased, Details::VideoUrl { title }) => *title = Personal::Erased,
+                        _ => {}
                     }
                 }
                 Event::UrlDeliveryRequested(e) => a.deliveries.push(Delivery {
                     id: e.delivery_id,
-                    destination: e.destination.clone(),
+                    channel: e.channel,
+                    destination: e.personal.clone(),
                     requested_at: e.requested_at,
                     resend: e.resend,
                     outcome: DeliveryOutcome::Pending,
@@ -868,6 +921,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 Event::PatientUrlReissued(e) => a.patient_link_generation = e.generation,
                 // Recorded in the call's own stream, folded by `presence::evolve`.
                 Event::ParticipantJoined(_) | Event::ParticipantLeft(_) => {}
+                Event::PersonalDataErased(e) => a.erase(e.erased_at),
             }
             if let Some(status) = status_after(event) {
                 a.status = status;
@@ -884,6 +938,18 @@ fn set_outcome(a: &mut Appointment, id: DeliveryId, outcome: DeliveryOutcome) {
 }
 
 impl Appointment {
+    /// Forget everything personal: what the events held can no longer be opened either.
+    fn erase(&mut self, at: DateTime<Utc>) {
+        self.erased_at = Some(at);
+        match &mut self.details {
+            Details::InClinic(d) => d.patient = Personal::Erased,
+            Details::VideoUrl { title } => *title = Personal::Erased,
+        }
+        for delivery in &mut self.deliveries {
+            delivery.destination = Personal::Erased;
+        }
+    }
+
     fn delivery_mut(&mut self, id: DeliveryId) -> Option<&mut Delivery> {
         self.deliveries.iter_mut().find(|d| d.id == id)
     }

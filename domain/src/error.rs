@@ -64,6 +64,8 @@ error_codes! {
     CallInProgress => "call_in_progress",
     /// The call has not started.
     CallNotStarted => "call_not_started",
+    /// The appointment's personal data was erased: it takes no change that needs it.
+    AppointmentErased => "appointment_erased",
     /// The video URL is not valid at this time.
     OutsideValidityWindow => "outside_validity_window",
     /// The URL was sent already: resend instead.
@@ -180,6 +182,8 @@ pub enum DomainError {
     CallInProgress,
     #[error("the call has not started")]
     CallNotStarted,
+    #[error("the appointment's personal data was erased: it can no longer be sent, edited or called")]
+    Erased,
     #[error("the video URL is valid only from one hour before the start until the same time the next day")]
     OutsideValidityWindow,
     #[error("the URL was sent already: use resend to send it again")]
@@ -224,6 +228,7 @@ impl DomainError {
             Self::CallEnded => ErrorCode::CallEnded,
             Self::CallInProgress => ErrorCode::CallInProgress,
             Self::CallNotStarted => ErrorCode::CallNotStarted,
+            Self::Erased => ErrorCode::AppointmentErased,
             Self::OutsideValidityWindow => ErrorCode::OutsideValidityWindow,
             Self::AlreadySent => ErrorCode::AlreadySent,
             Self::UnknownDelivery => ErrorCode::UnknownDelivery,
@@ -264,6 +269,7 @@ impl DomainError {
             | Self::CallEnded
             | Self::CallInProgress
             | Self::CallNotStarted
+            | Self::Erased
             | Self::OutsideValidityWindow
             | Self::AlreadySent
             | Self::LastAdmin

@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod error;
 pub mod ids;
 pub mod menu;
+pub mod personal;
 pub mod presence;
 pub mod setup;
 pub mod values;

@@ -71,8 +71,10 @@ impl Db {
                 Box::pin(async move {
                     // WAL lets readers run beside the writer; synchronous=FULL makes every
                     // commit durable before it is acknowledged; the busy timeout queues the
-                    // few writers instead of failing them.
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                    // few writers instead of failing them; secure_delete zeroes what a
+                    // delete or update frees, so erased personal data leaves no trace in
+                    // free pages (SPEC §9).
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")
                         .await?;
                     Ok(())
                 })

@@ -2,7 +2,8 @@
 //! are global positions, woken by the store's commits.
 
 use async_trait::async_trait;
-use enkaku_commands::ports::EventStore;
+use enkaku_commands::ports::{EventStore, Vault};
+use enkaku_commands::sealing;
 use enkaku_projections::FeedError;
 use enkaku_projections::feed::{Cursor, EventFeed, FeedBatch, FeedEvent, FeedReader};
 use std::sync::Arc;
@@ -68,5 +69,50 @@ impl FeedReader for StoreReader {
 
     fn lag(&self) -> u64 {
         (*self.head.borrow() + 1).saturating_sub(self.next)
+    }
+}
+
+/// A feed whose events arrive with their personal data opened (SPEC §9), for the projectors
+/// and reactors that need it: the read models show it, the delivery worker sends to it. The
+/// Kafka relay reads the log without this, so the broker only ever carries it sealed.
+pub struct OpeningFeed {
+    pub feed: Arc<dyn EventFeed>,
+    pub vault: Arc<dyn Vault>,
+}
+
+#[async_trait]
+impl EventFeed for OpeningFeed {
+    fn name(&self) -> String {
+        self.feed.name()
+    }
+
+    async fn open(&self, consumer: &str, from: &Cursor) -> Result<Box<dyn FeedReader>, FeedError> {
+        Ok(Box::new(OpeningReader {
+            reader: self.feed.open(consumer, from).await?,
+            vault: self.vault.clone(),
+        }))
+    }
+}
+
+struct OpeningReader {
+    reader: Box<dyn FeedReader>,
+    vault: Arc<dyn Vault>,
+}
+
+#[async_trait]
+impl FeedReader for OpeningReader {
+    async fn next_batch(&mut self, limit: usize, wait: Duration) -> Result<FeedBatch, FeedError> {
+        let mut batch = self.reader.next_batch(limit, wait).await?;
+        sealing::open(
+            self.vault.as_ref(),
+            batch.events.iter_mut().map(|fed| &mut fed.event),
+        )
+        .await
+        .map_err(|e| FeedError(e.to_string()))?;
+        Ok(batch)
+    }
+
+    fn lag(&self) -> u64 {
+        self.reader.lag()
     }
 }

@@ -1,7 +1,7 @@
 //! Adapters: the SQL event store (SQLite or PostgreSQL), the event feeds (the store's log,
 //! Kafka) and the Kafka publisher, the clinic directory, its demo seed and the conversion of
 //! pre-event set-up tables, staff credentials and password hashing, staff sessions, set-up
-//! links and two-factor sign-in, idempotency records, the delivery channels (the embedded outbox,
+//! links and two-factor sign-in, the data keys that seal personal data, idempotency records, the delivery channels (the embedded outbox,
 //! Twilio, SMTP) and the delivery worker's queue, and start-up configuration.
 
 pub mod bootstrap;
@@ -12,6 +12,7 @@ pub mod db;
 pub mod delivery_queue;
 pub mod demo;
 pub mod directory;
+pub mod erasure;
 pub mod event_store;
 pub mod feed;
 pub mod idempotency;
@@ -20,6 +21,7 @@ pub mod legacy;
 pub mod mail;
 pub mod outbox;
 pub mod passwords;
+pub mod privacy;
 pub mod secrets;
 pub mod sessions;
 pub mod setup_links;
@@ -27,5 +29,6 @@ mod tokens;
 pub mod ttl_cache;
 pub mod twilio;
 pub mod two_factor;
+pub mod vault;
 
 pub use db::{Backend, Db};

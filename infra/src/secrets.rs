@@ -10,23 +10,34 @@ use std::path::Path;
 const FILE: &str = "link-secret.key";
 
 pub fn link_key(from_env: Option<&str>, data_dir: &Path) -> anyhow::Result<SecretSlice<u8>> {
+    let key = key_from_env_or_file("ENKAKU_LINK_SECRET", from_env, &data_dir.join(FILE), data_dir)?;
+    Ok(key.into())
+}
+
+/// A key of at least 32 bytes: from the environment variable `name` (hex) when it is set,
+/// else from the hex file `path` in `data_dir`, which is created (32 random bytes, `0600`) the
+/// first time.
+pub(crate) fn key_from_env_or_file(
+    name: &str,
+    from_env: Option<&str>,
+    path: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<Vec<u8>> {
     if let Some(hex_key) = from_env {
-        let key =
-            hex::decode(hex_key.trim()).map_err(|_| anyhow::anyhow!("ENKAKU_LINK_SECRET must be hex"))?;
-        anyhow::ensure!(key.len() >= 32, "ENKAKU_LINK_SECRET must hold at least 32 bytes");
-        return Ok(key.into());
+        let key = hex::decode(hex_key.trim()).map_err(|_| anyhow::anyhow!("{name} must be hex"))?;
+        anyhow::ensure!(key.len() >= 32, "{name} must hold at least 32 bytes");
+        return Ok(key);
     }
-    let path = data_dir.join(FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
+    if let Ok(text) = std::fs::read_to_string(path) {
         let key = hex::decode(text.trim()).map_err(|_| anyhow::anyhow!("{} is not hex", path.display()))?;
         anyhow::ensure!(key.len() >= 32, "{} holds fewer than 32 bytes", path.display());
-        return Ok(key.into());
+        return Ok(key);
     }
     let mut key = vec![0u8; 32];
     rand::rng().fill_bytes(&mut key);
     data_dir::prepare(data_dir)?;
-    data_dir::write_private(&path, &hex::encode(&key))?;
-    Ok(key.into())
+    data_dir::write_private(path, &hex::encode(&key))?;
+    Ok(key)
 }
 
 /// A key for another purpose, derived from the link key: HMAC-SHA256(link key, `purpose`).

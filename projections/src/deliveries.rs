@@ -3,6 +3,7 @@
 //! failed (with the provider's code) or unknown.
 
 use crate::runner::Projector;
+use crate::schedule::forget_personal;
 use async_trait::async_trait;
 use enkaku_domain::appointment::{DeliveryStatus, Event};
 use enkaku_domain::envelope::RecordedEvent;
@@ -35,7 +36,8 @@ impl Projector for DeliveriesProjector {
             clinic_id       TEXT    NOT NULL,
             appointment_id  TEXT    NOT NULL,
             channel         TEXT    NOT NULL,
-            destination     TEXT    NOT NULL,
+            -- NULL once the appointment's personal data was erased.
+            destination     TEXT,
             resend          INTEGER NOT NULL,
             requested_at_ms BIGINT  NOT NULL,
             status          TEXT    NOT NULL,
@@ -62,6 +64,7 @@ impl Projector for DeliveriesProjector {
                 | Event::UrlDeliveryFailed(_)
                 | Event::UrlDeliveryOutcomeUnknown(_)
                 | Event::UrlDeliveryReported(_)
+                | Event::PersonalDataErased(_)
         )
     }
 
@@ -86,8 +89,8 @@ impl Projector for DeliveriesProjector {
                     .bind(e.delivery_id.to_string())
                     .bind(recorded.metadata.clinic_id.to_string())
                     .bind(appointment_id.to_string())
-                    .bind(e.destination.channel().as_str())
-                    .bind(e.destination.address())
+                    .bind(e.channel.as_str())
+                    .bind(e.personal.known().map(|d| d.address().to_owned()))
                     .bind(i32::from(e.resend))
                     .bind(e.requested_at.timestamp_millis())
                     .bind(DeliveryStatus::Pending.as_str())
@@ -151,6 +154,11 @@ impl Projector for DeliveriesProjector {
                             failure_reason: e.status.failure_reason(),
                         },
                     )
+                }
+                Event::PersonalDataErased(_) => {
+                    let id = appointment_id.to_string();
+                    forget_personal(tx, "delivery_log", &["destination"], &id, version).await?;
+                    continue;
                 }
                 _ => continue,
             };

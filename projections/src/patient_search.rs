@@ -10,7 +10,7 @@
 
 use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
-use crate::schedule::{row_key, update_status};
+use crate::schedule::{edited_title, forget_personal, row_key, update_status};
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Kind, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
@@ -127,6 +127,15 @@ impl Creations {
     }
 }
 
+/// The appointment is no longer found by any of its words.
+async fn forget_terms(tx: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM patient_search_terms WHERE appointment_id = $1")
+        .bind(id)
+        .execute(tx)
+        .await
+        .map(|_| ())
+}
+
 #[async_trait]
 impl Projector for PatientSearchProjector {
     fn name(&self) -> &'static str {
@@ -143,7 +152,8 @@ impl Projector for PatientSearchProjector {
             end_at_ms      BIGINT  NOT NULL,
             status         TEXT    NOT NULL,
             video          INTEGER NOT NULL,
-            display_name   TEXT    NOT NULL,
+            -- NULL (with chart_number, and no terms) once the personal data was erased.
+            display_name   TEXT,
             chart_number   TEXT,
             menu_name      TEXT,
             mode           TEXT,
@@ -165,7 +175,10 @@ impl Projector for PatientSearchProjector {
     fn shows(&self, event: &Event) -> bool {
         matches!(
             event,
-            Event::AppointmentBooked(_) | Event::VideoUrlCreated(_) | Event::VideoCallEdited(_)
+            Event::AppointmentBooked(_)
+                | Event::VideoUrlCreated(_)
+                | Event::VideoCallEdited(_)
+                | Event::PersonalDataErased(_)
         ) || status_after(event).is_some()
     }
 
@@ -182,7 +195,8 @@ impl Projector for PatientSearchProjector {
             let clinic = recorded.metadata.clinic_id.to_string();
             match event {
                 Event::AppointmentBooked(e) => {
-                    let chart_number = e.chart_number.as_ref().map(|c| c.as_str());
+                    let patient = e.personal.known();
+                    let chart_number = patient.and_then(|p| p.chart_number.as_ref()).map(|c| c.as_str());
                     creations.rows.push(vec![
                         Value::Text(id.clone()),
                         Value::Text(clinic.clone()),
@@ -192,16 +206,21 @@ impl Projector for PatientSearchProjector {
                         Value::Int(e.end_at.timestamp_millis()),
                         Value::Text(Status::Booked.as_str().into()),
                         Value::Int(i64::from(e.video.is_some())),
-                        Value::Text(e.patient_name.to_string()),
+                        Value::MaybeText(patient.map(|p| p.patient_name.to_string())),
                         Value::MaybeText(chart_number.map(str::to_owned)),
                         Value::MaybeText(Some(e.menu.name.clone())),
                         Value::MaybeText(Some(e.mode.as_str().into())),
                         Value::Int(version),
                     ]);
-                    creations.find_by(&clinic, &id, version, e.patient_name.as_str(), chart_number);
+                    if let Some(patient) = patient {
+                        creations.find_by(&clinic, &id, version, patient.patient_name.as_str(), chart_number);
+                    }
                 }
                 Event::VideoUrlCreated(e) => {
-                    let title = e.title.as_ref().map_or("", |t| t.as_str());
+                    let title = e
+                        .personal
+                        .known()
+                        .map(|t| t.title.as_ref().map_or("", |t| t.as_str()));
                     creations.rows.push(vec![
                         Value::Text(id.clone()),
                         Value::Text(clinic.clone()),
@@ -211,13 +230,15 @@ impl Projector for PatientSearchProjector {
                         Value::Int(e.end_at.timestamp_millis()),
                         Value::Text(Status::Booked.as_str().into()),
                         Value::Int(1),
-                        Value::Text(title.to_owned()),
+                        Value::MaybeText(title.map(str::to_owned)),
                         Value::MaybeText(None),
                         Value::MaybeText(None),
                         Value::MaybeText(None),
                         Value::Int(version),
                     ]);
-                    creations.find_by(&clinic, &id, version, title, None);
+                    if let Some(title) = title {
+                        creations.find_by(&clinic, &id, version, title, None);
+                    }
                 }
                 Event::VideoCallEdited(e) => {
                     creations.flush(tx).await?;
@@ -228,19 +249,28 @@ impl Projector for PatientSearchProjector {
                     )
                     .bind(&id)
                     .bind(e.doctor_id.map(|d| d.to_string()))
-                    .bind(e.title.as_ref().map(|t| t.to_string()))
+                    .bind(edited_title(e))
                     .bind(version)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
                     // A new title replaces every term: a video URL has no chart number.
-                    if let (1, Some(title)) = (edited, &e.title) {
-                        sqlx::query("DELETE FROM patient_search_terms WHERE appointment_id = $1")
-                            .bind(&id)
-                            .execute(&mut *tx)
-                            .await?;
-                        creations.find_by(&clinic, &id, version, title.as_str(), None);
+                    if let (1, Some(title)) = (edited, edited_title(e)) {
+                        forget_terms(tx, &id).await?;
+                        creations.find_by(&clinic, &id, version, &title, None);
                     }
+                }
+                Event::PersonalDataErased(_) => {
+                    creations.flush(tx).await?;
+                    forget_personal(
+                        tx,
+                        "patient_search",
+                        &["display_name", "chart_number"],
+                        &id,
+                        version,
+                    )
+                    .await?;
+                    forget_terms(tx, &id).await?;
                 }
                 _ => {
                     if let Some(status) = status_after(event) {

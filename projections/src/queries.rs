@@ -70,8 +70,11 @@ pub struct ListEntry {
     pub end_at: DateTime<Utc>,
     pub status: Status,
     pub video: bool,
-    /// The patient's name, or the title of a video URL.
-    pub display_name: String,
+    /// The patient's name, or the title of a video URL; `None` once erased.
+    pub display_name: Option<String>,
+    /// The appointment's personal data was erased (SPEC §9): its name and chart number are
+    /// gone for good.
+    pub erased: bool,
     /// The reception list and search results.
     pub chart_number: Option<String>,
     /// In-clinic bookings in the reception list and search results.
@@ -94,7 +97,7 @@ struct EntryRow {
     end_at_ms: i64,
     status: String,
     video: i32,
-    display_name: String,
+    display_name: Option<String>,
     chart_number: Option<String>,
     menu_name: Option<String>,
     mode: Option<String>,
@@ -112,6 +115,7 @@ impl EntryRow {
             end_at: time(self.end_at_ms)?,
             status: named(&self.status)?,
             video: self.video != 0,
+            erased: self.display_name.is_none(),
             display_name: self.display_name,
             chart_number: self.chart_number,
             menu_name: self.menu_name,
@@ -296,7 +300,9 @@ pub struct DeliveryLogEntry {
     pub delivery_id: DeliveryId,
     pub appointment_id: AppointmentId,
     pub channel: Channel,
-    pub destination: String,
+    /// The phone number or address; `None` once the appointment's personal data was erased.
+    pub destination: Option<String>,
+    pub erased: bool,
     pub resend: bool,
     pub requested_at: DateTime<Utc>,
     pub status: DeliveryStatus,
@@ -314,7 +320,7 @@ struct DeliveryLogRow {
     delivery_id: String,
     appointment_id: String,
     channel: String,
-    destination: String,
+    destination: Option<String>,
     resend: i32,
     requested_at_ms: i64,
     status: String,
@@ -356,6 +362,7 @@ pub async fn delivery_log(
                 ),
                 appointment_id: appointment_id(&r.appointment_id)?,
                 channel: named(&r.channel)?,
+                erased: r.destination.is_none(),
                 destination: r.destination,
                 resend: r.resend != 0,
                 requested_at: time(r.requested_at_ms)?,

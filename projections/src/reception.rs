@@ -3,7 +3,7 @@
 
 use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
-use crate::schedule::{row_key, update_status};
+use crate::schedule::{forget_personal, row_key, update_status};
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
@@ -26,7 +26,8 @@ impl Projector for ReceptionProjector {
             end_at_ms      BIGINT  NOT NULL,
             status         TEXT    NOT NULL,
             video          INTEGER NOT NULL,
-            patient_name   TEXT    NOT NULL,
+            -- NULL (with chart_number) once the personal data was erased.
+            patient_name   TEXT,
             chart_number   TEXT,
             menu_name      TEXT    NOT NULL,
             mode           TEXT    NOT NULL,
@@ -42,7 +43,8 @@ impl Projector for ReceptionProjector {
     /// Every status change, though only in-clinic bookings have rows here: the event alone
     /// does not say which kind its appointment is.
     fn shows(&self, event: &Event) -> bool {
-        matches!(event, Event::AppointmentBooked(_)) || status_after(event).is_some()
+        matches!(event, Event::AppointmentBooked(_) | Event::PersonalDataErased(_))
+            || status_after(event).is_some()
     }
 
     async fn apply(
@@ -62,6 +64,7 @@ impl Projector for ReceptionProjector {
                 continue;
             };
             if let Event::AppointmentBooked(e) = event {
+                let patient = e.personal.known();
                 inserts.push(vec![
                     Value::Text(id),
                     Value::Text(e.clinic_id.to_string()),
@@ -70,12 +73,26 @@ impl Projector for ReceptionProjector {
                     Value::Int(e.end_at.timestamp_millis()),
                     Value::Text(Status::Booked.as_str().into()),
                     Value::Int(i64::from(e.video.is_some())),
-                    Value::Text(e.patient_name.to_string()),
-                    Value::MaybeText(e.chart_number.as_ref().map(|c| c.to_string())),
+                    Value::MaybeText(patient.map(|p| p.patient_name.to_string())),
+                    Value::MaybeText(
+                        patient
+                            .and_then(|p| p.chart_number.as_ref())
+                            .map(|c| c.to_string()),
+                    ),
                     Value::Text(e.menu.name.clone()),
                     Value::Text(e.mode.as_str().into()),
                     Value::Int(version),
                 ]);
+            } else if let Event::PersonalDataErased(_) = event {
+                inserts.flush(tx).await?;
+                forget_personal(
+                    tx,
+                    "reception_entries",
+                    &["patient_name", "chart_number"],
+                    &id,
+                    version,
+                )
+                .await?;
             } else if let Some(status) = status_after(event) {
                 inserts.flush(tx).await?;
                 update_status(tx, "reception_entries", &id, status, version).await?;

@@ -26,7 +26,8 @@ impl Projector for ScheduleProjector {
             end_at_ms      BIGINT  NOT NULL,
             status         TEXT    NOT NULL,
             video          INTEGER NOT NULL,
-            display_name   TEXT    NOT NULL,
+            -- NULL once the appointment's personal data was erased.
+            display_name   TEXT,
             version        BIGINT  NOT NULL
         );
         CREATE INDEX IF NOT EXISTS schedule_by_doctor_and_time ON schedule_entries (clinic_id, doctor_id, start_at_ms);"
@@ -39,7 +40,10 @@ impl Projector for ScheduleProjector {
     fn shows(&self, event: &Event) -> bool {
         matches!(
             event,
-            Event::AppointmentBooked(_) | Event::VideoUrlCreated(_) | Event::VideoCallEdited(_)
+            Event::AppointmentBooked(_)
+                | Event::VideoUrlCreated(_)
+                | Event::VideoCallEdited(_)
+                | Event::PersonalDataErased(_)
         ) || status_after(event).is_some()
     }
 
@@ -66,7 +70,7 @@ impl Projector for ScheduleProjector {
                     e.start_at,
                     e.end_at,
                     e.video.is_some(),
-                    e.patient_name.to_string(),
+                    e.personal.known().map(|p| p.patient_name.to_string()),
                 )),
                 Event::VideoUrlCreated(e) => Some((
                     e.clinic_id,
@@ -75,7 +79,9 @@ impl Projector for ScheduleProjector {
                     e.start_at,
                     e.end_at,
                     true,
-                    e.title.as_ref().map(|t| t.to_string()).unwrap_or_default(),
+                    e.personal
+                        .known()
+                        .map(|t| t.title.as_ref().map(|t| t.to_string()).unwrap_or_default()),
                 )),
                 _ => None,
             };
@@ -89,7 +95,7 @@ impl Projector for ScheduleProjector {
                     Value::Int(end.timestamp_millis()),
                     Value::Text(Status::Booked.as_str().into()),
                     Value::Int(i64::from(video)),
-                    Value::Text(name),
+                    Value::MaybeText(name),
                     Value::Int(version),
                 ]);
             } else if let Event::VideoCallEdited(e) = event {
@@ -101,10 +107,13 @@ impl Projector for ScheduleProjector {
                 )
                 .bind(&id)
                 .bind(e.doctor_id.map(|d| d.to_string()))
-                .bind(e.title.as_ref().map(|t| t.to_string()))
+                .bind(edited_title(e))
                 .bind(version)
                 .execute(&mut *tx)
                 .await?;
+            } else if let Event::PersonalDataErased(_) = event {
+                inserts.flush(tx).await?;
+                forget_personal(tx, "schedule_entries", &["display_name"], &id, version).await?;
             } else if let Some(status) = status_after(event) {
                 inserts.flush(tx).await?;
                 update_status(tx, "schedule_entries", &id, status, version).await?;
@@ -119,6 +128,35 @@ impl Projector for ScheduleProjector {
 pub(crate) fn row_key(recorded: &RecordedEvent) -> Option<(String, i64)> {
     let id = AppointmentId::from_stream_id(&recorded.stream_id)?;
     Some((id.to_string(), recorded.version as i64))
+}
+
+/// The title a video-URL edit gave, if it gave one (and it can still be read).
+pub(crate) fn edited_title(e: &enkaku_domain::appointment::VideoCallEdited) -> Option<String> {
+    e.personal
+        .known()
+        .and_then(|t| t.title.as_ref())
+        .map(|t| t.to_string())
+}
+
+/// Empty the personal `columns` of every row of the appointment `id` (SPEC §9), once: the
+/// version guard makes a repeated erasure a no-op.
+pub(crate) async fn forget_personal(
+    tx: &mut AnyConnection,
+    table: &'static str,
+    columns: &[&str],
+    id: &str,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    let emptied: Vec<String> = columns.iter().map(|c| format!("{c} = NULL")).collect();
+    sqlx::query(&format!(
+        "UPDATE {table} SET {}, version = $2 WHERE appointment_id = $1 AND version < $2",
+        emptied.join(", ")
+    ))
+    .bind(id)
+    .bind(version)
+    .execute(tx)
+    .await
+    .map(|_| ())
 }
 
 /// Move a row's status, once: the version guard makes a repeated event a no-op.

@@ -108,6 +108,8 @@ impl TestStore {
             database_url: self.database_url.clone(),
             public_url: None,
             link_secret: None,
+            master_key: None,
+            seal_personal_data: true,
             seed_demo: true,
             trust_forwarded: false,
             kafka: None,

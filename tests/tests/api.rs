@@ -819,7 +819,7 @@ async fn r18_r20_a_call_starts_inside_the_window_and_ends_for_both_sides() {
     assert_eq!(first["metadata"]["actor"], yamada.staff_id);
     assert_eq!(first["metadata"]["clinic_id"], yamada.clinic_id);
     assert_eq!(first["stream_id"], format!("appointment-{appointment}"));
-    assert_eq!(first["schema_version"], 1);
+    assert_eq!(first["schema_version"], 2);
     assert!(first["position"].as_u64().unwrap() >= 1 && first["event_id"].is_string());
     assert!(first["metadata"]["correlation_id"].is_string() && first["metadata"]["causation_id"].is_string());
 }

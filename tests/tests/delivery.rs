@@ -19,8 +19,9 @@ use enkaku_domain::values::{Destination, EmailAddress, Provider};
 use enkaku_infra::delivery_queue::SqlDeliveryQueue;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::event_store::SqlEventStore;
-use enkaku_infra::feed::StoreFeed;
+use enkaku_infra::feed::{OpeningFeed, StoreFeed};
 use enkaku_infra::outbox::Outbox;
+use enkaku_infra::vault::{MasterKey, SqlVault};
 use enkaku_infra::{Db, demo};
 use enkaku_projections::ReactorRunner;
 use enkaku_tests::{Backend, TestStore};
@@ -142,11 +143,16 @@ async fn setup(backend: Backend, like_the_outbox: bool, nodes: usize) -> Setup {
     enkaku_tests::seed_demo(&db, events.clone()).await;
     let directory = Arc::new(SqlDirectory::new(db.clone()));
     let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let vault = Arc::new(SqlVault::new(
+        db.clone(),
+        MasterKey::from_bytes(&[1; 32]).unwrap(),
+    ));
     let service = Arc::new(AppointmentService::new(
         events.clone(),
         directory.clone(),
         clock.clone(),
         Arc::new(UuidV7),
+        vault.clone(),
     ));
     let channel = Arc::new(ScriptedChannel {
         script: Mutex::default(),
@@ -168,7 +174,10 @@ async fn setup(backend: Backend, like_the_outbox: bool, nodes: usize) -> Setup {
     };
     let noter = ReactorRunner::new(
         Arc::new(db.clone()),
-        Arc::new(StoreFeed(events)),
+        Arc::new(OpeningFeed {
+            feed: Arc::new(StoreFeed(events)),
+            vault,
+        }),
         Arc::new(Delivery {
             worker: Arc::new(worker()),
             wake: Arc::new(Notify::new()),

@@ -3,7 +3,9 @@
 //! answers carry their version through `crate::versioning`.
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{AnyStaff, ApiJson, ApiPath, AppointmentPath, Doctor, Staff, UncheckedAppointmentPath};
+use crate::extract::{
+    Admin, AnyStaff, ApiJson, ApiPath, AppointmentPath, Doctor, Staff, UncheckedAppointmentPath,
+};
 use crate::idempotency::{create_once, to_completion};
 use crate::state::AppState;
 use crate::versioning::respond;
@@ -15,7 +17,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use enkaku_commands::{NewBooking, NewVideoUrl};
 use enkaku_domain::DomainError;
 use enkaku_domain::ErrorCode;
-use enkaku_domain::appointment::EditVideoUrl;
+use enkaku_domain::appointment::{EditVideoUrl, ErasureReason};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::{MenuId, StaffId};
 use enkaku_domain::menu::{ConsultationMode, VisitType};
@@ -38,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_call))
         .routes(routes!(end_call))
         .routes(routes!(reissue_patient_url))
+        .routes(routes!(erase))
         .routes(routes!(events))
         .routes(routes!(presence))
         .routes(routes!(call_link))
@@ -334,6 +337,28 @@ async fn cancel(
     AppointmentPath(id): AppointmentPath,
 ) -> Result<Response, ApiError> {
     let at = state.service.cancel(&staff.context(&headers)?, id).await?;
+    respond(&state, StatusCode::OK, &at).await
+}
+
+/// PersonalDataErased (SPEC §9), administrators only: the appointment's personal data (name,
+/// chart number, memo, title, where the URL went) is erased for good — its data key is
+/// destroyed, the read models, the outbox and saved answers forget it — while its history
+/// stays. Not during a call (409 `call_in_progress`); erasing again changes nothing.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/erase", tag = "appointments",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = AppointmentView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn erase(
+    State(state): State<AppState>,
+    Admin(staff): Admin,
+    headers: HeaderMap,
+    // Extracted before If-Match is read: a malformed id is not found, whatever If-Match says.
+    AppointmentPath(id): AppointmentPath,
+) -> Result<Response, ApiError> {
+    let at = state
+        .service
+        .erase(&staff.context(&headers)?, id, ErasureReason::Requested)
+        .await?;
+    state.erased(id).await?;
     respond(&state, StatusCode::OK, &at).await
 }
 

@@ -130,8 +130,10 @@ pub struct EntryView {
     pub status: Status,
     /// Shows the video mark (R9, R17).
     pub video: bool,
-    /// Patient name, or the title of a video URL.
-    pub display_name: String,
+    /// Patient name, or the title of a video URL; null once erased.
+    pub display_name: Option<String>,
+    /// The appointment's personal data was erased for good (SPEC §9).
+    pub erased: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chart_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,6 +163,7 @@ impl EntryView {
             status: e.status,
             video: e.video,
             display_name: e.display_name,
+            erased: e.erased,
             chart_number: e.chart_number,
             menu_name: e.menu_name,
             mode: e.mode,

@@ -27,7 +27,9 @@ pub struct OutboxMessageView {
     pub appointment_id: String,
     #[schema(schema_with = crate::openapi::channel)]
     pub channel: Channel,
-    pub destination: String,
+    /// Null once the appointment's personal data was erased.
+    pub destination: Option<String>,
+    pub erased: bool,
     pub resend: bool,
     pub requested_at: DateTime<FixedOffset>,
     /// As an appointment's `delivery.status`: `kept` means the outbox kept it, nothing was
@@ -69,6 +71,7 @@ async fn outbox(State(state): State<AppState>, staff: Staff) -> Result<Json<Outb
             appointment_id: d.appointment_id.to_string(),
             channel: d.channel,
             destination: d.destination,
+            erased: d.erased,
             resend: d.resend,
             requested_at: local(d.requested_at, tz),
             status: d.status,

@@ -116,11 +116,23 @@ export function patientArrival(since, status, timeZone) {
   return `患者さんが入室しました（${time(since, timeZone)}〜）`;
 }
 
+/** What shows in place of personal data an administrator erased (SPEC §9). */
+export const ERASED = '（削除済み）';
+
+/**
+ * A list entry's name: the patient's, or a video URL's title; 「（削除済み）」 once erased.
+ */
+export function entryName(entry) {
+  if (entry.erased) return ERASED;
+  return entry.display_name || (entry.kind === 'video_url' ? '（タイトルなし）' : '');
+}
+
 /**
  * A destination as people write it: a Japanese mobile number `+819012345678` as
  * `090-1234-5678` (the API keeps E.164); anything else as it is.
  */
 export function destinationForPeople(channel, destination) {
+  if (destination === null) return ERASED;
   const mobile = channel === 'sms' && /^\+81([789]0)(\d{4})(\d{4})$/.exec(destination);
   return mobile ? `0${mobile[1]}-${mobile[2]}-${mobile[3]}` : destination;
 }

@@ -50,6 +50,7 @@ const BY_CODE = {
   appointment_cancelled: 'この予約はキャンセルされています。',
   call_ended: 'このビデオ通話は終了しています。',
   call_in_progress: 'ビデオ通話中です。',
+  appointment_erased: 'この予約の個人情報は削除済みのため、この操作はできません。',
   call_not_started: 'ビデオ通話はまだ開始されていません。',
   outside_validity_window: 'ビデオ通話URLの有効期間外です（開始1時間前から翌日同時刻まで）。',
   already_sent: 'URLは送信済みです。「URL再送」から送信してください。',

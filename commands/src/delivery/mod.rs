@@ -157,7 +157,10 @@ impl DeliveryWorker {
             return Ok(None);
         };
         let destination = &appointment.delivery(job.delivery_id)?.destination;
-        if self.sender.repeat_is_harmless(destination) {
+        if destination
+            .known()
+            .is_some_and(|d| self.sender.repeat_is_harmless(d))
+        {
             self.queue
                 .retry_at(
                     job.delivery_id,
@@ -228,6 +231,14 @@ impl DeliveryWorker {
                 at: now,
                 code: "enkaku:appointment_closed".into(),
                 reason: "the appointment was closed before the message went out".into(),
+            };
+            return self.record(&job, report).await;
+        }
+        if appointment.is_erased() {
+            let report = DeliveryReport::Failed {
+                at: now,
+                code: "enkaku:appointment_erased".into(),
+                reason: "the appointment's personal data was erased before the message went out".into(),
             };
             return self.record(&job, report).await;
         }
@@ -351,7 +362,8 @@ impl DeliveryWorker {
             window,
             url: &url,
         };
-        let content = match delivery.destination.channel() {
+        let destination = delivery.destination.known().cloned().ok_or(DomainError::Erased)?;
+        let content = match delivery.channel {
             Channel::Sms => invitation.sms(),
             Channel::Email => invitation.email(),
         };
@@ -359,7 +371,7 @@ impl DeliveryWorker {
             delivery_id: job.delivery_id,
             appointment_id: job.appointment_id,
             clinic_id: appointment.clinic_id,
-            destination: delivery.destination.clone(),
+            destination,
             clinic_name: clinic.name.clone(),
             content,
         })

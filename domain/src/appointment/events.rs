@@ -7,8 +7,9 @@ pub use crate::envelope::DecodeError;
 use crate::envelope::{StoredEvent, decode_tagged, tagged_data};
 use crate::ids::{AppointmentId, ClinicId, DeliveryId, StaffId};
 use crate::menu::{ConsultationMode, VisitType};
+use crate::personal::{PERSONAL_MEMBER, Personal};
 use crate::presence::{CallRole, LeaveReason};
-use crate::values::{ChartNumber, Destination, Memo, PatientName, Provider, Title, ValidityWindow};
+use crate::values::{Channel, ChartNumber, Destination, Memo, PatientName, Provider, Title, ValidityWindow};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -21,16 +22,23 @@ pub struct AppointmentBooked {
     pub doctor_id: StaffId,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
-    pub patient_name: PatientName,
-    pub chart_number: Option<ChartNumber>,
     pub menu: BookedMenu,
     pub visit_type: VisitType,
     pub mode: ConsultationMode,
-    pub memo: Option<Memo>,
     /// R5: the menu's booking fee, not charged because the booking was made in the clinic.
     pub waived_booking_fee_yen: u32,
     /// R6, R13: present only for online consultations.
     pub video: Option<ValidityWindow>,
+    /// Who the patient is (sealed in the log since v3).
+    pub personal: Personal<BookedPatient>,
+}
+
+/// The personal part of a booking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BookedPatient {
+    pub patient_name: PatientName,
+    pub chart_number: Option<ChartNumber>,
+    pub memo: Option<Memo>,
 }
 
 /// A video URL without a booking was created (R8).
@@ -40,15 +48,23 @@ pub struct VideoUrlCreated {
     pub doctor_id: StaffId,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
-    pub title: Option<Title>,
     pub video: ValidityWindow,
+    /// The title staff gave it, often the patient's name (sealed in the log since v2).
+    pub personal: Personal<VideoTitle>,
+}
+
+/// The personal part of a video URL: its title, which staff often make the patient's name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VideoTitle {
+    pub title: Option<Title>,
 }
 
 /// Title or doctor of a video-URL appointment changed (R10); absent fields did not change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VideoCallEdited {
-    pub title: Option<Title>,
     pub doctor_id: Option<StaffId>,
+    /// The new title, or `title: null` when it did not change (sealed in the log since v2).
+    pub personal: Personal<VideoTitle>,
 }
 
 /// Staff asked to send the patient URL (R14) or to send it again (R15). The URL itself is
@@ -56,10 +72,12 @@ pub struct VideoCallEdited {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UrlDeliveryRequested {
     pub delivery_id: DeliveryId,
-    #[serde(flatten)]
-    pub destination: Destination,
+    /// How it goes; the address itself is personal.
+    pub channel: Channel,
     pub resend: bool,
     pub requested_at: DateTime<Utc>,
+    /// The channel and the address, `{channel, destination}` (sealed in the log since v2).
+    pub personal: Personal<Destination>,
 }
 
 /// The channel took the message: the provider has it, or, where no provider is configured
@@ -174,6 +192,25 @@ pub struct PatientUrlReissued {
     pub reissued_at: DateTime<Utc>,
 }
 
+/// The appointment's personal data was erased (docs/privacy.md): its data key is destroyed, so the
+/// `personal` member of each of its events can no longer be opened, anywhere. The event itself
+/// holds nothing personal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PersonalDataErased {
+    pub erased_at: DateTime<Utc>,
+    pub reason: ErasureReason,
+}
+
+/// Why personal data was erased.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// An administrator erased it (the patient asked, or the clinic's policy).
+    Requested,
+    /// The retention period after the appointment ran out (`--pii-retention-days`).
+    Retention,
+}
+
 /// A participant's page joined the call's media (R18, R19): the clinic's call screen or the
 /// patient's page. Recorded in the call's own stream (`call-<appointment id>`), never in the
 /// appointment's, so that a flapping network cannot change the appointment's version.
@@ -209,6 +246,7 @@ pub enum Event {
     PatientUrlReissued(PatientUrlReissued),
     ParticipantJoined(ParticipantJoined),
     ParticipantLeft(ParticipantLeft),
+    PersonalDataErased(PersonalDataErased),
 }
 
 impl Event {
@@ -228,7 +266,13 @@ impl Event {
             Self::PatientUrlReissued(_) => "PatientUrlReissued",
             Self::ParticipantJoined(_) => "ParticipantJoined",
             Self::ParticipantLeft(_) => "ParticipantLeft",
+            Self::PersonalDataErased(_) => "PersonalDataErased",
         }
+    }
+
+    /// Whether events of `event_type` erase their appointment's personal data.
+    pub fn erases(event_type: &str) -> bool {
+        event_type == "PersonalDataErased"
     }
 
     /// The schema version written today for this event's type.
@@ -275,7 +319,12 @@ impl StoredEvent for Event {
 /// The schema version written today for events of `event_type`.
 pub fn current_schema_version(event_type: &str) -> u32 {
     match event_type {
-        "AppointmentBooked" | "UrlDelivered" | "UrlDeliveryFailed" => 2,
+        "AppointmentBooked" => 3,
+        "VideoUrlCreated"
+        | "VideoCallEdited"
+        | "UrlDeliveryRequested"
+        | "UrlDelivered"
+        | "UrlDeliveryFailed" => 2,
         _ => 1,
     }
 }
@@ -285,6 +334,15 @@ fn upcast(event_type: &str, mut schema_version: u32, mut data: Value) -> Value {
     while schema_version < current_schema_version(event_type) {
         data = match (event_type, schema_version) {
             ("AppointmentBooked", 1) => booked_v1_to_v2(data),
+            ("AppointmentBooked", 2) => into_personal(data, &["patient_name", "chart_number", "memo"]),
+            ("VideoUrlCreated" | "VideoCallEdited", 1) => into_personal(data, &["title"]),
+            ("UrlDeliveryRequested", 1) => {
+                let channel = data.get("channel").cloned().unwrap_or(Value::Null);
+                with_defaults(
+                    into_personal(data, &["channel", "destination"]),
+                    [("channel", channel)],
+                )
+            }
             ("UrlDelivered", 1) => with_defaults(
                 data,
                 [
@@ -307,6 +365,19 @@ fn with_defaults<const N: usize>(mut data: Value, defaults: [(&str, Value); N]) 
         for (field, value) in defaults {
             map.entry(field).or_insert(value);
         }
+    }
+    data
+}
+
+/// Before personal data was sealed (SPEC §9), events kept it among their other fields; since,
+/// it is the one member `personal`, so that it can be sealed and erased as a whole.
+fn into_personal(mut data: Value, fields: &[&str]) -> Value {
+    if let Value::Object(map) = &mut data {
+        let personal = fields
+            .iter()
+            .map(|field| (field.to_string(), map.remove(*field).unwrap_or(Value::Null)))
+            .collect();
+        map.insert(PERSONAL_MEMBER.into(), Value::Object(personal));
     }
     data
 }

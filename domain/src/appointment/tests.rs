@@ -148,9 +148,10 @@ fn r3_booking_records_every_field_staff_entered() {
     let Details::InClinic(d) = &a.details else {
         panic!()
     };
-    assert_eq!(d.patient_name.as_str(), "山田 花子");
-    assert_eq!(d.chart_number.as_ref().unwrap().as_str(), "A-0001");
-    assert_eq!(d.memo.as_ref().unwrap().as_str(), "初診");
+    let patient = d.patient.known().unwrap();
+    assert_eq!(patient.patient_name.as_str(), "山田 花子");
+    assert_eq!(patient.chart_number.as_ref().unwrap().as_str(), "A-0001");
+    assert_eq!(patient.memo.as_ref().unwrap().as_str(), "初診");
     assert_eq!(a.doctor_id, doctor());
     assert_eq!(a.status, Status::Booked);
     assert_eq!(a.kind(), Kind::InClinic);
@@ -258,7 +259,7 @@ fn given_nothing_when_a_booking_outside_hours_breaks_another_rule_then_that_rule
 fn r8_video_url_has_a_window_and_a_title() {
     let a = then_state(&created_video_url(), &[]);
     assert_eq!(a.kind(), Kind::VideoUrl);
-    assert_eq!(a.display_name(), "さくら苑");
+    assert_eq!(a.display_name(), Some("さくら苑"));
     assert_eq!(a.video, Some(ValidityWindow::for_start(start())));
     assert_eq!(a.end_at - a.start_at, Duration::minutes(VIDEO_URL_DURATION_MIN));
 }
@@ -348,7 +349,7 @@ fn r10_title_and_doctor_can_be_edited() {
     };
     let events = when(&history, Command::EditVideoUrl(edit)).unwrap();
     let a = then_state(&history, &events);
-    assert_eq!(a.display_name(), "ひまわり荘");
+    assert_eq!(a.display_name(), Some("ひまわり荘"));
     assert_eq!(a.doctor_id, other_doctor());
 }
 
@@ -554,7 +555,8 @@ fn r14_first_send_is_recorded_and_a_second_send_must_be_a_resend() {
     ]);
     let a = then_state(&history, &[]);
     let d = a.latest_delivery().unwrap();
-    assert_eq!(d.destination.address(), "+819012345678");
+    assert_eq!(d.channel, Channel::Sms);
+    assert_eq!(d.destination.known().unwrap().address(), "+819012345678");
     assert_eq!(d.outcome, DeliveryOutcome::Pending);
     assert!(!d.resend);
     assert_eq!(
@@ -595,7 +597,7 @@ fn r15_resend_overwrites_what_is_shown_and_keeps_every_attempt() {
     let a = then_state(&history, &[]);
     assert_eq!(a.deliveries.len(), 2);
     let shown = a.latest_delivery().unwrap();
-    assert_eq!(shown.destination.address(), "hanako@example.jp");
+    assert_eq!(shown.destination.known().unwrap().address(), "hanako@example.jp");
     assert_eq!(shown.outcome, DeliveryOutcome::HandedOver);
     assert_eq!(shown.handed_over.as_ref().unwrap().at, at(-299));
     assert!(shown.resend);
@@ -1025,6 +1027,7 @@ fn every_event_round_trips_through_its_envelope_data() {
     history.extend(given(&[
         Command::CreateVideoUrl(video_url()),
         Command::CancelCall { now: at(0) },
+        erase(at(1)),
     ]));
     let mut seen = std::collections::BTreeSet::new();
     for event in &history {
@@ -1033,7 +1036,7 @@ fn every_event_round_trips_through_its_envelope_data() {
         seen.insert(event.event_type());
     }
     // One of each: a new event type must be added to this history too.
-    assert_eq!(seen.len(), 12, "every event type is covered: {seen:?}");
+    assert_eq!(seen.len(), 13, "every event type is covered: {seen:?}");
 }
 
 #[test]
@@ -1061,6 +1064,144 @@ fn an_appointment_booked_v1_payload_is_upcast_to_the_current_shape() {
     );
     assert_eq!(e.waived_booking_fee_yen, 3000);
     assert_eq!(e.start_at, start());
+}
+
+#[test]
+fn personal_data_kept_among_other_fields_before_v3_is_upcast_into_personal() {
+    let v2 = serde_json::json!({
+        "clinic_id": clinic(), "doctor_id": doctor(),
+        "start_at": "2022-08-30T04:00:00Z", "end_at": "2022-08-30T04:30:00Z",
+        "patient_name": "山田 花子", "chart_number": "A-0001", "memo": null,
+        "menu": { "id": MenuId(Uuid::from_u128(10)), "name": "内科", "duration_min": 30 },
+        "visit_type": "first", "mode": "online", "waived_booking_fee_yen": 0, "video": null
+    });
+    let Event::AppointmentBooked(e) = Event::decode("AppointmentBooked", 2, &v2).unwrap() else {
+        panic!()
+    };
+    let patient = e.personal.known().unwrap();
+    assert_eq!(patient.patient_name.as_str(), "山田 花子");
+    assert_eq!(patient.chart_number.as_ref().unwrap().as_str(), "A-0001");
+
+    let v1 = serde_json::json!({
+        "delivery_id": DeliveryId(Uuid::from_u128(1)), "channel": "email",
+        "destination": "hanako@example.jp", "resend": false, "requested_at": "2022-08-30T04:00:00Z"
+    });
+    let Event::UrlDeliveryRequested(e) = Event::decode("UrlDeliveryRequested", 1, &v1).unwrap() else {
+        panic!()
+    };
+    assert_eq!(e.channel, Channel::Email);
+    assert_eq!(e.personal.known().unwrap().address(), "hanako@example.jp");
+
+    let v1 = serde_json::json!({ "title": "さくら苑", "doctor_id": null });
+    let Event::VideoCallEdited(e) = Event::decode("VideoCallEdited", 1, &v1).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        e.personal.known().unwrap().title.as_ref().unwrap().as_str(),
+        "さくら苑"
+    );
+}
+
+fn erase(now: DateTime<Utc>) -> Command {
+    Command::ErasePersonalData {
+        now,
+        reason: ErasureReason::Requested,
+    }
+}
+
+#[test]
+fn erasure_is_recorded_without_personal_data_and_the_appointment_forgets_it() {
+    let history = given(&[
+        Command::CreateAppointment(booking(ConsultationMode::Online, both_modes())),
+        Command::SendUrl(send(1, at(-600))),
+    ]);
+    let events = when(&history, erase(at(-500))).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::PersonalDataErased(PersonalDataErased {
+            erased_at: at(-500),
+            reason: ErasureReason::Requested,
+        })]
+    );
+    let recorded = serde_json::to_string(&events[0].to_data()).unwrap();
+    for personal in ["山田", "A-0001", "初診", "9012345678"] {
+        assert!(!recorded.contains(personal), "{recorded}");
+    }
+    let a = then_state(&history, &events);
+    assert_eq!(a.erased_at, Some(at(-500)));
+    assert_eq!(a.display_name(), None);
+    let Details::InClinic(d) = &a.details else {
+        panic!()
+    };
+    assert!(d.patient.is_erased());
+    assert!(
+        a.deliveries
+            .iter()
+            .all(|d| d.destination.is_erased() && d.channel == Channel::Sms)
+    );
+    // Once is enough.
+    assert_eq!(when(&[history, events].concat(), erase(at(-400))), Ok(vec![]));
+}
+
+#[test]
+fn a_call_in_progress_is_not_erased() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::StartCall { now: at(0) },
+    ]);
+    assert_eq!(when(&history, erase(at(1))), Err(DomainError::CallInProgress));
+}
+
+#[test]
+fn after_erasure_nothing_sends_shows_or_records_personal_data_again() {
+    let history = given(&[
+        Command::CreateVideoUrl(video_url()),
+        Command::SendUrl(send(1, at(-600))),
+        erase(at(-500)),
+    ]);
+    let edit = EditVideoUrl {
+        title: Some(Title::parse("ひまわり荘").unwrap()),
+        ..EditVideoUrl::default()
+    };
+    for refused in [
+        Command::ResendUrl(send(2, at(-400))),
+        Command::EditVideoUrl(edit),
+        Command::StartCall { now: at(0) },
+        Command::ReissuePatientUrl { now: at(-400) },
+    ] {
+        assert_eq!(when(&history, refused), Err(DomainError::Erased));
+    }
+    // What happened to the message sent before is still recorded, and the clinic can cancel.
+    assert!(matches!(
+        when(
+            &history,
+            Command::RecordDelivery {
+                delivery_id: DeliveryId(Uuid::from_u128(1)),
+                report: sent(at(-400))
+            }
+        )
+        .as_deref(),
+        Ok([Event::UrlDelivered(_)])
+    ));
+    assert!(matches!(
+        when(&history, Command::CancelCall { now: at(-400) }).as_deref(),
+        Ok([Event::CallCancelled(_)])
+    ));
+}
+
+#[test]
+fn an_event_whose_personal_data_cannot_be_opened_reads_as_erased() {
+    // What a reader gets once the data key is destroyed: `personal` is null.
+    let data = serde_json::json!({
+        "delivery_id": DeliveryId(Uuid::from_u128(1)), "channel": "sms", "resend": false,
+        "requested_at": "2022-08-30T04:00:00Z", "personal": null
+    });
+    let event = Event::decode("UrlDeliveryRequested", 2, &data).unwrap();
+    let mut history = created_video_url();
+    history.push(event);
+    let a = then_state(&history, &[]);
+    assert!(a.deliveries[0].destination.is_erased());
+    assert_eq!(a.deliveries[0].channel, Channel::Sms);
 }
 
 #[test]
@@ -1104,9 +1245,10 @@ fn any_command() -> impl Strategy<Value = Command> {
         (
             1u128..4,
             prop::sample::select(CarrierStatus::ALL.to_vec()),
-            minute
+            minute.clone()
         )
             .prop_map(|(id, status, m)| Command::RecordCarrierStatus(carrier(id, status, at(m)))),
+        minute.prop_map(|m| erase(at(m))),
     ]
 }
 
@@ -1117,6 +1259,7 @@ proptest! {
     fn any_command_sequence_keeps_the_invariants(commands in prop::collection::vec(any_command(), 0..25)) {
         let mut history: Vec<Event> = vec![];
         let mut was_closed = false;
+        let mut was_erased = false;
         let mut settled: std::collections::HashMap<DeliveryId, DeliveryOutcome> = Default::default();
         for command in &commands {
             if let Ok(events) = decide(&fold(&history), command) {
@@ -1127,6 +1270,11 @@ proptest! {
                     prop_assert!(matches!(a.status, Status::Cancelled | Status::Ended));
                 }
                 was_closed = matches!(a.status, Status::Cancelled | Status::Ended);
+                // Erased stays erased: nothing personal comes back.
+                if was_erased {
+                    prop_assert!(a.is_erased() && a.display_name().is_none());
+                }
+                was_erased = a.is_erased();
                 if a.video.is_none() {
                     prop_assert!(a.deliveries.is_empty());
                     prop_assert_eq!(a.patient_link_generation, 0);

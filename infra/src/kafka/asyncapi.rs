@@ -176,14 +176,26 @@ mod tests {
     fn every_event_type_has_a_message_with_its_payload_schema() {
         let doc = document("t", "s");
         let messages = doc["components"]["messages"].as_object().unwrap();
-        assert_eq!(messages.len(), 14 + 14);
+        assert_eq!(messages.len(), 15 + 14);
         let left = &messages["ParticipantLeft"]["payload"]["allOf"][1]["properties"];
         assert_eq!(left["data"]["$ref"], "#/components/schemas/ParticipantLeft");
         let booked = &messages["AppointmentBooked"]["payload"]["allOf"][1]["properties"];
-        assert_eq!(booked["schemaversion"]["const"], 2);
+        assert_eq!(booked["schemaversion"]["const"], 3);
         assert_eq!(booked["data"]["$ref"], "#/components/schemas/AppointmentBooked");
         let schema = &doc["components"]["schemas"]["AppointmentBooked"];
-        assert!(schema["properties"]["patient_name"].is_object(), "{schema}");
+        assert!(schema["properties"]["personal"].is_object(), "{schema}");
+        let personal = &doc["components"]["schemas"]["Personal_BookedPatient"];
+        assert_eq!(
+            personal["allOf"][0]["$ref"], "#/components/schemas/Sealed",
+            "published sealed: {personal}"
+        );
+        assert!(
+            personal["x-plaintext"]["$ref"]
+                .as_str()
+                .unwrap()
+                .ends_with("BookedPatient"),
+            "{personal}"
+        );
         assert_eq!(doc["channels"]["appointments"]["address"], "t");
         assert_eq!(doc["channels"]["setup"]["address"], "s");
         let hours = &messages["WeeklyHoursSet"]["payload"]["allOf"][1]["properties"];

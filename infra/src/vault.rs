@@ -1,0 +1,304 @@
+//! The data keys that seal personal data in events (SPEC §9, docs/privacy.md), in the
+//! `data_keys` table, each wrapped by the master key (`ENKAKU_MASTER_KEY`, or a file created
+//! once in the data directory).
+//!
+//! - **Sealing** is XChaCha20-Poly1305 with a random 24-byte nonce and the event's id as
+//!   associated data; so is wrapping, with the data key's id as associated data.
+//! - **New keys** come from a pool made [`POOL_REFILL`] at a time in one transaction, so a new
+//!   appointment costs no extra commit. A key in the pool that no event ever names (the
+//!   process stopped first) seals nothing and is harmless.
+//! - **Opened keys** are kept in memory ([`CACHE_CAPACITY`]), so projectors and reads do not
+//!   ask the database for every event. Destroying a key forgets it here at once; another node
+//!   may hold it for as long as it has it cached, which is why readers of a stream that holds
+//!   the erasure never open it (`sealing::open_stream`) and read models empty the rows when
+//!   they fold the erasure.
+
+use crate::db::Db;
+use crate::secrets;
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use enkaku_commands::ports::{KeyId, Vault, VaultError};
+use enkaku_domain::personal::{SEAL_ALGORITHM, Sealed};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// Keys made at once when the pool runs dry: one commit for this many new appointments.
+const POOL_REFILL: usize = 128;
+/// Opened data keys kept in memory; past this, the cache starts over.
+const CACHE_CAPACITY: usize = 100_000;
+const NONCE_LEN: usize = 24;
+const MASTER_KEY_FILE: &str = "master.key";
+
+/// The key that wraps every data key, and its id (kept beside each wrapped key, so a rotation
+/// can tell which master key a row needs).
+#[derive(Clone)]
+pub struct MasterKey {
+    id: String,
+    cipher: XChaCha20Poly1305,
+}
+
+impl MasterKey {
+    /// From `ENKAKU_MASTER_KEY` (hex, 32 bytes) if set, else from the data directory's key
+    /// file, created on first use.
+    pub fn load(from_env: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        let bytes = secrets::key_from_env_or_file(
+            "ENKAKU_MASTER_KEY",
+            from_env,
+            &data_dir.join(MASTER_KEY_FILE),
+            data_dir,
+        )?;
+        Self::from_bytes(&bytes)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            bytes.len() == 32,
+            "the master key must be 32 bytes (64 hex digits)"
+        );
+        let digest = Sha256::new_with_prefix(b"enkaku-master-key-id-v1")
+            .chain_update(bytes)
+            .finalize();
+        Ok(Self {
+            id: format!("mk-{}", hex::encode(&digest[..8])),
+            cipher: XChaCha20Poly1305::new(Key::from_slice(bytes)),
+        })
+    }
+
+    /// Its id: not secret, derived from the key.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn wrap(&self, key_id: KeyId, key: &Key) -> String {
+        BASE64.encode(seal_bytes(&self.cipher, key_id.as_bytes(), key))
+    }
+
+    fn unwrap(&self, key_id: KeyId, wrapped: &str) -> Option<Key> {
+        let bytes = BASE64.decode(wrapped).ok()?;
+        let (nonce, sealed) = bytes.split_at_checked(NONCE_LEN)?;
+        let plain = self
+            .cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: key_id.as_bytes(),
+                },
+            )
+            .ok()?;
+        (plain.len() == 32).then(|| *Key::from_slice(&plain))
+    }
+}
+
+/// `plaintext` sealed under `cipher` with a fresh nonce: the nonce, then ciphertext and tag.
+fn seal_bytes(cipher: &XChaCha20Poly1305, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let sealed = cipher
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .unwrap_or_default();
+    [nonce.as_slice(), &sealed].concat()
+}
+
+pub struct SqlVault {
+    db: Db,
+    master: MasterKey,
+    pool: tokio::sync::Mutex<Vec<KeyId>>,
+    /// Opened keys; `None` for one known to be destroyed.
+    cache: Mutex<HashMap<KeyId, Option<Key>>>,
+}
+
+impl SqlVault {
+    pub fn new(db: Db, master: MasterKey) -> Self {
+        Self {
+            db,
+            master,
+            pool: tokio::sync::Mutex::new(Vec::new()),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn remember(&self, key_id: KeyId, key: Option<Key>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(key_id, key);
+        }
+    }
+
+    fn cached(&self, key_id: KeyId) -> Option<Option<Key>> {
+        self.cache.lock().ok()?.get(&key_id).copied()
+    }
+
+    /// Make [`POOL_REFILL`] keys and store them wrapped, in one transaction.
+    async fn refill(&self, pool: &mut Vec<KeyId>) -> Result<(), VaultError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let keys: Vec<(KeyId, Key)> = (0..POOL_REFILL)
+            .map(|_| {
+                let mut key = Key::default();
+                rand::rng().fill_bytes(&mut key);
+                (Uuid::now_v7(), key)
+            })
+            .collect();
+        let mut tx = self.db.begin_write().await.map_err(unavailable)?;
+        for (key_id, key) in &keys {
+            sqlx::query(
+                "INSERT INTO data_keys (key_id, master_key_id, wrapped, created_at_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key_id.to_string())
+            .bind(self.master.id())
+            .bind(self.master.wrap(*key_id, key))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        for (key_id, key) in keys {
+            self.remember(key_id, Some(key));
+            pool.push(key_id);
+        }
+        Ok(())
+    }
+
+    /// The keys of `ids` not in the cache, read from the table; an id without a row is an
+    /// error, a destroyed one is `None`.
+    async fn load(&self, ids: &[KeyId]) -> Result<(), VaultError> {
+        let missing: Vec<KeyId> = ids
+            .iter()
+            .copied()
+            .filter(|id| self.cached(*id).is_none())
+            .collect();
+        for chunk in missing.chunks(500) {
+            let list = chunk
+                .iter()
+                .map(|id| format!("'{id}'"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+                "SELECT key_id, wrapped FROM data_keys WHERE key_id IN ({list})"
+            ))
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+            for (id, wrapped) in rows {
+                let Ok(key_id) = id.parse::<KeyId>() else { continue };
+                let key = match wrapped {
+                    Some(w) => Some(
+                        self.master
+                            .unwrap(key_id, &w)
+                            .ok_or(VaultError::Corrupt(key_id))?,
+                    ),
+                    None => None,
+                };
+                self.remember(key_id, key);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> VaultError {
+    VaultError::Unavailable(e.to_string())
+}
+
+#[async_trait]
+impl Vault for SqlVault {
+    async fn new_key(&self) -> Result<KeyId, VaultError> {
+        let mut pool = self.pool.lock().await;
+        if pool.is_empty() {
+            self.refill(&mut pool).await?;
+        }
+        pool.pop()
+            .ok_or_else(|| VaultError::Unavailable("no data key could be made".into()))
+    }
+
+    async fn seal(&self, key_id: KeyId, event_id: Uuid, plaintext: &[u8]) -> Result<Sealed, VaultError> {
+        self.load(&[key_id]).await?;
+        let key = self
+            .cached(key_id)
+            .ok_or(VaultError::UnknownKey(key_id))?
+            // A destroyed key seals nothing more: the appointment was erased meanwhile.
+            .ok_or(VaultError::UnknownKey(key_id))?;
+        let bytes = seal_bytes(&XChaCha20Poly1305::new(&key), event_id.as_bytes(), plaintext);
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        Ok(Sealed {
+            alg: SEAL_ALGORITHM.into(),
+            key_id,
+            nonce: BASE64.encode(nonce),
+            ciphertext: BASE64.encode(ciphertext),
+        })
+    }
+
+    async fn open(&self, sealed: &[(Uuid, &Sealed)]) -> Result<Vec<Option<Vec<u8>>>, VaultError> {
+        let ids: Vec<KeyId> = sealed.iter().map(|(_, s)| s.key_id).collect();
+        self.load(&ids).await?;
+        sealed
+            .iter()
+            .map(|(event_id, s)| {
+                let Some(key) = self.cached(s.key_id).ok_or(VaultError::UnknownKey(s.key_id))? else {
+                    return Ok(None);
+                };
+                let corrupt = || VaultError::Corrupt(*event_id);
+                let nonce = BASE64.decode(&s.nonce).map_err(|_| corrupt())?;
+                let ciphertext = BASE64.decode(&s.ciphertext).map_err(|_| corrupt())?;
+                if nonce.len() != NONCE_LEN {
+                    return Err(corrupt());
+                }
+                XChaCha20Poly1305::new(&key)
+                    .decrypt(
+                        XNonce::from_slice(&nonce),
+                        Payload {
+                            msg: &ciphertext,
+                            aad: event_id.as_bytes(),
+                        },
+                    )
+                    .map(Some)
+                    .map_err(|_| corrupt())
+            })
+            .collect()
+    }
+
+    async fn destroy(&self, keys: &[KeyId]) -> Result<(), VaultError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        for key_id in keys {
+            sqlx::query(
+                "UPDATE data_keys SET wrapped = NULL, destroyed_at_ms = $2 WHERE key_id = $1 AND wrapped IS NOT NULL",
+            )
+            .bind(key_id.to_string())
+            .bind(now)
+            .execute(self.db.writer())
+            .await
+            .map_err(unavailable)?;
+            self.remember(*key_id, None);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapped_key_opens_only_under_its_own_id_and_master_key() {
+        let master = MasterKey::from_bytes(&[7; 32]).unwrap();
+        let key_id = Uuid::from_u128(1);
+        let key = *Key::from_slice(&[9; 32]);
+        let wrapped = master.wrap(key_id, &key);
+        assert_eq!(master.unwrap(key_id, &wrapped), Some(key));
+        assert_eq!(master.unwrap(Uuid::from_u128(2), &wrapped), None);
+        let other = MasterKey::from_bytes(&[8; 32]).unwrap();
+        assert_eq!(other.unwrap(key_id, &wrapped), None);
+        assert_ne!(master.id(), other.id());
+        assert!(MasterKey::from_bytes(&[7; 16]).is_err());
+    }
+}

@@ -1,0 +1,373 @@
+//! Patients' personal data (SPEC §9): sealed in the log under a key of each appointment's own,
+//! shown to the clinic's staff, and erased for good by destroying that key — while the
+//! history stays readable. Canary values, unique to each test, are looked for in the raw
+//! bytes of everything the store keeps.
+
+use enkaku_commands::ports::{EventStore, ExpectedVersion};
+use enkaku_commands::sealing;
+use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent};
+use enkaku_domain::ids::ClinicId;
+use enkaku_infra::event_store::SqlEventStore;
+use enkaku_infra::privacy;
+use enkaku_infra::vault::{MasterKey, SqlVault};
+use enkaku_tests::{Backend, SATO, Staff, TestApp, YAMADA, hours_from_now, tokyo_date};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Personal data no other test uses: if any of it turns up in storage, it came from here.
+struct Canary {
+    name: String,
+    chart: String,
+    memo: String,
+    title: String,
+    email: String,
+}
+
+impl Canary {
+    fn new() -> Self {
+        let tag = uuid::Uuid::now_v7().simple().to_string()[20..].to_owned();
+        Self {
+            name: format!("鳥籠 カナリア{tag}"),
+            chart: format!("CN-{tag}"),
+            memo: format!("咳が続く{tag}"),
+            title: format!("カナリア荘{tag}"),
+            email: format!("canary{tag}@example.jp"),
+        }
+    }
+
+    fn values(&self) -> [&str; 5] {
+        [&self.name, &self.chart, &self.memo, &self.title, &self.email]
+    }
+}
+
+/// An online booking and a video URL with the canary's data, each sent its link by e-mail.
+async fn book(app: &TestApp, yamada: &Staff, canary: &Canary) -> (String, String) {
+    let menu = yamada.menu("オンライン自費診療").await;
+    let start = hours_from_now(2);
+    let booked = yamada
+        .post(
+            "/api/v1/appointments",
+            json!({
+                "doctor_id": yamada.staff_id, "start_at": start, "patient_name": canary.name,
+                "chart_number": canary.chart, "memo": canary.memo, "menu_id": menu["id"],
+                "visit_type": "first", "mode": "online", "allow_outside_hours": true
+            }),
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let video = yamada
+        .post(
+            "/api/v1/video-calls",
+            json!({ "doctor_id": yamada.staff_id, "start_at": start, "title": canary.title }),
+        )
+        .await;
+    assert_eq!(video.status, StatusCode::CREATED, "{}", video.body);
+    let ids = (
+        booked.body["id"].as_str().unwrap().to_owned(),
+        video.body["id"].as_str().unwrap().to_owned(),
+    );
+    for id in [&ids.0, &ids.1] {
+        let sent = yamada
+            .post(
+                &format!("/api/v1/appointments/{id}/send-url"),
+                json!({ "channel": "email", "destination": canary.email }),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    }
+    wait_until_sent(yamada, &ids.0).await;
+    wait_until_sent(yamada, &ids.1).await;
+    app.projected().await;
+    (ids.0, ids.1)
+}
+
+async fn wait_until_sent(staff: &Staff, id: &str) {
+    for _ in 0..1200 {
+        let reply = staff.get(&format!("/api/v1/appointments/{id}")).await;
+        if reply.body["video"]["delivery"]["status"] != "pending" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("delivery stayed pending");
+}
+
+/// Everything the database holds, as bytes: SQLite's files (the WAL included) as they lie on
+/// disk; on PostgreSQL every row of every table, as text.
+async fn stored_bytes(app: &TestApp) -> Vec<u8> {
+    match &app.store.database_url {
+        None => ["enkaku.db", "enkaku.db-wal"]
+            .iter()
+            .filter_map(|file| std::fs::read(app.store.dir.path().join(file)).ok())
+            .flatten()
+            .collect(),
+        Some(url) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let tables: Vec<String> =
+                sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            let mut text = String::new();
+            for table in tables {
+                let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {table} t"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                text.extend(rows);
+            }
+            text.into_bytes()
+        }
+    }
+}
+
+fn found_in(haystack: &[u8], canary: &Canary) -> Vec<String> {
+    canary
+        .values()
+        .iter()
+        .filter(|value| haystack.windows(value.len()).any(|w| w == value.as_bytes()))
+        .map(|value| value.to_string())
+        .collect()
+}
+
+async fn history(staff: &Staff, id: &str) -> Vec<Value> {
+    let reply = staff.get(&format!("/api/v1/appointments/{id}/events")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+async fn personal_data_is_sealed_in_the_log_and_shown_to_staff(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let yamada = app.login(YAMADA).await;
+    let canary = Canary::new();
+    let (booking, video) = book(&app, &yamada, &canary).await;
+
+    // Staff see it as entered, in the appointment and in its history.
+    let shown = yamada.get(&format!("/api/v1/appointments/{booking}")).await;
+    assert_eq!(shown.body["patient_name"], canary.name.as_str());
+    assert_eq!(shown.body["chart_number"], canary.chart.as_str());
+    assert_eq!(shown.body["erased"], false);
+    let booked = &history(&yamada, &booking).await[0];
+    assert_eq!(booked["data"]["personal"]["patient_name"], canary.name.as_str());
+    let titled = &history(&yamada, &video).await[0];
+    assert_eq!(titled["data"]["personal"]["title"], canary.title.as_str());
+
+    // The log holds it sealed: each appointment's events under one key of its own.
+    let db = enkaku_infra::Db::connect(&app.store.database_url())
+        .await
+        .unwrap();
+    let store = SqlEventStore::open(db).await.unwrap();
+    let mut keys = Vec::new();
+    for id in [&booking, &video] {
+        let raw = store.read_stream(&format!("appointment-{id}")).await.unwrap();
+        let sealed: Vec<&Value> = raw.iter().filter_map(|e| e.data.get("personal")).collect();
+        assert_eq!(
+            sealed.len(),
+            2,
+            "the creation and the send carry personal data: {raw:?}"
+        );
+        assert!(
+            sealed.iter().all(|p| p["alg"] == "XChaCha20-Poly1305"),
+            "{sealed:?}"
+        );
+        assert_eq!(sealed[0]["key_id"], sealed[1]["key_id"]);
+        keys.push(sealed[0]["key_id"].clone());
+        let text = serde_json::to_string(&raw).unwrap();
+        assert_eq!(found_in(text.as_bytes(), &canary), Vec::<String>::new());
+    }
+    assert_ne!(keys[0], keys[1], "one key per appointment");
+}
+
+async fn erasure_leaves_no_personal_byte_and_keeps_the_history(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let yamada = app.login(YAMADA).await;
+    let canary = Canary::new();
+    let (booking, video) = book(&app, &yamada, &canary).await;
+    assert!(
+        !found_in(&stored_bytes(&app).await, &canary).is_empty(),
+        "the read models and the outbox hold it"
+    );
+    let events_before = history(&yamada, &booking).await.len();
+
+    // Only administrators erase.
+    let sato = app.login(SATO).await;
+    sato.post(&format!("/api/v1/appointments/{booking}/erase"), json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+
+    for id in [&booking, &video] {
+        let erased = yamada
+            .post(&format!("/api/v1/appointments/{id}/erase"), json!({}))
+            .await;
+        assert_eq!(erased.status, StatusCode::OK, "{}", erased.body);
+        assert_eq!(erased.body["erased"], true);
+    }
+    let shown = yamada.get(&format!("/api/v1/appointments/{booking}")).await;
+    for field in ["patient_name", "chart_number", "memo"] {
+        assert_eq!(shown.body[field], Value::Null, "{field}: {}", shown.body);
+    }
+    assert_eq!(shown.body["video"]["delivery"]["destination"], Value::Null);
+    let shown = yamada.get(&format!("/api/v1/appointments/{video}")).await;
+    assert_eq!(shown.body["title"], Value::Null);
+
+    // The lists say so without the data.
+    let date = tokyo_date(shown.body["start_at"].as_str().unwrap());
+    let schedule = yamada
+        .get(&format!(
+            "/api/v1/schedule?date={date}&doctor_id={}",
+            yamada.staff_id
+        ))
+        .await;
+    let entries: Vec<&Value> = schedule.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["appointment_id"] == booking.as_str() || e["appointment_id"] == video.as_str())
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["erased"] == true && e["display_name"].is_null()),
+        "{entries:?}"
+    );
+    let outbox = yamada.get("/api/v1/outbox").await;
+    let sent: Vec<&Value> = outbox.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["appointment_id"] == booking.as_str())
+        .collect();
+    assert!(
+        sent.iter()
+            .all(|m| m["erased"] == true && m["destination"].is_null() && m["body"].is_null()),
+        "{sent:?}"
+    );
+    for query in [&canary.chart, &canary.name, &canary.title] {
+        let search = yamada
+            .post("/api/v1/appointments/search", json!({ "query": query }))
+            .await;
+        assert_eq!(search.body["entries"], json!([]), "{}", search.body);
+    }
+
+    // The history is whole, with the erasure in it and nothing personal.
+    let after = history(&yamada, &booking).await;
+    assert_eq!(after.len(), events_before + 1);
+    assert_eq!(after.last().unwrap()["type"], "PersonalDataErased");
+    assert_eq!(after[0]["data"]["personal"], Value::Null);
+    assert_eq!(
+        after[0]["data"]["menu"]["name"], "オンライン自費診療",
+        "what is not personal stays"
+    );
+
+    // Not a byte of it anywhere the database keeps, nor in any answer.
+    assert_eq!(found_in(&stored_bytes(&app).await, &canary), Vec::<String>::new());
+    let answers = format!("{after:?}{}{}", schedule.body, outbox.body);
+    assert_eq!(found_in(answers.as_bytes(), &canary), Vec::<String>::new());
+
+    // Erasing again changes nothing.
+    let again = yamada
+        .post(&format!("/api/v1/appointments/{booking}/erase"), json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(history(&yamada, &booking).await.len(), events_before + 1);
+    // And nothing personal can be added back.
+    yamada
+        .post(
+            &format!("/api/v1/appointments/{booking}/resend-url"),
+            json!({ "channel": "email", "destination": canary.email }),
+        )
+        .await
+        .assert_problem(409, "appointment_erased");
+}
+
+/// An event as a build from before sealing wrote it.
+fn old_event(event_type: &str, schema_version: u32, data: Value) -> NewEvent {
+    NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: event_type.into(),
+        schema_version,
+        occurred_at: chrono::Utc::now(),
+        data,
+        metadata: EventMetadata {
+            clinic_id: ClinicId(uuid::Uuid::from_u128(1)),
+            actor: Actor::System,
+            correlation_id: uuid::Uuid::now_v7(),
+            causation_id: uuid::Uuid::now_v7(),
+            client_request_id: None,
+        },
+    }
+}
+
+fn old_booking(name: &str) -> Value {
+    json!({
+        "clinic_id": ClinicId(uuid::Uuid::from_u128(1)), "doctor_id": uuid::Uuid::from_u128(2),
+        "start_at": "2030-01-07T01:00:00Z", "end_at": "2030-01-07T01:30:00Z",
+        "patient_name": name, "chart_number": "OLD-1", "memo": null,
+        "menu": { "id": uuid::Uuid::from_u128(3), "name": "内科", "duration_min": 30 },
+        "visit_type": "first", "mode": "in_person", "waived_booking_fee_yen": 0, "video": null
+    })
+}
+
+async fn events_from_before_sealing_are_sealed_in_place_or_dropped_if_erased(backend: Backend) {
+    let store = enkaku_tests::TestStore::new(backend).await;
+    let db = enkaku_infra::Db::connect(&store.database_url()).await.unwrap();
+    let events = SqlEventStore::open(db.clone()).await.unwrap();
+    let vault = SqlVault::new(db.clone(), MasterKey::from_bytes(&[5; 32]).unwrap());
+    let canary = Canary::new();
+    let kept = format!("appointment-{}", uuid::Uuid::now_v7());
+    let erased = format!("appointment-{}", uuid::Uuid::now_v7());
+    let plain = |name: &str| old_event("AppointmentBooked", 2, old_booking(name));
+    events
+        .append(&kept, ExpectedVersion::NoStream, vec![plain(&canary.name)])
+        .await
+        .unwrap();
+    let erasure = old_event(
+        "PersonalDataErased",
+        1,
+        json!({ "erased_at": "2030-01-08T00:00:00Z", "reason": "requested" }),
+    );
+    events
+        .append(
+            &erased,
+            ExpectedVersion::NoStream,
+            vec![plain(&canary.title), erasure],
+        )
+        .await
+        .unwrap();
+
+    let migrated = privacy::migrate(&db, &events, &vault).await.unwrap();
+    assert_eq!((migrated.sealed, migrated.dropped), (1, 1));
+    let stored = events.read_stream(&kept).await.unwrap();
+    assert_eq!(stored[0].schema_version, 3);
+    assert_eq!(stored[0].data["personal"]["alg"], "XChaCha20-Poly1305");
+    assert!(stored[0].data.get("patient_name").is_none());
+    let mut opened = stored.clone();
+    sealing::open_stream(&vault, &mut opened).await.unwrap();
+    assert_eq!(opened[0].data["personal"]["patient_name"], canary.name.as_str());
+    assert_eq!(opened[0].data["menu"]["name"], "内科");
+    let dropped = events.read_stream(&erased).await.unwrap();
+    assert_eq!(dropped[0].data["personal"], Value::Null);
+    let rewrites: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM event_rewrites")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rewrites, 2, "each rewrite is recorded");
+
+    // Run again (as the command does, in a process of its own: the store keeps the events it
+    // appended in memory), it finds nothing left to do; and the canary is gone from the store.
+    let events = SqlEventStore::open(db.clone()).await.unwrap();
+    assert_eq!(
+        privacy::migrate(&db, &events, &vault).await.unwrap(),
+        privacy::Migrated::default()
+    );
+    let raw = serde_json::to_string(&events.read_all(0, 100).await.unwrap()).unwrap();
+    assert_eq!(found_in(raw.as_bytes(), &canary), Vec::<String>::new());
+}
+
+enkaku_tests::on_both_backends!(
+    personal_data_is_sealed_in_the_log_and_shown_to_staff,
+    erasure_leaves_no_personal_byte_and_keeps_the_history,
+    events_from_before_sealing_are_sealed_in_place_or_dropped_if_erased
+);
