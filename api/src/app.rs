@@ -78,6 +78,9 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// A staff session unused this long ends, beside its absolute 12 h.
     pub session_idle: chrono::Duration,
+    /// Erase appointments' personal data this long after they ended or were cancelled; kept
+    /// without limit when `None`.
+    pub pii_retention: Option<chrono::Duration>,
 }
 
 /// Where patient links go out, and how long a provider has to answer.
@@ -420,6 +423,13 @@ impl Application {
             stack.changes.clone(),
             stopped.clone(),
         )));
+        if let Some(retention) = config.pii_retention {
+            workers.push(tokio::spawn(crate::workers::sweep_retention(
+                state.clone(),
+                retention,
+                stopped.clone(),
+            )));
+        }
         workers.push(tokio::spawn(housekeeping(state.clone(), stopped)));
         Ok(Self {
             router: routes::router(state.clone()),

@@ -125,6 +125,10 @@ struct ServeArgs {
     /// Do not seed the demo clinics.
     #[arg(long, env = "ENKAKU_NO_DEMO")]
     no_demo: bool,
+    /// Erase patients' personal data this many days after their appointment ended or was
+    /// cancelled (docs/privacy.md); kept without limit when not given.
+    #[arg(long, env = "ENKAKU_PII_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pii_retention_days: Option<u32>,
     /// Append personal data unsealed, to measure what sealing costs (`scripts/bench`).
     #[arg(long, hide = true)]
     bench_plaintext_personal_data: bool,
@@ -465,6 +469,9 @@ async fn main() -> anyhow::Result<()> {
         ice_servers: IceServers::default(),
         delivery: DeliveryConfig::default(),
         session_idle: chrono::Duration::minutes(i64::from(serve.session_idle_minutes)),
+        pii_retention: serve
+            .pii_retention_days
+            .map(|days| chrono::Duration::days(i64::from(days))),
     };
     match command {
         Command::Serve(serve) => {

@@ -102,7 +102,16 @@ impl AppState {
             .read_stream(&appointment.stream_id())
             .await
             .map_err(enkaku_commands::CommandError::from)?;
-        let recorded = history.last().map_or(0, |e| e.position);
+        self.read_models_at(history.last().map_or(0, |e| e.position))
+            .await;
+        enkaku_infra::erasure::flush_wal(&self.db)
+            .await
+            .map_err(ApiError::internal)
+    }
+
+    /// Wait until the read models of the appointments have folded the log up to `position`,
+    /// or [`ERASURE_WAIT`] has passed (they go on reading in any case).
+    pub async fn read_models_at(&self, position: u64) {
         let deadline = tokio::time::Instant::now() + ERASURE_WAIT;
         // The directory's runner reads no appointment's events.
         let read_models = self
@@ -111,15 +120,12 @@ impl AppState {
             .iter()
             .filter(|runner| runner.name() != self.directory_projection.name());
         for runner in read_models {
-            while runner.position().await.map_err(ApiError::internal)? < recorded
+            while runner.position().await.is_ok_and(|at| at < position)
                 && tokio::time::Instant::now() < deadline
             {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        enkaku_infra::erasure::flush_wal(&self.db)
-            .await
-            .map_err(ApiError::internal)
     }
 
     /// The clinic's profile (cached by the directory like the rest of set-up).

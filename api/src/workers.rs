@@ -8,14 +8,17 @@
 //!
 //! In both, the directory (set-up) runner reads the store's log.
 
-use enkaku_commands::CommandError;
+use crate::state::AppState;
 use enkaku_commands::delivery::DeliveryWorker;
 use enkaku_commands::ports::{EventStore, Vault};
-use enkaku_domain::appointment::Event;
+use enkaku_commands::{AppointmentService, CommandContext, CommandError};
+use enkaku_domain::DomainError;
+use enkaku_domain::appointment::{ErasureReason, Event};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
 use enkaku_infra::{Db, erasure};
 use enkaku_media::{CallSignal, CallSignals};
+use enkaku_projections::queries;
 use enkaku_projections::runner::ProjectionError;
 use enkaku_projections::{Change, Changes, Reactor, ReactorRunner, RetryLater, RunningProjections};
 use std::sync::Arc;
@@ -224,5 +227,67 @@ impl Reactor for Erasures {
             erasure::flush_wal(&self.db).await.map_err(|e| retry(&e))?;
         }
         Ok(finished)
+    }
+}
+
+/// How often appointments are looked at for erasure under `--pii-retention-days`.
+pub const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+/// Appointments erased before the read models are waited for and asked again.
+const RETENTION_BATCH: u32 = 100;
+
+/// Erase, as the system and for `retention`, the personal data of every appointment that
+/// ended or was cancelled `retention` ago or longer (docs/privacy.md). `caught_up` waits for
+/// the read models to fold the erasures made, so that the next question does not find them
+/// again. A call in progress is left for the next sweep. Answers how many it erased.
+pub async fn erase_expired(
+    service: &AppointmentService,
+    pool: &sqlx::AnyPool,
+    retention: chrono::Duration,
+    caught_up: impl Fn() -> futures::future::BoxFuture<'static, ()>,
+) -> Result<u64, CommandError> {
+    let mut erased = 0;
+    loop {
+        let cutoff = service.now() - retention;
+        let due = queries::due_for_erasure(pool, cutoff, RETENTION_BATCH)
+            .await
+            .map_err(|e| CommandError::Unavailable(e.to_string()))?;
+        let mut erased_now = 0;
+        for (clinic, id) in due {
+            match service
+                .erase(&CommandContext::system(clinic), id, ErasureReason::Retention)
+                .await
+            {
+                Ok(_) => erased_now += 1,
+                Err(CommandError::Rejected(DomainError::CallInProgress)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if erased_now == 0 {
+            return Ok(erased);
+        }
+        erased += erased_now;
+        caught_up().await;
+    }
+}
+
+/// Once at start and then every [`RETENTION_SWEEP_EVERY`]: [`erase_expired`]. The `erasure`
+/// reactor finishes each erasure it records.
+pub async fn sweep_retention(state: AppState, retention: chrono::Duration, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let caught_up = || {
+            let state = state.clone();
+            let head = *state.store.head().borrow();
+            Box::pin(async move { state.read_models_at(head).await })
+                as futures::future::BoxFuture<'static, ()>
+        };
+        match erase_expired(&state.service, &state.db.pool, retention, caught_up).await {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "erased personal data past its retention"),
+            Err(e) => tracing::warn!(error = %e, "the retention sweep failed; it runs again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RETENTION_SWEEP_EVERY) => {}
+            _ = stop.changed() => {}
+        }
     }
 }

@@ -378,3 +378,33 @@ pub async fn delivery_log(
         })
         .collect()
 }
+
+/// Up to `limit` appointments whose personal data is due for erasure under a retention that
+/// ended at `cutoff`: not erased yet, not in a call, and ended (or cancelled) at or before it.
+pub async fn due_for_erasure(
+    pool: &AnyPool,
+    cutoff: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<(ClinicId, AppointmentId)>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT clinic_id, appointment_id FROM schedule_entries
+         WHERE display_name IS NOT NULL AND status <> $1
+           AND (end_at_ms <= $2 OR cancelled_at_ms <= $2)
+         ORDER BY end_at_ms
+         LIMIT $3",
+    )
+    .bind(Status::InCall.as_str())
+    .bind(cutoff.timestamp_millis())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|(clinic, id)| {
+            let clinic = clinic
+                .parse()
+                .map(ClinicId)
+                .map_err(|_| corrupt("clinic id", clinic))?;
+            Ok((clinic, appointment_id(id)?))
+        })
+        .collect()
+}

@@ -28,9 +28,12 @@ impl Projector for ScheduleProjector {
             video          INTEGER NOT NULL,
             -- NULL once the appointment's personal data was erased.
             display_name   TEXT,
+            -- When it was cancelled: retention counts from then instead of its end.
+            cancelled_at_ms BIGINT,
             version        BIGINT  NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS schedule_by_doctor_and_time ON schedule_entries (clinic_id, doctor_id, start_at_ms);"
+        CREATE INDEX IF NOT EXISTS schedule_by_doctor_and_time ON schedule_entries (clinic_id, doctor_id, start_at_ms);
+        CREATE INDEX IF NOT EXISTS schedule_by_end ON schedule_entries (end_at_ms);"
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -114,6 +117,18 @@ impl Projector for ScheduleProjector {
             } else if let Event::PersonalDataErased(_) = event {
                 inserts.flush(tx).await?;
                 forget_personal(tx, "schedule_entries", &["display_name"], &id, version).await?;
+            } else if let Event::CallCancelled(e) = event {
+                inserts.flush(tx).await?;
+                sqlx::query(
+                    "UPDATE schedule_entries SET status = $2, cancelled_at_ms = $3, version = $4
+                     WHERE appointment_id = $1 AND version < $4",
+                )
+                .bind(&id)
+                .bind(Status::Cancelled.as_str())
+                .bind(e.cancelled_at.timestamp_millis())
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
             } else if let Some(status) = status_after(event) {
                 inserts.flush(tx).await?;
                 update_status(tx, "schedule_entries", &id, status, version).await?;

@@ -41,6 +41,51 @@ pub async fn seed_demo(
     directory.catch_up(&|_| {}).await.expect("project the directory");
 }
 
+/// An event for `clinic` as a build other than this one wrote it (an older or a newer one),
+/// to append to a store directly: `data` as given, under `event_type` at `schema_version`.
+pub fn event_as_written(
+    clinic: enkaku_domain::ids::ClinicId,
+    event_type: &str,
+    schema_version: u32,
+    data: Value,
+) -> enkaku_domain::envelope::NewEvent {
+    use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent};
+    NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: event_type.into(),
+        schema_version,
+        occurred_at: chrono::Utc::now(),
+        data,
+        metadata: EventMetadata {
+            clinic_id: clinic,
+            actor: Actor::System,
+            correlation_id: uuid::Uuid::now_v7(),
+            causation_id: uuid::Uuid::now_v7(),
+            client_request_id: None,
+        },
+    }
+}
+
+/// Time as the test sets it, for services built by hand.
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn new(now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(std::sync::Mutex::new(now))
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += chrono::Duration::from_std(by).unwrap();
+    }
+}
+
+impl enkaku_commands::ports::Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
 /// Which database a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -122,6 +167,7 @@ impl TestStore {
             ice_servers: Default::default(),
             delivery: Default::default(),
             session_idle: chrono::Duration::minutes(30),
+            pii_retention: None,
         }
     }
 

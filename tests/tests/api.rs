@@ -1682,24 +1682,13 @@ async fn flows_on_postgres() {
 #[tokio::test]
 async fn an_unreadable_history_does_not_hold_up_other_deliveries() {
     use enkaku_commands::ports::ExpectedVersion;
-    use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent};
     let app = app().await;
     let yamada = app.login(YAMADA).await;
     // A stream written by a future build: its creation event is of a schema this build cannot read.
     let broken = uuid::Uuid::now_v7();
-    let envelope = |event_type: &str, schema_version: u32, data: Value| NewEvent {
-        event_id: uuid::Uuid::now_v7(),
-        event_type: event_type.into(),
-        schema_version,
-        occurred_at: chrono::Utc::now(),
-        data,
-        metadata: EventMetadata {
-            clinic_id: yamada.clinic_id.parse().unwrap(),
-            actor: Actor::System,
-            correlation_id: uuid::Uuid::now_v7(),
-            causation_id: uuid::Uuid::now_v7(),
-            client_request_id: None,
-        },
+    let clinic = yamada.clinic_id.parse().unwrap();
+    let envelope = |event_type: &str, schema_version: u32, data: Value| {
+        enkaku_tests::event_as_written(clinic, event_type, schema_version, data)
     };
     let request = json!({ "delivery_id": uuid::Uuid::now_v7(), "channel": "sms", "destination": "+819012345678",
                           "resend": false, "requested_at": chrono::Utc::now() });

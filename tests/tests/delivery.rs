@@ -5,7 +5,7 @@
 //! once.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use enkaku_api::workers::Delivery;
 use enkaku_commands::capability::LinkSigner;
 use enkaku_commands::channel::{HandedOver, OutgoingMessage, SendError, UrlSender};
@@ -24,27 +24,11 @@ use enkaku_infra::outbox::Outbox;
 use enkaku_infra::vault::{MasterKey, SqlVault};
 use enkaku_infra::{Db, demo};
 use enkaku_projections::ReactorRunner;
-use enkaku_tests::{Backend, TestStore};
+use enkaku_tests::{Backend, ManualClock, TestStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// Time as the test sets it.
-struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap();
-        *now += chrono::Duration::from_std(by).unwrap();
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 /// What the scripted channel answers for a destination, in order; once the script runs out
 /// it hands over (or, with `hang`, never answers).
@@ -142,7 +126,7 @@ async fn setup(backend: Backend, like_the_outbox: bool, nodes: usize) -> Setup {
     let events = Arc::new(SqlEventStore::open(db.clone()).await.unwrap());
     enkaku_tests::seed_demo(&db, events.clone()).await;
     let directory = Arc::new(SqlDirectory::new(db.clone()));
-    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let clock = Arc::new(ManualClock::new(Utc::now()));
     let vault = Arc::new(SqlVault::new(
         db.clone(),
         MasterKey::from_bytes(&[1; 32]).unwrap(),

@@ -5,7 +5,7 @@
 
 use enkaku_commands::ports::{EventStore, ExpectedVersion};
 use enkaku_commands::sealing;
-use enkaku_domain::envelope::{Actor, EventMetadata, NewEvent};
+use enkaku_domain::envelope::NewEvent;
 use enkaku_domain::ids::ClinicId;
 use enkaku_infra::event_store::SqlEventStore;
 use enkaku_infra::privacy;
@@ -284,20 +284,12 @@ async fn erasure_leaves_no_personal_byte_and_keeps_the_history(backend: Backend)
 
 /// An event as a build from before sealing wrote it.
 fn old_event(event_type: &str, schema_version: u32, data: Value) -> NewEvent {
-    NewEvent {
-        event_id: uuid::Uuid::now_v7(),
-        event_type: event_type.into(),
+    enkaku_tests::event_as_written(
+        ClinicId(uuid::Uuid::from_u128(1)),
+        event_type,
         schema_version,
-        occurred_at: chrono::Utc::now(),
         data,
-        metadata: EventMetadata {
-            clinic_id: ClinicId(uuid::Uuid::from_u128(1)),
-            actor: Actor::System,
-            correlation_id: uuid::Uuid::now_v7(),
-            causation_id: uuid::Uuid::now_v7(),
-            client_request_id: None,
-        },
-    }
+    )
 }
 
 fn old_booking(name: &str) -> Value {
@@ -366,8 +358,115 @@ async fn events_from_before_sealing_are_sealed_in_place_or_dropped_if_erased(bac
     assert_eq!(found_in(raw.as_bytes(), &canary), Vec::<String>::new());
 }
 
+async fn retention_erases_on_its_own_once_the_period_has_passed(backend: Backend) {
+    use enkaku_commands::ports::{Clock, UuidV7};
+    use enkaku_commands::{AppointmentService, CommandContext, NewVideoUrl};
+    use enkaku_infra::directory::SqlDirectory;
+    use enkaku_infra::feed::{OpeningFeed, StoreFeed};
+    use enkaku_projections::ProjectionRunner;
+    use enkaku_tests::ManualClock;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    let store = enkaku_tests::TestStore::new(backend).await;
+    let db = enkaku_infra::Db::connect(&store.database_url()).await.unwrap();
+    let events = Arc::new(SqlEventStore::open(db.clone()).await.unwrap());
+    enkaku_tests::seed_demo(&db, events.clone()).await;
+    let vault = Arc::new(SqlVault::new(
+        db.clone(),
+        MasterKey::from_bytes(&[6; 32]).unwrap(),
+    ));
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let service = AppointmentService::new(
+        events.clone(),
+        Arc::new(SqlDirectory::new(db.clone())),
+        clock.clone(),
+        Arc::new(UuidV7),
+        vault.clone(),
+    );
+    let read_models = Arc::new(ProjectionRunner::new(
+        "read_models",
+        Arc::new(db.clone()),
+        Arc::new(OpeningFeed {
+            feed: Arc::new(StoreFeed(events.clone())),
+            vault,
+        }),
+        enkaku_projections::all(),
+    ));
+    read_models.prepare().await.unwrap();
+    let caught_up = || {
+        let read_models = read_models.clone();
+        Box::pin(async move {
+            read_models.catch_up(&|_| {}).await.unwrap();
+        }) as futures::future::BoxFuture<'static, ()>
+    };
+
+    // Two video URLs of yamada's: one for tomorrow, one in 60 days that is cancelled today.
+    let doctor: enkaku_domain::ids::StaffId = sqlx::query_scalar::<_, String>(
+        "SELECT staff_id FROM staff_credentials WHERE email = 'yamada@demo.enkaku.test'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+    .parse()
+    .unwrap();
+    let clinic = sqlx::query_scalar::<_, String>("SELECT clinic_id FROM directory_staff WHERE id = $1")
+        .bind(doctor.to_string())
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+        .parse()
+        .map(ClinicId)
+        .unwrap();
+    let ctx = CommandContext::system(clinic);
+    let create = async |days: u64, title: &str| {
+        let id = enkaku_domain::ids::AppointmentId(uuid::Uuid::now_v7());
+        let video = NewVideoUrl {
+            doctor_id: doctor,
+            start_at: Some(clock.now() + DAY * days as u32),
+            title: Some(enkaku_domain::values::Title::parse(title).unwrap()),
+        };
+        service.create_video_url(&ctx, id, video).await.unwrap();
+        id
+    };
+    let tomorrow = create(1, "明日の患者").await;
+    let later = create(60, "二か月後の患者").await;
+    service.cancel(&ctx, later).await.unwrap();
+    caught_up().await;
+
+    let retention = chrono::Duration::days(30);
+    let erase = async || {
+        enkaku_api::workers::erase_expired(&service, &db.pool, retention, &caught_up)
+            .await
+            .unwrap()
+    };
+    assert_eq!(erase().await, 0, "nothing is due yet");
+    clock.advance(DAY * 29);
+    assert_eq!(
+        erase().await,
+        0,
+        "29 days after the cancellation, 28 after the end"
+    );
+    clock.advance(DAY * 3);
+    assert_eq!(
+        erase().await,
+        2,
+        "31 days after the end, 32 after the cancellation"
+    );
+    for id in [tomorrow, later] {
+        let stream = events.read_stream(&id.stream_id()).await.unwrap();
+        let erasure = stream.last().unwrap();
+        assert_eq!(erasure.event_type, "PersonalDataErased");
+        assert_eq!(erasure.data["reason"], "retention");
+        assert_eq!(erasure.metadata.actor, enkaku_domain::envelope::Actor::System);
+    }
+    assert_eq!(erase().await, 0, "erased once");
+}
+
 enkaku_tests::on_both_backends!(
     personal_data_is_sealed_in_the_log_and_shown_to_staff,
     erasure_leaves_no_personal_byte_and_keeps_the_history,
-    events_from_before_sealing_are_sealed_in_place_or_dropped_if_erased
+    events_from_before_sealing_are_sealed_in_place_or_dropped_if_erased,
+    retention_erases_on_its_own_once_the_period_has_passed
 );
