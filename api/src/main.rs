@@ -17,6 +17,7 @@ use enkaku_infra::kafka::KafkaConfig;
 use enkaku_infra::mail::{SmtpConfig, SmtpSender};
 use enkaku_infra::setup_links::SetupLinks;
 use enkaku_infra::twilio::{TwilioAuth, TwilioConfig, TwilioFrom, TwilioSender};
+use enkaku_infra::vault::MasterKey;
 use enkaku_media::ice_servers::{DEFAULT_TURN_TTL, IceServers};
 use enkaku_media::ports::PortRange;
 use enkaku_media::relay::RelayConfig;
@@ -65,6 +66,9 @@ enum Command {
     /// Patients' personal data in the event log (docs/privacy.md).
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// The master key that wraps the data keys of personal data.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the AsyncAPI 3 document of the Kafka topics (docs/asyncapi.yaml).
     Asyncapi {
         #[arg(long, env = "ENKAKU_KAFKA_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_TOPIC)]
@@ -80,6 +84,18 @@ enum PrivacyCommand {
     /// appointment was erased), in place, recording each rewrite in `event_rewrites`. Safe to
     /// run again; run it with the servers stopped, then start them.
     Migrate,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-wrap every data key under a new master key, then (where the current key is the data
+    /// directory's key file) put the new key in that file. Run it with the servers stopped,
+    /// then start them with the new key. Safe to run again.
+    Rotate {
+        /// The new master key, 32 bytes as hex (`openssl rand -hex 32`).
+        #[arg(long, env = "ENKAKU_NEW_MASTER_KEY", hide_env_values = true)]
+        new_master_key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -506,6 +522,25 @@ async fn main() -> anyhow::Result<()> {
             create_clinic(&config(&ServeArgs::parse_default()), args).await
         }
         Command::Events(args) => events(&config(&ServeArgs::parse_default()), args).await,
+        Command::Keys(KeysCommand::Rotate { new_master_key }) => {
+            let config = config(&ServeArgs::parse_default());
+            let stack = Stack::open(&config).await?;
+            let old = MasterKey::load(config.master_key.as_deref(), &config.data_dir)?;
+            let new = MasterKey::from_hex(&new_master_key)?;
+            let rewrapped = enkaku_infra::vault::rotate(&stack.db, &old, &new).await?;
+            println!(
+                "re-wrapped {rewrapped} data keys from {} under {}",
+                old.id(),
+                new.id()
+            );
+            if config.master_key.is_none() {
+                MasterKey::replace_file(&config.data_dir, &new_master_key)?;
+                println!("the data directory's master.key now holds {}", new.id());
+            } else {
+                println!("start the servers with ENKAKU_MASTER_KEY set to the new key");
+            }
+            Ok(())
+        }
         Command::Privacy(PrivacyCommand::Migrate) => {
             let stack = Stack::open(&config(&ServeArgs::parse_default())).await?;
             let migrated =

@@ -57,6 +57,24 @@ impl MasterKey {
         Self::from_bytes(&bytes)
     }
 
+    /// From 64 hex digits.
+    pub fn from_hex(hex_key: &str) -> anyhow::Result<Self> {
+        let bytes =
+            hex::decode(hex_key.trim()).map_err(|_| anyhow::anyhow!("a master key is 64 hex digits"))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Put `hex_key` in the data directory's key file in place of the one there (after a
+    /// rotation), `0600`, through a new file renamed over it.
+    pub fn replace_file(data_dir: &Path, hex_key: &str) -> anyhow::Result<()> {
+        Self::from_hex(hex_key)?;
+        let next = data_dir.join(format!("{MASTER_KEY_FILE}.next"));
+        let _ = std::fs::remove_file(&next);
+        crate::data_dir::write_private(&next, hex_key.trim())?;
+        std::fs::rename(&next, data_dir.join(MASTER_KEY_FILE))?;
+        Ok(())
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Self> {
         anyhow::ensure!(
             bytes.len() == 32,
@@ -206,6 +224,53 @@ impl SqlVault {
     }
 }
 
+/// Re-wrap every data key wrapped by `old` under `new` (`enkaku keys rotate`), a batch per
+/// transaction; keys already under `new` are left, so an interrupted rotation is run again.
+/// Destroyed keys have nothing to re-wrap. A key under a master key that is neither is an
+/// error: it would not open after the switch. Answers how many it re-wrapped.
+pub async fn rotate(db: &Db, old: &MasterKey, new: &MasterKey) -> anyhow::Result<u64> {
+    let strangers: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT master_key_id FROM data_keys WHERE wrapped IS NOT NULL AND master_key_id NOT IN ($1, $2)",
+    )
+    .bind(old.id())
+    .bind(new.id())
+    .fetch_all(&db.pool)
+    .await?;
+    anyhow::ensure!(
+        strangers.is_empty(),
+        "data keys are wrapped by master keys other than the current one: {}",
+        strangers.join(", ")
+    );
+    let mut rewrapped = 0;
+    loop {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key_id, wrapped FROM data_keys WHERE master_key_id = $1 AND wrapped IS NOT NULL LIMIT 500",
+        )
+        .bind(old.id())
+        .fetch_all(&db.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(rewrapped);
+        }
+        let mut tx = db.begin_write().await?;
+        for (id, wrapped) in rows {
+            let key_id: KeyId = id.parse()?;
+            let key = old
+                .unwrap(key_id, &wrapped)
+                .ok_or_else(|| anyhow::anyhow!("data key {key_id} does not open under {}", old.id()))?;
+            sqlx::query("UPDATE data_keys SET master_key_id = $1, wrapped = $2 WHERE key_id = $3 AND master_key_id = $4")
+                .bind(new.id())
+                .bind(new.wrap(key_id, &key))
+                .bind(&id)
+                .bind(old.id())
+                .execute(&mut *tx)
+                .await?;
+            rewrapped += 1;
+        }
+        tx.commit().await?;
+    }
+}
+
 fn unavailable(e: sqlx::Error) -> VaultError {
     VaultError::Unavailable(e.to_string())
 }
@@ -300,5 +365,38 @@ mod tests {
         assert_eq!(other.unwrap(key_id, &wrapped), None);
         assert_ne!(master.id(), other.id());
         assert!(MasterKey::from_bytes(&[7; 16]).is_err());
+    }
+
+    #[tokio::test]
+    async fn rotation_rewraps_every_live_key_and_the_new_master_key_opens_what_the_old_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/v.db?mode=rwc", dir.path().display()))
+            .await
+            .unwrap();
+        let old = MasterKey::from_bytes(&[1; 32]).unwrap();
+        let new = MasterKey::from_bytes(&[2; 32]).unwrap();
+        let vault = SqlVault::new(db.clone(), old.clone());
+        let kept = vault.new_key().await.unwrap();
+        let gone = vault.new_key().await.unwrap();
+        let event = Uuid::from_u128(9);
+        let sealed = vault.seal(kept, event, b"{\"title\":\"x\"}").await.unwrap();
+        vault.destroy(&[gone]).await.unwrap();
+
+        assert_eq!(rotate(&db, &old, &new).await.unwrap(), POOL_REFILL as u64 - 1);
+        assert_eq!(
+            rotate(&db, &old, &new).await.unwrap(),
+            0,
+            "nothing left under the old key"
+        );
+        let after = SqlVault::new(db.clone(), new.clone());
+        assert_eq!(
+            after.open(&[(event, &sealed)]).await.unwrap(),
+            vec![Some(b"{\"title\":\"x\"}".to_vec())]
+        );
+        let stale = SqlVault::new(db, old);
+        assert!(
+            stale.open(&[(event, &sealed)]).await.is_err(),
+            "the old master key opens nothing now"
+        );
     }
 }
