@@ -22,6 +22,7 @@ use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::event_store::SqlEventStore;
 use enkaku_infra::feed::{OpeningFeed, StoreFeed};
 use enkaku_infra::idempotency::IdempotencyStore;
+use enkaku_infra::integrations::Integrations;
 use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
@@ -385,6 +386,7 @@ impl Application {
             db: stack.db.clone(),
             store: store.clone(),
             vault: stack.vault.clone(),
+            integrations: Integrations::new(stack.db.clone()),
             service: service.clone(),
             directory: stack.directory.clone(),
             sessions: SessionStore::new(stack.db.clone(), SESSION_LIFETIME, config.session_idle),

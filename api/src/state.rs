@@ -7,7 +7,7 @@ use crate::rate_limit::RateLimiter;
 use crate::workers::Workers;
 use enkaku_commands::AppointmentAt;
 use enkaku_commands::capability::{Capability, LinkRole};
-use enkaku_commands::ports::{ClinicProfile, Directory, EventStore, Vault};
+use enkaku_commands::ports::{ClinicProfile, Directory, EventStore};
 use enkaku_commands::{AppointmentService, SetupService, capability::LinkSigner};
 use enkaku_domain::appointment::LinkStatus;
 use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
@@ -17,9 +17,11 @@ use enkaku_infra::channels::Channels;
 use enkaku_infra::credentials::Credentials;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::idempotency::IdempotencyStore;
+use enkaku_infra::integrations::Integrations;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::setup_links::SetupLinks;
 use enkaku_infra::two_factor::TwoFactorStore;
+use enkaku_infra::vault::SqlVault;
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::Relay;
@@ -36,7 +38,9 @@ pub struct AppState {
     pub db: Db,
     pub store: Arc<dyn EventStore>,
     /// The data keys of personal data.
-    pub vault: Arc<dyn Vault>,
+    pub vault: Arc<SqlVault>,
+    /// The credentials integrators fetch data keys with.
+    pub integrations: Integrations,
     pub service: Arc<AppointmentService>,
     pub directory: SqlDirectory,
     pub sessions: SessionStore,

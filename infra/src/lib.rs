@@ -16,6 +16,7 @@ pub mod erasure;
 pub mod event_store;
 pub mod feed;
 pub mod idempotency;
+pub mod integrations;
 pub mod kafka;
 pub mod legacy;
 pub mod mail;

@@ -143,6 +143,13 @@ impl SqlVault {
         }
     }
 
+    /// The data key `key_id` itself, for an integrator entitled to it: `None` once destroyed.
+    pub async fn export(&self, key_id: KeyId) -> Result<Option<[u8; 32]>, VaultError> {
+        self.load(&[key_id]).await?;
+        let key = self.cached(key_id).ok_or(VaultError::UnknownKey(key_id))?;
+        Ok(key.map(Into::into))
+    }
+
     fn remember(&self, key_id: KeyId, key: Option<Key>) {
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_CAPACITY {

@@ -10,7 +10,7 @@ use enkaku_domain::ids::ClinicId;
 use enkaku_infra::event_store::SqlEventStore;
 use enkaku_infra::privacy;
 use enkaku_infra::vault::{MasterKey, SqlVault};
-use enkaku_tests::{Backend, SATO, Staff, TestApp, YAMADA, hours_from_now, tokyo_date};
+use enkaku_tests::{Backend, SATO, SUZUKI, Staff, TestApp, YAMADA, hours_from_now, tokyo_date};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -282,6 +282,116 @@ async fn erasure_leaves_no_personal_byte_and_keeps_the_history(backend: Backend)
         .assert_problem(409, "appointment_erased");
 }
 
+/// What an integrator does with a key from the key endpoint (docs/integrators.md): open a
+/// sealed member with it, the event's id as associated data.
+fn open_as_an_integrator(key: &Value, event: &Value) -> Value {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    let sealed = &event["data"]["personal"];
+    let bytes = |v: &Value| STANDARD.decode(v.as_str().unwrap()).unwrap();
+    let event_id: uuid::Uuid = event["event_id"].as_str().unwrap().parse().unwrap();
+    let cipher = XChaCha20Poly1305::new_from_slice(&bytes(&key["key"])).unwrap();
+    let plaintext = cipher
+        .decrypt(
+            XNonce::from_slice(&bytes(&sealed["nonce"])),
+            Payload {
+                msg: &bytes(&sealed["ciphertext"]),
+                aad: event_id.as_bytes(),
+            },
+        )
+        .expect("the key opens the member");
+    serde_json::from_slice(&plaintext).unwrap()
+}
+
+async fn integrators_fetch_keys_with_a_credential_and_lose_them_at_erasure(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let yamada = app.login(YAMADA).await;
+    let canary = Canary::new();
+    let (booking, _) = book(&app, &yamada, &canary).await;
+    let keys_of = |id: &str| format!("{}/api/v1/integration/appointments/{id}/keys", app.base);
+    let fetch = async |token: &str, id: &str| {
+        let response = app.http.get(keys_of(id)).bearer_auth(token).send().await.unwrap();
+        enkaku_tests::Reply::read(response).await
+    };
+
+    // Only administrators issue credentials; the token is shown once.
+    app.login(SATO)
+        .await
+        .post("/api/v1/admin/integrations", json!({ "name": "電子カルテ連携" }))
+        .await
+        .assert_problem(403, "forbidden");
+    let issued = yamada
+        .post("/api/v1/admin/integrations", json!({ "name": "電子カルテ連携" }))
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    assert_eq!(issued.headers["cache-control"], "no-store");
+    let token = issued.body["token"].as_str().unwrap().to_owned();
+    let listed = yamada.get("/api/v1/admin/integrations").await;
+    assert_eq!(listed.body["items"][0]["name"], "電子カルテ連携");
+    assert!(
+        !listed.body.to_string().contains(&token),
+        "the token is not listed"
+    );
+
+    // With it, the key opens the sealed member exactly as stored (here, as Kafka carries it).
+    let got = fetch(&token, &booking).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+    let key = &got.body["keys"][0];
+    assert_eq!(key["alg"], "XChaCha20-Poly1305");
+    let db = enkaku_infra::Db::connect(&app.store.database_url())
+        .await
+        .unwrap();
+    let stored = SqlEventStore::open(db).await.unwrap();
+    let booked = serde_json::to_value(
+        &stored
+            .read_stream(&format!("appointment-{booking}"))
+            .await
+            .unwrap()[0],
+    )
+    .unwrap();
+    assert_eq!(key["key_id"], booked["data"]["personal"]["key_id"]);
+    assert_eq!(
+        open_as_an_integrator(key, &booked)["patient_name"],
+        canary.name.as_str()
+    );
+
+    // Nobody else's: no token, a staff session's token, another clinic's credential.
+    fetch("no-such-token", &booking)
+        .await
+        .assert_problem(401, "unauthorized");
+    fetch(&yamada.token, &booking)
+        .await
+        .assert_problem(401, "unauthorized");
+    let suzuki = app.login(SUZUKI).await;
+    let theirs = suzuki
+        .post("/api/v1/admin/integrations", json!({ "name": "他院" }))
+        .await;
+    fetch(theirs.body["token"].as_str().unwrap(), &booking)
+        .await
+        .assert_problem(404, "not_found");
+
+    // Erased, the keys are gone for good; revoked, the token opens nothing.
+    yamada
+        .post(&format!("/api/v1/appointments/{booking}/erase"), json!({}))
+        .await;
+    fetch(&token, &booking)
+        .await
+        .assert_problem(410, "appointment_erased");
+    let id = issued.body["id"].as_str().unwrap();
+    let revoked = yamada
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/admin/integrations/{id}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    fetch(&token, &booking).await.assert_problem(401, "unauthorized");
+}
+
 /// An event as a build from before sealing wrote it.
 fn old_event(event_type: &str, schema_version: u32, data: Value) -> NewEvent {
     enkaku_tests::event_as_written(
@@ -468,5 +578,6 @@ enkaku_tests::on_both_backends!(
     personal_data_is_sealed_in_the_log_and_shown_to_staff,
     erasure_leaves_no_personal_byte_and_keeps_the_history,
     events_from_before_sealing_are_sealed_in_place_or_dropped_if_erased,
-    retention_erases_on_its_own_once_the_period_has_passed
+    retention_erases_on_its_own_once_the_period_has_passed,
+    integrators_fetch_keys_with_a_credential_and_lose_them_at_erasure
 );

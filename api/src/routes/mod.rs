@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admin_setup;
 pub mod appointments;
 pub mod auth;
+pub mod integrations;
 pub mod lists;
 pub mod live;
 pub mod media;
@@ -58,6 +59,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(two_factor::router())
         .merge(admin::router())
         .merge(admin_setup::router())
+        .merge(integrations::router())
         .merge(lists::router())
         .merge(search::router())
         .merge(appointments::router())
