@@ -4,7 +4,7 @@
 //!
 //! - **Sealing** is XChaCha20-Poly1305 with a random 24-byte nonce and the event's id as
 //!   associated data; so is wrapping, with the data key's id as associated data.
-//! - **New keys** come from a pool made [`POOL_REFILL`] at a time in one transaction, so a new
+//! - **New keys** come from a pool made [`POOL_REFILL`] at a time in one statement, so a new
 //!   appointment costs no extra commit. A key in the pool that no event ever names (the
 //!   process stopped first) seals nothing and is harmless.
 //! - **Opened keys** are kept in memory ([`CACHE_CAPACITY`]), so projectors and reads do not
@@ -163,7 +163,7 @@ impl SqlVault {
         self.cache.lock().ok()?.get(&key_id).copied()
     }
 
-    /// Make [`POOL_REFILL`] keys and store them wrapped, in one transaction.
+    /// Make [`POOL_REFILL`] keys and store them wrapped, in one statement.
     async fn refill(&self, pool: &mut Vec<KeyId>) -> Result<(), VaultError> {
         let now = chrono::Utc::now().timestamp_millis();
         let keys: Vec<(KeyId, Key)> = (0..POOL_REFILL)
@@ -173,20 +173,23 @@ impl SqlVault {
                 (Uuid::now_v7(), key)
             })
             .collect();
-        let mut tx = self.db.begin_write().await.map_err(unavailable)?;
+        // One statement, one round trip: callers wait for the pool while it is refilled.
+        let rows: Vec<String> = (0..keys.len())
+            .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+            .collect();
+        let sql = format!(
+            "INSERT INTO data_keys (key_id, master_key_id, wrapped, created_at_ms) VALUES {}",
+            rows.join(", ")
+        );
+        let mut insert = sqlx::query(&sql);
         for (key_id, key) in &keys {
-            sqlx::query(
-                "INSERT INTO data_keys (key_id, master_key_id, wrapped, created_at_ms) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(key_id.to_string())
-            .bind(self.master.id())
-            .bind(self.master.wrap(*key_id, key))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+            insert = insert
+                .bind(key_id.to_string())
+                .bind(self.master.id())
+                .bind(self.master.wrap(*key_id, key))
+                .bind(now);
         }
-        tx.commit().await.map_err(unavailable)?;
+        insert.execute(self.db.writer()).await.map_err(unavailable)?;
         for (key_id, key) in keys {
             self.remember(key_id, Some(key));
             pool.push(key_id);
