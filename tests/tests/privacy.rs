@@ -282,6 +282,95 @@ async fn erasure_leaves_no_personal_byte_and_keeps_the_history(backend: Backend)
         .assert_problem(409, "appointment_erased");
 }
 
+/// Every record of the appointments' topic, as raw bytes, up to the first erasure.
+async fn topic_until_erasure(broker: &enkaku_tests::broker::Broker) -> Vec<u8> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::{ClientConfig, Message};
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("group.id", format!("canary-{}", uuid::Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[enkaku_infra::kafka::DEFAULT_TOPIC]).unwrap();
+    let mut bytes = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .expect("the erasure reaches the topic within a minute")
+            .unwrap();
+        let payload = message.payload().unwrap_or_default();
+        bytes.extend_from_slice(message.key().unwrap_or_default());
+        bytes.extend_from_slice(payload);
+        let doc: Value = serde_json::from_slice(payload).unwrap();
+        if doc["type"] == "enkaku.appointment.PersonalDataErased" {
+            return bytes;
+        }
+    }
+}
+
+/// The real binary with Kafka in the path and the log at debug level: the topic never carries
+/// the canary in the clear, before or after the erasure, and no log line holds it.
+#[tokio::test]
+async fn the_topic_and_a_debug_log_never_hold_personal_data() {
+    use enkaku_tests::broker::Broker;
+    use enkaku_tests::process::{Server, free_port};
+    let broker_dir = tempfile::tempdir().unwrap();
+    let broker = Broker::in_memory(broker_dir.path()).await;
+    let store = enkaku_tests::TestStore::new(Backend::Sqlite).await;
+    let log = store.dir.path().join("server.log");
+    let server = Server::start_with(
+        &store,
+        free_port(),
+        &log,
+        &[("ENKAKU_KAFKA_BROKERS", &broker.address())],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let yamada = Staff::login(&http, &server.base, YAMADA).await;
+    let canary = Canary::new();
+    let menu = yamada.menu("オンライン自費診療").await;
+    let booked = yamada
+        .post(
+            "/api/v1/appointments",
+            json!({
+                "doctor_id": yamada.staff_id, "start_at": hours_from_now(2), "patient_name": canary.name,
+                "chart_number": canary.chart, "memo": canary.memo, "menu_id": menu["id"],
+                "visit_type": "first", "mode": "online", "allow_outside_hours": true
+            }),
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let id = booked.body["id"].as_str().unwrap().to_owned();
+    let sent = yamada
+        .post(
+            &format!("/api/v1/appointments/{id}/send-url"),
+            json!({ "channel": "email", "destination": canary.email }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    wait_until_sent(&yamada, &id).await;
+    let erased = yamada
+        .post(&format!("/api/v1/appointments/{id}/erase"), json!({}))
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{}", erased.body);
+
+    let topic = topic_until_erasure(&broker).await;
+    assert!(
+        topic.windows(id.len()).any(|w| w == id.as_bytes()),
+        "the appointment's records were read"
+    );
+    assert_eq!(found_in(&topic, &canary), Vec::<String>::new());
+    server.kill();
+    let logged = std::fs::read(&log).unwrap();
+    assert!(
+        logged.windows(5).any(|w| w == b"DEBUG"),
+        "the log is at debug level, so the search can find something"
+    );
+    assert_eq!(found_in(&logged, &canary), Vec::<String>::new());
+}
+
 /// What an integrator does with a key from the key endpoint (docs/integrators.md): open a
 /// sealed member with it, the event's id as associated data.
 fn open_as_an_integrator(key: &Value, event: &Value) -> Value {
