@@ -29,8 +29,10 @@ use std::path::Path;
 use std::sync::Mutex;
 use uuid::Uuid;
 
-/// Keys made at once when the pool runs dry: one commit for this many new appointments.
-const POOL_REFILL: usize = 128;
+/// Keys made at once when the pool runs dry: one commit for this many new appointments. On
+/// SQLite that commit waits for the one writer connection and syncs to disk like an append,
+/// so it is made rare.
+const POOL_REFILL: usize = 1024;
 /// Opened data keys kept in memory; past this, the cache starts over.
 const CACHE_CAPACITY: usize = 100_000;
 const NONCE_LEN: usize = 24;
