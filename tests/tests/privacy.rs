@@ -311,7 +311,8 @@ async fn topic_until_erasure(broker: &enkaku_tests::broker::Broker) -> Vec<u8> {
 }
 
 /// The real binary with Kafka in the path and the log at debug level: the topic never carries
-/// the canary in the clear, before or after the erasure, and no log line holds it.
+/// the canary in the clear, before or after the erasure, no log line holds it, and
+/// `enkaku events` still prints the history without it.
 #[tokio::test]
 async fn the_topic_and_a_debug_log_never_hold_personal_data() {
     use enkaku_tests::broker::Broker;
@@ -369,6 +370,25 @@ async fn the_topic_and_a_debug_log_never_hold_personal_data() {
         "the log is at debug level, so the search can find something"
     );
     assert_eq!(found_in(&logged, &canary), Vec::<String>::new());
+
+    // The operator's `enkaku events` still prints the whole history, opened: nothing personal.
+    let history = enkaku_tests::process::run_cli(
+        &store.config(([127, 0, 0, 1], 0).into()),
+        &["events", "--stream", &id],
+    );
+    let types: Vec<String> = history
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(types.first().map(String::as_str), Some("AppointmentBooked"));
+    assert_eq!(types.last().map(String::as_str), Some("PersonalDataErased"));
+    assert!(types.iter().any(|t| t == "UrlDeliveryRequested"), "{types:?}");
+    assert_eq!(found_in(history.as_bytes(), &canary), Vec::<String>::new());
 }
 
 /// What an integrator does with a key from the key endpoint (docs/integrators.md): open a
