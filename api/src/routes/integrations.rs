@@ -18,6 +18,7 @@ use enkaku_commands::sealing;
 use enkaku_domain::ErrorCode;
 use enkaku_domain::appointment::Event;
 use enkaku_domain::personal::SEAL_ALGORITHM;
+use enkaku_domain::values::StaffName;
 use enkaku_infra::integrations::Integration;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -94,18 +95,12 @@ async fn issue(
     Admin(admin): Admin,
     ApiJson(request): ApiJson<IssueRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            ErrorCode::ValidationFailed,
-            "name: 1 to 100 characters, no control characters",
-        )
-        .on_field(Some("name")));
-    }
+    // Named like a person: the same rules as a staff member's name.
+    let name = StaffName::parse(&request.name)?;
     let tz = state.clinic(admin.clinic_id).await?.time_zone;
     let (integration, token) = state
         .integrations
-        .issue(admin.clinic_id, name, admin.staff_id, Utc::now())
+        .issue(admin.clinic_id, name.as_str(), admin.staff_id, Utc::now())
         .await?;
     tracing::info!(integration_id = %integration.id, by = %admin.staff_id, "integration credential issued");
     Ok((
