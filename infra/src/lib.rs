@@ -4,6 +4,7 @@
 //! links and two-factor sign-in, the data keys that seal personal data, idempotency records, the delivery channels (the embedded outbox,
 //! Twilio, SMTP) and the delivery worker's queue, and start-up configuration.
 
+pub mod audit;
 pub mod bootstrap;
 pub mod channels;
 pub mod credentials;
