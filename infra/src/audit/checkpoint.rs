@@ -42,12 +42,8 @@ pub struct Signer25519 {
 
 impl Signer25519 {
     pub fn load(from_env: Option<&str>, dir: &Path) -> anyhow::Result<Self> {
-        let bytes = secrets::key_from_env_or_file(
-            "ENKAKU_AUDIT_SIGNING_KEY",
-            from_env,
-            &dir.join(KEY_FILE),
-            dir,
-        )?;
+        let bytes =
+            secrets::key_from_env_or_file("ENKAKU_AUDIT_SIGNING_KEY", from_env, &dir.join(KEY_FILE), dir)?;
         let seed: [u8; 32] = bytes
             .as_slice()
             .try_into()
@@ -151,7 +147,11 @@ impl Checkpoint {
 pub fn trusted_keys(signer: &Signer25519, dir: &Path) -> anyhow::Result<Vec<VerifyingKey>> {
     let mut keys = vec![signer.public_key()];
     if let Ok(text) = std::fs::read_to_string(dir.join(RETIRED_KEYS_FILE)) {
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let bytes: [u8; 32] = hex::decode(line)
                 .ok()
                 .and_then(|b| b.try_into().ok())
@@ -229,7 +229,10 @@ mod tests {
 
         let stranger = Signer25519::load(Some(&"11".repeat(32)), dir.path()).unwrap();
         let foreign = stranger.sign(Log::Events, 42, &[7; 32], Utc::now());
-        assert!(matches!(foreign.verify(&trusted), Err(CheckpointError::UnknownKey(_))));
+        assert!(matches!(
+            foreign.verify(&trusted),
+            Err(CheckpointError::UnknownKey(_))
+        ));
     }
 
     #[test]
@@ -240,7 +243,10 @@ mod tests {
         let current = Signer25519::load(None, dir.path()).unwrap();
         std::fs::write(
             dir.path().join(RETIRED_KEYS_FILE),
-            format!("# retired 2026-12\n{}\n", hex::encode(old.public_key().to_bytes())),
+            format!(
+                "# retired 2026-12\n{}\n",
+                hex::encode(old.public_key().to_bytes())
+            ),
         )
         .unwrap();
         let trusted = trusted_keys(&current, dir.path()).unwrap();

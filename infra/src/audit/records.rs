@@ -81,7 +81,12 @@ impl Log {
 
     /// Up to `limit` records after `after`, in order, as `(position, bytes)`.
     pub async fn read(self, db: &Db, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, sqlx::Error> {
-        let columns = self.columns().iter().map(Column::select).collect::<Vec<_>>().join(", ");
+        let columns = self
+            .columns()
+            .iter()
+            .map(Column::select)
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "SELECT {columns} FROM {} WHERE position > $1 ORDER BY position LIMIT $2",
             self.table()

@@ -51,9 +51,7 @@ impl StoredTree {
                 .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 2, 2 * i + 3))
                 .collect::<Vec<_>>()
                 .join(" OR ");
-            let sql = format!(
-                "SELECT level, idx, hash FROM audit_nodes WHERE log = $1 AND ({wanted})"
-            );
+            let sql = format!("SELECT level, idx, hash FROM audit_nodes WHERE log = $1 AND ({wanted})");
             let mut query = sqlx::query_as::<_, (i32, i64, String)>(&sql).bind(self.log.name());
             for id in chunk {
                 query = query.bind(id.level as i32).bind(id.index as i64);
@@ -157,7 +155,11 @@ impl Folder {
             None => guard.insert(self.load().await?),
         };
         loop {
-            let records = self.tree.log.read(&self.tree.db, frontier.size(), FOLD_BATCH).await?;
+            let records = self
+                .tree
+                .log
+                .read(&self.tree.db, frontier.size(), FOLD_BATCH)
+                .await?;
             if records.is_empty() {
                 return Ok(TreeHead {
                     size: frontier.size(),

@@ -203,7 +203,13 @@ async fn consistent(tree: &StoredTree, checkpoint: &Checkpoint, size: u64) -> Re
     ) else {
         return Ok(false);
     };
-    Ok(proves_consistency(checkpoint.size, &old_root, size, &new_root[0], &proof))
+    Ok(proves_consistency(
+        checkpoint.size,
+        &old_root,
+        size,
+        &new_root[0],
+        &proof,
+    ))
 }
 
 /// Check an RFC 9162 consistency proof with the `ct-merkle` crate.
@@ -219,6 +225,10 @@ pub fn proves_consistency(old_size: u64, old_root: &Hash, size: u64, root: &Hash
 pub fn proves_inclusion(bytes: &[u8], index: u64, size: u64, root: &Hash, proof: &[Hash]) -> bool {
     let root = RootHash::<Sha256>::new((*root).into(), size);
     let digests: Vec<_> = proof.iter().map(|h| (*h).into()).collect();
-    root.verify_inclusion(&bytes, index, &ct_merkle::InclusionProof::from_digests(digests.iter()))
-        .is_ok()
+    root.verify_inclusion(
+        &bytes,
+        index,
+        &ct_merkle::InclusionProof::from_digests(digests.iter()),
+    )
+    .is_ok()
 }
