@@ -1,6 +1,7 @@
 //! Wiring: configuration in, a running application out. Tests build the same
 //! `Application` on port 0 with their own data directory or database.
 
+use crate::access::{self, AccessRecorder};
 use crate::login::{self, LoginGuard};
 use crate::presence::CallPresence;
 use crate::rate_limit::RateLimiter;
@@ -15,6 +16,8 @@ use enkaku_commands::ports::{EventStore, SystemClock, UuidV7};
 use enkaku_commands::{AppointmentService, SetupService};
 use enkaku_domain::appointment::SendPolicy;
 use enkaku_domain::setup;
+use enkaku_infra::audit::AuditTrail;
+use enkaku_infra::audit::access::AccessLog;
 use enkaku_infra::channels::{Channels, Route};
 use enkaku_infra::credentials::Credentials;
 use enkaku_infra::delivery_queue::SqlDeliveryQueue;
@@ -82,6 +85,11 @@ pub struct Config {
     /// Erase appointments' personal data this long after they ended or were cancelled; kept
     /// without limit when `None`.
     pub pii_retention: Option<chrono::Duration>,
+    /// Hex Ed25519 seed that signs the audit checkpoints; defaults to a key file in
+    /// `data_dir` (docs/audit.md).
+    pub audit_signing_key: Option<String>,
+    /// How often the server writes a signed checkpoint of each log to `data_dir`.
+    pub audit_checkpoint_every: Duration,
 }
 
 /// Where patient links go out, and how long a provider has to answer.
@@ -304,6 +312,16 @@ impl Application {
             config.trust_forwarded,
             secrets::derive_key(&link_key, login::device::KEY_PURPOSE),
         ));
+        let access = Arc::new(AccessRecorder::new(
+            AccessLog::open(stack.db.clone()),
+            secrets::derive_key(&link_key, access::SUBJECT_KEY_PURPOSE),
+            config.trust_forwarded,
+        ));
+        let audit = Arc::new(AuditTrail::open(
+            stack.db.clone(),
+            config.audit_signing_key.as_deref(),
+            &config.data_dir,
+        )?);
         let links = Arc::new(LinkSigner::new(link_key));
         let store: Arc<dyn EventStore> = stack.store.clone();
         let directory = Arc::new(stack.directory.clone());
@@ -410,6 +428,8 @@ impl Application {
             login,
             link_limiter: Arc::new(RateLimiter::new(120, 60, config.trust_forwarded)),
             closing: closing_seen,
+            access,
+            audit: audit.clone(),
         };
 
         let (stop_workers, stopped) = watch::channel(false);
@@ -432,6 +452,11 @@ impl Application {
                 stopped.clone(),
             )));
         }
+        workers.push(tokio::spawn(crate::workers::keep_audit_trail(
+            audit,
+            config.audit_checkpoint_every,
+            stopped.clone(),
+        )));
         workers.push(tokio::spawn(housekeeping(state.clone(), stopped)));
         Ok(Self {
             router: routes::router(state.clone()),

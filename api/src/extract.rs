@@ -2,6 +2,7 @@
 //! the JSON body, the path and an appointment's id in it, the query, and the authenticated
 //! staff member with what their role allows (SPEC §8).
 
+use crate::access::Identified;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::versioning::if_match;
@@ -55,6 +56,9 @@ pub struct Staff {
     pub request_id: Uuid,
     /// The client's own `X-Request-Id`, sanitised (see [`ClientRequestId`]).
     pub client_request_id: Option<String>,
+    /// The request's access-log record: a handler that finds the appointment through a
+    /// token rather than the path names it here.
+    pub identified: Identified,
 }
 
 impl Staff {
@@ -202,7 +206,11 @@ async fn authenticate_session(parts: &Parts, state: &AppState) -> Result<(Staff,
         .await?
         .filter(|r| r.active)
         .ok_or_else(ApiError::unauthorized)?;
+    // Identified before the role and enrolment checks, so a refusal is recorded too.
+    let identified = parts.extensions.get::<Identified>().cloned().unwrap_or_default();
+    identified.staff(session.clinic_id, session.staff_id);
     let staff = Staff {
+        identified,
         staff_id: session.staff_id,
         clinic_id: session.clinic_id,
         role: record.role,

@@ -1,5 +1,6 @@
 //! The HTTP API and the process that wires every part together.
 
+pub mod access;
 pub mod app;
 pub mod error;
 pub mod extract;

@@ -1,6 +1,9 @@
 //! `enkaku`: the server and the auditor's tools in one binary.
 
+mod audit_command;
+
 use anyhow::Context;
+use audit_command::AuditCommand;
 use clap::{Parser, Subcommand};
 use enkaku_api::routes::webhooks::TWILIO_STATUS_PATH;
 use enkaku_api::serve::{self, ConnectionLimits};
@@ -46,6 +49,10 @@ struct Cli {
     /// the same.
     #[arg(long, global = true, env = "ENKAKU_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
+    /// Hex Ed25519 seed (32 bytes) that signs the audit checkpoints; by default a key file
+    /// created in the data directory (docs/audit.md: keep a copy, rotate it there).
+    #[arg(long, global = true, env = "ENKAKU_AUDIT_SIGNING_KEY", hide_env_values = true)]
+    audit_signing_key: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -69,6 +76,9 @@ enum Command {
     /// The master key that wraps the data keys of personal data.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit trail: signed checkpoints, verification, the access log (docs/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the AsyncAPI 3 document of the Kafka topics (docs/asyncapi.yaml).
     Asyncapi {
         #[arg(long, env = "ENKAKU_KAFKA_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_TOPIC)]
@@ -145,6 +155,11 @@ struct ServeArgs {
     /// cancelled (docs/privacy.md); kept without limit when not given.
     #[arg(long, env = "ENKAKU_PII_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
     pii_retention_days: Option<u32>,
+    /// Minutes between the signed checkpoints of the logs the server writes to the data
+    /// directory's `checkpoints/` (docs/audit.md).
+    #[arg(long, env = "ENKAKU_AUDIT_CHECKPOINT_MINUTES", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1440))]
+    audit_checkpoint_minutes: u32,
     /// Append personal data unsealed, to measure what sealing costs (`scripts/bench`).
     #[arg(long, hide = true)]
     bench_plaintext_personal_data: bool,
@@ -488,6 +503,8 @@ async fn main() -> anyhow::Result<()> {
         pii_retention: serve
             .pii_retention_days
             .map(|days| chrono::Duration::days(i64::from(days))),
+        audit_signing_key: cli.audit_signing_key.clone(),
+        audit_checkpoint_every: Duration::from_secs(60 * u64::from(serve.audit_checkpoint_minutes)),
     };
     match command {
         Command::Serve(serve) => {
@@ -540,6 +557,13 @@ async fn main() -> anyhow::Result<()> {
                 println!("start the servers with ENKAKU_MASTER_KEY set to the new key");
             }
             Ok(())
+        }
+        Command::Audit(command) => {
+            if audit_command::run(&config(&ServeArgs::parse_default()), command).await? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
         }
         Command::Privacy(PrivacyCommand::Migrate) => {
             let stack = Stack::open(&config(&ServeArgs::parse_default())).await?;

@@ -55,19 +55,25 @@ impl RateLimiter {
     }
 
     fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        if self.trust_forwarded
-            && let Some(ip) = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                // The right-most entry is the one our proxy added; those left of it are
-                // whatever the client chose to send.
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return ip;
-        }
-        peer.ip()
+        client_address(peer, headers, self.trust_forwarded)
     }
+}
+
+/// The client's address: the peer's, or with `trust_forwarded` (only behind a trusted proxy)
+/// the last `X-Forwarded-For` entry.
+pub fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_forwarded: bool) -> IpAddr {
+    if trust_forwarded
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            // The right-most entry is the one our proxy added; those left of it are
+            // whatever the client chose to send.
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
 }
 
 /// One budget shared by every client: what a flood from many addresses at once gets.

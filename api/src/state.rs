@@ -80,6 +80,10 @@ pub struct AppState {
     /// Turns true when the server begins to shut down: long-lived responses (live updates)
     /// end then, or the graceful shutdown would wait for them forever.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Writes the access log (docs/audit.md).
+    pub access: Arc<crate::access::AccessRecorder>,
+    /// The Merkle trees over the event log and the access log, and the checkpoint signer.
+    pub audit: Arc<enkaku_infra::audit::AuditTrail>,
 }
 
 impl AppState {
@@ -167,6 +171,7 @@ impl AppState {
         else {
             return Err(ApiError::not_found());
         };
+        staff.identified.appointment(id);
         Ok(self.service.get(staff.clinic_id, id).await?)
     }
 }

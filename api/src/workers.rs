@@ -16,6 +16,7 @@ use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{ErasureReason, Event};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
+use enkaku_infra::audit::{AuditTrail, Log, checkpoint};
 use enkaku_infra::{Db, erasure};
 use enkaku_media::{CallSignal, CallSignals};
 use enkaku_projections::queries;
@@ -287,6 +288,41 @@ pub async fn sweep_retention(state: AppState, retention: chrono::Duration, mut s
         }
         tokio::select! {
             _ = tokio::time::sleep(RETENTION_SWEEP_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// How often the audit trees fold what was written since: a proof or checkpoint asked for
+/// folds first in any case, so this only keeps that work small.
+const AUDIT_FOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// Keep the Merkle trees of both logs up with them, and every `every` write a signed
+/// checkpoint of each to the data directory (docs/audit.md). Every node does this: folding is
+/// idempotent, and each node's checkpoints are its own copies.
+pub async fn keep_audit_trail(trail: Arc<AuditTrail>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut next_checkpoint = tokio::time::Instant::now() + every;
+    while !*stop.borrow() {
+        for log in Log::ALL {
+            if let Err(e) = trail.catch_up(log).await {
+                tracing::warn!(log = log.name(), error = %e, "cannot fold the log into its audit tree");
+            }
+        }
+        if tokio::time::Instant::now() >= next_checkpoint {
+            next_checkpoint += every;
+            for log in Log::ALL {
+                let saved = trail
+                    .checkpoint(log, chrono::Utc::now())
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|checkpoint| checkpoint::save(trail.dir(), &checkpoint));
+                if let Err(e) = saved {
+                    tracing::warn!(log = log.name(), error = %e, "cannot write the audit checkpoint");
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(AUDIT_FOLD_EVERY) => {}
             _ = stop.changed() => {}
         }
     }

@@ -168,6 +168,8 @@ impl TestStore {
             delivery: Default::default(),
             session_idle: chrono::Duration::minutes(30),
             pii_retention: None,
+            audit_signing_key: None,
+            audit_checkpoint_every: std::time::Duration::from_secs(600),
         }
     }
 

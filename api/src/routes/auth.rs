@@ -1,11 +1,12 @@
 //! Staff login, logout and "who am I".
 
+use crate::access::Identified;
 use crate::error::{ApiError, Problem};
 use crate::extract::{AnySession, AnyStaff, ApiJson, CSRF_COOKIE, SESSION_COOKIE, Staff};
 use crate::routes::two_factor::{self, TwoFactorView};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum_extra::extract::CookieJar;
@@ -147,6 +148,7 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     jar: CookieJar,
+    Extension(identified): Extension<Identified>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     request.validate()?;
@@ -164,6 +166,11 @@ async fn login(
         .staff_by_email(&request.email)
         .await?
         .filter(|r| r.active);
+    // Every attempt past the limits is in the access log, under the address's keyed hash.
+    identified.sign_in(
+        state.access.subject_hmac(&request.email),
+        record.as_ref().map(|r| (r.clinic_id, r.id)),
+    );
     let hash = record.as_ref().map(|r| r.password_hash.clone());
     let ok = state.login.checks.verify(request.password, hash).await?;
     let Some(record) = record.filter(|_| ok) else {

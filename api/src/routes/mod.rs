@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_setup;
 pub mod appointments;
+pub mod audit;
 pub mod auth;
 pub mod integrations;
 pub mod lists;
@@ -64,6 +65,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(search::router())
         .merge(appointments::router())
         .merge(outbox::router())
+        .merge(audit::router())
         .merge(live::router())
         .merge(media::router())
         .merge(webhooks::router())
@@ -87,6 +89,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "this method is not allowed here")
         })
+        // Inside the routing, where the matched route is known; before the deadline, so a
+        // record is committed or the answer is 503 before the request's time is up.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::access::record))
         .with_state(state)
         // Innermost first: every answer below, the deadline's and the panic's included,
         // passes through the security headers above it.

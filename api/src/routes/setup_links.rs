@@ -4,11 +4,12 @@
 //! is hashed on the bounded password threads, so a flood costs a bounded amount of CPU and
 //! memory.
 
+use crate::access::Identified;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use enkaku_domain::ErrorCode;
@@ -74,18 +75,22 @@ async fn setup_link(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Extension(identified): Extension<Identified>,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<SetupLinkView>, ApiError> {
     state.link_limiter.check(peer, &headers)?;
     match state.setup_links.find(&token, Utc::now()).await? {
         None => Err(ApiError::not_found()),
         Some(Link::Gone) => Err(gone()),
-        Some(Link::Usable(holder)) => Ok(Json(SetupLinkView {
-            name: holder.name,
-            email: holder.email,
-            clinic_name: holder.clinic_name,
-            valid_until: holder.valid_until,
-        })),
+        Some(Link::Usable(holder)) => {
+            identified.setup_link(holder.staff_id);
+            Ok(Json(SetupLinkView {
+                name: holder.name,
+                email: holder.email,
+                clinic_name: holder.clinic_name,
+                valid_until: holder.valid_until,
+            }))
+        }
     }
 }
 
@@ -99,6 +104,7 @@ async fn set_password(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Extension(identified): Extension<Identified>,
     ApiPath(token): ApiPath<String>,
     ApiJson(body): ApiJson<NewPassword>,
 ) -> Result<StatusCode, ApiError> {
@@ -108,7 +114,7 @@ async fn set_password(
     match state.setup_links.find(&token, Utc::now()).await? {
         None => return Err(ApiError::not_found()),
         Some(Link::Gone) => return Err(gone()),
-        Some(Link::Usable(_)) => {}
+        Some(Link::Usable(holder)) => identified.setup_link(holder.staff_id),
     }
     let hash = state.login.checks.hash(body.password).await?;
     match state.setup_links.use_up(&token, &hash, Utc::now()).await? {

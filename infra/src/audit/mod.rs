@@ -5,7 +5,9 @@ pub mod access;
 pub mod checkpoint;
 pub mod merkle;
 pub mod records;
+pub mod trail;
 pub mod tree;
 pub mod verify;
 
 pub use records::Log;
+pub use trail::AuditTrail;
