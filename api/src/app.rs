@@ -23,7 +23,7 @@ use enkaku_infra::credentials::Credentials;
 use enkaku_infra::delivery_queue::SqlDeliveryQueue;
 use enkaku_infra::directory::SqlDirectory;
 use enkaku_infra::event_store::SqlEventStore;
-use enkaku_infra::feed::{OpeningFeed, StoreFeed};
+use enkaku_infra::feed::{OpeningFeed, PastFeed, StoreFeed};
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::integrations::Integrations;
 use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
@@ -251,6 +251,39 @@ impl Stack {
             }),
             enkaku_projections::all(),
         )
+    }
+
+    /// Build into `into` (a database of its own) the directory and the read models as they
+    /// stood when the log ended at `until`, from the store's log and today's data keys (so
+    /// personal data erased since shows as erased). Nothing of the live database is written.
+    /// Returns events applied, once per read model.
+    pub async fn replay_into(
+        &self,
+        until: u64,
+        into: &Db,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<u64> {
+        let rows = Arc::new(into.clone());
+        let past = || {
+            Arc::new(PastFeed {
+                store: self.store.clone(),
+                until,
+            })
+        };
+        let directory = ProjectionRunner::new("directory", rows.clone(), past(), enkaku_projections::setup());
+        directory.prepare().await?;
+        directory.catch_up(&|_| {}).await?;
+        let read_models = ProjectionRunner::new(
+            "read_models",
+            rows,
+            Arc::new(OpeningFeed {
+                feed: past(),
+                vault: self.vault.clone(),
+            }),
+            enkaku_projections::all(),
+        );
+        read_models.prepare().await?;
+        Ok(read_models.catch_up(progress).await?)
     }
 }
 

@@ -63,8 +63,10 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Create or update the database schema, then exit.
     Migrate,
-    /// Drop every read model and rebuild it from the event store.
-    Replay,
+    /// Drop every read model and rebuild it from the event store; or, with `--until` and
+    /// `--into`, build the read models as they stood at a past moment into a file of their
+    /// own, touching nothing live.
+    Replay(ReplayArgs),
     /// Print events as JSON lines: one stream's history, or the global log.
     Events(EventsArgs),
     /// Set up a clinic.
@@ -424,6 +426,46 @@ impl ServeArgs {
     }
 }
 
+/// A moment of the log: a position, or a time (RFC 3339), which stands for the last position
+/// committed at or before it in the log's own order.
+#[derive(Clone, Copy, Debug)]
+enum Until {
+    Position(u64),
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::str::FromStr for Until {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(position) = text.parse() {
+            return Ok(Self::Position(position));
+        }
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|time| Self::Time(time.to_utc()))
+            .map_err(|_| "a position (1234) or a time with its offset (2026-12-03T10:00:00+09:00)".to_owned())
+    }
+}
+
+impl Until {
+    async fn position(self, stack: &Stack) -> anyhow::Result<u64> {
+        match self {
+            Self::Position(position) => Ok(position),
+            Self::Time(time) => Ok(enkaku_infra::event_store::position_at(&stack.db, time).await?),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The moment to rebuild: a position of the global log, or a time (RFC 3339).
+    #[arg(long, requires = "into")]
+    until: Option<Until>,
+    /// A new folder for the past's read models (the SQLite file `read-models.db` in it).
+    #[arg(long, requires = "until")]
+    into: Option<PathBuf>,
+}
+
 #[derive(clap::Args)]
 struct EventsArgs {
     /// An appointment id, or a full stream id (`clinic-<id>`, `menu-<id>`, …): print its
@@ -434,8 +476,11 @@ struct EventsArgs {
     #[arg(long, default_value_t = 0)]
     after: u64,
     /// Keep printing new events as they are committed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "until")]
     follow: bool,
+    /// Print the global log only up to this moment: a position, or a time (RFC 3339).
+    #[arg(long)]
+    until: Option<Until>,
     /// Print personal data sealed, as the store holds it, instead of opened.
     #[arg(long)]
     sealed: bool,
@@ -534,7 +579,7 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("schema is up to date");
             Ok(())
         }
-        Command::Replay => replay(&config(&ServeArgs::parse_default())).await,
+        Command::Replay(args) => replay(&config(&ServeArgs::parse_default()), args).await,
         Command::Clinic(ClinicCommand::Create(args)) => {
             create_clinic(&config(&ServeArgs::parse_default()), args).await
         }
@@ -662,25 +707,68 @@ async fn create_clinic(config: &Config, args: ClinicCreateArgs) -> anyhow::Resul
     Ok(())
 }
 
-async fn replay(config: &Config) -> anyhow::Result<()> {
+/// A progress bar of events up to `len` on stderr.
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
     let stack = Stack::open(config).await?;
+    if let (Some(until), Some(into)) = (args.until, args.into) {
+        return replay_past(&stack, until, &into).await;
+    }
     let head = *stack.store.head().borrow();
     let directory = &stack.directory_projection;
     directory.reset().await?;
     directory.catch_up(&|_| {}).await?;
     let rebuilder = stack.rebuilder();
     rebuilder.reset().await?;
-    let bar = indicatif::ProgressBar::new(head);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(head);
     let applied = rebuilder.catch_up(&|position| bar.set_position(position)).await?;
     bar.finish();
     let projectors = enkaku_projections::all().len() as u64;
     println!(
         "rebuilt the directory and {projectors} read models from {} events ({applied} applications)",
         applied / projectors.max(1)
+    );
+    Ok(())
+}
+
+/// The file `enkaku replay --into` writes in its folder.
+const PAST_READ_MODELS: &str = "read-models.db";
+
+async fn replay_past(stack: &Stack, until: Until, into: &std::path::Path) -> anyhow::Result<()> {
+    let position = until.position(stack).await?;
+    enkaku_infra::data_dir::prepare(into).with_context(|| format!("cannot create {}", into.display()))?;
+    let file = into.join(PAST_READ_MODELS);
+    anyhow::ensure!(
+        !file.exists(),
+        "{} exists already: replay into a new folder",
+        file.display()
+    );
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let past = enkaku_infra::Db::connect(&url).await?;
+    let started = std::time::Instant::now();
+    let bar = progress_bar(position);
+    let applied = stack
+        .replay_into(position, &past, &|at| bar.set_position(at))
+        .await?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "until_position": position,
+            "into": file,
+            "applications": applied,
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "events_per_second": (position as f64 / seconds.max(1e-9)).round(),
+        })
     );
     Ok(())
 }
@@ -706,12 +794,17 @@ async fn events(config: &Config, args: EventsArgs) -> anyhow::Result<()> {
     }
     let mut after = args.after;
     let mut head = stack.store.head();
+    let until = match args.until {
+        Some(until) => until.position(&stack).await?,
+        None => u64::MAX,
+    };
     loop {
         let mut batch = stack
             .store
             .read_all(after, 1000)
             .await
             .context("reading the global log")?;
+        batch.retain(|event| event.position <= until);
         if !args.sealed {
             sealing::open(stack.vault.as_ref(), batch.iter_mut()).await?;
         }

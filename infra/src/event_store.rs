@@ -349,6 +349,21 @@ async fn insert(tx: &mut sqlx::AnyConnection, rows: &[PendingRow<'_>]) -> Result
 }
 
 /// RFC 3339 in UTC with fixed microsecond precision, so the text sorts like the time.
+/// Where the log stood at `time`: the last position of the longest prefix whose events all
+/// occurred at or before it, taking the log's own order (0 before the first event).
+pub async fn position_at(db: &Db, time: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let (first_after, head): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT MIN(position) FROM events WHERE occurred_at > $1), (SELECT MAX(position) FROM events)",
+    )
+    .bind(format_time(time))
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(match first_after {
+        Some(position) => position.saturating_sub(1) as u64,
+        None => head.unwrap_or(0) as u64,
+    })
+}
+
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -22,11 +22,24 @@ impl EventFeed for StoreFeed {
     }
 
     async fn open(&self, _consumer: &str, from: &Cursor) -> Result<Box<dyn FeedReader>, FeedError> {
-        Ok(Box::new(StoreReader {
-            store: self.0.clone(),
-            head: self.0.head(),
-            next: from.get(&0).copied().unwrap_or(0).max(1),
-        }))
+        Ok(Box::new(StoreReader::new(&self.0, from, u64::MAX)))
+    }
+}
+
+/// The store's log up to `until` and no further: what a replay of the past reads.
+pub struct PastFeed {
+    pub store: Arc<dyn EventStore>,
+    pub until: u64,
+}
+
+#[async_trait]
+impl EventFeed for PastFeed {
+    fn name(&self) -> String {
+        LOG_FEED.into()
+    }
+
+    async fn open(&self, _consumer: &str, from: &Cursor) -> Result<Box<dyn FeedReader>, FeedError> {
+        Ok(Box::new(StoreReader::new(&self.store, from, self.until)))
     }
 }
 
@@ -35,11 +48,28 @@ struct StoreReader {
     head: watch::Receiver<u64>,
     /// The next position to read (positions start at 1).
     next: u64,
+    /// The last position to read.
+    until: u64,
+}
+
+impl StoreReader {
+    fn new(store: &Arc<dyn EventStore>, from: &Cursor, until: u64) -> Self {
+        Self {
+            store: store.clone(),
+            head: store.head(),
+            next: from.get(&0).copied().unwrap_or(0).max(1),
+            until,
+        }
+    }
 }
 
 #[async_trait]
 impl FeedReader for StoreReader {
     async fn next_batch(&mut self, limit: usize, wait: Duration) -> Result<FeedBatch, FeedError> {
+        if self.next > self.until {
+            return Ok(FeedBatch::default());
+        }
+        let limit = limit.min(usize::try_from(self.until - self.next + 1).unwrap_or(usize::MAX));
         if *self.head.borrow_and_update() < self.next {
             // Another process may append to a shared PostgreSQL store without waking this
             // one, so the wait also ends by time.
@@ -68,7 +98,7 @@ impl FeedReader for StoreReader {
     }
 
     fn lag(&self) -> u64 {
-        (*self.head.borrow() + 1).saturating_sub(self.next)
+        ((*self.head.borrow()).min(self.until) + 1).saturating_sub(self.next)
     }
 }
 

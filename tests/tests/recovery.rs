@@ -193,12 +193,12 @@ struct ReadModels {
     terms: Vec<TermRow>,
 }
 
-async fn read_models(stack: &Stack) -> ReadModels {
+async fn read_models(pool: &sqlx::AnyPool) -> ReadModels {
     let schedule = sqlx::query_as(
         "SELECT appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name, version
          FROM schedule_entries ORDER BY appointment_id",
     )
-    .fetch_all(&stack.db.pool)
+    .fetch_all(pool)
     .await
     .unwrap();
     let reception = sqlx::query_as(
@@ -206,26 +206,26 @@ async fn read_models(stack: &Stack) -> ReadModels {
                 menu_name, mode, version
          FROM reception_entries ORDER BY appointment_id",
     )
-    .fetch_all(&stack.db.pool)
+    .fetch_all(pool)
     .await
     .unwrap();
     let deliveries = sqlx::query_as(
         "SELECT delivery_id, status, provider, failure_code, version FROM delivery_log ORDER BY delivery_id",
     )
-    .fetch_all(&stack.db.pool)
+    .fetch_all(pool)
     .await
     .unwrap();
     let search = sqlx::query_as(
         "SELECT appointment_id, kind, doctor_id, status, display_name, chart_number, version
          FROM patient_search ORDER BY appointment_id",
     )
-    .fetch_all(&stack.db.pool)
+    .fetch_all(pool)
     .await
     .unwrap();
     let terms = sqlx::query_as(
         "SELECT clinic_id, term, appointment_id FROM patient_search_terms ORDER BY appointment_id, term",
     )
-    .fetch_all(&stack.db.pool)
+    .fetch_all(pool)
     .await
     .unwrap();
     ReadModels {
@@ -302,7 +302,7 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app.projected().await;
-    let live = read_models(&stack).await;
+    let live = read_models(&stack.db.pool).await;
     assert_eq!(live.schedule.len(), 10);
     assert_eq!(live.reception.len(), 5);
     assert_eq!(live.deliveries.len(), 5);
@@ -329,7 +329,7 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
         .unwrap();
     stack.rebuilder().catch_up(&|_| {}).await.unwrap();
     assert_eq!(
-        read_models(&stack).await,
+        read_models(&stack.db.pool).await,
         live,
         "re-applying events changed the rows"
     );
@@ -350,12 +350,74 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
         printed.contains("rebuilt the directory and 5 read models"),
         "{printed}"
     );
-    assert_eq!(read_models(&stack).await, live, "replay produced different rows");
+    assert_eq!(
+        read_models(&stack.db.pool).await,
+        live,
+        "replay produced different rows"
+    );
     let spoiled: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM directory_staff WHERE name = 'spoiled'")
         .fetch_one(&stack.db.pool)
         .await
         .unwrap();
     assert_eq!(spoiled, 0, "the directory was rebuilt from the set-up streams");
+}
+
+/// `enkaku replay --until` builds the read models as they stood at a past moment, named by
+/// time or by position, into a file of its own, and the live ones stay as they are; `events
+/// --until` prints the history up to that moment.
+async fn replay_until_shows_the_past(backend: Backend) {
+    let app = enkaku_tests::TestApp::spawn(backend).await;
+    let yamada = app.login(YAMADA).await;
+    let booked = yamada
+        .book(&hours_from_now(2), "一般内科", "online", "過去 一郎")
+        .await;
+    let booked = booked.body["id"].as_str().unwrap().to_owned();
+    yamada.create_video_url(&hours_from_now(3), "過去の通話").await;
+    app.projected().await;
+    let config = app.store.config(([127, 0, 0, 1], 0).into());
+    let stack = Stack::open(&config).await.unwrap();
+    let then = read_models(&stack.db.pool).await;
+    let then_position = *app.state.store.head().borrow();
+    let then_time = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    yamada
+        .post(&format!("/api/v1/appointments/{booked}/cancel"), json!({}))
+        .await;
+    yamada
+        .book(&hours_from_now(4), "一般内科", "in_person", "未来 次郎")
+        .await;
+    app.projected().await;
+    let now = read_models(&stack.db.pool).await;
+    assert_ne!(now, then);
+    assert_eq!(then.schedule.len(), 2);
+    assert!(then.schedule.iter().all(|row| row.6 != "cancelled"));
+
+    let time = then_time.to_rfc3339();
+    for (n, until) in [time.clone(), then_position.to_string()].iter().enumerate() {
+        let into = app.store.dir.path().join(format!("past-{n}"));
+        let printed = run_cli(
+            &config,
+            &["replay", "--until", until, "--into", into.to_str().unwrap()],
+        );
+        let report: Value = serde_json::from_str(printed.trim()).expect("a JSON report");
+        assert_eq!(report["until_position"], then_position, "{printed}");
+        let past = enkaku_infra::Db::connect(&format!("sqlite://{}", into.join("read-models.db").display()))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_models(&past.pool).await,
+            then,
+            "the read models as of {until}"
+        );
+    }
+    assert_eq!(
+        read_models(&stack.db.pool).await,
+        now,
+        "the live read models are untouched"
+    );
+    let history = run_cli(&config, &["events", "--until", &time]);
+    assert_eq!(history.lines().count() as u64, then_position);
 }
 
 async fn events_cli_prints_the_auditors_view(backend: Backend) {
@@ -393,5 +455,6 @@ enkaku_tests::on_both_backends!(
     kill_after_a_burst_loses_nothing,
     sigterm_shuts_down_gracefully,
     replay_rebuilds_exactly_the_live_rows,
+    replay_until_shows_the_past,
     events_cli_prints_the_auditors_view
 );
