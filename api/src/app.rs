@@ -26,7 +26,7 @@ use enkaku_infra::event_store::SqlEventStore;
 use enkaku_infra::feed::{OpeningFeed, PastFeed, StoreFeed};
 use enkaku_infra::idempotency::IdempotencyStore;
 use enkaku_infra::integrations::Integrations;
-use enkaku_infra::kafka::{KafkaConfig, KafkaFeed, KafkaPublisher};
+use enkaku_infra::kafka::{CheckpointPublisher, KafkaConfig, KafkaFeed, KafkaPublisher};
 use enkaku_infra::outbox::Outbox;
 use enkaku_infra::sessions::SessionStore;
 use enkaku_infra::setup_links::SetupLinks;
@@ -485,9 +485,14 @@ impl Application {
                 stopped.clone(),
             )));
         }
+        let checkpoint_topic = match &config.kafka {
+            Some(kafka) => Some(CheckpointPublisher::new(kafka)?),
+            None => None,
+        };
         workers.push(tokio::spawn(crate::workers::keep_audit_trail(
             audit,
             config.audit_checkpoint_every,
+            checkpoint_topic,
             stopped.clone(),
         )));
         workers.push(tokio::spawn(housekeeping(state.clone(), stopped)));

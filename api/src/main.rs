@@ -178,6 +178,9 @@ struct ServeArgs {
     /// The topic the clinic set-up's events are published to (created if missing).
     #[arg(long, env = "ENKAKU_KAFKA_SETUP_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_SETUP_TOPIC)]
     kafka_setup_topic: String,
+    /// The topic the signed audit checkpoints are published to (created if missing).
+    #[arg(long, env = "ENKAKU_KAFKA_CHECKPOINT_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_CHECKPOINT_TOPIC)]
+    kafka_checkpoint_topic: String,
     /// Partitions of each topic when enkaku creates it.
     #[arg(long, env = "ENKAKU_KAFKA_PARTITIONS", default_value_t = 3)]
     kafka_partitions: i32,
@@ -383,6 +386,7 @@ impl ServeArgs {
         self.kafka_brokers.as_ref().map(|brokers| KafkaConfig {
             topic: self.kafka_topic.clone(),
             setup_topic: self.kafka_setup_topic.clone(),
+            checkpoint_topic: self.kafka_checkpoint_topic.clone(),
             partitions: self.kafka_partitions,
             client_prefix: self.kafka_client_prefix.clone(),
             ..KafkaConfig::new(brokers)

@@ -17,6 +17,7 @@ use enkaku_domain::appointment::{ErasureReason, Event};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
 use enkaku_infra::audit::{AuditTrail, Log, checkpoint};
+use enkaku_infra::kafka::CheckpointPublisher;
 use enkaku_infra::{Db, erasure};
 use enkaku_media::{CallSignal, CallSignals};
 use enkaku_projections::queries;
@@ -298,9 +299,15 @@ pub async fn sweep_retention(state: AppState, retention: chrono::Duration, mut s
 const AUDIT_FOLD_EVERY: Duration = Duration::from_secs(1);
 
 /// Keep the Merkle trees of both logs up with them, and every `every` write a signed
-/// checkpoint of each to the data directory (docs/audit.md). Every node does this: folding is
-/// idempotent, and each node's checkpoints are its own copies.
-pub async fn keep_audit_trail(trail: Arc<AuditTrail>, every: Duration, mut stop: watch::Receiver<bool>) {
+/// checkpoint of each to the data directory and, with Kafka, to its checkpoints topic
+/// (docs/audit.md). Every node does this: folding is idempotent, and each node's checkpoints
+/// are its own copies.
+pub async fn keep_audit_trail(
+    trail: Arc<AuditTrail>,
+    every: Duration,
+    kafka: Option<CheckpointPublisher>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut next_checkpoint = tokio::time::Instant::now() + every;
     while !*stop.borrow() {
         for log in Log::ALL {
@@ -311,13 +318,20 @@ pub async fn keep_audit_trail(trail: Arc<AuditTrail>, every: Duration, mut stop:
         if tokio::time::Instant::now() >= next_checkpoint {
             next_checkpoint += every;
             for log in Log::ALL {
-                let saved = trail
-                    .checkpoint(log, chrono::Utc::now())
-                    .await
-                    .map_err(anyhow::Error::from)
-                    .and_then(|checkpoint| checkpoint::save(trail.dir(), &checkpoint));
-                if let Err(e) = saved {
+                let signed = match trail.checkpoint(log, chrono::Utc::now()).await {
+                    Ok(signed) => signed,
+                    Err(e) => {
+                        tracing::warn!(log = log.name(), error = %e, "cannot sign the audit checkpoint");
+                        continue;
+                    }
+                };
+                if let Err(e) = checkpoint::save(trail.dir(), &signed) {
                     tracing::warn!(log = log.name(), error = %e, "cannot write the audit checkpoint");
+                }
+                if let Some(kafka) = &kafka
+                    && let Err(e) = kafka.publish(&signed).await
+                {
+                    tracing::warn!(log = log.name(), error = %e, "cannot publish the audit checkpoint");
                 }
             }
         }

@@ -129,6 +129,35 @@ pub async fn fresh_postgres_database() -> String {
     format!("{server}/{name}")
 }
 
+/// The configuration tests and benchmarks run enkaku with, on `data_dir` and (PostgreSQL)
+/// `database_url`.
+pub fn config(data_dir: std::path::PathBuf, database_url: Option<String>, addr: SocketAddr) -> Config {
+    Config {
+        addr,
+        data_dir,
+        database_url,
+        public_url: None,
+        link_secret: None,
+        master_key: None,
+        seal_personal_data: true,
+        seed_demo: true,
+        trust_forwarded: false,
+        kafka: None,
+        send_policy: Default::default(),
+        connections: enkaku_api::serve::ConnectionLimits::default(),
+        media: enkaku_media::relay::RelayConfig {
+            addr: [127, 0, 0, 1].into(),
+            ports: None,
+        },
+        ice_servers: Default::default(),
+        delivery: Default::default(),
+        session_idle: chrono::Duration::minutes(30),
+        pii_retention: None,
+        audit_signing_key: None,
+        audit_checkpoint_every: std::time::Duration::from_secs(600),
+    }
+}
+
 /// A place for one test's data: a temporary directory, and for PostgreSQL a fresh database.
 pub struct TestStore {
     pub dir: TempDir,
@@ -147,30 +176,7 @@ impl TestStore {
     }
 
     pub fn config(&self, addr: SocketAddr) -> Config {
-        Config {
-            addr,
-            data_dir: self.dir.path().to_owned(),
-            database_url: self.database_url.clone(),
-            public_url: None,
-            link_secret: None,
-            master_key: None,
-            seal_personal_data: true,
-            seed_demo: true,
-            trust_forwarded: false,
-            kafka: None,
-            send_policy: Default::default(),
-            connections: enkaku_api::serve::ConnectionLimits::default(),
-            media: enkaku_media::relay::RelayConfig {
-                addr: [127, 0, 0, 1].into(),
-                ports: None,
-            },
-            ice_servers: Default::default(),
-            delivery: Default::default(),
-            session_idle: chrono::Duration::minutes(30),
-            pii_retention: None,
-            audit_signing_key: None,
-            audit_checkpoint_every: std::time::Duration::from_secs(600),
-        }
+        config(self.dir.path().to_owned(), self.database_url.clone(), addr)
     }
 
     pub fn database_url(&self) -> String {

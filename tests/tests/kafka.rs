@@ -3,7 +3,9 @@
 //! every event with its CloudEvents attributes, in order per key; a broker outage and a
 //! crash of enkaku lose nothing and apply nothing twice.
 
-use enkaku_infra::kafka::{DEFAULT_SETUP_TOPIC, DEFAULT_TOPIC, KafkaConfig};
+use enkaku_infra::audit::Log;
+use enkaku_infra::audit::checkpoint::Checkpoint;
+use enkaku_infra::kafka::{DEFAULT_CHECKPOINT_TOPIC, DEFAULT_SETUP_TOPIC, DEFAULT_TOPIC, KafkaConfig};
 use enkaku_media::CallSignal;
 use enkaku_tests::broker::Broker;
 use enkaku_tests::process::{Server, free_port};
@@ -492,5 +494,49 @@ async fn enkaku_starts_and_takes_commands_before_the_broker_is_up() {
     })
     .await;
     assert_eq!(status, "booked");
+    app.stop().await;
+}
+
+/// With Kafka configured, the server's signed audit checkpoints also go to the checkpoints
+/// topic, where an auditor's consumer keeps them: they verify under the server's key and pin
+/// the log as it grew.
+#[tokio::test]
+async fn signed_checkpoints_reach_their_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::in_memory(dir.path()).await;
+    let store = TestStore::new(Backend::Sqlite).await;
+    let mut config = store.config(([127, 0, 0, 1], 0).into());
+    config.kafka = Some(KafkaConfig::new(broker.address()));
+    config.audit_checkpoint_every = Duration::from_millis(300);
+    let app = TestApp::spawn_with(store, config).await;
+    let yamada = app.login(YAMADA).await;
+    yamada.create_video_url(&hours_from_now(2), "監査").await;
+    let head = *app.state.store.head().borrow();
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("group.id", format!("auditor-{}", uuid::Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[DEFAULT_CHECKPOINT_TOPIC]).unwrap();
+    let key = app.state.audit.signer().public_key();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut logs = HashSet::new();
+    loop {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .expect("checkpoints of both logs within 60 s")
+            .unwrap();
+        let checkpoint: Checkpoint = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        assert_eq!(message.key(), Some(checkpoint.log.name().as_bytes()));
+        checkpoint.verify(&[key]).expect("signed by the server's key");
+        if checkpoint.log == Log::Access || checkpoint.size >= head {
+            logs.insert(checkpoint.log);
+        }
+        if logs.len() == 2 {
+            break;
+        }
+    }
     app.stop().await;
 }

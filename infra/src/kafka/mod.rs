@@ -9,7 +9,7 @@ mod feed;
 mod publisher;
 
 pub use feed::KafkaFeed;
-pub use publisher::KafkaPublisher;
+pub use publisher::{CheckpointPublisher, KafkaPublisher};
 
 use enkaku_domain::envelope::StoredEvent;
 use enkaku_domain::setup;
@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub const DEFAULT_TOPIC: &str = "enkaku.appointments.v1";
 pub const DEFAULT_SETUP_TOPIC: &str = "enkaku.setup.v1";
+pub const DEFAULT_CHECKPOINT_TOPIC: &str = "enkaku.audit.checkpoints.v1";
 
 #[derive(Clone, Debug)]
 pub struct KafkaConfig {
@@ -30,6 +31,9 @@ pub struct KafkaConfig {
     pub topic: String,
     /// The clinic set-up's events (clinics, staff, menus, hours, closures), for integrators.
     pub setup_topic: String,
+    /// The signed checkpoints of the audit trail (docs/audit.md), for auditors to keep
+    /// outside the writer's reach. One partition: they arrive in the order they were signed.
+    pub checkpoint_topic: String,
     /// Used when enkaku creates a missing topic.
     pub partitions: i32,
     pub replication: i32,
@@ -44,6 +48,7 @@ impl KafkaConfig {
             brokers: brokers.into(),
             topic: DEFAULT_TOPIC.into(),
             setup_topic: DEFAULT_SETUP_TOPIC.into(),
+            checkpoint_topic: DEFAULT_CHECKPOINT_TOPIC.into(),
             partitions: 3,
             replication: 1,
             client_prefix: "enkaku.".into(),
@@ -82,13 +87,12 @@ pub async fn ensure_topic(config: &KafkaConfig) -> anyhow::Result<()> {
 async fn create_topic(config: &KafkaConfig) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = config.client().create()?;
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
-    let topics = [&config.topic, &config.setup_topic].map(|name| {
-        NewTopic::new(
-            name,
-            config.partitions,
-            TopicReplication::Fixed(config.replication),
-        )
-    });
+    let topics = [
+        (&config.topic, config.partitions),
+        (&config.setup_topic, config.partitions),
+        (&config.checkpoint_topic, 1),
+    ]
+    .map(|(name, partitions)| NewTopic::new(name, partitions, TopicReplication::Fixed(config.replication)));
     for result in admin.create_topics(&topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

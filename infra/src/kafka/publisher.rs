@@ -9,6 +9,7 @@
 //! id, and never out of order per key before its first copy.
 
 use super::{KafkaConfig, cloudevent};
+use crate::audit::checkpoint::Checkpoint;
 use async_trait::async_trait;
 use enkaku_projections::feed::FeedEvent;
 use enkaku_projections::{Relay, RetryLater};
@@ -108,5 +109,49 @@ impl Relay for KafkaPublisher {
         // Sending again after a crash only makes duplicates consumers already drop by id, so
         // the place is saved once a second rather than after every batch.
         Ok(false)
+    }
+}
+
+/// Produces each signed checkpoint of the audit trail to the checkpoints topic, keyed by the
+/// log's name, and waits for the broker's acknowledgement.
+pub struct CheckpointPublisher {
+    producer: FutureProducer,
+    config: KafkaConfig,
+    topic_ready: AtomicBool,
+}
+
+impl CheckpointPublisher {
+    pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
+        let producer = config
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        Ok(Self {
+            producer,
+            config: config.clone(),
+            topic_ready: AtomicBool::new(false),
+        })
+    }
+
+    pub async fn publish(&self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+        if !self.topic_ready.load(Ordering::Relaxed) {
+            super::ensure_topic(&self.config).await?;
+            self.topic_ready.store(true, Ordering::Relaxed);
+        }
+        let payload = serde_json::to_vec(checkpoint)?;
+        let record = FutureRecord::to(&self.config.checkpoint_topic)
+            .key(checkpoint.log.name())
+            .payload(&payload)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: "content-type",
+                value: Some("application/json"),
+            }));
+        self.producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("the checkpoint was not acknowledged: {e}"))?;
+        Ok(())
     }
 }
