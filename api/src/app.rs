@@ -90,6 +90,9 @@ pub struct Config {
     pub audit_signing_key: Option<String>,
     /// How often the server writes a signed checkpoint of each log to `data_dir`.
     pub audit_checkpoint_every: Duration,
+    /// Prune access-log records this old (behind a signed checkpoint); kept forever when
+    /// `None`.
+    pub access_log_retention: Option<chrono::Duration>,
 }
 
 /// Where patient links go out, and how long a provider has to answer.
@@ -493,6 +496,7 @@ impl Application {
             audit,
             config.audit_checkpoint_every,
             checkpoint_topic,
+            config.access_log_retention,
             stopped.clone(),
         )));
         workers.push(tokio::spawn(housekeeping(state.clone(), stopped)));

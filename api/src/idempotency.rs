@@ -38,6 +38,7 @@ where
     let fresh_id = AppointmentId(state.service.new_id());
     let Some(key) = headers.get(IDEMPOTENCY_KEY) else {
         let at = create(fresh_id).await?;
+        staff.identified.appointment(at.id);
         return respond(state, StatusCode::CREATED, &at).await;
     };
     let key = key
@@ -66,6 +67,7 @@ where
         Claim::Fresh(id) => (id, false),
         Claim::Resume(id) => (id, true),
         Claim::Replay { id, status, body } => {
+            staff.identified.appointment(id);
             let (body, version) = replayed_answer(state, id, &body)?;
             return Ok(with_etag(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
@@ -96,6 +98,7 @@ where
     };
     match outcome {
         Ok(at) => {
+            staff.identified.appointment(at.id);
             let body = body_of(state, &at).await?;
             state
                 .idempotency

@@ -162,6 +162,10 @@ struct ServeArgs {
     #[arg(long, env = "ENKAKU_AUDIT_CHECKPOINT_MINUTES", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1440))]
     audit_checkpoint_minutes: u32,
+    /// Remove access-log records this many days old (whole ranges from the oldest, behind
+    /// a signed pruning checkpoint; docs/audit.md); kept forever when not given.
+    #[arg(long, env = "ENKAKU_ACCESS_LOG_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    access_log_retention_days: Option<u32>,
     /// Append personal data unsealed, to measure what sealing costs (`scripts/bench`).
     #[arg(long, hide = true)]
     bench_plaintext_personal_data: bool,
@@ -554,6 +558,9 @@ async fn main() -> anyhow::Result<()> {
             .map(|days| chrono::Duration::days(i64::from(days))),
         audit_signing_key: cli.audit_signing_key.clone(),
         audit_checkpoint_every: Duration::from_secs(60 * u64::from(serve.audit_checkpoint_minutes)),
+        access_log_retention: serve
+            .access_log_retention_days
+            .map(|days| chrono::Duration::days(i64::from(days))),
     };
     match command {
         Command::Serve(serve) => {

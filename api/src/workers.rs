@@ -16,6 +16,7 @@ use enkaku_domain::DomainError;
 use enkaku_domain::appointment::{ErasureReason, Event};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
+use enkaku_infra::audit::prune::prune_access_log;
 use enkaku_infra::audit::{AuditTrail, Log, checkpoint};
 use enkaku_infra::kafka::CheckpointPublisher;
 use enkaku_infra::{Db, erasure};
@@ -294,6 +295,9 @@ pub async fn sweep_retention(state: AppState, retention: chrono::Duration, mut s
     }
 }
 
+/// How often records past the access log's retention are pruned.
+const ACCESS_LOG_PRUNING_EVERY: Duration = Duration::from_secs(3600);
+
 /// How often the audit trees fold what was written since: a proof or checkpoint asked for
 /// folds first in any case, so this only keeps that work small.
 const AUDIT_FOLD_EVERY: Duration = Duration::from_secs(1);
@@ -306,10 +310,25 @@ pub async fn keep_audit_trail(
     trail: Arc<AuditTrail>,
     every: Duration,
     kafka: Option<CheckpointPublisher>,
+    access_log_retention: Option<chrono::Duration>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut next_checkpoint = tokio::time::Instant::now() + every;
+    let mut next_pruning = tokio::time::Instant::now();
     while !*stop.borrow() {
+        if let Some(retention) = access_log_retention
+            && tokio::time::Instant::now() >= next_pruning
+        {
+            next_pruning += ACCESS_LOG_PRUNING_EVERY;
+            let now = chrono::Utc::now();
+            match prune_access_log(&trail, now - retention, now).await {
+                Ok(None) => {}
+                Ok(Some(pruned)) => {
+                    tracing::info!(up_to = pruned.size, "pruned the access log past its retention")
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot prune the access log; it is tried again later"),
+            }
+        }
         for log in Log::ALL {
             if let Err(e) = trail.catch_up(log).await {
                 tracing::warn!(log = log.name(), error = %e, "cannot fold the log into its audit tree");

@@ -155,6 +155,7 @@ pub fn config(data_dir: std::path::PathBuf, database_url: Option<String>, addr: 
         pii_retention: None,
         audit_signing_key: None,
         audit_checkpoint_every: std::time::Duration::from_secs(600),
+        access_log_retention: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 use enkaku_infra::audit::access::AccessFilter;
 use enkaku_infra::audit::checkpoint::Checkpoint;
+use enkaku_infra::audit::prune::prune_access_log;
 use enkaku_infra::audit::verify::proves_inclusion;
 use enkaku_infra::audit::{Log, merkle::Hash};
 use enkaku_tests::process::{Server, enkaku, free_port};
@@ -103,6 +104,29 @@ async fn access_log_records_who_did_what_and_nothing_personal(backend: Backend) 
         .is_some()
     );
     assert!(find("sign_out", "POST /api/v1/logout", "success", &admin.staff_id).is_some());
+    // Page by page: `next` leads on, without a gap or an overlap.
+    let first = auditor.get("/api/v1/admin/access-log?limit=3").await;
+    let next = first.body["next"].as_u64().expect("a next page");
+    let second = auditor
+        .get(&format!("/api/v1/admin/access-log?limit=3&after={next}"))
+        .await;
+    let positions: Vec<u64> = [&first, &second]
+        .iter()
+        .flat_map(|page| page.body["items"].as_array().unwrap().iter())
+        .map(|r| r["position"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = items
+        .iter()
+        .take(6)
+        .map(|r| r["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(positions, expected);
+    // A creation names the appointment it made.
+    assert!(
+        items
+            .iter()
+            .any(|r| r["resource"] == "POST /api/v1/appointments" && r["appointment_id"] == id.as_str())
+    );
     // The server's request id of the answer is the record's.
     let answer = auditor.get(&format!("/api/v1/appointments/{id}")).await;
     let request_id = answer.headers["x-request-id"].to_str().unwrap().to_owned();
@@ -351,6 +375,48 @@ async fn an_old_checkpoint_stays_consistent_and_exposes_a_rewrite(backend: Backe
     );
 }
 
+/// Pruning the access log's oldest records keeps it verifiable: verify starts from the signed
+/// pruning checkpoint, a checkpoint from before stays a proven prefix, and a forged pruning
+/// checkpoint is found.
+async fn a_pruned_access_log_still_verifies(backend: Backend) {
+    let app = store_with_history(backend).await;
+    let (ok, printed) = audit(&app, &["checkpoint"]);
+    assert!(ok);
+    let kept = app.store.dir.path().join("before-pruning.jsonl");
+    std::fs::write(&kept, &printed).unwrap();
+    let third: String = sqlx::query_scalar("SELECT at FROM access_log WHERE position = 3")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let before = chrono::DateTime::parse_from_rfc3339(&third).unwrap().to_utc();
+    let pruned = prune_access_log(&app.state.audit, before, chrono::Utc::now())
+        .await
+        .unwrap()
+        .expect("records older than the third");
+    assert!((1..=2).contains(&pruned.size));
+    let (_, listed) = audit(&app, &["access", "--json"]);
+    let first: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(first["position"], pruned.size + 1, "whole from the first");
+
+    let (intact, report) = audit(&app, &["verify", "--checkpoint", kept.to_str().unwrap()]);
+    assert!(intact, "{report}");
+    execute(
+        &app,
+        &[&format!(
+            "UPDATE audit_prunings SET checkpoint = replace(checkpoint, '\"size\":{0}', '\"size\":{1}'), size = {1}",
+            pruned.size,
+            pruned.size + 1
+        )],
+    )
+    .await;
+    let (intact, report) = audit(&app, &["verify"]);
+    assert!(!intact);
+    assert!(
+        report.contains("the pruning checkpoint: its signature does not verify"),
+        "{report}"
+    );
+}
+
 /// The store of a stopped app, to serve it again.
 fn app_store(mut app: TestApp) -> enkaku_tests::TestStore {
     std::mem::replace(
@@ -487,5 +553,6 @@ enkaku_tests::on_both_backends!(
     audit_verify_names_each_tampering,
     an_old_checkpoint_stays_consistent_and_exposes_a_rewrite,
     an_inclusion_proof_checks_out,
-    answered_reads_survive_sigkill
+    answered_reads_survive_sigkill,
+    a_pruned_access_log_still_verifies
 );

@@ -183,7 +183,8 @@ impl AccessLog {
             "SELECT position, at, clinic_id, staff_id, action, resource, appointment_id, outcome, request_id, client, subject_hmac
              FROM access_log WHERE {} ORDER BY position LIMIT {}",
             conditions.join(" AND "),
-            limit.min(MAX_PAGE)
+            // One past a page, for callers that look whether another page follows.
+            limit.min(MAX_PAGE + 1)
         );
         let mut query = sqlx::query(&sql).bind(i64::try_from(filter.after).unwrap_or(i64::MAX));
         for text in texts {

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod checkpoint;
 pub mod merkle;
+pub mod prune;
 pub mod records;
 pub mod trail;
 pub mod tree;

@@ -46,6 +46,10 @@ impl AuditTrail {
         &self.signer
     }
 
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -12,6 +12,7 @@
 
 use super::checkpoint::Checkpoint;
 use super::merkle::{Frontier, Hash, Ranges, leaf_hash};
+use super::prune;
 use super::records::Log;
 use super::tree::StoredTree;
 use crate::db::Db;
@@ -106,9 +107,35 @@ pub async fn verify(
     }
     trusted.sort_by_key(|c| c.size);
 
+    // After a pruning, the records start after its size, and the tree's right edge there
+    // (pinned by the pruning's signed checkpoint) stands for those removed.
+    let (pruned, mut recomputed) = match prune::latest(db, log).await? {
+        None => (None, Frontier::default()),
+        Some((size, stored)) => match pruned_edge(&tree, log, size, &stored, keys).await? {
+            Ok(edge) => (Some(edge.root()), edge),
+            Err(why) => {
+                return Ok(LogReport {
+                    log,
+                    records: 0,
+                    tree_size,
+                    root: String::new(),
+                    checkpoints: trusted.len(),
+                    problem: Some(Problem::Checkpoint { size, why }),
+                });
+            }
+        },
+    };
+    let pruned_size = recomputed.size();
+
     // The recomputed root at every checkpoint's size, taken as the records stream past.
-    let mut roots_at: BTreeMap<u64, Hash> = trusted.iter().map(|c| (c.size, [0; 32])).collect();
-    let mut recomputed = Frontier::default();
+    let mut roots_at: BTreeMap<u64, Hash> = trusted
+        .iter()
+        .filter(|c| c.size >= pruned_size)
+        .map(|c| (c.size, [0; 32]))
+        .collect();
+    if let (Some(root), Some(at)) = (pruned, roots_at.get_mut(&pruned_size)) {
+        *at = root;
+    }
     let mut record_problem = None;
     'records: loop {
         let records = log.read(db, recomputed.size(), BATCH).await?;
@@ -163,6 +190,16 @@ pub async fn verify(
             });
             break;
         }
+        if let Some(pruned_root) = pruned.filter(|_| checkpoint.size < pruned_size) {
+            // Its records are gone: it must be a prefix of the pruning's signed tree.
+            if !consistent_with(&tree, checkpoint, pruned_size, &pruned_root).await? {
+                problems.push(Problem::Inconsistent {
+                    size: checkpoint.size,
+                });
+            }
+            holds_up_to = checkpoint.size;
+            continue;
+        }
         if checkpoint.root().ok() != Some(roots_at[&checkpoint.size]) {
             problems.push(Problem::Rewritten {
                 after: holds_up_to,
@@ -190,26 +227,62 @@ pub async fn verify(
 
 /// Whether the stored tree proves `checkpoint` a prefix of its first `size` leaves.
 async fn consistent(tree: &StoredTree, checkpoint: &Checkpoint, size: u64) -> Result<bool, sqlx::Error> {
-    let Ok(old_root) = checkpoint.root() else {
-        return Ok(false);
-    };
     if checkpoint.size == 0 || checkpoint.size == size {
         // Nothing to prove beyond the roots compared already.
         return Ok(true);
     }
-    let (Ok(proof), Ok(new_root)) = (
-        tree.hashes(&Ranges::consistency(checkpoint.size, size)).await?,
-        tree.hashes(&Ranges::root(size)).await?,
-    ) else {
+    let Ok(new_root) = tree.hashes(&Ranges::root(size)).await? else {
         return Ok(false);
     };
-    Ok(proves_consistency(
-        checkpoint.size,
-        &old_root,
-        size,
-        &new_root[0],
-        &proof,
-    ))
+    consistent_with(tree, checkpoint, size, &new_root[0]).await
+}
+
+/// Whether the stored tree proves `checkpoint` a prefix of the tree of `size` leaves whose
+/// root is `root`.
+async fn consistent_with(
+    tree: &StoredTree,
+    checkpoint: &Checkpoint,
+    size: u64,
+    root: &Hash,
+) -> Result<bool, sqlx::Error> {
+    let Ok(old_root) = checkpoint.root() else {
+        return Ok(false);
+    };
+    if checkpoint.size == 0 || checkpoint.size == size {
+        return Ok(checkpoint.size == 0 || old_root == *root);
+    }
+    let Ok(proof) = tree.hashes(&Ranges::consistency(checkpoint.size, size)).await? else {
+        return Ok(false);
+    };
+    Ok(proves_consistency(checkpoint.size, &old_root, size, root, &proof))
+}
+
+/// The stored tree's right edge at a pruning of `size`, checked against the pruning's signed
+/// checkpoint (`stored`, as JSON); `Err` says why it cannot be trusted.
+async fn pruned_edge(
+    tree: &StoredTree,
+    log: Log,
+    size: u64,
+    stored: &str,
+    keys: &[VerifyingKey],
+) -> Result<Result<Frontier, String>, sqlx::Error> {
+    let Ok(checkpoint) = serde_json::from_str::<Checkpoint>(stored) else {
+        return Ok(Err("the pruning checkpoint is not readable".into()));
+    };
+    if let Err(e) = checkpoint.verify(keys) {
+        return Ok(Err(format!("the pruning checkpoint: {e}")));
+    }
+    if checkpoint.log != log || checkpoint.size != size {
+        return Ok(Err("the pruning checkpoint is for another place".into()));
+    }
+    let known = tree.nodes(&Frontier::nodes_of(size)).await?;
+    let Ok(edge) = Frontier::from_nodes(size, &known) else {
+        return Ok(Err("the stored tree lacks its nodes at the pruning".into()));
+    };
+    if checkpoint.root().ok() != Some(edge.root()) {
+        return Ok(Err("the stored tree differs from the pruning checkpoint".into()));
+    }
+    Ok(Ok(edge))
 }
 
 /// Check an RFC 9162 consistency proof with the `ct-merkle` crate.
