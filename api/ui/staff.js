@@ -57,7 +57,10 @@ const ctx = {
   readOnly: me.staff.role === 'auditor',
   // Administrators change the clinic's set-up (設定); the server refuses anyone else.
   admin: me.staff.admin,
+  // Administrators and auditors read the access log (設定 > アクセスログ); no one else may.
+  inspector: me.staff.admin || me.staff.role === 'auditor',
   staffId: me.staff.id,
+  staffName: me.staff.name,
   doctors: doctors.items,
   menus: menus.items,
   // The doctor in charge of new bookings (R3, R8): the one chosen in the header, remembered
@@ -102,11 +105,14 @@ ctx.chooseDoctor = (id) => {
 };
 select.addEventListener('change', () => ctx.chooseDoctor(select.value));
 
-// This page is the link to this path; the first link is the home page. Links marked
-// `data-admin` are shown to administrators only.
+// This page is the link to this path; the first link is the home page. A link marked
+// `data-admin` is shown to administrators, one marked `data-auditor` to auditors, one marked
+// with both to either (設定: auditors have its アクセスログ), and to no one else.
 const links = [...document.querySelectorAll('nav a')];
 for (const link of links) {
-  if ('admin' in link.dataset) link.hidden = !ctx.admin;
+  const forAdmins = 'admin' in link.dataset;
+  const forAuditors = 'auditor' in link.dataset;
+  if (forAdmins || forAuditors) link.hidden = !((forAdmins && ctx.admin) || (forAuditors && ctx.readOnly));
 }
 const current = links.find((link) => link.getAttribute('href') === location.pathname);
 current?.setAttribute('aria-current', 'page');

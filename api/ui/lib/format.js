@@ -65,6 +65,21 @@ export function dateTime(instant, timeZone) {
   return `${p.year}/${pad(p.month)}/${pad(p.day)}(${weekday}) ${pad(p.hour)}:${pad(p.minute)}`;
 }
 
+/** `2022/08/30(火) 13:00:05`: a moment to the second, as a record of what happened. */
+export function dateTimeSeconds(instant, timeZone) {
+  const p = parts(new Date(instant), timeZone);
+  return `${dateTime(instant, timeZone)}:${pad(p.second)}`;
+}
+
+/** `2022/08/30 13:00:05`, a moment as spreadsheets read it (Excel takes it for a date and time). */
+export function sheetDateTime(instant, timeZone) {
+  const p = parts(new Date(instant), timeZone);
+  return `${p.year}/${pad(p.month)}/${pad(p.day)} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
+}
+
+/** The instant a clinic-local `YYYY-MM-DD` date begins, in the zone. */
+export const startOfDay = (date, timeZone) => fromLocalInput(`${date}T00:00`, timeZone);
+
 /** The value a `datetime-local` input shows for an instant, in the zone. */
 export function localInput(instant, timeZone) {
   const p = parts(new Date(instant), timeZone);

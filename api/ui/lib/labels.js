@@ -13,3 +13,6 @@ export const DELIVERY_LABELS = {
   unknown: '送信結果不明',
 };
 export const ROLE_LABELS = { doctor: '医師', reception: '受付', auditor: '監査' };
+/** The access log's `action` and `outcome` (設定 > アクセスログ). */
+export const ACCESS_ACTION_LABELS = { sign_in: 'ログイン', sign_out: 'ログアウト', read: '閲覧', change: '変更', setup_link: '設定用リンク' };
+export const ACCESS_OUTCOME_LABELS = { success: '成功', denied: '拒否', failure: '失敗' };

@@ -34,6 +34,11 @@ const BY_FIELD = {
   reason: '理由を入力してください（200文字以内）。',
   current_password: '現在のパスワードを入力してください。',
   code: '確認コード（6桁の数字）または回復コードを入力してください。',
+  // 設定 > アクセスログ: its filters.
+  appointment_id: '予約IDを正しく入力してください（例：0190b3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b）。',
+  since: '期間の開始日を正しく入力してください。',
+  until: '期間の終了日は開始日と同じか、それより後の日付を入力してください。',
+  limit: '一度に読み込む件数は1件から500件の間です。',
 };
 
 /** The message for a value of the request field `name` that cannot be accepted. */
@@ -92,6 +97,8 @@ const BY_CODE = {
   last_admin: '有効な管理者が1人もいなくなるため、変更できません。先に別のスタッフを管理者にしてください。',
   email_taken: 'このメールアドレスは別のスタッフが使用しています。',
   staff_inactive: 'このスタッフは無効になっています。先に有効に戻してください。',
+  // Not the server's: the browser's own refusal to make a CSV of the access log that large.
+  too_many_records: '記録が多すぎるため（10万件超）、CSVを作成できません。期間を短くするか、職員や予約IDで絞り込んでください。',
   sms_country_not_allowed: 'この国の電話番号にはSMSを送信できません。日本など送信が許可された国の携帯電話番号を入力するか、メールで送信してください。',
 };
 
