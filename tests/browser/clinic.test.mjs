@@ -209,8 +209,8 @@ describe('the clinic books a patient without an account (非会員)', () => {
     const attempts = panel.locator('.delivery-history li');
     // The panel may be redrawn by a live update meanwhile: wait for the texts, not one reading.
     await attempts.nth(1).filter({ hasText: /SMS 090-1234-5678 — 送信ボックスに保管（未送信）/ }).waitFor();
-    assert.equal(await attempts.count(), 2);
-    assert.match(await attempts.nth(0).innerText(), /メール hanako@example\.jp/);
+    await attempts.nth(0).filter({ hasText: /メール hanako@example\.jp/ }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.delivery-history li').length === 2);
   });
 
   test('受付一覧 lists it with the video tooltip, and the name opens 診察をはじめる', async () => {
