@@ -99,10 +99,11 @@ impl Identified {
         });
     }
 
-    /// A set-up link held by `staff` was opened or used.
-    pub fn setup_link(&self, staff: StaffId) {
+    /// A set-up link held by `staff` of `clinic` was opened or used.
+    pub fn setup_link(&self, clinic: ClinicId, staff: StaffId) {
         self.update(|actor| {
             actor.action = Some(Action::SetupLink);
+            actor.clinic_id = Some(clinic);
             actor.staff_id = Some(staff);
         });
     }

@@ -8,7 +8,8 @@ use enkaku_api::{Config, Stack};
 use enkaku_domain::ids::{AppointmentId, StaffId};
 use enkaku_infra::audit::access::{AccessFilter, MAX_PAGE};
 use enkaku_infra::audit::checkpoint::{self, Checkpoint};
-use enkaku_infra::audit::{AuditTrail, Log, verify};
+use enkaku_infra::audit::verify::{self, Problem};
+use enkaku_infra::audit::{AuditTrail, Log};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -51,6 +52,11 @@ pub enum AuditCommand {
 
 /// Run `command`; `Ok(false)` when verification found a problem.
 pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<bool> {
+    // The servers' key, never a new one made here: its checkpoints would be trusted nowhere.
+    anyhow::ensure!(
+        config.audit_signing_key.is_some() || config.data_dir.join(checkpoint::KEY_FILE).exists(),
+        "no audit signing key: set ENKAKU_AUDIT_SIGNING_KEY as the servers have it, or run in their data directory"
+    );
     let stack = Stack::open(config).await?;
     let trail = AuditTrail::open(
         stack.db.clone(),
@@ -83,10 +89,10 @@ pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<bool>
                     writeln!(out, "{}", serde_json::to_string(&report)?)?;
                     continue;
                 }
-                let verdict = report
-                    .problem
-                    .as_ref()
-                    .map_or_else(|| "intact".to_owned(), |p| format!("TAMPERED: {p}"));
+                let verdict = match &report.problem {
+                    None => "intact".to_owned(),
+                    Some(problem) => format!("TAMPERED: {problem}{}", explained(&stack, log, problem).await?),
+                };
                 writeln!(
                     out,
                     "{}: {} records, tree of {}, root {}, {} checkpoints: {verdict}",
@@ -144,4 +150,29 @@ pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<bool>
             }
         }
     }
+}
+
+/// What the store itself says about a changed event: `enkaku privacy migrate` rewrote it in
+/// place (docs/audit.md, "Rewrites by enkaku itself").
+async fn explained(stack: &Stack, log: Log, problem: &Problem) -> anyhow::Result<String> {
+    let Problem::Changed { position } = problem else {
+        return Ok(String::new());
+    };
+    if log != Log::Events {
+        return Ok(String::new());
+    }
+    let rewritten: Option<i64> =
+        sqlx::query_scalar("SELECT rewritten_at_ms FROM event_rewrites WHERE position = $1")
+            .bind(*position as i64)
+            .fetch_optional(&stack.db.pool)
+            .await?;
+    Ok(rewritten
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|at| {
+            format!(
+                " (event_rewrites says `enkaku privacy migrate` rewrote it at {})",
+                at.to_rfc3339()
+            )
+        })
+        .unwrap_or_default())
 }

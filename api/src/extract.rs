@@ -185,6 +185,9 @@ async fn authenticate_session(parts: &Parts, state: &AppState) -> Result<(Staff,
         .find(&token, state.service.now())
         .await?
         .ok_or_else(ApiError::unauthorized)?;
+    // Identified before the CSRF, role and enrolment checks, so a refusal is recorded too.
+    let identified = parts.extensions.get::<Identified>().cloned().unwrap_or_default();
+    identified.staff(session.clinic_id, session.staff_id);
     // A cookie rides along on cross-site requests; a bearer token does not. So only
     // cookie-authenticated changes must prove they come from our page (double submit).
     if via_cookie && !is_safe(&parts.method) {
@@ -206,9 +209,6 @@ async fn authenticate_session(parts: &Parts, state: &AppState) -> Result<(Staff,
         .await?
         .filter(|r| r.active)
         .ok_or_else(ApiError::unauthorized)?;
-    // Identified before the role and enrolment checks, so a refusal is recorded too.
-    let identified = parts.extensions.get::<Identified>().cloned().unwrap_or_default();
-    identified.staff(session.clinic_id, session.staff_id);
     let staff = Staff {
         identified,
         staff_id: session.staff_id,

@@ -614,11 +614,15 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        // Exit 1: the logs are not what was stored and signed; 2: the check could not be made.
         Command::Audit(command) => {
-            if audit_command::run(&config(&ServeArgs::parse_default()), command).await? {
-                Ok(())
-            } else {
-                std::process::exit(1)
+            match audit_command::run(&config(&ServeArgs::parse_default()), command).await {
+                Ok(true) => Ok(()),
+                Ok(false) => std::process::exit(1),
+                Err(e) => {
+                    eprintln!("Error: {e:#}");
+                    std::process::exit(2)
+                }
             }
         }
         Command::Privacy(PrivacyCommand::Migrate) => {

@@ -23,6 +23,7 @@ pub struct IssuedLink {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkHolder {
     pub staff_id: StaffId,
+    pub clinic_id: ClinicId,
     pub name: String,
     pub email: String,
     pub clinic_name: String,
@@ -41,6 +42,7 @@ pub enum Link {
 #[derive(FromRow)]
 struct LinkRow {
     staff_id: String,
+    clinic_id: String,
     name: String,
     email: String,
     clinic_name: String,
@@ -92,7 +94,7 @@ impl SetupLinks {
     /// What `token` names at `now`, or `None` for a token never issued.
     pub async fn find(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Link>, sqlx::Error> {
         let row: Option<LinkRow> = sqlx::query_as(
-            "SELECT l.staff_id, s.name, s.email, c.name AS clinic_name, l.valid_until_ms, l.used_at_ms
+            "SELECT l.staff_id, l.clinic_id, s.name, s.email, c.name AS clinic_name, l.valid_until_ms, l.used_at_ms
              FROM setup_links l JOIN directory_staff s ON s.id = l.staff_id
                JOIN directory_clinics c ON c.id = l.clinic_id
              WHERE l.token_hash = $1",
@@ -106,6 +108,7 @@ impl SetupLinks {
             }
             Ok(Link::Usable(LinkHolder {
                 staff_id: r.staff_id.parse().map_err(|_| bad_row("staff id"))?,
+                clinic_id: r.clinic_id.parse().map_err(|_| bad_row("clinic id"))?,
                 name: r.name,
                 email: r.email,
                 clinic_name: r.clinic_name,

@@ -314,6 +314,18 @@ fn regex_lite(pattern: &str) -> impl Fn(&str) -> bool + '_ {
     }
 }
 
+/// A checkpoint of a log still empty (no one signed in yet) holds the empty tree's root, and
+/// verifies as such later.
+async fn a_checkpoint_of_an_empty_log_verifies(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    app.halt().await;
+    let (ok, printed) = audit(&app, &["checkpoint"]);
+    assert!(ok);
+    assert!(printed.contains("\"log\":\"access\",\"size\":0"), "{printed}");
+    let (intact, report) = audit(&app, &["verify"]);
+    assert!(intact, "{report}");
+}
+
 /// A checkpoint taken early stays a verified prefix as the logs grow; the records and stored
 /// tree rewritten together contradict it, and verify says between which positions.
 async fn an_old_checkpoint_stays_consistent_and_exposes_a_rewrite(backend: Backend) {
@@ -554,5 +566,6 @@ enkaku_tests::on_both_backends!(
     an_old_checkpoint_stays_consistent_and_exposes_a_rewrite,
     an_inclusion_proof_checks_out,
     answered_reads_survive_sigkill,
-    a_pruned_access_log_still_verifies
+    a_pruned_access_log_still_verifies,
+    a_checkpoint_of_an_empty_log_verifies
 );

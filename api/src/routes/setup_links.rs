@@ -83,7 +83,7 @@ async fn setup_link(
         None => Err(ApiError::not_found()),
         Some(Link::Gone) => Err(gone()),
         Some(Link::Usable(holder)) => {
-            identified.setup_link(holder.staff_id);
+            identified.setup_link(holder.clinic_id, holder.staff_id);
             Ok(Json(SetupLinkView {
                 name: holder.name,
                 email: holder.email,
@@ -114,7 +114,7 @@ async fn set_password(
     match state.setup_links.find(&token, Utc::now()).await? {
         None => return Err(ApiError::not_found()),
         Some(Link::Gone) => return Err(gone()),
-        Some(Link::Usable(holder)) => identified.setup_link(holder.staff_id),
+        Some(Link::Usable(holder)) => identified.setup_link(holder.clinic_id, holder.staff_id),
     }
     let hash = state.login.checks.hash(body.password).await?;
     match state.setup_links.use_up(&token, &hash, Utc::now()).await? {

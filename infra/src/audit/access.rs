@@ -8,9 +8,9 @@
 //! order: the Merkle tree over the log folds them in that order.
 //!
 //! **Nothing personal.** A record names staff and appointments by id, the route by its
-//! pattern, the client by address; a sign-in for an address no one has keeps a keyed hash
-//! of the address (HMAC under a server key), which tells repeated attempts apart without
-//! being reversible by whoever reads the log.
+//! pattern, the client by address; a sign-in attempt keeps the address given only as a keyed
+//! hash (HMAC under a server key), which tells repeated attempts apart — an address no one
+//! has included — without being reversible by whoever reads the log.
 
 use crate::db::{Backend, Db};
 use crate::event_store::format_time;
@@ -55,7 +55,7 @@ impl Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// Done (2xx, 3xx).
+    /// Done (1xx such as a WebSocket's upgrade, 2xx, 3xx).
     Success,
     /// Refused: not signed in, not allowed, not found (401, 403, 404).
     Denied,
@@ -66,7 +66,7 @@ pub enum Outcome {
 impl Outcome {
     pub fn of_status(status: u16) -> Self {
         match status {
-            200..=399 => Self::Success,
+            100..=399 => Self::Success,
             401 | 403 | 404 => Self::Denied,
             _ => Self::Failure,
         }

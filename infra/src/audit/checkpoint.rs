@@ -13,7 +13,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-const KEY_FILE: &str = "audit-signing.key";
+pub const KEY_FILE: &str = "audit-signing.key";
 /// Public keys of retired signing keys, one hex key a line: their checkpoints still verify.
 const RETIRED_KEYS_FILE: &str = "audit-retired-keys.txt";
 /// Where the server writes a checkpoint of each log every few minutes.

@@ -133,8 +133,10 @@ pub async fn verify(
         .filter(|c| c.size >= pruned_size)
         .map(|c| (c.size, [0; 32]))
         .collect();
-    if let (Some(root), Some(at)) = (pruned, roots_at.get_mut(&pruned_size)) {
-        *at = root;
+    // A checkpoint where the records start (an empty log's, or the pruning's) holds the root
+    // there, which no record's arrival sets.
+    if let Some(at) = roots_at.get_mut(&pruned_size) {
+        *at = recomputed.root();
     }
     let mut record_problem = None;
     'records: loop {
@@ -182,7 +184,7 @@ pub async fn verify(
 
     // Checkpoints against the recomputed roots, in size order: the last that holds and the
     // first that does not bracket a rewrite.
-    let mut holds_up_to = 0;
+    let mut holds_up_to = None;
     for checkpoint in &trusted {
         if checkpoint.size > records {
             problems.push(Problem::Missing {
@@ -197,17 +199,25 @@ pub async fn verify(
                     size: checkpoint.size,
                 });
             }
-            holds_up_to = checkpoint.size;
+            holds_up_to = Some(checkpoint.size);
             continue;
         }
         if checkpoint.root().ok() != Some(roots_at[&checkpoint.size]) {
-            problems.push(Problem::Rewritten {
-                after: holds_up_to,
-                up_to: checkpoint.size,
+            problems.push(if holds_up_to == Some(checkpoint.size) {
+                Problem::Checkpoint {
+                    size: checkpoint.size,
+                    why: "it contradicts another signed checkpoint of the same size, which the log matches"
+                        .into(),
+                }
+            } else {
+                Problem::Rewritten {
+                    after: holds_up_to.unwrap_or(0),
+                    up_to: checkpoint.size,
+                }
             });
             break;
         }
-        holds_up_to = checkpoint.size;
+        holds_up_to = Some(checkpoint.size);
         if checkpoint.size <= tree_size && !consistent(&tree, checkpoint, tree_size).await? {
             problems.push(Problem::Inconsistent {
                 size: checkpoint.size,
