@@ -152,6 +152,9 @@ pub struct Stack {
     pub changes: Changes,
 }
 
+/// Events per transaction of a replay into a file of its own.
+const REPLAY_BATCH: usize = 8192;
+
 impl Stack {
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         enkaku_infra::data_dir::prepare(&config.data_dir)
@@ -284,7 +287,8 @@ impl Stack {
                 vault: self.vault.clone(),
             }),
             enkaku_projections::all(),
-        );
+        )
+        .with_batch(REPLAY_BATCH);
         read_models.prepare().await?;
         Ok(read_models.catch_up(progress).await?)
     }

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use enkaku_commands::ports::{Appended, EventStore, ExpectedVersion, StoreError};
 use enkaku_domain::envelope::{EventMetadata, NewEvent, RecordedEvent};
+use enkaku_projections::bulk::value_rows;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::{HashMap, VecDeque};
@@ -315,16 +316,7 @@ async fn stream_versions<'a>(
 }
 
 async fn insert(tx: &mut sqlx::AnyConnection, rows: &[PendingRow<'_>]) -> Result<(), sqlx::Error> {
-    const COLUMNS: usize = 9;
-    let values = (0..rows.len())
-        .map(|r| {
-            let params = (1..=COLUMNS)
-                .map(|c| format!("${}", r * COLUMNS + c))
-                .collect::<Vec<_>>();
-            format!("({})", params.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values = value_rows(tx.backend_name() == "SQLite", rows.len(), 9);
     let sql = format!(
         "INSERT INTO events (position, event_id, stream_id, version, event_type, schema_version, occurred_at, data, metadata)
          VALUES {values}"

@@ -13,7 +13,7 @@
 //!   the erasure never open it (`sealing::open_stream`) and read models empty the rows when
 //!   they fold the erasure.
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::secrets;
 use async_trait::async_trait;
 use base64::Engine;
@@ -22,6 +22,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use enkaku_commands::ports::{KeyId, Vault, VaultError};
 use enkaku_domain::personal::{SEAL_ALGORITHM, Sealed};
+use enkaku_projections::bulk::value_rows;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -176,12 +177,9 @@ impl SqlVault {
             })
             .collect();
         // One statement, one round trip: callers wait for the pool while it is refilled.
-        let rows: Vec<String> = (0..keys.len())
-            .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
-            .collect();
         let sql = format!(
             "INSERT INTO data_keys (key_id, master_key_id, wrapped, created_at_ms) VALUES {}",
-            rows.join(", ")
+            value_rows(self.db.backend == Backend::Sqlite, keys.len(), 4)
         );
         let mut insert = sqlx::query(&sql);
         for (key_id, key) in &keys {

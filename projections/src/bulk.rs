@@ -1,7 +1,11 @@
 //! Multi-row inserts for projectors: creations are buffered and written in one statement,
-//! so a batch of new appointments costs one round trip instead of one per event.
+//! so a batch of new appointments costs one round trip instead of one per event. A change to
+//! a row flushes the buffer only when that row is in it ([`BulkInsert::flush_for`]), so
+//! creations interleaved with other appointments' changes (as a busy clinic's log has them)
+//! still go out together.
 
 use sqlx::AnyConnection;
+use std::collections::HashSet;
 
 /// Rows per statement; with a dozen columns this stays far below every backend's limit.
 const ROWS_PER_STATEMENT: usize = 300;
@@ -21,6 +25,8 @@ pub struct BulkInsert {
     tail: &'static str,
     width: usize,
     rows: Vec<Vec<Value>>,
+    /// The keys (appointment ids) of the buffered rows.
+    keys: HashSet<String>,
 }
 
 impl BulkInsert {
@@ -30,26 +36,37 @@ impl BulkInsert {
             tail,
             width,
             rows: Vec::new(),
+            keys: HashSet::new(),
         }
     }
 
-    pub fn push(&mut self, row: Vec<Value>) {
+    /// Buffer `row`, which belongs to `key`.
+    pub fn push(&mut self, key: &str, row: Vec<Value>) {
         debug_assert_eq!(row.len(), self.width, "row width of {}", self.head);
+        self.keys.insert(key.to_owned());
         self.rows.push(row);
     }
 
-    /// Write every buffered row. Call before any statement that must see them.
+    /// Whether a buffered row belongs to `key`.
+    pub fn holds(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+
+    /// Write the buffered rows if one of them belongs to `key`: call before a statement about
+    /// `key` that must see its rows.
+    pub async fn flush_for(&mut self, tx: &mut AnyConnection, key: &str) -> Result<(), sqlx::Error> {
+        if self.holds(key) {
+            self.flush(tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Write every buffered row.
     pub async fn flush(&mut self, tx: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        self.keys.clear();
+        let positional = tx.backend_name() == "SQLite";
         for chunk in std::mem::take(&mut self.rows).chunks(ROWS_PER_STATEMENT) {
-            let values = (0..chunk.len())
-                .map(|r| {
-                    let params: Vec<String> = (1..=self.width)
-                        .map(|c| format!("${}", r * self.width + c))
-                        .collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = value_rows(positional, chunk.len(), self.width);
             let sql = format!("{} VALUES {} {}", self.head, values, self.tail);
             let mut query = sqlx::query(&sql);
             for value in chunk.iter().flatten() {
@@ -63,5 +80,35 @@ impl BulkInsert {
             query.execute(&mut *tx).await?;
         }
         Ok(())
+    }
+}
+
+/// The parameters of a multi-row `VALUES` of `rows` rows of `width` columns: `(?, ?), (?, ?)`
+/// where `positional` (SQLite, which finds a numbered parameter by a linear search of the
+/// statement's names and so binds a many-row statement in quadratic time), else
+/// `($1, $2), ($3, $4)` (PostgreSQL).
+pub fn value_rows(positional: bool, rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width)
+                .map(|c| match positional {
+                    true => "?".to_owned(),
+                    false => format!("${}", r * width + c),
+                })
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value_rows;
+
+    #[test]
+    fn placeholders_are_numbered_or_positional() {
+        assert_eq!(value_rows(false, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(value_rows(true, 2, 2), "(?, ?), (?, ?)");
     }
 }

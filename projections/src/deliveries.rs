@@ -2,6 +2,7 @@
 //! stands, whatever carried it — kept in the outbox, handed to Twilio or to SMTP, delivered,
 //! failed (with the provider's code) or unknown.
 
+use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
 use crate::schedule::forget_personal;
 use async_trait::async_trait;
@@ -73,6 +74,13 @@ impl Projector for DeliveriesProjector {
         tx: &mut AnyConnection,
         batch: &[(&RecordedEvent, &Event)],
     ) -> Result<(), sqlx::Error> {
+        // Keyed by delivery id.
+        let mut inserts = BulkInsert::new(
+            "INSERT INTO delivery_log (delivery_id, clinic_id, appointment_id, channel, destination,
+                                       resend, requested_at_ms, status, version)",
+            9,
+            "ON CONFLICT (delivery_id) DO NOTHING",
+        );
         for (recorded, event) in batch {
             let Some(appointment_id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
                 continue;
@@ -80,23 +88,21 @@ impl Projector for DeliveriesProjector {
             let version = recorded.version as i64;
             let (delivery_id, update) = match event {
                 Event::UrlDeliveryRequested(e) => {
-                    sqlx::query(
-                        "INSERT INTO delivery_log (delivery_id, clinic_id, appointment_id, channel, destination,
-                                                   resend, requested_at_ms, status, version)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                         ON CONFLICT (delivery_id) DO NOTHING",
-                    )
-                    .bind(e.delivery_id.to_string())
-                    .bind(recorded.metadata.clinic_id.to_string())
-                    .bind(appointment_id.to_string())
-                    .bind(e.channel.as_str())
-                    .bind(e.personal.known().map(|d| d.address().to_owned()))
-                    .bind(i32::from(e.resend))
-                    .bind(e.requested_at.timestamp_millis())
-                    .bind(DeliveryStatus::Pending.as_str())
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?;
+                    let delivery_id = e.delivery_id.to_string();
+                    inserts.push(
+                        &delivery_id,
+                        vec![
+                            Value::Text(delivery_id.clone()),
+                            Value::Text(recorded.metadata.clinic_id.to_string()),
+                            Value::Text(appointment_id.to_string()),
+                            Value::Text(e.channel.as_str().into()),
+                            Value::MaybeText(e.personal.known().map(|d| d.address().to_owned())),
+                            Value::Int(i64::from(e.resend)),
+                            Value::Int(e.requested_at.timestamp_millis()),
+                            Value::Text(DeliveryStatus::Pending.as_str().into()),
+                            Value::Int(version),
+                        ],
+                    );
                     continue;
                 }
                 Event::UrlDelivered(e) => (
@@ -133,6 +139,7 @@ impl Projector for DeliveriesProjector {
                     },
                 ),
                 Event::UrlDeliveryReported(e) => {
+                    inserts.flush_for(tx, &e.delivery_id.to_string()).await?;
                     // The carrier's code, named by the provider that took the message.
                     let provider: Option<String> =
                         sqlx::query_scalar("SELECT provider FROM delivery_log WHERE delivery_id = $1")
@@ -156,12 +163,15 @@ impl Projector for DeliveriesProjector {
                     )
                 }
                 Event::PersonalDataErased(_) => {
+                    // Rare, and about deliveries of an appointment: everything goes out first.
+                    inserts.flush(tx).await?;
                     let id = appointment_id.to_string();
                     forget_personal(tx, "delivery_log", &["destination"], &id, version).await?;
                     continue;
                 }
                 _ => continue,
             };
+            inserts.flush_for(tx, &delivery_id.to_string()).await?;
             // Columns an event does not set keep their value (COALESCE with the new one).
             sqlx::query(
                 "UPDATE delivery_log SET status = $2,
@@ -184,6 +194,6 @@ impl Projector for DeliveriesProjector {
             .execute(&mut *tx)
             .await?;
         }
-        Ok(())
+        inserts.flush(tx).await
     }
 }

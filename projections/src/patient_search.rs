@@ -112,18 +112,29 @@ impl Creations {
     /// Buffer the terms `name` and `chart_number` give the appointment at `version`.
     fn find_by(&mut self, clinic: &str, id: &str, version: i64, name: &str, chart_number: Option<&str>) {
         for term in terms(name, chart_number) {
-            self.terms.push(vec![
-                Value::Text(clinic.to_owned()),
-                Value::Bytes(term.into_bytes()),
-                Value::Text(id.to_owned()),
-                Value::Int(version),
-            ]);
+            self.terms.push(
+                id,
+                vec![
+                    Value::Text(clinic.to_owned()),
+                    Value::Bytes(term.into_bytes()),
+                    Value::Text(id.to_owned()),
+                    Value::Int(version),
+                ],
+            );
         }
     }
 
     async fn flush(&mut self, tx: &mut AnyConnection) -> Result<(), sqlx::Error> {
         self.rows.flush(tx).await?;
         self.terms.flush(tx).await
+    }
+
+    /// Flush both, terms after rows, when either holds something of the appointment `id`.
+    async fn flush_for(&mut self, tx: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+        if self.rows.holds(id) || self.terms.holds(id) {
+            self.flush(tx).await?;
+        }
+        Ok(())
     }
 }
 
@@ -197,21 +208,24 @@ impl Projector for PatientSearchProjector {
                 Event::AppointmentBooked(e) => {
                     let patient = e.personal.known();
                     let chart_number = patient.and_then(|p| p.chart_number.as_ref()).map(|c| c.as_str());
-                    creations.rows.push(vec![
-                        Value::Text(id.clone()),
-                        Value::Text(clinic.clone()),
-                        Value::Text(e.doctor_id.to_string()),
-                        Value::Text(Kind::InClinic.as_str().into()),
-                        Value::Int(e.start_at.timestamp_millis()),
-                        Value::Int(e.end_at.timestamp_millis()),
-                        Value::Text(Status::Booked.as_str().into()),
-                        Value::Int(i64::from(e.video.is_some())),
-                        Value::MaybeText(patient.map(|p| p.patient_name.to_string())),
-                        Value::MaybeText(chart_number.map(str::to_owned)),
-                        Value::MaybeText(Some(e.menu.name.clone())),
-                        Value::MaybeText(Some(e.mode.as_str().into())),
-                        Value::Int(version),
-                    ]);
+                    creations.rows.push(
+                        &id,
+                        vec![
+                            Value::Text(id.clone()),
+                            Value::Text(clinic.clone()),
+                            Value::Text(e.doctor_id.to_string()),
+                            Value::Text(Kind::InClinic.as_str().into()),
+                            Value::Int(e.start_at.timestamp_millis()),
+                            Value::Int(e.end_at.timestamp_millis()),
+                            Value::Text(Status::Booked.as_str().into()),
+                            Value::Int(i64::from(e.video.is_some())),
+                            Value::MaybeText(patient.map(|p| p.patient_name.to_string())),
+                            Value::MaybeText(chart_number.map(str::to_owned)),
+                            Value::MaybeText(Some(e.menu.name.clone())),
+                            Value::MaybeText(Some(e.mode.as_str().into())),
+                            Value::Int(version),
+                        ],
+                    );
                     if let Some(patient) = patient {
                         creations.find_by(&clinic, &id, version, patient.patient_name.as_str(), chart_number);
                     }
@@ -221,27 +235,30 @@ impl Projector for PatientSearchProjector {
                         .personal
                         .known()
                         .map(|t| t.title.as_ref().map_or("", |t| t.as_str()));
-                    creations.rows.push(vec![
-                        Value::Text(id.clone()),
-                        Value::Text(clinic.clone()),
-                        Value::Text(e.doctor_id.to_string()),
-                        Value::Text(Kind::VideoUrl.as_str().into()),
-                        Value::Int(e.start_at.timestamp_millis()),
-                        Value::Int(e.end_at.timestamp_millis()),
-                        Value::Text(Status::Booked.as_str().into()),
-                        Value::Int(1),
-                        Value::MaybeText(title.map(str::to_owned)),
-                        Value::MaybeText(None),
-                        Value::MaybeText(None),
-                        Value::MaybeText(None),
-                        Value::Int(version),
-                    ]);
+                    creations.rows.push(
+                        &id,
+                        vec![
+                            Value::Text(id.clone()),
+                            Value::Text(clinic.clone()),
+                            Value::Text(e.doctor_id.to_string()),
+                            Value::Text(Kind::VideoUrl.as_str().into()),
+                            Value::Int(e.start_at.timestamp_millis()),
+                            Value::Int(e.end_at.timestamp_millis()),
+                            Value::Text(Status::Booked.as_str().into()),
+                            Value::Int(1),
+                            Value::MaybeText(title.map(str::to_owned)),
+                            Value::MaybeText(None),
+                            Value::MaybeText(None),
+                            Value::MaybeText(None),
+                            Value::Int(version),
+                        ],
+                    );
                     if let Some(title) = title {
                         creations.find_by(&clinic, &id, version, title, None);
                     }
                 }
                 Event::VideoCallEdited(e) => {
-                    creations.flush(tx).await?;
+                    creations.flush_for(tx, &id).await?;
                     let edited = sqlx::query(
                         "UPDATE patient_search
                          SET doctor_id = COALESCE($2, doctor_id), display_name = COALESCE($3, display_name), version = $4
@@ -261,7 +278,7 @@ impl Projector for PatientSearchProjector {
                     }
                 }
                 Event::PersonalDataErased(_) => {
-                    creations.flush(tx).await?;
+                    creations.flush_for(tx, &id).await?;
                     forget_personal(
                         tx,
                         "patient_search",
@@ -274,7 +291,7 @@ impl Projector for PatientSearchProjector {
                 }
                 _ => {
                     if let Some(status) = status_after(event) {
-                        creations.flush(tx).await?;
+                        creations.flush_for(tx, &id).await?;
                         update_status(tx, "patient_search", &id, status, version).await?;
                     }
                 }

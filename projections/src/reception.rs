@@ -65,26 +65,29 @@ impl Projector for ReceptionProjector {
             };
             if let Event::AppointmentBooked(e) = event {
                 let patient = e.personal.known();
-                inserts.push(vec![
-                    Value::Text(id),
-                    Value::Text(e.clinic_id.to_string()),
-                    Value::Text(e.doctor_id.to_string()),
-                    Value::Int(e.start_at.timestamp_millis()),
-                    Value::Int(e.end_at.timestamp_millis()),
-                    Value::Text(Status::Booked.as_str().into()),
-                    Value::Int(i64::from(e.video.is_some())),
-                    Value::MaybeText(patient.map(|p| p.patient_name.to_string())),
-                    Value::MaybeText(
-                        patient
-                            .and_then(|p| p.chart_number.as_ref())
-                            .map(|c| c.to_string()),
-                    ),
-                    Value::Text(e.menu.name.clone()),
-                    Value::Text(e.mode.as_str().into()),
-                    Value::Int(version),
-                ]);
+                inserts.push(
+                    &id,
+                    vec![
+                        Value::Text(id.clone()),
+                        Value::Text(e.clinic_id.to_string()),
+                        Value::Text(e.doctor_id.to_string()),
+                        Value::Int(e.start_at.timestamp_millis()),
+                        Value::Int(e.end_at.timestamp_millis()),
+                        Value::Text(Status::Booked.as_str().into()),
+                        Value::Int(i64::from(e.video.is_some())),
+                        Value::MaybeText(patient.map(|p| p.patient_name.to_string())),
+                        Value::MaybeText(
+                            patient
+                                .and_then(|p| p.chart_number.as_ref())
+                                .map(|c| c.to_string()),
+                        ),
+                        Value::Text(e.menu.name.clone()),
+                        Value::Text(e.mode.as_str().into()),
+                        Value::Int(version),
+                    ],
+                );
             } else if let Event::PersonalDataErased(_) = event {
-                inserts.flush(tx).await?;
+                inserts.flush_for(tx, &id).await?;
                 forget_personal(
                     tx,
                     "reception_entries",
@@ -94,7 +97,7 @@ impl Projector for ReceptionProjector {
                 )
                 .await?;
             } else if let Some(status) = status_after(event) {
-                inserts.flush(tx).await?;
+                inserts.flush_for(tx, &id).await?;
                 update_status(tx, "reception_entries", &id, status, version).await?;
             }
         }

@@ -69,6 +69,8 @@ pub struct ProjectionRunner<E = Event> {
     /// are current up to it all the same.
     passed_over: AtomicU64,
     saved_at: std::sync::Mutex<Instant>,
+    /// Events read and applied per transaction.
+    batch: usize,
 }
 
 impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
@@ -87,7 +89,15 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
             changes: Changes::default(),
             passed_over: AtomicU64::new(0),
             saved_at: std::sync::Mutex::new(Instant::now()),
+            batch: BATCH,
         }
+    }
+
+    /// Apply up to `events` per transaction: more for a rebuild, which nobody waits on event
+    /// by event.
+    pub fn with_batch(mut self, events: usize) -> Self {
+        self.batch = events.max(1);
+        self
     }
 
     /// Announce what each batch touched there, once its rows are committed, so a reader
@@ -151,7 +161,7 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         let mut reader = self.open().await?;
         let mut applied = 0;
         loop {
-            let batch = reader.next_batch(BATCH, Duration::ZERO).await?;
+            let batch = reader.next_batch(self.batch, Duration::ZERO).await?;
             if batch.reached.is_empty() {
                 return Ok(applied);
             }
@@ -178,7 +188,7 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         self.lag.store(reader.lag(), Ordering::Relaxed);
         loop {
             let batch = tokio::select! {
-                batch = reader.next_batch(BATCH, POLL) => batch?,
+                batch = reader.next_batch(self.batch, POLL) => batch?,
                 _ = shutdown.changed() => return Ok(()),
             };
             if !batch.reached.is_empty() {

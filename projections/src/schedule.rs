@@ -89,20 +89,23 @@ impl Projector for ScheduleProjector {
                 _ => None,
             };
             if let Some((clinic, doctor, kind, start, end, video, name)) = created {
-                inserts.push(vec![
-                    Value::Text(id),
-                    Value::Text(clinic.to_string()),
-                    Value::Text(doctor.to_string()),
-                    Value::Text(kind.as_str().into()),
-                    Value::Int(start.timestamp_millis()),
-                    Value::Int(end.timestamp_millis()),
-                    Value::Text(Status::Booked.as_str().into()),
-                    Value::Int(i64::from(video)),
-                    Value::MaybeText(name),
-                    Value::Int(version),
-                ]);
+                inserts.push(
+                    &id,
+                    vec![
+                        Value::Text(id.clone()),
+                        Value::Text(clinic.to_string()),
+                        Value::Text(doctor.to_string()),
+                        Value::Text(kind.as_str().into()),
+                        Value::Int(start.timestamp_millis()),
+                        Value::Int(end.timestamp_millis()),
+                        Value::Text(Status::Booked.as_str().into()),
+                        Value::Int(i64::from(video)),
+                        Value::MaybeText(name),
+                        Value::Int(version),
+                    ],
+                );
             } else if let Event::VideoCallEdited(e) = event {
-                inserts.flush(tx).await?;
+                inserts.flush_for(tx, &id).await?;
                 sqlx::query(
                     "UPDATE schedule_entries
                      SET doctor_id = COALESCE($2, doctor_id), display_name = COALESCE($3, display_name), version = $4
@@ -115,10 +118,10 @@ impl Projector for ScheduleProjector {
                 .execute(&mut *tx)
                 .await?;
             } else if let Event::PersonalDataErased(_) = event {
-                inserts.flush(tx).await?;
+                inserts.flush_for(tx, &id).await?;
                 forget_personal(tx, "schedule_entries", &["display_name"], &id, version).await?;
             } else if let Event::CallCancelled(e) = event {
-                inserts.flush(tx).await?;
+                inserts.flush_for(tx, &id).await?;
                 sqlx::query(
                     "UPDATE schedule_entries SET status = $2, cancelled_at_ms = $3, version = $4
                      WHERE appointment_id = $1 AND version < $4",
@@ -130,7 +133,7 @@ impl Projector for ScheduleProjector {
                 .execute(&mut *tx)
                 .await?;
             } else if let Some(status) = status_after(event) {
-                inserts.flush(tx).await?;
+                inserts.flush_for(tx, &id).await?;
                 update_status(tx, "schedule_entries", &id, status, version).await?;
             }
         }

@@ -128,7 +128,7 @@ async fn appointment(
             title: Some(Title::parse(&format!("オンライン診療 {n}"))?),
         };
         service.create_video_url(&ctx, id, video).await?;
-        let number = format!("090-{:04}-{:04}", n / 10_000 % 10_000, n % 10_000);
+        let number = format!("090-{:04}-{:04}", 1000 + n / 10_000 % 9000, n % 10_000);
         let destination = service.check_destination(Channel::Sms, &number)?;
         service.send_url(&ctx, id, destination, false).await?;
         if n % 5 == 1 {

@@ -16,6 +16,7 @@ use crate::db::{Backend, Db};
 use crate::event_store::format_time;
 use chrono::{DateTime, Utc};
 use enkaku_domain::ids::{AppointmentId, ClinicId, StaffId};
+use enkaku_projections::bulk::value_rows;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
@@ -240,15 +241,7 @@ async fn commit(db: &Db, batch: &[Request]) -> Result<(), sqlx::Error> {
         .await?;
     // 11 parameters a row: 80 rows stay below every backend's limit.
     for (chunk_start, chunk) in (0..).step_by(80).zip(batch.chunks(80)) {
-        let values = (0..chunk.len())
-            .map(|r| {
-                let params = (1..=COLUMNS)
-                    .map(|c| format!("${}", r * COLUMNS + c))
-                    .collect::<Vec<_>>();
-                format!("({})", params.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = value_rows(db.backend == Backend::Sqlite, chunk.len(), COLUMNS);
         let sql = format!(
             "INSERT INTO access_log (position, at, clinic_id, staff_id, action, resource, appointment_id, outcome, request_id, client, subject_hmac)
              VALUES {values}"

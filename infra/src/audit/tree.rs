@@ -7,7 +7,8 @@
 
 use super::merkle::{Frontier, Hash, NodeId, Ranges, leaf_hash};
 use super::records::Log;
-use crate::db::Db;
+use crate::db::{Backend, Db};
+use enkaku_projections::bulk::value_rows;
 use std::collections::HashMap;
 use tokio::sync::Mutex;
 
@@ -96,10 +97,7 @@ impl StoredTree {
     async fn insert(&self, nodes: &[(NodeId, Hash)]) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
         for chunk in nodes.chunks(INSERT_CHUNK) {
-            let values = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = value_rows(self.db.backend == Backend::Sqlite, chunk.len(), 4);
             let sql = format!(
                 "INSERT INTO audit_nodes (log, level, idx, hash) VALUES {values} ON CONFLICT DO NOTHING"
             );
