@@ -105,7 +105,7 @@ async fn appointment(
     let id = AppointmentId(uuid::Uuid::now_v7());
     // Spread over a year of days, so the read models hold many dates.
     let start_at = chrono::Utc::now() + chrono::Duration::minutes(15 * (n as i64 % 35_000));
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         let booking = NewBooking {
             doctor_id: doctor,
             start_at,
@@ -118,7 +118,7 @@ async fn appointment(
             allow_outside_hours: true,
         };
         service.create_appointment(&ctx, id, booking).await?;
-        if n % 6 == 0 {
+        if n.is_multiple_of(6) {
             service.cancel(&ctx, id).await?;
         }
     } else {
