@@ -278,7 +278,6 @@ impl Stack {
         };
         let directory = ProjectionRunner::new("directory", rows.clone(), past(), enkaku_projections::setup());
         directory.prepare().await?;
-        directory.catch_up(&|_| {}).await?;
         let read_models = ProjectionRunner::new(
             "read_models",
             rows,
@@ -290,7 +289,11 @@ impl Stack {
         )
         .with_batch(REPLAY_BATCH);
         read_models.prepare().await?;
-        Ok(read_models.catch_up(progress).await?)
+        // Both read the whole log; neither needs the other's rows.
+        let (directory, read_models) =
+            tokio::join!(directory.catch_up(&|_| {}), read_models.catch_up(progress));
+        directory?;
+        Ok(read_models?)
     }
 }
 

@@ -1,20 +1,26 @@
 //! Multi-row inserts for projectors: creations are buffered and written in one statement,
-//! so a batch of new appointments costs one round trip instead of one per event. A change to
-//! a row flushes the buffer only when that row is in it ([`BulkInsert::flush_for`]), so
-//! creations interleaved with other appointments' changes (as a busy clinic's log has them)
-//! still go out together.
+//! so a batch of new appointments costs one round trip instead of one per event. A later
+//! event of a buffered row either folds into it in memory ([`BulkInsert::fold`]: the row goes
+//! out as it stands after the event) or, when it needs the row written first, flushes the
+//! buffer ([`BulkInsert::flush_for`]) — only when that row is in it, so creations interleaved
+//! with other appointments' changes (as a busy clinic's log has them) still go out together.
+//!
+//! A folded row may meet a row another runner wrote meanwhile from an earlier part of the same
+//! stream, so a table with folds ends its insert in an upsert guarded by the row's version.
 
 use sqlx::AnyConnection;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// Rows per statement; with a dozen columns this stays far below every backend's limit.
 const ROWS_PER_STATEMENT: usize = 300;
 
 /// A column value of a buffered row.
+#[derive(Clone)]
 pub enum Value {
     Text(String),
     MaybeText(Option<String>),
     Int(i64),
+    MaybeInt(Option<i64>),
     Bytes(Vec<u8>),
 }
 
@@ -25,8 +31,8 @@ pub struct BulkInsert {
     tail: &'static str,
     width: usize,
     rows: Vec<Vec<Value>>,
-    /// The keys (appointment ids) of the buffered rows.
-    keys: HashSet<String>,
+    /// The buffered rows of each key (an appointment or delivery id).
+    keys: HashMap<String, Vec<usize>>,
 }
 
 impl BulkInsert {
@@ -36,20 +42,40 @@ impl BulkInsert {
             tail,
             width,
             rows: Vec::new(),
-            keys: HashSet::new(),
+            keys: HashMap::new(),
         }
     }
 
     /// Buffer `row`, which belongs to `key`.
     pub fn push(&mut self, key: &str, row: Vec<Value>) {
         debug_assert_eq!(row.len(), self.width, "row width of {}", self.head);
-        self.keys.insert(key.to_owned());
+        self.keys.entry(key.to_owned()).or_default().push(self.rows.len());
         self.rows.push(row);
     }
 
     /// Whether a buffered row belongs to `key`.
     pub fn holds(&self, key: &str) -> bool {
-        self.keys.contains(key)
+        self.keys.contains_key(key)
+    }
+
+    /// Set `columns` (by their place in the insert) of every buffered row of `key`; false,
+    /// changing nothing, when none is buffered.
+    pub fn fold(&mut self, key: &str, columns: &[(usize, Value)]) -> bool {
+        let Some(rows) = self.keys.get(key) else {
+            return false;
+        };
+        for &row in rows {
+            for (column, value) in columns {
+                self.rows[row][*column] = value.clone();
+            }
+        }
+        true
+    }
+
+    /// The buffered value of `column` in `key`'s first row.
+    pub fn value(&self, key: &str, column: usize) -> Option<&Value> {
+        let row = *self.keys.get(key)?.first()?;
+        Some(&self.rows[row][column])
     }
 
     /// Write the buffered rows if one of them belongs to `key`: call before a statement about
@@ -74,6 +100,7 @@ impl BulkInsert {
                     Value::Text(s) => query.bind(s.as_str()),
                     Value::MaybeText(s) => query.bind(s.as_deref()),
                     Value::Int(i) => query.bind(*i),
+                    Value::MaybeInt(i) => query.bind(*i),
                     Value::Bytes(b) => query.bind(b.as_slice()),
                 };
             }

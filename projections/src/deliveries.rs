@@ -25,6 +25,48 @@ struct Update {
     failure_reason: Option<String>,
 }
 
+/// The places of the columns an update sets in the insert of a delivery.
+const STATUS: usize = 7;
+const PROVIDER: usize = 8;
+const SENT_AT: usize = 9;
+const SETTLED_AT: usize = 10;
+const FAILURE_CODE: usize = 11;
+const FAILURE_REASON: usize = 12;
+const VERSION: usize = 13;
+
+impl Update {
+    /// The update as columns of a buffered insert: those it does not set keep their value.
+    fn folded(&self, version: i64) -> Vec<(usize, Value)> {
+        let mut columns = vec![
+            (STATUS, Value::Text(self.status.as_str().into())),
+            (VERSION, Value::Int(version)),
+        ];
+        let set = [
+            (
+                PROVIDER,
+                self.provider.map(|p| Value::MaybeText(Some(p.as_str().into()))),
+            ),
+            (SENT_AT, self.sent_at_ms.map(|at| Value::MaybeInt(Some(at)))),
+            (SETTLED_AT, self.settled_at_ms.map(|at| Value::MaybeInt(Some(at)))),
+            (
+                FAILURE_CODE,
+                self.failure_code.clone().map(|code| Value::MaybeText(Some(code))),
+            ),
+            (
+                FAILURE_REASON,
+                self.failure_reason
+                    .clone()
+                    .map(|reason| Value::MaybeText(Some(reason))),
+            ),
+        ];
+        columns.extend(
+            set.into_iter()
+                .filter_map(|(column, value)| Some((column, value?))),
+        );
+        columns
+    }
+}
+
 #[async_trait]
 impl Projector for DeliveriesProjector {
     fn name(&self) -> &'static str {
@@ -77,9 +119,14 @@ impl Projector for DeliveriesProjector {
         // Keyed by delivery id.
         let mut inserts = BulkInsert::new(
             "INSERT INTO delivery_log (delivery_id, clinic_id, appointment_id, channel, destination,
-                                       resend, requested_at_ms, status, version)",
-            9,
-            "ON CONFLICT (delivery_id) DO NOTHING",
+                                       resend, requested_at_ms, status, provider, sent_at_ms,
+                                       settled_at_ms, failure_code, failure_reason, version)",
+            14,
+            "ON CONFLICT (delivery_id) DO UPDATE
+               SET status = excluded.status, provider = excluded.provider, sent_at_ms = excluded.sent_at_ms,
+                   settled_at_ms = excluded.settled_at_ms, failure_code = excluded.failure_code,
+                   failure_reason = excluded.failure_reason, version = excluded.version
+             WHERE delivery_log.version < excluded.version",
         );
         for (recorded, event) in batch {
             let Some(appointment_id) = AppointmentId::from_stream_id(&recorded.stream_id) else {
@@ -100,6 +147,11 @@ impl Projector for DeliveriesProjector {
                             Value::Int(i64::from(e.resend)),
                             Value::Int(e.requested_at.timestamp_millis()),
                             Value::Text(DeliveryStatus::Pending.as_str().into()),
+                            Value::MaybeText(None),
+                            Value::MaybeInt(None),
+                            Value::MaybeInt(None),
+                            Value::MaybeText(None),
+                            Value::MaybeText(None),
                             Value::Int(version),
                         ],
                     );
@@ -139,14 +191,16 @@ impl Projector for DeliveriesProjector {
                     },
                 ),
                 Event::UrlDeliveryReported(e) => {
-                    inserts.flush_for(tx, &e.delivery_id.to_string()).await?;
                     // The carrier's code, named by the provider that took the message.
-                    let provider: Option<String> =
-                        sqlx::query_scalar("SELECT provider FROM delivery_log WHERE delivery_id = $1")
-                            .bind(e.delivery_id.to_string())
+                    let delivery_id = e.delivery_id.to_string();
+                    let provider = match inserts.value(&delivery_id, PROVIDER) {
+                        Some(Value::MaybeText(buffered)) => buffered.clone(),
+                        _ => sqlx::query_scalar("SELECT provider FROM delivery_log WHERE delivery_id = $1")
+                            .bind(&delivery_id)
                             .fetch_optional(&mut *tx)
                             .await?
-                            .flatten();
+                            .flatten(),
+                    };
                     let provider = provider
                         .and_then(|name| name.parse().ok())
                         .unwrap_or(Provider::Twilio);
@@ -171,7 +225,10 @@ impl Projector for DeliveriesProjector {
                 }
                 _ => continue,
             };
-            inserts.flush_for(tx, &delivery_id.to_string()).await?;
+            let delivery_id = delivery_id.to_string();
+            if inserts.fold(&delivery_id, &update.folded(version)) {
+                continue;
+            }
             // Columns an event does not set keep their value (COALESCE with the new one).
             sqlx::query(
                 "UPDATE delivery_log SET status = $2,
@@ -183,7 +240,7 @@ impl Projector for DeliveriesProjector {
                         version = $8
                  WHERE delivery_id = $1 AND version < $8",
             )
-            .bind(delivery_id.to_string())
+            .bind(&delivery_id)
             .bind(update.status.as_str())
             .bind(update.provider.map(|p| p.as_str()))
             .bind(update.sent_at_ms)

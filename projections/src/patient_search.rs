@@ -10,7 +10,7 @@
 
 use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
-use crate::schedule::{edited_title, forget_personal, row_key, update_status};
+use crate::schedule::{edited_title, fold_status, forget_personal, row_key, update_status};
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Kind, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
@@ -96,7 +96,8 @@ impl Creations {
                    (appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video,
                     display_name, chart_number, menu_name, mode, version)",
                 13,
-                "ON CONFLICT (appointment_id) DO NOTHING",
+                "ON CONFLICT (appointment_id) DO UPDATE SET status = excluded.status, version = excluded.version
+                 WHERE patient_search.version < excluded.version",
             ),
             // SQLite needs the WHERE before an upsert clause of an INSERT … SELECT.
             terms: BulkInsert::new(
@@ -122,6 +123,16 @@ impl Creations {
                 ],
             );
         }
+    }
+
+    /// Fold a status change into the buffered creation of `id`, its terms following the row's
+    /// version; false when `id` has none buffered.
+    fn fold_status(&mut self, id: &str, status: Status, version: i64) -> bool {
+        const STATUS: usize = 6;
+        const VERSION: usize = 12;
+        const TERM_VERSION: usize = 3;
+        self.terms.fold(id, &[(TERM_VERSION, Value::Int(version))]);
+        fold_status(&mut self.rows, id, (STATUS, VERSION), status, version)
     }
 
     async fn flush(&mut self, tx: &mut AnyConnection) -> Result<(), sqlx::Error> {
@@ -290,8 +301,9 @@ impl Projector for PatientSearchProjector {
                     forget_terms(tx, &id).await?;
                 }
                 _ => {
-                    if let Some(status) = status_after(event) {
-                        creations.flush_for(tx, &id).await?;
+                    if let Some(status) = status_after(event)
+                        && !creations.fold_status(&id, status, version)
+                    {
                         update_status(tx, "patient_search", &id, status, version).await?;
                     }
                 }

@@ -3,7 +3,7 @@
 
 use crate::bulk::{BulkInsert, Value};
 use crate::runner::Projector;
-use crate::schedule::{forget_personal, row_key, update_status};
+use crate::schedule::{fold_status, forget_personal, row_key, update_status};
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
@@ -57,8 +57,11 @@ impl Projector for ReceptionProjector {
                (appointment_id, clinic_id, doctor_id, start_at_ms, end_at_ms, status, video,
                 patient_name, chart_number, menu_name, mode, version)",
             12,
-            "ON CONFLICT (appointment_id) DO NOTHING",
+            "ON CONFLICT (appointment_id) DO UPDATE SET status = excluded.status, version = excluded.version
+             WHERE reception_entries.version < excluded.version",
         );
+        const STATUS: usize = 5;
+        const VERSION: usize = 11;
         for (recorded, event) in batch {
             let Some((id, version)) = row_key(recorded) else {
                 continue;
@@ -96,8 +99,9 @@ impl Projector for ReceptionProjector {
                     version,
                 )
                 .await?;
-            } else if let Some(status) = status_after(event) {
-                inserts.flush_for(tx, &id).await?;
+            } else if let Some(status) = status_after(event)
+                && !fold_status(&mut inserts, &id, (STATUS, VERSION), status, version)
+            {
                 update_status(tx, "reception_entries", &id, status, version).await?;
             }
         }

@@ -157,17 +157,32 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
 
     /// Apply everything the feed has now, for every projector; returns events applied
     /// (counting once per projector). `progress` is told each batch's newest position.
+    /// The next batch is read (and its sealed data opened) by a task of its own while the last
+    /// one is applied, so a rebuild keeps two cores busy.
     pub async fn catch_up(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<u64, ProjectionError> {
         let mut reader = self.open().await?;
+        let limit = self.batch;
+        let (read, mut batches) = tokio::sync::mpsc::channel(1);
+        let reading = tokio::spawn(async move {
+            loop {
+                let batch = reader.next_batch(limit, Duration::ZERO).await;
+                let last = batch.as_ref().map_or(true, |b| b.reached.is_empty());
+                if read.send(batch).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        let _stop_reading = AbortOnDrop(reading);
         let mut applied = 0;
-        loop {
-            let batch = reader.next_batch(self.batch, Duration::ZERO).await?;
+        while let Some(batch) = batches.recv().await {
+            let batch = batch?;
             if batch.reached.is_empty() {
-                return Ok(applied);
+                break;
             }
             applied += self.apply(&batch).await?;
             progress(batch.events.iter().map(|e| e.event.position).max().unwrap_or(0));
         }
+        Ok(applied)
     }
 
     /// Keep every projector up to date until `shutdown` turns true.
@@ -279,6 +294,15 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         } else {
             lowest.max(self.passed_over.load(Ordering::Relaxed))
         })
+    }
+}
+
+/// Stops a task when its owner is done with it, however that ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

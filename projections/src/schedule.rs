@@ -57,10 +57,16 @@ impl Projector for ScheduleProjector {
     ) -> Result<(), sqlx::Error> {
         let mut inserts = BulkInsert::new(
             "INSERT INTO schedule_entries
-               (appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name, version)",
-            10,
-            "ON CONFLICT (appointment_id) DO NOTHING",
+               (appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name,
+                cancelled_at_ms, version)",
+            11,
+            "ON CONFLICT (appointment_id) DO UPDATE
+               SET status = excluded.status, cancelled_at_ms = excluded.cancelled_at_ms, version = excluded.version
+             WHERE schedule_entries.version < excluded.version",
         );
+        const STATUS: usize = 6;
+        const CANCELLED_AT: usize = 9;
+        const VERSION: usize = 10;
         for (recorded, event) in batch {
             let Some((id, version)) = row_key(recorded) else {
                 continue;
@@ -101,6 +107,7 @@ impl Projector for ScheduleProjector {
                         Value::Text(Status::Booked.as_str().into()),
                         Value::Int(i64::from(video)),
                         Value::MaybeText(name),
+                        Value::MaybeInt(None),
                         Value::Int(version),
                     ],
                 );
@@ -121,19 +128,31 @@ impl Projector for ScheduleProjector {
                 inserts.flush_for(tx, &id).await?;
                 forget_personal(tx, "schedule_entries", &["display_name"], &id, version).await?;
             } else if let Event::CallCancelled(e) = event {
-                inserts.flush_for(tx, &id).await?;
+                let cancelled_at = e.cancelled_at.timestamp_millis();
+                let folded = inserts.fold(
+                    &id,
+                    &[
+                        (STATUS, Value::Text(Status::Cancelled.as_str().into())),
+                        (CANCELLED_AT, Value::MaybeInt(Some(cancelled_at))),
+                        (VERSION, Value::Int(version)),
+                    ],
+                );
+                if folded {
+                    continue;
+                }
                 sqlx::query(
                     "UPDATE schedule_entries SET status = $2, cancelled_at_ms = $3, version = $4
                      WHERE appointment_id = $1 AND version < $4",
                 )
                 .bind(&id)
                 .bind(Status::Cancelled.as_str())
-                .bind(e.cancelled_at.timestamp_millis())
+                .bind(cancelled_at)
                 .bind(version)
                 .execute(&mut *tx)
                 .await?;
-            } else if let Some(status) = status_after(event) {
-                inserts.flush_for(tx, &id).await?;
+            } else if let Some(status) = status_after(event)
+                && !fold_status(&mut inserts, &id, (STATUS, VERSION), status, version)
+            {
                 update_status(tx, "schedule_entries", &id, status, version).await?;
             }
         }
@@ -175,6 +194,24 @@ pub(crate) async fn forget_personal(
     .execute(tx)
     .await
     .map(|_| ())
+}
+
+/// Fold a status change into the buffered creation of `id`, at the places `(status, version)`
+/// of its row; false when `id` has none buffered.
+pub(crate) fn fold_status(
+    inserts: &mut BulkInsert,
+    id: &str,
+    (status_column, version_column): (usize, usize),
+    status: Status,
+    version: i64,
+) -> bool {
+    inserts.fold(
+        id,
+        &[
+            (status_column, Value::Text(status.as_str().into())),
+            (version_column, Value::Int(version)),
+        ],
+    )
 }
 
 /// Move a row's status, once: the version guard makes a repeated event a no-op.

@@ -159,7 +159,19 @@ async fn sigterm_shuts_down_gracefully(backend: Backend) {
     panic!("enkaku did not stop within 10 s of SIGTERM");
 }
 
-type ScheduleRow = (String, String, String, String, i64, i64, String, i32, String, i64);
+type ScheduleRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    i32,
+    String,
+    Option<i64>,
+    i64,
+);
 type ReceptionRow = (
     String,
     String,
@@ -175,8 +187,18 @@ type ReceptionRow = (
     i64,
 );
 
-/// A delivery-log row: id, status, provider, failure code, version.
-type DeliveryRow = (String, String, Option<String>, Option<String>, i64);
+/// A delivery-log row: id, status, provider, when sent, when settled, failure code and
+/// reason, version.
+type DeliveryRow = (
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
 
 /// A patient-search row: id, kind, doctor, status, display name, chart number, version.
 type SearchRow = (String, String, String, String, String, Option<String>, i64);
@@ -195,7 +217,8 @@ struct ReadModels {
 
 async fn read_models(pool: &sqlx::AnyPool) -> ReadModels {
     let schedule = sqlx::query_as(
-        "SELECT appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name, version
+        "SELECT appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name,
+                cancelled_at_ms, version
          FROM schedule_entries ORDER BY appointment_id",
     )
     .fetch_all(pool)
@@ -210,7 +233,8 @@ async fn read_models(pool: &sqlx::AnyPool) -> ReadModels {
     .await
     .unwrap();
     let deliveries = sqlx::query_as(
-        "SELECT delivery_id, status, provider, failure_code, version FROM delivery_log ORDER BY delivery_id",
+        "SELECT delivery_id, status, provider, sent_at_ms, settled_at_ms, failure_code, failure_reason, version
+         FROM delivery_log ORDER BY delivery_id",
     )
     .fetch_all(pool)
     .await
