@@ -134,6 +134,8 @@ pub struct SqlVault {
     pool: tokio::sync::Mutex<Vec<KeyId>>,
     /// Opened keys; `None` for one known to be destroyed.
     cache: Mutex<HashMap<KeyId, Option<Key>>>,
+    /// [`CACHE_CAPACITY`], smaller in tests.
+    cache_capacity: usize,
 }
 
 impl SqlVault {
@@ -143,19 +145,20 @@ impl SqlVault {
             master,
             pool: tokio::sync::Mutex::new(Vec::new()),
             cache: Mutex::new(HashMap::new()),
+            cache_capacity: CACHE_CAPACITY,
         }
     }
 
     /// The data key `key_id` itself, for an integrator entitled to it: `None` once destroyed.
     pub async fn export(&self, key_id: KeyId) -> Result<Option<[u8; 32]>, VaultError> {
-        self.load(&[key_id]).await?;
-        let key = self.cached(key_id).ok_or(VaultError::UnknownKey(key_id))?;
+        let keys = self.load(&[key_id]).await?;
+        let key = keys.get(&key_id).ok_or(VaultError::UnknownKey(key_id))?;
         Ok(key.map(Into::into))
     }
 
     fn remember(&self, key_id: KeyId, key: Option<Key>) {
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_CAPACITY {
+            if cache.len() >= self.cache_capacity {
                 cache.clear();
             }
             cache.insert(key_id, key);
@@ -197,14 +200,20 @@ impl SqlVault {
         Ok(())
     }
 
-    /// The keys of `ids` not in the cache, read from the table; an id without a row is an
-    /// error, a destroyed one is `None`.
-    async fn load(&self, ids: &[KeyId]) -> Result<(), VaultError> {
-        let missing: Vec<KeyId> = ids
-            .iter()
-            .copied()
-            .filter(|id| self.cached(*id).is_none())
-            .collect();
+    /// The keys of `ids`, from the cache or else the table (and remembered): a destroyed one
+    /// is `None`, one without a row is left out. Answered whole rather than read back from
+    /// the cache, which may start over while a large batch is loaded.
+    async fn load(&self, ids: &[KeyId]) -> Result<HashMap<KeyId, Option<Key>>, VaultError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for &id in ids {
+            match self.cached(id) {
+                Some(key) => {
+                    found.insert(id, key);
+                }
+                None => missing.push(id),
+            }
+        }
         for chunk in missing.chunks(500) {
             let list = chunk
                 .iter()
@@ -228,9 +237,10 @@ impl SqlVault {
                     None => None,
                 };
                 self.remember(key_id, key);
+                found.insert(key_id, key);
             }
         }
-        Ok(())
+        Ok(found)
     }
 }
 
@@ -297,9 +307,10 @@ impl Vault for SqlVault {
     }
 
     async fn seal(&self, key_id: KeyId, event_id: Uuid, plaintext: &[u8]) -> Result<Sealed, VaultError> {
-        self.load(&[key_id]).await?;
-        let key = self
-            .cached(key_id)
+        let keys = self.load(&[key_id]).await?;
+        let key = keys
+            .get(&key_id)
+            .copied()
             .ok_or(VaultError::UnknownKey(key_id))?
             // A destroyed key seals nothing more: the appointment was erased meanwhile.
             .ok_or(VaultError::UnknownKey(key_id))?;
@@ -315,11 +326,11 @@ impl Vault for SqlVault {
 
     async fn open(&self, sealed: &[(Uuid, &Sealed)]) -> Result<Vec<Option<Vec<u8>>>, VaultError> {
         let ids: Vec<KeyId> = sealed.iter().map(|(_, s)| s.key_id).collect();
-        self.load(&ids).await?;
+        let keys = self.load(&ids).await?;
         sealed
             .iter()
             .map(|(event_id, s)| {
-                let Some(key) = self.cached(s.key_id).ok_or(VaultError::UnknownKey(s.key_id))? else {
+                let Some(key) = keys.get(&s.key_id).ok_or(VaultError::UnknownKey(s.key_id))? else {
                     return Ok(None);
                 };
                 let corrupt = || VaultError::Corrupt(*event_id);
@@ -375,6 +386,31 @@ mod tests {
         assert_eq!(other.unwrap(key_id, &wrapped), None);
         assert_ne!(master.id(), other.id());
         assert!(MasterKey::from_bytes(&[7; 16]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_batch_opens_whole_though_the_cache_starts_over_while_its_keys_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/v.db?mode=rwc", dir.path().display()))
+            .await
+            .unwrap();
+        let master = MasterKey::from_bytes(&[1; 32]).unwrap();
+        let sealer = SqlVault::new(db.clone(), master.clone());
+        let mut sealed = Vec::new();
+        for n in 0..10u128 {
+            let key = sealer.new_key().await.unwrap();
+            let event = Uuid::from_u128(n);
+            sealed.push((event, sealer.seal(key, event, &[n as u8]).await.unwrap()));
+        }
+        // Room for three keys: loading the ten starts the cache over more than once.
+        let reader = SqlVault {
+            cache_capacity: 3,
+            ..SqlVault::new(db, master)
+        };
+        let batch: Vec<(Uuid, &Sealed)> = sealed.iter().map(|(event, s)| (*event, s)).collect();
+        let opened = reader.open(&batch).await.unwrap();
+        let expected: Vec<Option<Vec<u8>>> = (0..10u8).map(|n| Some(vec![n])).collect();
+        assert_eq!(opened, expected);
     }
 
     #[tokio::test]
