@@ -87,6 +87,8 @@ enum Command {
         topic: String,
         #[arg(long, env = "ENKAKU_KAFKA_SETUP_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_SETUP_TOPIC)]
         setup_topic: String,
+        #[arg(long, env = "ENKAKU_KAFKA_CHECKPOINT_TOPIC", default_value = enkaku_infra::kafka::DEFAULT_CHECKPOINT_TOPIC)]
+        checkpoint_topic: String,
     },
 }
 
@@ -581,8 +583,15 @@ async fn main() -> anyhow::Result<()> {
             );
             serve_until_signal(config).await
         }
-        Command::Asyncapi { topic, setup_topic } => {
-            print!("{}", enkaku_api::asyncapi_yaml(&topic, &setup_topic)?);
+        Command::Asyncapi {
+            topic,
+            setup_topic,
+            checkpoint_topic,
+        } => {
+            print!(
+                "{}",
+                enkaku_api::asyncapi_yaml(&topic, &setup_topic, &checkpoint_topic)?
+            );
             Ok(())
         }
         Command::Migrate => {

@@ -20,8 +20,9 @@ struct Family<'a> {
     schema_version: fn(&str) -> u32,
 }
 
-/// The document for events published to `topic` (the appointments') and `setup_topic`.
-pub fn document(topic: &str, setup_topic: &str) -> Value {
+/// The document for events published to `topic` (the appointments') and `setup_topic`, and
+/// the audit trail's checkpoints published to `checkpoint_topic`.
+pub fn document(topic: &str, setup_topic: &str, checkpoint_topic: &str) -> Value {
     let mut generator = SchemaSettings::draft07()
         .with(|s| s.definitions_path = "#/components/schemas/".into())
         .into_generator();
@@ -120,12 +121,32 @@ pub fn document(topic: &str, setup_topic: &str) -> Value {
         );
     }
 
+    messages.insert("Checkpoint".into(), checkpoint_message());
+    channels.insert(
+        "checkpoints".into(),
+        json!({
+            "address": checkpoint_topic,
+            "description": "The signed checkpoints of the audit trail's two logs (docs/audit.md), every few minutes from each server, whether the log grew or not: for auditors to keep copies where the servers cannot write. One partition.",
+            "messages": { "Checkpoint": { "$ref": "#/components/messages/Checkpoint" } },
+            "bindings": { "kafka": { "topic": checkpoint_topic, "partitions": 1, "bindingVersion": "0.5.0" } },
+        }),
+    );
+    operations.insert(
+        "receiveCheckpoints".into(),
+        json!({
+            "action": "receive",
+            "channel": { "$ref": "#/channels/checkpoints" },
+            "summary": "Keep every message; check each signature against the public key handed over at set-up, never the one in the message alone.",
+            "messages": [{ "$ref": "#/channels/checkpoints/messages/Checkpoint" }],
+        }),
+    );
+
     json!({
         "asyncapi": "3.0.0",
         "info": {
             "title": "enkaku events",
             "version": "1",
-            "description": "Every domain event of enkaku: the appointments' on one topic, the clinic set-up's on another, in order per stream. See docs/integrators.md for keys, ordering and delivery guarantees.",
+            "description": "Every domain event of enkaku: the appointments' on one topic, the clinic set-up's on another, in order per stream; and the audit trail's signed checkpoints on a third. See docs/integrators.md for keys, ordering and delivery guarantees, docs/audit.md for checking a checkpoint.",
         },
         "defaultContentType": "application/cloudevents+json",
         "servers": { "local": {
@@ -136,6 +157,35 @@ pub fn document(topic: &str, setup_topic: &str) -> Value {
         "channels": channels,
         "operations": operations,
         "components": { "messages": messages, "schemas": schemas },
+    })
+}
+
+/// A signed checkpoint as `CheckpointPublisher` sends it: the JSON of the files in the data
+/// directory's `checkpoints/`, keyed by the log's name.
+fn checkpoint_message() -> Value {
+    let hex = |bytes: usize, what: &str| json!({ "type": "string", "pattern": format!("^[0-9a-f]{{{}}}$", bytes * 2), "description": what });
+    json!({
+        "name": "Checkpoint",
+        "title": "Checkpoint",
+        "summary": "One log's Merkle tree (RFC 9162) at a size, signed with the server's Ed25519 key.",
+        "contentType": "application/json",
+        "bindings": { "kafka": {
+            "key": { "type": "string", "enum": ["events", "access"], "description": "The log's name." },
+            "bindingVersion": "0.5.0"
+        }},
+        "payload": {
+            "type": "object",
+            "required": ["log", "size", "root", "time", "key_id", "public_key", "signature"],
+            "properties": {
+                "log": { "type": "string", "enum": ["events", "access"], "description": "`events`: the event store; `access`: the access log." },
+                "size": { "type": "integer", "minimum": 0, "description": "Records covered: the first `size` of the log." },
+                "root": hex(32, "The tree's root hash (SHA-256)."),
+                "time": { "type": "string", "format": "date-time", "description": "When it was signed." },
+                "key_id": { "type": "string", "pattern": "^ak-[0-9a-f]{16}$", "description": "`ak-` and the first 8 bytes of SHA-256 over the public key." },
+                "public_key": hex(32, "The Ed25519 public key that signed it."),
+                "signature": hex(64, "Ed25519 (RFC 8032) over the lines `enkaku-checkpoint-v1`, log, size, root, time and key_id, each ending in a line feed."),
+            },
+        },
     })
 }
 
@@ -174,9 +224,9 @@ mod tests {
 
     #[test]
     fn every_event_type_has_a_message_with_its_payload_schema() {
-        let doc = document("t", "s");
+        let doc = document("t", "s", "c");
         let messages = doc["components"]["messages"].as_object().unwrap();
-        assert_eq!(messages.len(), 15 + 14);
+        assert_eq!(messages.len(), 15 + 14 + 1);
         let left = &messages["ParticipantLeft"]["payload"]["allOf"][1]["properties"];
         assert_eq!(left["data"]["$ref"], "#/components/schemas/ParticipantLeft");
         let booked = &messages["AppointmentBooked"]["payload"]["allOf"][1]["properties"];
@@ -198,6 +248,7 @@ mod tests {
         );
         assert_eq!(doc["channels"]["appointments"]["address"], "t");
         assert_eq!(doc["channels"]["setup"]["address"], "s");
+        assert_eq!(doc["channels"]["checkpoints"]["address"], "c");
         let hours = &messages["WeeklyHoursSet"]["payload"]["allOf"][1]["properties"];
         assert_eq!(hours["type"]["const"], "enkaku.setup.WeeklyHoursSet");
         assert_eq!(hours["data"]["$ref"], "#/components/schemas/WeeklyHoursSet");
