@@ -174,15 +174,18 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         });
         let _stop_reading = AbortOnDrop(reading);
         let mut applied = 0;
-        while let Some(batch) = batches.recv().await {
-            let batch = batch?;
+        loop {
+            // The reader ends with an empty batch or an error; anything else is a panic there.
+            let batch = batches
+                .recv()
+                .await
+                .ok_or_else(|| crate::feed::FeedError("the feed's reader stopped".into()))??;
             if batch.reached.is_empty() {
-                break;
+                return Ok(applied);
             }
             applied += self.apply(&batch).await?;
             progress(batch.events.iter().map(|e| e.event.position).max().unwrap_or(0));
         }
-        Ok(applied)
     }
 
     /// Keep every projector up to date until `shutdown` turns true.
