@@ -339,7 +339,7 @@ impl Vault for SqlVault {
                 if nonce.len() != NONCE_LEN {
                     return Err(corrupt());
                 }
-                XChaCha20Poly1305::new(&key)
+                XChaCha20Poly1305::new(key)
                     .decrypt(
                         XNonce::from_slice(&nonce),
                         Payload {
