@@ -65,6 +65,8 @@ pub struct Config {
     /// Seal personal data in new events (SPEC §9). Off only in the benchmark that measures
     /// what sealing costs.
     pub seal_personal_data: bool,
+    /// Write the access log (SPEC §9). Off only in the benchmark that measures what it costs.
+    pub record_access: bool,
     pub seed_demo: bool,
     /// Read client addresses from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_forwarded: bool,
@@ -355,11 +357,16 @@ impl Application {
             config.trust_forwarded,
             secrets::derive_key(&link_key, login::device::KEY_PURPOSE),
         ));
-        let access = Arc::new(AccessRecorder::new(
+        let mut access = AccessRecorder::new(
             AccessLog::open(stack.db.clone()),
             secrets::derive_key(&link_key, access::SUBJECT_KEY_PURPOSE),
             config.trust_forwarded,
-        ));
+        );
+        if !config.record_access {
+            tracing::warn!("the access log is not written: a benchmark setting, never for a clinic");
+            access = access.not_recording();
+        }
+        let access = Arc::new(access);
         let audit = Arc::new(AuditTrail::open(
             stack.db.clone(),
             config.audit_signing_key.as_deref(),

@@ -171,6 +171,9 @@ struct ServeArgs {
     /// Append personal data unsealed, to measure what sealing costs (`scripts/bench`).
     #[arg(long, hide = true)]
     bench_plaintext_personal_data: bool,
+    /// Write no access log, to measure what it costs (`scripts/bench`).
+    #[arg(long, hide = true)]
+    bench_without_access_log: bool,
     /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "ENKAKU_TRUST_FORWARDED")]
     trust_forwarded: bool,
@@ -538,6 +541,7 @@ async fn main() -> anyhow::Result<()> {
         link_secret: serve.link_secret.clone(),
         master_key: cli.master_key.clone(),
         seal_personal_data: !serve.bench_plaintext_personal_data,
+        record_access: !serve.bench_without_access_log,
         seed_demo: !serve.no_demo,
         trust_forwarded: serve.trust_forwarded,
         kafka: serve.kafka(),

@@ -140,6 +140,7 @@ pub fn config(data_dir: std::path::PathBuf, database_url: Option<String>, addr: 
         link_secret: None,
         master_key: None,
         seal_personal_data: true,
+        record_access: true,
         seed_demo: true,
         trust_forwarded: false,
         kafka: None,
