@@ -36,6 +36,7 @@ use enkaku_infra::{Db, demo, legacy, secrets};
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::{Relay, RelayConfig};
+use enkaku_projections::runner::catch_up_together;
 use enkaku_projections::{Changes, EventFeed, ProjectionRunner, ReactorRunner, RunningProjections};
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -264,7 +265,7 @@ impl Stack {
     /// Build into `into` (a database of its own) the directory and the read models as they
     /// stood when the log ended at `until`, from the store's log and today's data keys (so
     /// personal data erased since shows as erased). Nothing of the live database is written.
-    /// Returns events applied, once per read model.
+    /// Returns events applied, once per read model (the directory's tables counting as one).
     pub async fn replay_into(
         &self,
         until: u64,
@@ -272,30 +273,31 @@ impl Stack {
         progress: &(dyn Fn(u64) + Sync),
     ) -> anyhow::Result<u64> {
         let rows = Arc::new(into.clone());
-        let past = || {
-            Arc::new(PastFeed {
+        // One reading of the log, opened, for both runners: each would read all of it.
+        let past = Arc::new(OpeningFeed {
+            feed: Arc::new(PastFeed {
                 store: self.store.clone(),
                 until,
-            })
-        };
-        let directory = ProjectionRunner::new("directory", rows.clone(), past(), enkaku_projections::setup());
-        directory.prepare().await?;
-        let read_models = ProjectionRunner::new(
-            "read_models",
-            rows,
-            Arc::new(OpeningFeed {
-                feed: past(),
-                vault: self.vault.clone(),
             }),
-            enkaku_projections::all(),
-        )
-        .with_batch(REPLAY_BATCH);
+            vault: self.vault.clone(),
+        });
+        let directory = ProjectionRunner::new(
+            "directory",
+            rows.clone(),
+            past.clone(),
+            enkaku_projections::setup(),
+        );
+        directory.prepare().await?;
+        let read_models = ProjectionRunner::new("read_models", rows, past.clone(), enkaku_projections::all());
         read_models.prepare().await?;
-        // Both read the whole log; neither needs the other's rows.
-        let (directory, read_models) =
-            tokio::join!(directory.catch_up(&|_| {}), read_models.catch_up(progress));
-        directory?;
-        Ok(read_models?)
+        Ok(catch_up_together(
+            past.as_ref(),
+            "replay",
+            &[&directory, &read_models],
+            REPLAY_BATCH,
+            progress,
+        )
+        .await?)
     }
 }
 

@@ -2,7 +2,7 @@
 //! one transaction, repeat.
 
 use crate::changes::{Change, Changes};
-use crate::feed::{EventFeed, FeedBatch, FeedEvent, FeedReader, decode};
+use crate::feed::{Cursor, EventFeed, FeedBatch, FeedEvent, FeedReader, decode};
 use crate::offsets::{self, Progress};
 use async_trait::async_trait;
 use enkaku_domain::appointment::Event;
@@ -146,46 +146,24 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         self.prepare().await
     }
 
-    async fn open(&self) -> Result<Box<dyn FeedReader>, ProjectionError> {
-        let feed = self.feed.name();
+    /// Where each of its projectors stands in `feed`.
+    async fn cursors(&self, feed: &str) -> Result<Vec<Cursor>, ProjectionError> {
         let mut cursors = Vec::new();
         for p in &self.projectors {
-            cursors.push(offsets::load(self.db.pool(), p.name(), &feed).await?);
+            cursors.push(offsets::load(self.db.pool(), p.name(), feed).await?);
         }
+        Ok(cursors)
+    }
+
+    async fn open(&self) -> Result<Box<dyn FeedReader>, ProjectionError> {
+        let cursors = self.cursors(&self.feed.name()).await?;
         Ok(self.feed.open(&self.name, &offsets::earliest(&cursors)).await?)
     }
 
     /// Apply everything the feed has now, for every projector; returns events applied
     /// (counting once per projector). `progress` is told each batch's newest position.
-    /// The next batch is read (and its sealed data opened) by a task of its own while the last
-    /// one is applied, so a rebuild keeps two cores busy.
     pub async fn catch_up(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<u64, ProjectionError> {
-        let mut reader = self.open().await?;
-        let limit = self.batch;
-        let (read, mut batches) = tokio::sync::mpsc::channel(1);
-        let reading = tokio::spawn(async move {
-            loop {
-                let batch = reader.next_batch(limit, Duration::ZERO).await;
-                let last = batch.as_ref().map_or(true, |b| b.reached.is_empty());
-                if read.send(batch).await.is_err() || last {
-                    return;
-                }
-            }
-        });
-        let _stop_reading = AbortOnDrop(reading);
-        let mut applied = 0;
-        loop {
-            // The reader ends with an empty batch or an error; anything else is a panic there.
-            let batch = batches
-                .recv()
-                .await
-                .ok_or_else(|| crate::feed::FeedError("the feed's reader stopped".into()))??;
-            if batch.reached.is_empty() {
-                return Ok(applied);
-            }
-            applied += self.apply(&batch).await?;
-            progress(batch.events.iter().map(|e| e.event.position).max().unwrap_or(0));
-        }
+        catch_up_together(self.feed.as_ref(), &self.name, &[self], self.batch, progress).await
     }
 
     /// Keep every projector up to date until `shutdown` turns true.
@@ -297,6 +275,69 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         } else {
             lowest.max(self.passed_over.load(Ordering::Relaxed))
         })
+    }
+}
+
+/// A runner as [`catch_up_together`] sees it, whichever family of events it folds.
+#[async_trait]
+pub trait CatchingUp: Sync {
+    async fn cursors(&self, feed: &str) -> Result<Vec<Cursor>, ProjectionError>;
+    async fn apply(&self, batch: &FeedBatch) -> Result<u64, ProjectionError>;
+}
+
+#[async_trait]
+impl<E: StoredEvent + Send + Sync + 'static> CatchingUp for ProjectionRunner<E> {
+    async fn cursors(&self, feed: &str) -> Result<Vec<Cursor>, ProjectionError> {
+        ProjectionRunner::cursors(self, feed).await
+    }
+    async fn apply(&self, batch: &FeedBatch) -> Result<u64, ProjectionError> {
+        ProjectionRunner::apply(self, batch).await
+    }
+}
+
+/// Apply everything `feed` has now to every one of `runners`, reading it once as `consumer` (a
+/// rebuild's runners would otherwise each read the whole log), `limit` events a batch, from
+/// where the furthest behind of them stands; returns events applied, once per projector. `progress` is
+/// told each batch's newest position. The next batch is read (and its sealed data opened) by
+/// a task of its own while the last one is applied, so a rebuild keeps two cores busy.
+pub async fn catch_up_together(
+    feed: &dyn EventFeed,
+    consumer: &str,
+    runners: &[&dyn CatchingUp],
+    limit: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ProjectionError> {
+    let name = feed.name();
+    let mut cursors = Vec::new();
+    for runner in runners {
+        cursors.extend(runner.cursors(&name).await?);
+    }
+    let mut reader = feed.open(consumer, &offsets::earliest(&cursors)).await?;
+    let (read, mut batches) = tokio::sync::mpsc::channel(1);
+    let reading = tokio::spawn(async move {
+        loop {
+            let batch = reader.next_batch(limit, Duration::ZERO).await;
+            let last = batch.as_ref().map_or(true, |b| b.reached.is_empty());
+            if read.send(batch).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let _stop_reading = AbortOnDrop(reading);
+    let mut applied = 0;
+    loop {
+        // The reader ends with an empty batch or an error; anything else is a panic there.
+        let batch = batches
+            .recv()
+            .await
+            .ok_or_else(|| crate::feed::FeedError("the feed's reader stopped".into()))??;
+        if batch.reached.is_empty() {
+            return Ok(applied);
+        }
+        for runner in runners {
+            applied += runner.apply(&batch).await?;
+        }
+        progress(batch.events.iter().map(|e| e.event.position).max().unwrap_or(0));
     }
 }
 

@@ -389,6 +389,14 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
 /// `enkaku replay --until` builds the read models as they stood at a past moment, named by
 /// time or by position, into a file of its own, and the live ones stay as they are; `events
 /// --until` prints the history up to that moment.
+/// The directory's staff: id, clinic, name, role.
+async fn staff(pool: &sqlx::AnyPool) -> Vec<(String, String, String, String)> {
+    sqlx::query_as("SELECT id, clinic_id, name, role FROM directory_staff ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
 async fn replay_until_shows_the_past(backend: Backend) {
     let app = enkaku_tests::TestApp::spawn(backend).await;
     let yamada = app.login(YAMADA).await;
@@ -434,6 +442,10 @@ async fn replay_until_shows_the_past(backend: Backend) {
             then,
             "the read models as of {until}"
         );
+        // The directory too, folded from the same reading of the log.
+        let live_staff = staff(&stack.db.pool).await;
+        assert!(!live_staff.is_empty());
+        assert_eq!(staff(&past.pool).await, live_staff);
     }
     assert_eq!(
         read_models(&stack.db.pool).await,
