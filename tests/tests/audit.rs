@@ -121,6 +121,12 @@ async fn access_log_records_who_did_what_and_nothing_personal(backend: Backend) 
         .map(|r| r["position"].as_u64().unwrap())
         .collect();
     assert_eq!(positions, expected);
+    // A position past what the log can hold is refused, not read as the end of the log.
+    let beyond = auditor
+        .get("/api/v1/admin/access-log?after=9223372036854775808")
+        .await;
+    assert_eq!(beyond.status, 422, "{}", beyond.body);
+    assert_eq!(beyond.body["code"], "validation_failed");
     // A creation names the appointment it made.
     assert!(
         items

@@ -10,6 +10,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use enkaku_domain::ErrorCode;
 use enkaku_domain::ids::{AppointmentId, StaffId};
 use enkaku_infra::audit::Log;
 use enkaku_infra::audit::access::{AccessFilter, StoredAccess};
@@ -57,7 +58,7 @@ pub struct AccessLogQuery {
     /// The records that concern one appointment.
     pub appointment_id: Option<Uuid>,
     /// Records after this position: the previous page's `next`.
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: Option<u64>,
     /// Records per page, 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500, default = 100)]
@@ -107,13 +108,22 @@ async fn access_log(
     ApiQuery(q): ApiQuery<AccessLogQuery>,
 ) -> Result<Json<AccessLogPage>, ApiError> {
     let limit = page_size(q.limit)? as usize;
+    // Positions are stored as BIGINT: a larger one names no record and no page.
+    let after = q.after.unwrap_or(0);
+    if i64::try_from(after).is_err() {
+        return Err(ApiError::invalid(
+            ErrorCode::ValidationFailed,
+            "after: not a position of the access log",
+        )
+        .on_field(Some("after")));
+    }
     let filter = AccessFilter {
         clinic_id: Some(staff.clinic_id),
         staff_id: q.staff_id.map(StaffId),
         appointment_id: q.appointment_id.map(AppointmentId),
         since: q.since,
         until: q.until,
-        after: q.after.unwrap_or(0),
+        after,
     };
     // One more than asked, to know whether there is a next page.
     let mut records = state.access.log.list(&filter, limit + 1).await?;
