@@ -73,7 +73,8 @@ describe('設定 > アクセスログ', () => {
     assert.ok(has('監査 太郎', '閲覧', '予約の詳細', '成功', `…${appointmentId.slice(-8)}`));
     assert.ok(has('監査 太郎', '閲覧', 'スタッフ一覧', '拒否'));
     assert.ok(has('山田 太郎', 'ログイン', 'ログイン'));
-    assert.ok(has('山田 太郎', '変更', 'ビデオ通話URLの作成'));
+    // A creation names the appointment it made.
+    assert.ok(has('山田 太郎', '変更', 'ビデオ通話URLの作成', '成功', `…${appointmentId.slice(-8)}`));
     // Oldest first: 山田's sign-in came before the auditor's.
     const first = (who) => rows.findIndex((r) => r[1] === who && r[2] === 'ログイン');
     assert.ok(first('山田 太郎') < first('監査 太郎'));
@@ -135,8 +136,8 @@ describe('設定 > アクセスログ', () => {
     assert.equal(await appointmentField.inputValue(), appointmentId);
     rows = await shownRows(page);
     assert.deepEqual([...new Set(rows.map((r) => r[4]))], [`…${appointmentId.slice(-8)}`]);
-    // (Its creation's record names no appointment: the id was not in the request.)
-    assert.deepEqual(rows.map((r) => [r[1], r[3]]), [['監査 太郎', '予約の詳細']]);
+    // Its creation by 山田 first, then the auditor's read.
+    assert.deepEqual(rows.map((r) => [r[1], r[3]]), [['山田 太郎', 'ビデオ通話URLの作成'], ['監査 太郎', '予約の詳細']]);
 
     // Inputs that cannot be asked for are said next to their field; nothing is sent.
     await appointmentField.fill('1234');
