@@ -161,13 +161,8 @@ async fn explained(stack: &Stack, log: Log, problem: &Problem) -> anyhow::Result
     if log != Log::Events {
         return Ok(String::new());
     }
-    let rewritten: Option<i64> =
-        sqlx::query_scalar("SELECT rewritten_at_ms FROM event_rewrites WHERE position = $1")
-            .bind(*position as i64)
-            .fetch_optional(&stack.db.pool)
-            .await?;
-    Ok(rewritten
-        .and_then(chrono::DateTime::from_timestamp_millis)
+    Ok(enkaku_infra::privacy::rewritten_at(&stack.db, *position)
+        .await?
         .map(|at| {
             format!(
                 " (event_rewrites says `enkaku privacy migrate` rewrote it at {})",

@@ -6,7 +6,7 @@
 
 use crate::db::Db;
 use crate::erasure;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use enkaku_commands::CommandError;
 use enkaku_commands::ports::{EventStore, Vault};
 use enkaku_commands::sealing::{self, Rewrite};
@@ -150,4 +150,15 @@ async fn save(db: &Db, rows: Vec<Row<'_>>) -> Result<(), sqlx::Error> {
 
 fn unavailable(e: sqlx::Error) -> CommandError {
     CommandError::Unavailable(e.to_string())
+}
+
+/// When `enkaku privacy migrate` rewrote the event at `position` in place, if it did: what
+/// `enkaku audit verify` tells an auditor beside a changed record.
+pub async fn rewritten_at(db: &Db, position: u64) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let at: Option<i64> =
+        sqlx::query_scalar("SELECT rewritten_at_ms FROM event_rewrites WHERE position = $1")
+            .bind(position as i64)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(at.and_then(DateTime::from_timestamp_millis))
 }
