@@ -340,7 +340,6 @@ async fn insert(tx: &mut sqlx::AnyConnection, rows: &[PendingRow<'_>]) -> Result
     Ok(())
 }
 
-/// RFC 3339 in UTC with fixed microsecond precision, so the text sorts like the time.
 /// Where the log stood at `time`: the last position of the longest prefix whose events all
 /// occurred at or before it, taking the log's own order (0 before the first event).
 pub async fn position_at(db: &Db, time: DateTime<Utc>) -> Result<u64, sqlx::Error> {
@@ -356,6 +355,7 @@ pub async fn position_at(db: &Db, time: DateTime<Utc>) -> Result<u64, sqlx::Erro
     })
 }
 
+/// RFC 3339 in UTC with fixed microsecond precision, so the text sorts like the time.
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
