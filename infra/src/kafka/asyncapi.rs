@@ -164,20 +164,21 @@ pub fn document(topic: &str, setup_topic: &str, checkpoint_topic: &str) -> Value
 /// directory's `checkpoints/`, keyed by the log's name.
 fn checkpoint_message() -> Value {
     let hex = |bytes: usize, what: &str| json!({ "type": "string", "pattern": format!("^[0-9a-f]{{{}}}$", bytes * 2), "description": what });
+    let logs = crate::audit::Log::ALL.map(|log| log.name());
     json!({
         "name": "Checkpoint",
         "title": "Checkpoint",
         "summary": "One log's Merkle tree (RFC 9162) at a size, signed with the server's Ed25519 key.",
         "contentType": "application/json",
         "bindings": { "kafka": {
-            "key": { "type": "string", "enum": ["events", "access"], "description": "The log's name." },
+            "key": { "type": "string", "enum": logs, "description": "The log's name." },
             "bindingVersion": "0.5.0"
         }},
         "payload": {
             "type": "object",
             "required": ["log", "size", "root", "time", "key_id", "public_key", "signature"],
             "properties": {
-                "log": { "type": "string", "enum": ["events", "access"], "description": "`events`: the event store; `access`: the access log." },
+                "log": { "type": "string", "enum": logs, "description": "`events`: the event store; `access`: the access log." },
                 "size": { "type": "integer", "minimum": 0, "description": "Records covered: the first `size` of the log." },
                 "root": hex(32, "The tree's root hash (SHA-256)."),
                 "time": { "type": "string", "format": "date-time", "description": "When it was signed." },
