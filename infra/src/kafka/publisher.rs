@@ -19,30 +19,53 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub struct KafkaPublisher {
+/// A producer that waits for every in-sync replica and never writes a message twice, with
+/// the topics made sure of on its first send, not at start: so enkaku starts (and takes
+/// commands) while the broker is still away.
+struct AckedProducer {
     producer: FutureProducer,
     config: KafkaConfig,
-    /// Set once the topic is known to exist; until then each batch first makes sure of it,
-    /// so enkaku starts (and takes commands) while the broker is still away.
-    topic_ready: AtomicBool,
+    topics_ready: AtomicBool,
+}
+
+impl AckedProducer {
+    /// `linger_ms`: how long the producer waits to fill a batch.
+    fn new(config: &KafkaConfig, linger_ms: u32) -> anyhow::Result<Self> {
+        let producer = config
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            // A broker outage longer than this fails the send, which is then made again.
+            .set("message.timeout.ms", "30000")
+            .set("linger.ms", linger_ms.to_string())
+            .create()?;
+        Ok(Self {
+            producer,
+            config: config.clone(),
+            topics_ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Create the topics if missing, the first time only.
+    async fn topics_ready(&self) -> anyhow::Result<()> {
+        if !self.topics_ready.load(Ordering::Relaxed) {
+            super::ensure_topic(&self.config).await?;
+            self.topics_ready.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+pub struct KafkaPublisher {
+    sender: AckedProducer,
     /// Its offsets' key: one place in the log per appointments' topic.
     name: String,
 }
 
 impl KafkaPublisher {
     pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
-        let producer = config
-            .client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            // A broker outage longer than this fails the batch, which is then sent again.
-            .set("message.timeout.ms", "30000")
-            .set("linger.ms", "1")
-            .create()?;
         Ok(Self {
-            producer,
-            config: config.clone(),
-            topic_ready: AtomicBool::new(false),
+            sender: AckedProducer::new(config, 1)?,
             name: format!("kafka_publisher:{}", config.topic),
         })
     }
@@ -61,12 +84,10 @@ impl Relay for KafkaPublisher {
     }
 
     async fn relay(&self, batch: &[FeedEvent]) -> Result<bool, RetryLater> {
-        if !self.topic_ready.load(Ordering::Relaxed) {
-            super::ensure_topic(&self.config)
-                .await
-                .map_err(|e| RetryLater(e.to_string()))?;
-            self.topic_ready.store(true, Ordering::Relaxed);
-        }
+        self.sender
+            .topics_ready()
+            .await
+            .map_err(|e| RetryLater(e.to_string()))?;
         let started = std::time::Instant::now();
         let mut acks = Vec::with_capacity(batch.len());
         for fed in batch {
@@ -76,13 +97,13 @@ impl Relay for KafkaPublisher {
                 key: "content-type",
                 value: Some(cloudevent::CONTENT_TYPE),
             });
-            let mut record = FutureRecord::to(self.config.topic_of(&event.stream_id))
+            let mut record = FutureRecord::to(self.sender.config.topic_of(&event.stream_id))
                 .key(&event.stream_id)
                 .payload(&payload)
                 .headers(headers);
             // Enqueued one after another, so the producer keeps the log's order per key.
             loop {
-                match self.producer.send_result(record) {
+                match self.sender.producer.send_result(record) {
                     Ok(ack) => break acks.push(ack),
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         record = back;
@@ -115,40 +136,28 @@ impl Relay for KafkaPublisher {
 /// Produces each signed checkpoint of the audit trail to the checkpoints topic, keyed by the
 /// log's name, and waits for the broker's acknowledgement.
 pub struct CheckpointPublisher {
-    producer: FutureProducer,
-    config: KafkaConfig,
-    topic_ready: AtomicBool,
+    sender: AckedProducer,
 }
 
 impl CheckpointPublisher {
     pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
-        let producer = config
-            .client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", "30000")
-            .create()?;
         Ok(Self {
-            producer,
-            config: config.clone(),
-            topic_ready: AtomicBool::new(false),
+            sender: AckedProducer::new(config, 0)?,
         })
     }
 
     pub async fn publish(&self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
-        if !self.topic_ready.load(Ordering::Relaxed) {
-            super::ensure_topic(&self.config).await?;
-            self.topic_ready.store(true, Ordering::Relaxed);
-        }
+        self.sender.topics_ready().await?;
         let payload = serde_json::to_vec(checkpoint)?;
-        let record = FutureRecord::to(&self.config.checkpoint_topic)
+        let record = FutureRecord::to(&self.sender.config.checkpoint_topic)
             .key(checkpoint.log.name())
             .payload(&payload)
             .headers(OwnedHeaders::new().insert(Header {
                 key: "content-type",
                 value: Some("application/json"),
             }));
-        self.producer
+        self.sender
+            .producer
             .send(record, Duration::from_secs(30))
             .await
             .map_err(|(e, _)| anyhow::anyhow!("the checkpoint was not acknowledged: {e}"))?;
