@@ -461,9 +461,10 @@ impl std::str::FromStr for Until {
 }
 
 impl Until {
+    /// The position it stands for, never past the log's end: a replay reports what it read.
     async fn position(self, stack: &Stack) -> anyhow::Result<u64> {
         match self {
-            Self::Position(position) => Ok(position),
+            Self::Position(position) => Ok(position.min(*stack.store.head().borrow())),
             Self::Time(time) => Ok(enkaku_infra::event_store::position_at(&stack.db, time).await?),
         }
     }

@@ -447,6 +447,18 @@ async fn replay_until_shows_the_past(backend: Backend) {
         assert!(!live_staff.is_empty());
         assert_eq!(staff(&past.pool).await, live_staff);
     }
+    // A position past the end stands for the end.
+    let into = app.store.dir.path().join("past-end");
+    let printed = run_cli(
+        &config,
+        &["replay", "--until", "999999999", "--into", into.to_str().unwrap()],
+    );
+    let report: Value = serde_json::from_str(printed.trim()).expect("a JSON report");
+    assert_eq!(
+        report["until_position"],
+        *app.state.store.head().borrow(),
+        "{printed}"
+    );
     assert_eq!(
         read_models(&stack.db.pool).await,
         now,
