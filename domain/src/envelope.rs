@@ -2,7 +2,8 @@
 
 use crate::ids::{ClinicId, StaffId};
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -141,7 +142,8 @@ pub(crate) fn tagged_data(event: &impl Serialize) -> Value {
 
 /// Read an event enum serialised as `#[serde(tag = "type", content = "data")]` whose type is
 /// at schema version `current` today: versions from 1 to `current` are read, after `upcast`
-/// has brought the payload up to date; anything else is an error, never a panic.
+/// has brought the payload up to date; anything else is an error, never a panic. A payload at
+/// today's version is read where it lies, without a copy.
 pub(crate) fn decode_tagged<E: DeserializeOwned>(
     event_type: &str,
     schema_version: u32,
@@ -157,7 +159,51 @@ pub(crate) fn decode_tagged<E: DeserializeOwned>(
     if schema_version == 0 || schema_version > current {
         return Err(fail(format!("this build reads up to v{current}")));
     }
-    let data = upcast(data.clone());
-    serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
-        .map_err(|e| fail(e.to_string()))
+    let upcasted;
+    let data = if schema_version == current {
+        data
+    } else {
+        upcasted = upcast(data.clone());
+        &upcasted
+    };
+    E::deserialize(MapAccessDeserializer::new(TagFirst {
+        event_type,
+        data,
+        read: 0,
+    }))
+    .map_err(|e| fail(e.to_string()))
+}
+
+/// The map `{"type": …, "data": …}` with its tag first, which is the order in which serde
+/// reads an adjacently tagged enum's data straight into its variant (given the data first, it
+/// would copy it into a buffer to read once it knows the variant).
+struct TagFirst<'a> {
+    event_type: &'a str,
+    data: &'a Value,
+    /// Entries handed out so far.
+    read: u8,
+}
+
+impl<'de> MapAccess<'de> for TagFirst<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+        let key = match self.read {
+            0 => "type",
+            1 => "data",
+            _ => return Ok(None),
+        };
+        seed.deserialize(IntoDeserializer::<Self::Error>::into_deserializer(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+        self.read += 1;
+        match self.read {
+            1 => seed.deserialize(IntoDeserializer::<Self::Error>::into_deserializer(
+                self.event_type,
+            )),
+            _ => seed.deserialize(self.data),
+        }
+    }
 }
