@@ -97,6 +97,19 @@ fn without_refused(stored: &str) -> String {
 
 macro_rules! text_type {
     ($(#[$doc:meta])* $name:ident) => {
+        text_type!(@type $(#[$doc])* $name);
+
+        /// How stored values (events) are read back: through the same parser, after
+        /// dropping what newer rules refuse (see [`without_refused`]).
+        impl TryFrom<String> for $name {
+            type Error = DomainError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&without_refused(&value))
+            }
+        }
+    };
+    // The type alone: its own `TryFrom<String>` says how a stored value is read back.
+    (@type $(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
         #[serde(try_from = "String", into = "String")]
@@ -105,15 +118,6 @@ macro_rules! text_type {
         impl $name {
             pub fn as_str(&self) -> &str {
                 &self.0
-            }
-        }
-
-        /// How stored values (events) are read back: through the same parser, after
-        /// dropping what newer rules refuse (see [`without_refused`]).
-        impl TryFrom<String> for $name {
-            type Error = DomainError;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&without_refused(&value))
             }
         }
 
@@ -209,10 +213,34 @@ impl Memo {
 }
 
 text_type!(
+    @type
     /// A mobile phone number able to receive SMS, stored in E.164 form. Numbers without a
     /// country code are read as Japanese (R14).
     SmsNumber
 );
+
+/// How a stored number (an event's) is read back: in E.164 form, `+` and up to 15 digits, but
+/// not held against the numbering plan again. Plans change — a range is reassigned, the
+/// plan's data in a new build differs — and a number a clinic booked with must still read
+/// back, or the event it is in would not. (A stored number was checked when it was recorded,
+/// and is checked against the allowed countries whenever it is sent to.)
+impl TryFrom<String> for SmsNumber {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let digits = value.strip_prefix('+').unwrap_or_default();
+        let e164 = (2..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if e164 {
+            Ok(Self(value))
+        } else {
+            Err(DomainError::invalid(
+                "destination",
+                "is not a stored phone number in E.164 form",
+            ))
+        }
+    }
+}
 /// A phone number as people type it in Japan, in the ASCII the numbering plans read:
 /// full-width digits, `＋` and parentheses become ASCII, every dash a keyboard or an IME makes
 /// (`－`, `ー`, `‐`, `−`, …) a hyphen, and the ideographic space a space.
@@ -615,6 +643,31 @@ mod tests {
     fn r14_landlines_and_garbage_are_not_sms_numbers() {
         for raw in ["03-1234-5678", "12345", "", "not a number", "090-1234-56789-1"] {
             assert!(SmsNumber::parse(raw).is_err(), "{raw:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn given_a_stored_number_the_plan_refuses_today_when_read_back_then_it_loads_and_garbage_does_not() {
+        // A number whose range the numbering plan no longer knows: refused as new input...
+        assert!(SmsNumber::parse("+8120123").is_err());
+        // ...yet the event that recorded it still reads back, as it was.
+        let stored: SmsNumber = serde_json::from_value(serde_json::json!("+8120123")).unwrap();
+        assert_eq!(stored.as_str(), "+8120123");
+        let parsed = SmsNumber::parse("090-1234-5678").unwrap();
+        let read_back: SmsNumber = serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
+        assert_eq!(read_back, parsed);
+        for garbage in [
+            "09012345678",
+            "+81 90 1234 5678",
+            "+",
+            "+0901234",
+            "+8190123456789012",
+            "+８１９０",
+        ] {
+            assert!(
+                serde_json::from_value::<SmsNumber>(serde_json::json!(garbage)).is_err(),
+                "{garbage:?} was read back"
+            );
         }
     }
 
