@@ -68,6 +68,12 @@ impl Changes {
         self.0.subscribe()
     }
 
+    /// Whether anyone listens: a rebuild or a replay announces to nobody, and need not work
+    /// out what its batches touched.
+    pub fn heard(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
     /// Tell every listener; call only once the change is committed.
     pub fn announce(&self, change: Change) {
         // No listener is not an error: changes are only hints.

@@ -225,7 +225,7 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         }
         tx.commit().await?;
         *self.saved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        if applied > 0 {
+        if applied > 0 && self.changes.heard() {
             self.announce(&decoded);
         }
         Ok(applied)
