@@ -31,6 +31,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than the system allocator: the server and a replay allocate small objects
+/// on several threads at once, where glibc's allocator took a fifth of a replay's time in its
+/// locks and free-list upkeep (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "enkaku",
