@@ -786,19 +786,21 @@ async fn replay_past(stack: &Stack, until: Until, into: &std::path::Path) -> any
         "{} exists already: replay into a new folder",
         file.display()
     );
-    let url = format!("sqlite://{}?mode=rwc", file.display());
-    let past = enkaku_infra::Db::connect(&url).await?;
-    // A new file, rebuilt from scratch if the machine stops: no commit needs to reach the disk
-    // before the next (the live database's FULL would cost a flush per batch).
-    sqlx::query("PRAGMA synchronous = OFF")
-        .execute(past.writer())
-        .await?;
+    // Built under a name of its own and renamed once whole, so the file's name always stands
+    // for a finished replay (what an earlier, stopped one left is started over).
+    let partial = into.join(format!("{PAST_READ_MODELS}.partial"));
+    if partial.exists() {
+        std::fs::remove_file(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
+    }
+    let past = enkaku_infra::Db::connect_scratch(&partial).await?;
     let started = std::time::Instant::now();
     let bar = progress_bar(position);
     let applied = stack
         .replay_into(position, &past, &|at| bar.set_position(at))
         .await?;
     bar.finish_and_clear();
+    past.close().await;
+    std::fs::rename(&partial, &file).with_context(|| format!("cannot name {}", file.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}",
