@@ -128,7 +128,7 @@ impl EventStore for SqlEventStore {
             .fetch_one(&self.db.pool)
             .await
             .map_err(unavailable)?;
-        parse_events(&text)
+        parse_events(&text, format_args!("in stream {stream_id}"))
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -142,7 +142,7 @@ impl EventStore for SqlEventStore {
             .fetch_one(&self.db.pool)
             .await
             .map_err(unavailable)?;
-        parse_events(&text)
+        parse_events(&text, format_args!("after position {after}"))
     }
 
     fn head(&self) -> watch::Receiver<u64> {
@@ -376,9 +376,11 @@ fn select_as_json(backend: Backend, filter: &str, limit: &str) -> String {
     )
 }
 
-/// The events of a [`select_as_json`] answer.
-fn parse_events(text: &str) -> Result<Vec<RecordedEvent>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(format!("corrupt event rows: {e}")))
+/// The events of a [`select_as_json`] answer; a stored row that is no event (its JSON edited
+/// by hand, say) fails the whole read, named by `where_`.
+fn parse_events(text: &str, where_: std::fmt::Arguments) -> Result<Vec<RecordedEvent>, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Unavailable(format!("corrupt event rows {where_}: {e}")))
 }
 
 fn to_i64(v: u64) -> i64 {

@@ -314,6 +314,49 @@ async fn recent_events_read_exactly_as_stored(backend: Backend) {
     }
 }
 
+async fn stored_text_reads_back_exactly_whatever_it_holds(backend: Backend) {
+    let (store, keep) = open(backend).await;
+    let s = format!("test-\"quoted\\{}", Uuid::now_v7());
+    let mut odd = event(1);
+    odd.event_type = "Test\"Happened\\\u{1}患者".into();
+    odd.data = serde_json::json!({ "text": "a\"b\\c\n\u{2028}山田", "n": u64::MAX, "x": 0.5 });
+    odd.metadata.client_request_id = Some("req-\"1\"".into());
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![odd])
+        .await
+        .unwrap();
+    // The writer answers from memory: exactly what was appended.
+    let appended = store.read_all(0, 10).await.unwrap();
+    assert_eq!(appended.len(), 1);
+    let reader = another_process(&keep).await;
+    assert_eq!(reader.read_all(0, 10).await.unwrap(), appended);
+    assert_eq!(reader.read_stream(&s).await.unwrap(), appended);
+    assert!(reader.read_stream("test-none").await.unwrap().is_empty());
+}
+
+async fn a_row_whose_stored_json_was_broken_fails_the_read_and_names_where(backend: Backend) {
+    let (store, keep) = open(backend).await;
+    let s = stream();
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])
+        .await
+        .unwrap();
+    let db = Db::connect(&keep.database_url()).await.expect("connect");
+    sqlx::query("UPDATE events SET data = '{\"n\":' WHERE position = 2")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let reader = another_process(&keep).await;
+    let failed = |result: Result<_, StoreError>| match result {
+        Err(StoreError::Unavailable(message)) => message,
+        other => panic!("expected a failed read, got {other:?}"),
+    };
+    assert!(failed(reader.read_all(0, 10).await).contains("corrupt event rows after position 0"));
+    assert!(failed(reader.read_stream(&s).await).contains(&format!("corrupt event rows in stream {s}")));
+    // What comes before the broken row still reads.
+    assert_eq!(reader.read_all(0, 1).await.unwrap().len(), 1);
+}
+
 /// Read the global log from `after` until a read comes back empty.
 async fn tail(store: &SqlEventStore, mut after: u64) -> Vec<enkaku_domain::envelope::RecordedEvent> {
     let mut seen = vec![];
@@ -337,7 +380,9 @@ macro_rules! conformance {
                 racing_creators_of_one_stream_get_exactly_one_winner,
                 a_tailing_reader_sees_every_event_once_in_order,
                 appends_survive_reopening,
-                recent_events_read_exactly_as_stored
+                recent_events_read_exactly_as_stored,
+                stored_text_reads_back_exactly_whatever_it_holds,
+                a_row_whose_stored_json_was_broken_fails_the_read_and_names_where
             );
         }
     };
