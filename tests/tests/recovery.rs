@@ -434,6 +434,11 @@ async fn replay_until_shows_the_past(backend: Backend) {
         );
         let report: Value = serde_json::from_str(printed.trim()).expect("a JSON report");
         assert_eq!(report["until_position"], then_position, "{printed}");
+        assert_eq!(
+            files_in(&into),
+            ["read-models.db"],
+            "only the finished file is left"
+        );
         let past = enkaku_infra::Db::connect(&format!("sqlite://{}", into.join("read-models.db").display()))
             .await
             .unwrap();
@@ -447,8 +452,15 @@ async fn replay_until_shows_the_past(backend: Backend) {
         assert!(!live_staff.is_empty());
         assert_eq!(staff(&past.pool).await, live_staff);
     }
-    // A position past the end stands for the end.
+    // A position past the end stands for the end. What a stopped replay left there is
+    // started over.
     let into = app.store.dir.path().join("past-end");
+    std::fs::create_dir_all(&into).unwrap();
+    std::fs::write(
+        into.join("read-models.db.partial"),
+        "left by a replay that stopped",
+    )
+    .unwrap();
     let printed = run_cli(
         &config,
         &["replay", "--until", "999999999", "--into", into.to_str().unwrap()],
@@ -459,6 +471,7 @@ async fn replay_until_shows_the_past(backend: Backend) {
         *app.state.store.head().borrow(),
         "{printed}"
     );
+    assert_eq!(files_in(&into), ["read-models.db"]);
     assert_eq!(
         read_models(&stack.db.pool).await,
         now,
@@ -466,6 +479,16 @@ async fn replay_until_shows_the_past(backend: Backend) {
     );
     let history = run_cli(&config, &["events", "--until", &time]);
     assert_eq!(history.lines().count() as u64, then_position);
+}
+
+/// The names of the files in `dir`, sorted.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 async fn events_cli_prints_the_auditors_view(backend: Backend) {
