@@ -7,6 +7,7 @@ use crate::ports::{KeyId, Vault, VaultError};
 use enkaku_domain::appointment::Event;
 use enkaku_domain::envelope::{NewEvent, RecordedEvent, StoredEvent};
 use enkaku_domain::personal::{PERSONAL_MEMBER, Sealed};
+use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -17,9 +18,7 @@ pub fn sealed_member(data: &Value) -> Option<Sealed> {
 }
 
 fn as_sealed(member: &Value) -> Option<Sealed> {
-    member
-        .is_object()
-        .then(|| serde_json::from_value(member.clone()).ok())?
+    member.is_object().then(|| Sealed::deserialize(member).ok())?
 }
 
 /// Every data key `events` are sealed with, each once: an appointment has one, or more if
