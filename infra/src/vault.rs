@@ -220,12 +220,22 @@ impl SqlVault {
                 .map(|id| format!("'{id}'"))
                 .collect::<Vec<_>>()
                 .join(",");
-            let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
-                "SELECT key_id, wrapped FROM data_keys WHERE key_id IN ({list})"
-            ))
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
+            // As one JSON text, not a row per key: a replay loads a key for every
+            // appointment, and sqlx hands SQLite's rows over one at a time.
+            let sql = match self.db.backend {
+                Backend::Sqlite => format!(
+                    "SELECT json_group_array(json_array(key_id, wrapped)) FROM data_keys WHERE key_id IN ({list})"
+                ),
+                Backend::Postgres => format!(
+                    "SELECT COALESCE(json_agg(json_build_array(key_id, wrapped)), '[]')::text FROM data_keys WHERE key_id IN ({list})"
+                ),
+            };
+            let text: String = sqlx::query_scalar(&sql)
+                .fetch_one(&self.db.pool)
+                .await
+                .map_err(unavailable)?;
+            let rows: Vec<(String, Option<String>)> = serde_json::from_str(&text)
+                .map_err(|e| VaultError::Unavailable(format!("unreadable data keys: {e}")))?;
             for (id, wrapped) in rows {
                 let Ok(key_id) = id.parse::<KeyId>() else { continue };
                 let key = match wrapped {
