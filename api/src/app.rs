@@ -155,7 +155,7 @@ pub struct Stack {
     pub changes: Changes,
 }
 
-/// Events per transaction of a replay into a file of its own.
+/// Events per transaction of a replay or a rebuild, which nobody waits on event by event.
 const REPLAY_BATCH: usize = 8192;
 
 impl Stack {
@@ -248,18 +248,14 @@ impl Stack {
         })
     }
 
-    /// A runner that rebuilds every read model of the appointments from the store's own log,
-    /// whatever feed serves them live (Kafka may no longer hold the oldest events).
-    pub fn rebuilder(&self) -> ProjectionRunner {
-        ProjectionRunner::new(
-            "rebuild",
-            Arc::new(self.db.clone()),
-            Arc::new(OpeningFeed {
-                feed: Arc::new(StoreFeed(self.store.clone())),
-                vault: self.vault.clone(),
-            }),
-            enkaku_projections::all(),
-        )
+    /// Drop the directory and every read model of the live database and build them again from
+    /// the store's own log, whatever feed serves them live (Kafka may no longer hold the
+    /// oldest events). For a stopped server. Returns events applied, once per read model (the
+    /// directory's tables counting as one).
+    pub async fn rebuild(&self, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Result<u64> {
+        let head = *self.store.head().borrow();
+        self.fold_log(head, Arc::new(self.db.clone()), Start::Over, progress)
+            .await
     }
 
     /// Build into `into` (a database of its own) the directory and the read models as they
@@ -272,9 +268,21 @@ impl Stack {
         into: &Db,
         progress: &(dyn Fn(u64) + Sync),
     ) -> anyhow::Result<u64> {
-        let rows = Arc::new(into.clone());
+        self.fold_log(until, Arc::new(into.clone()), Start::Anew, progress)
+            .await
+    }
+
+    /// Fold the store's log up to `until`, its personal data opened, into the directory and
+    /// every read model in `rows`.
+    async fn fold_log(
+        &self,
+        until: u64,
+        rows: Arc<Db>,
+        start: Start,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<u64> {
         // One reading of the log, opened, for both runners: each would read all of it.
-        let past = Arc::new(OpeningFeed {
+        let log = Arc::new(OpeningFeed {
             feed: Arc::new(PastFeed {
                 store: self.store.clone(),
                 until,
@@ -284,14 +292,22 @@ impl Stack {
         let directory = ProjectionRunner::new(
             "directory",
             rows.clone(),
-            past.clone(),
+            log.clone(),
             enkaku_projections::setup(),
         );
-        directory.prepare().await?;
-        let read_models = ProjectionRunner::new("read_models", rows, past.clone(), enkaku_projections::all());
-        read_models.prepare().await?;
+        let read_models = ProjectionRunner::new("read_models", rows, log.clone(), enkaku_projections::all());
+        match start {
+            Start::Over => {
+                directory.reset().await?;
+                read_models.reset().await?;
+            }
+            Start::Anew => {
+                directory.prepare().await?;
+                read_models.prepare().await?;
+            }
+        }
         Ok(catch_up_together(
-            past.as_ref(),
+            log.as_ref(),
             "replay",
             &[&directory, &read_models],
             REPLAY_BATCH,
@@ -299,6 +315,14 @@ impl Stack {
         )
         .await?)
     }
+}
+
+/// Where [`Stack::fold_log`] starts.
+enum Start {
+    /// Its tables and offsets dropped first: the live database's.
+    Over,
+    /// Its tables created: a database of its own, new.
+    Anew,
 }
 
 /// How long an Idempotency-Key (and the answer saved with it) is kept.

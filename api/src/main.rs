@@ -758,18 +758,12 @@ async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
         return replay_past(&stack, until, &into).await;
     }
     let head = *stack.store.head().borrow();
-    let directory = &stack.directory_projection;
-    directory.reset().await?;
-    directory.catch_up(&|_| {}).await?;
-    let rebuilder = stack.rebuilder();
-    rebuilder.reset().await?;
     let bar = progress_bar(head);
-    let applied = rebuilder.catch_up(&|position| bar.set_position(position)).await?;
+    let applied = stack.rebuild(&|position| bar.set_position(position)).await?;
     bar.finish();
-    let projectors = enkaku_projections::all().len() as u64;
+    let projectors = enkaku_projections::all().len();
     println!(
-        "rebuilt the directory and {projectors} read models from {} events ({applied} applications)",
-        applied / projectors.max(1)
+        "rebuilt the directory and {projectors} read models from {head} events ({applied} applications)"
     );
     Ok(())
 }

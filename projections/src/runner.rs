@@ -69,8 +69,6 @@ pub struct ProjectionRunner<E = Event> {
     /// are current up to it all the same.
     passed_over: AtomicU64,
     saved_at: std::sync::Mutex<Instant>,
-    /// Events read and applied per transaction.
-    batch: usize,
 }
 
 impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
@@ -89,15 +87,7 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
             changes: Changes::default(),
             passed_over: AtomicU64::new(0),
             saved_at: std::sync::Mutex::new(Instant::now()),
-            batch: BATCH,
         }
-    }
-
-    /// Apply up to `events` per transaction: more for a rebuild, which nobody waits on event
-    /// by event.
-    pub fn with_batch(mut self, events: usize) -> Self {
-        self.batch = events.max(1);
-        self
     }
 
     /// Announce what each batch touched there, once its rows are committed, so a reader
@@ -163,7 +153,7 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
     /// Apply everything the feed has now, for every projector; returns events applied
     /// (counting once per projector). `progress` is told each batch's newest position.
     pub async fn catch_up(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<u64, ProjectionError> {
-        catch_up_together(self.feed.as_ref(), &self.name, &[self], self.batch, progress).await
+        catch_up_together(self.feed.as_ref(), &self.name, &[self], BATCH, progress).await
     }
 
     /// Keep every projector up to date until `shutdown` turns true.
@@ -184,7 +174,7 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         self.lag.store(reader.lag(), Ordering::Relaxed);
         loop {
             let batch = tokio::select! {
-                batch = reader.next_batch(self.batch, POLL) => batch?,
+                batch = reader.next_batch(BATCH, POLL) => batch?,
                 _ = shutdown.changed() => return Ok(()),
             };
             if !batch.reached.is_empty() {
