@@ -223,7 +223,7 @@ text_type!(
 /// not held against the numbering plan again. Plans change — a range is reassigned, the
 /// plan's data in a new build differs — and a number a clinic booked with must still read
 /// back, or the event it is in would not. (A stored number was checked when it was recorded,
-/// and is checked against the allowed countries whenever it is sent to.)
+/// and a new send to it checks the allowed countries again.)
 impl TryFrom<String> for SmsNumber {
     type Error = DomainError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -241,6 +241,7 @@ impl TryFrom<String> for SmsNumber {
         }
     }
 }
+
 /// A phone number as people type it in Japan, in the ASCII the numbering plans read:
 /// full-width digits, `＋` and parentheses become ASCII, every dash a keyboard or an IME makes
 /// (`－`, `ー`, `‐`, `−`, …) a hyphen, and the ideographic space a space.
@@ -647,7 +648,7 @@ mod tests {
     }
 
     #[test]
-    fn given_a_stored_number_the_plan_refuses_today_when_read_back_then_it_loads_and_garbage_does_not() {
+    fn r14_a_stored_number_the_plan_refuses_today_still_reads_back_and_garbage_does_not() {
         // A number whose range the numbering plan no longer knows: refused as new input...
         assert!(SmsNumber::parse("+8120123").is_err());
         // ...yet the event that recorded it still reads back, as it was.
