@@ -287,9 +287,10 @@ impl<E: StoredEvent + Send + Sync + 'static> CatchingUp for ProjectionRunner<E> 
 
 /// Apply everything `feed` has now to every one of `runners`, reading it once as `consumer` (a
 /// rebuild's runners would otherwise each read the whole log), `limit` events a batch, from
-/// where the furthest behind of them stands; returns events applied, once per projector. `progress` is
-/// told each batch's newest position. The next batch is read (and its sealed data opened) by
-/// a task of its own while the last one is applied, so a rebuild keeps two cores busy.
+/// where the furthest behind of them stands; returns events applied, once per projector.
+/// `progress` is told each batch's newest position. The next batch is read (and its sealed
+/// data opened) by a task of its own while the last one is applied, so a rebuild keeps two
+/// cores busy.
 pub async fn catch_up_together(
     feed: &dyn EventFeed,
     consumer: &str,
