@@ -87,14 +87,33 @@ impl BulkInsert {
         Ok(())
     }
 
+    /// The insert of `rows` buffered rows.
+    fn statement(&self, positional: bool, rows: usize) -> String {
+        format!(
+            "{} VALUES {} {}",
+            self.head,
+            value_rows(positional, rows, self.width),
+            self.tail
+        )
+    }
+
     /// Write every buffered row.
     pub async fn flush(&mut self, tx: &mut AnyConnection) -> Result<(), sqlx::Error> {
         self.keys.clear();
         let positional = tx.backend_name() == "SQLite";
-        for chunk in std::mem::take(&mut self.rows).chunks(ROWS_PER_STATEMENT) {
-            let values = value_rows(positional, chunk.len(), self.width);
-            let sql = format!("{} VALUES {} {}", self.head, values, self.tail);
-            let mut query = sqlx::query(&sql);
+        let rows = std::mem::take(&mut self.rows);
+        // Every chunk but the last is full, and so the same statement: written once.
+        let full = (rows.len() >= ROWS_PER_STATEMENT).then(|| self.statement(positional, ROWS_PER_STATEMENT));
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let last;
+            let sql = match &full {
+                Some(sql) if chunk.len() == ROWS_PER_STATEMENT => sql,
+                _ => {
+                    last = self.statement(positional, chunk.len());
+                    &last
+                }
+            };
+            let mut query = sqlx::query(sql);
             for value in chunk.iter().flatten() {
                 query = match value {
                     Value::Text(s) => query.bind(s.as_str()),
@@ -115,18 +134,29 @@ impl BulkInsert {
 /// statement's names and so binds a many-row statement in quadratic time), else
 /// `($1, $2), ($3, $4)` (PostgreSQL).
 pub fn value_rows(positional: bool, rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let params: Vec<String> = (1..=width)
-                .map(|c| match positional {
-                    true => "?".to_owned(),
-                    false => format!("${}", r * width + c),
-                })
-                .collect();
-            format!("({})", params.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    use std::fmt::Write;
+    // Written straight into one string: a flush of a rebuild's batch asks for tens of
+    // thousands of placeholders.
+    let mut sql = String::with_capacity(rows * width * if positional { 3 } else { 8 });
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 1..=width {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            match positional {
+                true => sql.push('?'),
+                false => {
+                    let _ = write!(sql, "${}", r * width + c);
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 #[cfg(test)]
