@@ -64,12 +64,13 @@ impl Db {
     /// A new SQLite file that is built whole and rebuilt rather than recovered (a replay's):
     /// no commit waits for the disk, the rollback journal stays in memory and the page cache
     /// is large (256 MiB), so a bulk load costs no second write of every page (a WAL's) and no
-    /// flush per transaction. A crash can leave it unreadable: its maker writes it under a
+    /// flush per transaction. Its pages are of 16 KiB rather than 4: a bulk load's B-trees
+    /// split a quarter as often. A crash can leave it unreadable: its maker writes it under a
     /// name of its own and renames it once whole. Erased data is still zeroed.
     pub async fn connect_scratch(path: &std::path::Path) -> Result<Self, sqlx::Error> {
         Self::connect_with(
             &format!("sqlite://{}?mode=rwc", path.display()),
-            "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
         )
         .await
     }
