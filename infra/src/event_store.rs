@@ -371,8 +371,7 @@ fn select_as_json(backend: Backend, filter: &str, limit: &str) -> String {
     };
     format!(
         r#"SELECT '[' || COALESCE({join}(envelope, ','), '') || ']' FROM (
-             SELECT position,
-                    '{{"position":' || position || ',"event_id":' || {quote}(event_id) || ',"stream_id":' || {quote}(stream_id)
+             SELECT '{{"position":' || position || ',"event_id":' || {quote}(event_id) || ',"stream_id":' || {quote}(stream_id)
                     || ',"version":' || version || ',"type":' || {quote}(event_type) || ',"schema_version":' || schema_version
                     || ',"occurred_at":' || {quote}(occurred_at) || ',"data":' || data || ',"metadata":' || metadata || '}}' AS envelope
              FROM events WHERE {filter} ORDER BY position {limit}
