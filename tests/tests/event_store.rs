@@ -49,6 +49,17 @@ fn stream() -> String {
     format!("test-{}", Uuid::now_v7())
 }
 
+/// A store holding one new stream, of events 1 and 2.
+async fn open_with_a_stream(backend: Backend) -> (Arc<SqlEventStore>, TestStore, String) {
+    let (store, keep) = open(backend).await;
+    let s = stream();
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])
+        .await
+        .unwrap();
+    (store, keep, s)
+}
+
 async fn appends_and_reads_a_stream(backend: Backend) {
     let (store, _keep) = open(backend).await;
     let s = stream();
@@ -78,12 +89,7 @@ async fn appends_and_reads_a_stream(backend: Backend) {
 }
 
 async fn a_stale_expected_version_writes_nothing(backend: Backend) {
-    let (store, _keep) = open(backend).await;
-    let s = stream();
-    store
-        .append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])
-        .await
-        .unwrap();
+    let (store, _keep, s) = open_with_a_stream(backend).await;
     for stale in [
         ExpectedVersion::NoStream,
         ExpectedVersion::Exact(1),
@@ -255,12 +261,7 @@ fn after_all(seen: &[enkaku_domain::envelope::RecordedEvent]) -> u64 {
 /// Appends survive closing and reopening the store (the durable part of the contract;
 /// the SIGKILL test in recovery.rs checks it against a killed process).
 async fn appends_survive_reopening(backend: Backend) {
-    let (store, keep) = open(backend).await;
-    let s = stream();
-    store
-        .append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])
-        .await
-        .unwrap();
+    let (store, keep, s) = open_with_a_stream(backend).await;
     drop(store);
     let reopened = another_process(&keep).await;
     assert_eq!(reopened.read_stream(&s).await.unwrap().len(), 2);
@@ -274,12 +275,7 @@ async fn appends_survive_reopening(backend: Backend) {
 /// A tailer close behind the writer is served from memory; what it gets must be exactly what
 /// a reader in another process gets from the table.
 async fn recent_events_read_exactly_as_stored(backend: Backend) {
-    let (store, keep) = open(backend).await;
-    let s = stream();
-    store
-        .append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])
-        .await
-        .unwrap();
+    let (store, keep, s) = open_with_a_stream(backend).await;
     store
         .append(&s, ExpectedVersion::Exact(2), vec![event(3)])
         .await
@@ -335,12 +331,7 @@ async fn stored_text_reads_back_exactly_whatever_it_holds(backend: Backend) {
 }
 
 async fn a_row_whose_stored_json_was_broken_fails_the_read_and_names_where(backend: Backend) {
-    let (store, keep) = open(backend).await;
-    let s = stream();
-    store
-        .append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])
-        .await
-        .unwrap();
+    let (_store, keep, s) = open_with_a_stream(backend).await;
     let db = Db::connect(&keep.database_url()).await.expect("connect");
     sqlx::query("UPDATE events SET data = '{\"n\":' WHERE position = 2")
         .execute(&db.pool)
