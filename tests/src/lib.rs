@@ -457,6 +457,18 @@ pub fn hours_from_now(hours: i64) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// An RFC 3339 time tomorrow at `hour`:00 clinic-local (Asia/Tokyo) time: times built from it
+/// a few hours apart fall on one clinic day, whatever the hour a test runs at.
+pub fn tomorrow_in_tokyo_at(hour: u32) -> String {
+    let tokyo = chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9");
+    let day = (chrono::Utc::now().with_timezone(&tokyo) + chrono::Duration::days(1)).date_naive();
+    let at = day.and_hms_opt(hour, 0, 0).expect("an hour of the day");
+    at.and_local_timezone(tokyo)
+        .single()
+        .expect("a fixed offset has one local time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The clinic-local (Asia/Tokyo) date of an RFC 3339 time.
 pub fn tokyo_date(rfc3339: &str) -> String {
     let t = chrono::DateTime::parse_from_rfc3339(rfc3339).expect("rfc3339");

@@ -9,7 +9,9 @@ use enkaku_infra::kafka::{DEFAULT_CHECKPOINT_TOPIC, DEFAULT_SETUP_TOPIC, DEFAULT
 use enkaku_media::CallSignal;
 use enkaku_tests::broker::Broker;
 use enkaku_tests::process::{Server, free_port};
-use enkaku_tests::{Backend, Staff, TestApp, TestStore, YAMADA, health, hours_from_now, tokyo_date};
+use enkaku_tests::{
+    Backend, Staff, TestApp, TestStore, YAMADA, health, hours_from_now, tokyo_date, tomorrow_in_tokyo_at,
+};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
@@ -208,11 +210,12 @@ fn assert_in_order_per_key(seen: &[(String, Value, Option<String>)]) {
     }
 }
 
-/// Some traffic: video calls sent by SMS, edited, some cancelled, and a booking.
+/// Some traffic, all on one clinic day (tomorrow): video calls sent by SMS, some cancelled,
+/// and a booking.
 async fn traffic(staff: &Staff, calls: usize) {
     for n in 0..calls {
         let created = staff
-            .create_video_url(&hours_from_now(3), &format!("再診 {n}"))
+            .create_video_url(&tomorrow_in_tokyo_at(10), &format!("再診 {n}"))
             .await;
         assert_eq!(created.status.as_u16(), 201, "{}", created.body);
         let id = created.body["id"].as_str().unwrap().to_owned();
@@ -231,7 +234,7 @@ async fn traffic(staff: &Staff, calls: usize) {
         }
     }
     let booked = staff
-        .book(&hours_from_now(4), "一般内科", "in_person", "対面 太郎")
+        .book(&tomorrow_in_tokyo_at(11), "一般内科", "in_person", "対面 太郎")
         .await;
     assert_eq!(booked.status.as_u16(), 201, "{}", booked.body);
 }
@@ -427,7 +430,7 @@ async fn a_crash_between_produce_and_checkpoint_loses_nothing_and_applies_nothin
             yamada.get(&path).await.body["entries"].clone()
         }
     };
-    let date = tokyo_date(&hours_from_now(3));
+    let date = tokyo_date(&tomorrow_in_tokyo_at(10));
     let before = eventually("the first appointments in the schedule", async || {
         let entries = schedule(date.clone()).await;
         (entries.as_array()?.len() >= 5).then_some(entries)
