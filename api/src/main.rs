@@ -1,6 +1,7 @@
 //! `enkaku`: the server and the auditor's tools in one binary.
 
 mod audit_command;
+mod sqlite_memory;
 
 use anyhow::Context;
 use audit_command::AuditCommand;
@@ -536,6 +537,9 @@ fn init_tracing() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_tracing();
+    if let Err(refused) = sqlite_memory::use_the_binary_allocator() {
+        tracing::warn!("{refused}");
+    }
     let cli = Cli::parse();
     let command = cli
         .command
