@@ -8,8 +8,8 @@
 //! A folded row may meet a row another runner wrote meanwhile from an earlier part of the same
 //! stream, so a table with folds ends its insert in an upsert guarded by the row's version.
 
+use rustc_hash::FxHashMap;
 use sqlx::AnyConnection;
-use std::collections::HashMap;
 
 /// Rows per statement; with a dozen columns this stays far below every backend's limit.
 const ROWS_PER_STATEMENT: usize = 300;
@@ -31,8 +31,8 @@ pub struct BulkInsert {
     tail: &'static str,
     width: usize,
     rows: Vec<Vec<Value>>,
-    /// The buffered rows of each key (an appointment or delivery id).
-    keys: HashMap<String, Vec<usize>>,
+    /// The buffered rows of each key (an appointment or delivery id: ours, so a fast hash).
+    keys: FxHashMap<String, Vec<usize>>,
 }
 
 impl BulkInsert {
@@ -42,7 +42,7 @@ impl BulkInsert {
             tail,
             width,
             rows: Vec::new(),
-            keys: HashMap::new(),
+            keys: FxHashMap::default(),
         }
     }
 

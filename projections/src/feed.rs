@@ -58,16 +58,18 @@ pub trait FeedReader: Send {
 }
 
 /// The events of family `E` in a batch that this build can read, decoded once for every
-/// consumer of it. The other family's events are passed over; one of `E`'s that this build
-/// cannot read (from a newer build) is logged and left out: not ours to show or act on.
-pub fn decode<E: StoredEvent>(events: &[FeedEvent]) -> Vec<(&FeedEvent, E)> {
+/// consumer of it, each with its place in `events`. The other family's events are passed
+/// over; one of `E`'s that this build cannot read (from a newer build) is logged and left out:
+/// not ours to show or act on.
+pub fn decode<E: StoredEvent>(events: &[FeedEvent]) -> Vec<(usize, E)> {
     events
         .iter()
-        .filter(|fed| E::in_family(&fed.event.stream_id))
-        .filter_map(|fed| {
+        .enumerate()
+        .filter(|(_, fed)| E::in_family(&fed.event.stream_id))
+        .filter_map(|(place, fed)| {
             let e = &fed.event;
             match E::decode(&e.event_type, e.schema_version, &e.data) {
-                Ok(event) => Some((fed, event)),
+                Ok(event) => Some((place, event)),
                 Err(error) => {
                     tracing::warn!(position = e.position, %error, "event skipped: this build cannot read it");
                     None

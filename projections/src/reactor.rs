@@ -78,8 +78,10 @@ impl Consumer {
         match self {
             Self::Reactor(r) => {
                 let decoded = decode::<Event>(batch);
-                let events: Vec<(&RecordedEvent, &Event)> =
-                    decoded.iter().map(|(fed, event)| (&fed.event, event)).collect();
+                let events: Vec<(&RecordedEvent, &Event)> = decoded
+                    .iter()
+                    .map(|(place, event)| (&batch[*place].event, event))
+                    .collect();
                 r.react(&events).await
             }
             Self::Relay(r) => r.relay(batch).await,
