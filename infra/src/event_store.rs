@@ -365,17 +365,26 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 /// inside the aggregate has SQLite sort the batch's envelopes again, megabytes that spill into
 /// a temporary file.
 fn select_as_json(backend: Backend, filter: &str, limit: &str) -> String {
-    let (quote, join) = match backend {
-        Backend::Sqlite => ("json_quote", "group_concat"),
-        Backend::Postgres => ("to_json", "string_agg"),
+    let (envelope, join) = match backend {
+        // One `format` writes each envelope once; a chain of `||` copies it again at every
+        // link, the stored data included.
+        Backend::Sqlite => (
+            r#"format('{"position":%d,"event_id":%s,"stream_id":%s,"version":%d,"type":%s,"schema_version":%d,"occurred_at":%s,"data":%s,"metadata":%s}',
+                      position, json_quote(event_id), json_quote(stream_id), version, json_quote(event_type),
+                      schema_version, json_quote(occurred_at), data, metadata)"#,
+            "group_concat",
+        ),
+        Backend::Postgres => (
+            r#"'{"position":' || position || ',"event_id":' || to_json(event_id) || ',"stream_id":' || to_json(stream_id)
+               || ',"version":' || version || ',"type":' || to_json(event_type) || ',"schema_version":' || schema_version
+               || ',"occurred_at":' || to_json(occurred_at) || ',"data":' || data || ',"metadata":' || metadata || '}'"#,
+            "string_agg",
+        ),
     };
     format!(
-        r#"SELECT '[' || COALESCE({join}(envelope, ','), '') || ']' FROM (
-             SELECT '{{"position":' || position || ',"event_id":' || {quote}(event_id) || ',"stream_id":' || {quote}(stream_id)
-                    || ',"version":' || version || ',"type":' || {quote}(event_type) || ',"schema_version":' || schema_version
-                    || ',"occurred_at":' || {quote}(occurred_at) || ',"data":' || data || ',"metadata":' || metadata || '}}' AS envelope
-             FROM events WHERE {filter} ORDER BY position {limit}
-           ) AS batch"#
+        "SELECT '[' || COALESCE({join}(envelope, ','), '') || ']' FROM (
+             SELECT {envelope} AS envelope FROM events WHERE {filter} ORDER BY position {limit}
+           ) AS batch"
     )
 }
 
