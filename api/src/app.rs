@@ -306,14 +306,21 @@ impl Stack {
                 read_models.prepare().await?;
             }
         }
-        Ok(catch_up_together(
+        directory.drop_query_indexes().await?;
+        read_models.drop_query_indexes().await?;
+        let applied = catch_up_together(
             log.as_ref(),
             "replay",
             &[&directory, &read_models],
             REPLAY_BATCH,
             progress,
         )
-        .await?)
+        .await?;
+        // The indexes only readers use, built once over the rows (a server starting after a
+        // rebuild that failed here creates them too).
+        directory.prepare().await?;
+        read_models.prepare().await?;
+        Ok(applied)
     }
 }
 

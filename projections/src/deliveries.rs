@@ -3,7 +3,7 @@
 //! failed (with the provider's code) or unknown.
 
 use crate::bulk::{BulkInsert, Value};
-use crate::runner::Projector;
+use crate::runner::{Projector, QueryIndex};
 use crate::schedule::forget_personal;
 use async_trait::async_trait;
 use enkaku_domain::appointment::{DeliveryStatus, Event};
@@ -91,8 +91,15 @@ impl Projector for DeliveriesProjector {
             failure_reason  TEXT,
             version         BIGINT  NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS delivery_log_by_clinic ON delivery_log (clinic_id, requested_at_ms);
+        -- Also how an erasure finds an appointment's deliveries.
         CREATE INDEX IF NOT EXISTS delivery_log_by_appointment ON delivery_log (appointment_id, requested_at_ms);"
+    }
+
+    fn query_indexes(&self) -> &'static [QueryIndex] {
+        &[QueryIndex {
+            name: "delivery_log_by_clinic",
+            on: "delivery_log (clinic_id, requested_at_ms)",
+        }]
     }
 
     fn tables(&self) -> &'static [&'static str] {

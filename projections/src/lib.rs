@@ -30,7 +30,7 @@ pub mod schedule;
 pub use changes::{Change, Changes};
 pub use feed::{EventFeed, FeedError};
 pub use reactor::{Reactor, ReactorRunner, Relay, RetryLater};
-pub use runner::{ProjectionRunner, Projector, RunningProjections, WriteTransactions};
+pub use runner::{ProjectionRunner, Projector, QueryIndex, RunningProjections, WriteTransactions};
 
 use std::sync::Arc;
 

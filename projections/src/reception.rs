@@ -2,7 +2,7 @@
 //! Video-URL appointments never appear here.
 
 use crate::bulk::{BulkInsert, Value};
-use crate::runner::Projector;
+use crate::runner::{Projector, QueryIndex};
 use crate::schedule::{fold_status, forget_personal, row_key, update_status};
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Status, status_after};
@@ -32,8 +32,14 @@ impl Projector for ReceptionProjector {
             menu_name      TEXT    NOT NULL,
             mode           TEXT    NOT NULL,
             version        BIGINT  NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS reception_by_time ON reception_entries (clinic_id, start_at_ms);"
+        );"
+    }
+
+    fn query_indexes(&self) -> &'static [QueryIndex] {
+        &[QueryIndex {
+            name: "reception_by_time",
+            on: "reception_entries (clinic_id, start_at_ms)",
+        }]
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -1,7 +1,7 @@
 //! The schedule read model (R2, R4, R9): every appointment of either kind, per doctor and day.
 
 use crate::bulk::{BulkInsert, Value};
-use crate::runner::Projector;
+use crate::runner::{Projector, QueryIndex};
 use async_trait::async_trait;
 use enkaku_domain::appointment::{Event, Kind, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
@@ -31,9 +31,20 @@ impl Projector for ScheduleProjector {
             -- When it was cancelled: retention counts from then instead of its end.
             cancelled_at_ms BIGINT,
             version        BIGINT  NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS schedule_by_doctor_and_time ON schedule_entries (clinic_id, doctor_id, start_at_ms);
-        CREATE INDEX IF NOT EXISTS schedule_by_end ON schedule_entries (end_at_ms);"
+        );"
+    }
+
+    fn query_indexes(&self) -> &'static [QueryIndex] {
+        &[
+            QueryIndex {
+                name: "schedule_by_doctor_and_time",
+                on: "schedule_entries (clinic_id, doctor_id, start_at_ms)",
+            },
+            QueryIndex {
+                name: "schedule_by_end",
+                on: "schedule_entries (end_at_ms)",
+            },
+        ]
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -386,6 +386,26 @@ async fn replay_rebuilds_exactly_the_live_rows(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(spoiled, 0, "the directory was rebuilt from the set-up streams");
+    assert_has_query_indexes(&stack.db.pool, backend).await;
+}
+
+/// Every index the read models' readers use is there: a rebuild or a replay drops them while
+/// it folds the log, and builds them once the rows are in.
+async fn assert_has_query_indexes(pool: &sqlx::AnyPool, backend: Backend) {
+    let sql = match backend {
+        Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index'",
+        Backend::Postgres => "SELECT indexname::TEXT FROM pg_indexes WHERE schemaname = current_schema()",
+    };
+    let names: Vec<String> = sqlx::query_scalar(sql).fetch_all(pool).await.unwrap();
+    let wanted: Vec<&str> = enkaku_projections::all()
+        .iter()
+        .flat_map(|p| p.query_indexes())
+        .map(|index| index.name)
+        .collect();
+    assert!(wanted.len() >= 4, "{wanted:?}");
+    for name in wanted {
+        assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+    }
 }
 
 /// `enkaku replay --until` builds the read models as they stood at a past moment, named by
@@ -453,6 +473,7 @@ async fn replay_until_shows_the_past(backend: Backend) {
         let live_staff = staff(&stack.db.pool).await;
         assert!(!live_staff.is_empty());
         assert_eq!(staff(&past.pool).await, live_staff);
+        assert_has_query_indexes(&past.pool, Backend::Sqlite).await;
     }
     // A position past the end stands for the end. What a stopped replay left there is
     // started over.
