@@ -355,11 +355,32 @@ impl SmsCountries {
 }
 
 text_type!(
+    @type
     /// A phone number people can call, of any kind (a landline, a mobile, a free dial), as
     /// they read it: Japanese numbers in their national form (`03-1234-5678`), others in the
     /// international one (`+44 20 7946 0958`).
     PhoneNumber
 );
+
+/// How a stored number (a clinic's, in its events) is read back: one in the form
+/// [`PhoneNumber::parse`] writes (digits with the spaces, hyphens, parentheses and `+` of its
+/// format) as it is, not held against the numbering plan again, for the reason [`SmsNumber`]
+/// gives; anything else through the parser, as other stored values are. (Reading every number
+/// through the plan also loaded the plan's whole data on the first event that had one.)
+impl TryFrom<String> for PhoneNumber {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let digits = value.bytes().filter(u8::is_ascii_digit).count();
+        let formatted = (2..=15).contains(&digits)
+            && value.len() <= 32
+            && value.bytes().all(|b| b.is_ascii_digit() || b" -+()".contains(&b));
+        if formatted {
+            Ok(Self(value))
+        } else {
+            Self::parse(&without_refused(&value))
+        }
+    }
+}
 impl PhoneNumber {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         use phonenumber::{Mode, country::Id};
@@ -667,6 +688,26 @@ mod tests {
         ] {
             assert!(
                 serde_json::from_value::<SmsNumber>(serde_json::json!(garbage)).is_err(),
+                "{garbage:?} was read back"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stored_clinic_number_reads_back_as_written_and_other_stored_text_through_the_parser() {
+        // In the form the parser writes, even where the plan refuses it today: as it was.
+        assert!(PhoneNumber::parse("+8120123").is_err());
+        for formatted in ["03-1234-5678", "+44 20 7946 0958", "+8120123", "(03) 1234-5678"] {
+            let stored: PhoneNumber = serde_json::from_value(serde_json::json!(formatted)).unwrap();
+            assert_eq!(stored.as_str(), formatted);
+        }
+        // Anything else as new input is read: full-width text normalised, garbage refused.
+        let typed: PhoneNumber =
+            serde_json::from_value(serde_json::json!("０３－１２３４－５６７８")).unwrap();
+        assert_eq!(typed, PhoneNumber::parse("03-1234-5678").unwrap());
+        for garbage in ["", "1", "call us", "03-1234-5678-9012-3456-7"] {
+            assert!(
+                serde_json::from_value::<PhoneNumber>(serde_json::json!(garbage)).is_err(),
                 "{garbage:?} was read back"
             );
         }
