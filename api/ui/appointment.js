@@ -130,7 +130,7 @@ export class AppointmentPanel {
     const deliveries = h('section', { class: 'deliveries', 'aria-label': 'ビデオ通話URL送信先' },
       h('h3', {}, 'ビデオ通話URL送信先'),
       v.delivery ? this.delivery(v.delivery) : h('p', { class: 'delivery none' }, '未送信'),
-      v.deliveries.length > 1 ? this.history(v.deliveries) : null,
+      v.deliveries.length > 1 ? this.history(a.id, v.deliveries) : null,
       // 「URL送信」 until something was sent; 「URL再送」 after (R15).
       active && !a.erased && !ctx.readOnly ? h('button', { type: 'button', dataset: { action: 'resend' }, onclick: () => this.resend(a) }, v.delivery ? 'URL再送' : 'URL送信') : null);
     // A closed call's URLs open nothing: nothing to show, copy or reissue.
@@ -170,10 +170,12 @@ export class AppointmentPanel {
       d.delivered_at ? row('配信日時', dateTime(d.delivered_at, ctx.tz)) : null);
   }
 
-  /** Every attempt, newest first (R15: the history keeps them all). */
-  history(deliveries) {
+  /** Every attempt, newest first (R15: the history keeps them all). Opened, it stays open when
+   * a live update redraws the panel. */
+  history(id, deliveries) {
     const { ctx } = this;
-    return h('details', { class: 'delivery-history' },
+    const toggled = (event) => { this.historyOpenFor = event.target.open ? id : null; };
+    return h('details', { class: 'delivery-history', open: this.historyOpenFor === id, ontoggle: toggled },
       h('summary', {}, `送信履歴（${deliveries.length}件）`),
       h('ol', { reversed: true }, [...deliveries].reverse().map((d) => h('li', {},
         `${dateTime(d.requested_at, ctx.tz)} ${CHANNEL_LABELS[d.channel] ?? d.channel} `

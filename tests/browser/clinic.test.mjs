@@ -597,8 +597,10 @@ describe('a call that is open now', () => {
       }
       return seen;
     });
-    assert.ok(Math.max(...levels) > 0.1, `the meter shows the sound: ${levels}`);
-    assert.ok(Math.max(...levels) - Math.min(...levels) > 0.05, `the meter moves: ${levels}`);
+    // Silence reads 0. How loud the beeps read depends on when the samples fall: on a loaded
+    // machine they peaked at 0.065, so the bounds only tell sound from none.
+    assert.ok(Math.max(...levels) > 0.02, `the meter shows the sound: ${levels}`);
+    assert.ok(Math.max(...levels) - Math.min(...levels) > 0.02, `the meter moves: ${levels}`);
     assert.equal(await patient.page.getByLabel('マイクの音量').count(), 1);
     assert.deepEqual(await unlabelledControls(patient.page), []);
     await screenshot(patient.page, '14b-patient-pre-call-check');
