@@ -5,16 +5,21 @@
 use crate::CommandError;
 use crate::ports::{KeyId, Vault, VaultError};
 use enkaku_domain::appointment::Event;
-use enkaku_domain::envelope::{NewEvent, RecordedEvent, StoredEvent};
+use enkaku_domain::envelope::{EventData, NewEvent, RecordedEvent, StoredEvent};
 use enkaku_domain::personal::{PERSONAL_MEMBER, Sealed};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
-/// The sealed `personal` member of `data`, if it has one. Plaintext (an event from before
-/// sealing, or written with sealing off) is not.
-pub fn sealed_member(data: &Value) -> Option<Sealed> {
-    data.get(PERSONAL_MEMBER).and_then(as_sealed)
+/// The sealed `personal` member of a stored event's `data`, if it has one. Plaintext (an event
+/// from before sealing, or written with sealing off) is not.
+pub fn sealed_member(data: &EventData) -> Option<Sealed> {
+    let member = data.member(PERSONAL_MEMBER)?;
+    member
+        .get()
+        .starts_with('{')
+        .then(|| serde_json::from_str(member.get()).ok())?
 }
 
 fn as_sealed(member: &Value) -> Option<Sealed> {
@@ -120,11 +125,11 @@ pub async fn open<'a>(
     let requests: Vec<(Uuid, &Sealed)> = sealed_events.iter().map(|(e, s)| (e.event_id, s)).collect();
     let opened = vault.open(&requests).await?;
     for ((event, _), plaintext) in sealed_events.iter_mut().zip(opened) {
-        let value = match plaintext {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|_| VaultError::Corrupt(event.event_id))?,
-            None => Value::Null,
+        let member = match &plaintext {
+            Some(bytes) => serde_json::from_slice(bytes).map_err(|_| VaultError::Corrupt(event.event_id))?,
+            None => RawValue::NULL,
         };
-        event.data[PERSONAL_MEMBER] = value;
+        event.data = event.data.with_member(PERSONAL_MEMBER, member);
     }
     Ok(())
 }
@@ -135,7 +140,7 @@ pub async fn open<'a>(
 pub async fn open_stream(vault: &dyn Vault, events: &mut [RecordedEvent]) -> Result<(), VaultError> {
     if events.iter().any(|e| Event::erases(&e.event_type)) {
         for event in events.iter_mut().filter(|e| sealed_member(&e.data).is_some()) {
-            event.data[PERSONAL_MEMBER] = Value::Null;
+            event.data = event.data.with_member(PERSONAL_MEMBER, RawValue::NULL);
         }
         return Ok(());
     }

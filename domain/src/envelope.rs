@@ -3,9 +3,10 @@
 use crate::ids::{ClinicId, StaffId};
 use chrono::{DateTime, Utc};
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess};
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -99,8 +100,132 @@ pub struct RecordedEvent {
     pub event_type: String,
     pub schema_version: u32,
     pub occurred_at: DateTime<Utc>,
-    pub data: Value,
+    pub data: EventData,
     pub metadata: EventMetadata,
+}
+
+/// A stored event's `data`: its JSON text exactly as the log holds it, read without building a
+/// tree of values. A replay reads millions of them; each is decoded straight into its domain
+/// event ([`StoredEvent::decode`]) and its personal member replaced as text when opened.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventData(Box<RawValue>);
+
+impl EventData {
+    /// The JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The data as a tree of values, for readers that look inside it.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.json()).unwrap_or(Value::Null)
+    }
+
+    /// The JSON text of the member `name`, if the data is an object that has it.
+    pub fn member(&self, name: &str) -> Option<&RawValue> {
+        let mut reader = serde_json::Deserializer::from_str(self.json());
+        MemberNamed(name).deserialize(&mut reader).ok().flatten()
+    }
+
+    /// The data with the member `name` set to `value`, the rest of its text as it was; the
+    /// same data when it has no such member.
+    pub fn with_member(&self, name: &str, value: &RawValue) -> Self {
+        let text = self.json();
+        let Some(old) = self.member(name) else {
+            return self.clone();
+        };
+        // The member's text is a slice of ours: where it starts is how far its pointer is in.
+        let start = old.get().as_ptr() as usize - text.as_ptr() as usize;
+        let end = start + old.get().len();
+        let spliced = [&text[..start], value.get(), &text[end..]].concat();
+        // Valid JSON put in place of a valid JSON value is valid JSON.
+        Self(RawValue::from_string(spliced).unwrap_or_else(|_| self.0.clone()))
+    }
+}
+
+impl From<&Value> for EventData {
+    fn from(value: &Value) -> Self {
+        // A tree of values always writes out as JSON.
+        Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned()))
+    }
+}
+
+impl From<Value> for EventData {
+    fn from(value: Value) -> Self {
+        Self::from(&value)
+    }
+}
+
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl fmt::Debug for EventData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.json())
+    }
+}
+
+impl fmt::Display for EventData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.json())
+    }
+}
+
+/// Finds one member of a JSON object, as its text; every other member is only scanned.
+struct MemberNamed<'n>(&'n str);
+
+impl<'de> DeserializeSeed<'de> for MemberNamed<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberNamed<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is_it) = map.next_key_seed(KeyIs(self.0))? {
+            let value: &'de RawValue = map.next_value()?;
+            if is_it && found.is_none() {
+                found = Some(value);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether a key is `.0`, escaped or not, without keeping it.
+struct KeyIs<'n>(&'n str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
 }
 
 /// An aggregate's events as the envelope carries them: a `type` name, the `schema_version`
@@ -115,7 +240,7 @@ pub trait StoredEvent: Sized {
     fn to_data(&self) -> Value;
     /// Read an event from its envelope's `type`, `schema_version` and `data`, upcasting old
     /// payloads to the current shape first.
-    fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError>;
+    fn decode(event_type: &str, schema_version: u32, data: &EventData) -> Result<Self, DecodeError>;
     /// Whether the stream `stream_id` holds events of this enum. One log holds the
     /// appointments' streams and the set-up streams; a reader of one family passes over the
     /// other's events without counting them as unreadable.
@@ -143,12 +268,12 @@ pub(crate) fn tagged_data(event: &impl Serialize) -> Value {
 /// Read an event enum serialised as `#[serde(tag = "type", content = "data")]` whose type is
 /// at schema version `current` today: versions from 1 to `current` are read, after `upcast`
 /// has brought the payload up to date; anything else is an error, never a panic. A payload at
-/// today's version is read where it lies, without a copy.
+/// today's version is read straight from its text, with no tree of values between.
 pub(crate) fn decode_tagged<E: DeserializeOwned>(
     event_type: &str,
     schema_version: u32,
     current: u32,
-    data: &Value,
+    data: &EventData,
     upcast: impl FnOnce(Value) -> Value,
 ) -> Result<E, DecodeError> {
     let fail = |reason: String| DecodeError {
@@ -159,32 +284,37 @@ pub(crate) fn decode_tagged<E: DeserializeOwned>(
     if schema_version == 0 || schema_version > current {
         return Err(fail(format!("this build reads up to v{current}")));
     }
-    let upcasted;
-    let data = if schema_version == current {
-        data
+    let read = if schema_version == current {
+        read_tagged(event_type, &mut serde_json::Deserializer::from_str(data.json()))
     } else {
-        upcasted = upcast(data.clone());
-        &upcasted
+        read_tagged(event_type, upcast(data.to_value()))
     };
+    read.map_err(|e| fail(e.to_string()))
+}
+
+fn read_tagged<'de, E: Deserialize<'de>>(
+    event_type: &'de str,
+    data: impl Deserializer<'de, Error = serde_json::Error>,
+) -> Result<E, serde_json::Error> {
     E::deserialize(MapAccessDeserializer::new(TagFirst {
         event_type,
-        data,
+        data: Some(data),
         read: 0,
     }))
-    .map_err(|e| fail(e.to_string()))
 }
 
 /// The map `{"type": …, "data": …}` with its tag first, which is the order in which serde
 /// reads an adjacently tagged enum's data straight into its variant (given the data first, it
 /// would copy it into a buffer to read once it knows the variant).
-struct TagFirst<'a> {
+struct TagFirst<'a, D> {
     event_type: &'a str,
-    data: &'a Value,
+    /// Until it is handed out, after the tag.
+    data: Option<D>,
     /// Entries handed out so far.
     read: u8,
 }
 
-impl<'de> MapAccess<'de> for TagFirst<'de> {
+impl<'de, D: Deserializer<'de, Error = serde_json::Error>> MapAccess<'de> for TagFirst<'de, D> {
     type Error = serde_json::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
@@ -199,11 +329,61 @@ impl<'de> MapAccess<'de> for TagFirst<'de> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
         self.read += 1;
-        match self.read {
-            1 => seed.deserialize(IntoDeserializer::<Self::Error>::into_deserializer(
-                self.event_type,
-            )),
-            _ => seed.deserialize(self.data),
+        match (self.read, self.data.take()) {
+            (1, data) => {
+                self.data = data;
+                seed.deserialize(IntoDeserializer::<Self::Error>::into_deserializer(
+                    self.event_type,
+                ))
+            }
+            (_, Some(data)) => seed.deserialize(data),
+            (_, None) => Err(serde::de::Error::custom("the data was read already")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventData;
+    use serde_json::json;
+    use serde_json::value::RawValue;
+
+    fn data(text: &str) -> EventData {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_member_is_found_at_the_top_level_only_and_by_its_unescaped_name() {
+        let d = data(r#"{"menu":{"personal":1},"per\u0073onal" : {"alg":"x"},"n":2}"#);
+        assert_eq!(d.member("personal").unwrap().get(), r#"{"alg":"x"}"#);
+        assert_eq!(d.member("n").unwrap().get(), "2");
+        assert!(d.member("absent").is_none());
+        assert!(data("[1,2]").member("personal").is_none());
+        assert!(data("null").member("personal").is_none());
+    }
+
+    #[test]
+    fn a_member_set_changes_its_text_and_keeps_the_rest_as_written() {
+        let d = data(r#"{"a": 1, "personal" : {"alg":"x"} ,"z":"é"}"#);
+        let opened = d.with_member(
+            "personal",
+            RawValue::from_string(r#"{"name":"山田"}"#.into())
+                .unwrap()
+                .as_ref(),
+        );
+        assert_eq!(
+            opened.json(),
+            r#"{"a": 1, "personal" : {"name":"山田"} ,"z":"é"}"#
+        );
+        assert_eq!(opened.to_value()["personal"]["name"], "山田");
+        assert_eq!(d.with_member("absent", RawValue::NULL), d);
+    }
+
+    #[test]
+    fn data_from_values_reads_back_as_the_same_values() {
+        let value = json!({"text": "a\"b\\c\n\u{2028}", "n": u64::MAX, "x": 0.5, "list": [null, true]});
+        let d = EventData::from(&value);
+        assert_eq!(d.to_value(), value);
+        assert_eq!(serde_json::to_string(&d).unwrap(), value.to_string());
     }
 }

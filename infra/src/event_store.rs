@@ -16,7 +16,7 @@ use crate::db::{Backend, Db};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use enkaku_commands::ports::{Appended, EventStore, ExpectedVersion, StoreError};
-use enkaku_domain::envelope::{NewEvent, RecordedEvent};
+use enkaku_domain::envelope::{EventData, NewEvent, RecordedEvent};
 use enkaku_projections::bulk::value_rows;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -216,7 +216,7 @@ fn recorded(stream_id: &str, appended: &Appended, events: Vec<NewEvent>) -> Vec<
             event_type: e.event_type,
             schema_version: e.schema_version,
             occurred_at: e.occurred_at.trunc_subsecs(6),
-            data: e.data,
+            data: EventData::from(&e.data),
             metadata: e.metadata,
         })
         .collect()

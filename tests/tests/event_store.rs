@@ -78,7 +78,7 @@ async fn appends_and_reads_a_stream(backend: Backend) {
     assert_eq!(read.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(
         read.iter()
-            .map(|e| e.data["n"].as_u64().unwrap())
+            .map(|e| e.data.to_value()["n"].as_u64().unwrap())
             .collect::<Vec<_>>(),
         vec![1, 2, 3]
     );
@@ -138,13 +138,13 @@ async fn the_global_log_reads_from_a_position(backend: Backend) {
     let all = store.read_all(0, 100).await.unwrap();
     assert_eq!(
         all.iter()
-            .map(|e| e.data["n"].as_u64().unwrap())
+            .map(|e| e.data.to_value()["n"].as_u64().unwrap())
             .collect::<Vec<_>>(),
         vec![1, 2, 3]
     );
     let after = store.read_all(middle.position, 100).await.unwrap();
     assert_eq!(after.len(), 1);
-    assert_eq!(after[0].data["n"], 3);
+    assert_eq!(after[0].data.to_value()["n"], 3);
     assert_eq!(store.read_all(0, 2).await.unwrap().len(), 2);
     assert_eq!(*store.head().borrow(), all[2].position);
 }

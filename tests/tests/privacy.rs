@@ -161,7 +161,10 @@ async fn personal_data_is_sealed_in_the_log_and_shown_to_staff(backend: Backend)
     let mut keys = Vec::new();
     for id in [&booking, &video] {
         let raw = store.read_stream(&format!("appointment-{id}")).await.unwrap();
-        let sealed: Vec<&Value> = raw.iter().filter_map(|e| e.data.get("personal")).collect();
+        let sealed: Vec<Value> = raw
+            .iter()
+            .filter_map(|e| e.data.to_value().get("personal").cloned())
+            .collect();
         assert_eq!(
             sealed.len(),
             2,
@@ -552,14 +555,17 @@ async fn events_from_before_sealing_are_sealed_in_place_or_dropped_if_erased(bac
     assert_eq!((migrated.sealed, migrated.dropped), (1, 1));
     let stored = events.read_stream(&kept).await.unwrap();
     assert_eq!(stored[0].schema_version, 3);
-    assert_eq!(stored[0].data["personal"]["alg"], "XChaCha20-Poly1305");
-    assert!(stored[0].data.get("patient_name").is_none());
+    assert_eq!(stored[0].data.to_value()["personal"]["alg"], "XChaCha20-Poly1305");
+    assert!(stored[0].data.member("patient_name").is_none());
     let mut opened = stored.clone();
     sealing::open_stream(&vault, &mut opened).await.unwrap();
-    assert_eq!(opened[0].data["personal"]["patient_name"], canary.name.as_str());
-    assert_eq!(opened[0].data["menu"]["name"], "内科");
+    assert_eq!(
+        opened[0].data.to_value()["personal"]["patient_name"],
+        canary.name.as_str()
+    );
+    assert_eq!(opened[0].data.to_value()["menu"]["name"], "内科");
     let dropped = events.read_stream(&erased).await.unwrap();
-    assert_eq!(dropped[0].data["personal"], Value::Null);
+    assert_eq!(dropped[0].data.to_value()["personal"], Value::Null);
     let rewrites: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM event_rewrites")
         .fetch_one(&db.pool)
         .await
@@ -677,7 +683,7 @@ async fn retention_erases_on_its_own_once_the_period_has_passed(backend: Backend
         let stream = events.read_stream(&id.stream_id()).await.unwrap();
         let erasure = stream.last().unwrap();
         assert_eq!(erasure.event_type, "PersonalDataErased");
-        assert_eq!(erasure.data["reason"], "retention");
+        assert_eq!(erasure.data.to_value()["reason"], "retention");
         assert_eq!(erasure.metadata.actor, enkaku_domain::envelope::Actor::System);
     }
     assert_eq!(erase().await, 0, "erased once");

@@ -127,7 +127,7 @@ async fn given_a_new_clinic_when_staff_are_invited_then_every_event_names_who_ac
             .iter()
             .all(|r| r.metadata.clinic_id == clinic && r.schema_version == 1)
     );
-    assert_eq!(recorded[2].data["email"], "sato@clinic.example.jp");
+    assert_eq!(recorded[2].data.to_value()["email"], "sato@clinic.example.jp");
 }
 
 async fn an_if_match_naming_an_older_version_is_refused_and_nothing_changes(backend: Backend) {

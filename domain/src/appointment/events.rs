@@ -4,7 +4,7 @@
 
 use super::BookedMenu;
 pub use crate::envelope::DecodeError;
-use crate::envelope::{StoredEvent, decode_tagged, tagged_data};
+use crate::envelope::{EventData, StoredEvent, decode_tagged, tagged_data};
 use crate::ids::{AppointmentId, ClinicId, DeliveryId, StaffId};
 use crate::menu::{ConsultationMode, VisitType};
 use crate::personal::{PERSONAL_MEMBER, Personal};
@@ -287,7 +287,7 @@ impl Event {
 
     /// Read an event from its envelope's `type`, `schema_version` and `data`, upcasting old
     /// payloads to the current shape first.
-    pub fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError> {
+    pub fn decode(event_type: &str, schema_version: u32, data: &EventData) -> Result<Self, DecodeError> {
         decode_tagged(
             event_type,
             schema_version,
@@ -308,7 +308,7 @@ impl StoredEvent for Event {
     fn to_data(&self) -> Value {
         Event::to_data(self)
     }
-    fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError> {
+    fn decode(event_type: &str, schema_version: u32, data: &EventData) -> Result<Self, DecodeError> {
         Event::decode(event_type, schema_version, data)
     }
     fn in_family(stream_id: &str) -> bool {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::clinic::DayHours;
+use crate::envelope::EventData;
 use crate::error::{ErrorCode, ErrorKind};
 use crate::ids::{ClinicId, DeliveryId, MenuId, StaffId};
 use crate::setup::hours::HoursRange;
@@ -929,7 +930,7 @@ fn delivery_events_of_schema_v1_read_as_kept_in_the_outbox_and_failed_without_a_
     let delivered = Event::decode(
         "UrlDelivered",
         1,
-        &serde_json::json!({"delivery_id": Uuid::from_u128(1), "sent_at": "2026-12-01T00:00:00Z"}),
+        &serde_json::json!({"delivery_id": Uuid::from_u128(1), "sent_at": "2026-12-01T00:00:00Z"}).into(),
     )
     .unwrap();
     assert!(matches!(
@@ -943,7 +944,7 @@ fn delivery_events_of_schema_v1_read_as_kept_in_the_outbox_and_failed_without_a_
     let failed = Event::decode(
         "UrlDeliveryFailed",
         1,
-        &serde_json::json!({"delivery_id": Uuid::from_u128(1), "failed_at": "2026-12-01T00:00:00Z", "reason": "x"}),
+        &serde_json::json!({"delivery_id": Uuid::from_u128(1), "failed_at": "2026-12-01T00:00:00Z", "reason": "x"}).into(),
     )
     .unwrap();
     assert!(matches!(
@@ -1031,7 +1032,12 @@ fn every_event_round_trips_through_its_envelope_data() {
     ]));
     let mut seen = std::collections::BTreeSet::new();
     for event in &history {
-        let back = Event::decode(event.event_type(), event.schema_version(), &event.to_data()).unwrap();
+        let back = Event::decode(
+            event.event_type(),
+            event.schema_version(),
+            &event.to_data().into(),
+        )
+        .unwrap();
         assert_eq!(&back, event);
         seen.insert(event.event_type());
     }
@@ -1050,7 +1056,7 @@ fn an_appointment_booked_v1_payload_is_upcast_to_the_current_shape() {
         "booking_fee_yen": 3000,
         "video": { "valid_from": "2022-08-30T03:00:00Z", "valid_until": "2022-08-31T04:00:00Z" }
     });
-    let event = Event::decode("AppointmentBooked", 1, &v1).unwrap();
+    let event = Event::decode("AppointmentBooked", 1, &EventData::from(&v1)).unwrap();
     let Event::AppointmentBooked(e) = event else {
         panic!()
     };
@@ -1075,7 +1081,8 @@ fn personal_data_kept_among_other_fields_before_v3_is_upcast_into_personal() {
         "menu": { "id": MenuId(Uuid::from_u128(10)), "name": "内科", "duration_min": 30 },
         "visit_type": "first", "mode": "online", "waived_booking_fee_yen": 0, "video": null
     });
-    let Event::AppointmentBooked(e) = Event::decode("AppointmentBooked", 2, &v2).unwrap() else {
+    let Event::AppointmentBooked(e) = Event::decode("AppointmentBooked", 2, &EventData::from(&v2)).unwrap()
+    else {
         panic!()
     };
     let patient = e.personal.known().unwrap();
@@ -1086,14 +1093,17 @@ fn personal_data_kept_among_other_fields_before_v3_is_upcast_into_personal() {
         "delivery_id": DeliveryId(Uuid::from_u128(1)), "channel": "email",
         "destination": "hanako@example.jp", "resend": false, "requested_at": "2022-08-30T04:00:00Z"
     });
-    let Event::UrlDeliveryRequested(e) = Event::decode("UrlDeliveryRequested", 1, &v1).unwrap() else {
+    let Event::UrlDeliveryRequested(e) =
+        Event::decode("UrlDeliveryRequested", 1, &EventData::from(&v1)).unwrap()
+    else {
         panic!()
     };
     assert_eq!(e.channel, Channel::Email);
     assert_eq!(e.personal.known().unwrap().address(), "hanako@example.jp");
 
     let v1 = serde_json::json!({ "title": "さくら苑", "doctor_id": null });
-    let Event::VideoCallEdited(e) = Event::decode("VideoCallEdited", 1, &v1).unwrap() else {
+    let Event::VideoCallEdited(e) = Event::decode("VideoCallEdited", 1, &EventData::from(&v1)).unwrap()
+    else {
         panic!()
     };
     assert_eq!(
@@ -1196,7 +1206,7 @@ fn an_event_whose_personal_data_cannot_be_opened_reads_as_erased() {
         "delivery_id": DeliveryId(Uuid::from_u128(1)), "channel": "sms", "resend": false,
         "requested_at": "2022-08-30T04:00:00Z", "personal": null
     });
-    let event = Event::decode("UrlDeliveryRequested", 2, &data).unwrap();
+    let event = Event::decode("UrlDeliveryRequested", 2, &EventData::from(&data)).unwrap();
     let mut history = created_video_url();
     history.push(event);
     let a = then_state(&history, &[]);
@@ -1206,9 +1216,9 @@ fn an_event_whose_personal_data_cannot_be_opened_reads_as_erased() {
 
 #[test]
 fn unknown_types_and_future_versions_are_errors_not_panics() {
-    assert!(Event::decode("Nope", 1, &serde_json::json!({})).is_err());
-    assert!(Event::decode("CallStarted", 7, &serde_json::json!({})).is_err());
-    assert!(Event::decode("CallStarted", 1, &serde_json::json!({"started_at": 5})).is_err());
+    assert!(Event::decode("Nope", 1, &serde_json::json!({}).into()).is_err());
+    assert!(Event::decode("CallStarted", 7, &serde_json::json!({}).into()).is_err());
+    assert!(Event::decode("CallStarted", 1, &serde_json::json!({"started_at": 5}).into()).is_err());
 }
 
 fn any_command() -> impl Strategy<Value = Command> {

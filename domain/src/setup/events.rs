@@ -10,7 +10,7 @@
 use super::clinic::Role;
 use super::hours::Weekdays;
 use super::menu::MenuDefinition;
-use crate::envelope::{DecodeError, StoredEvent, decode_tagged, tagged_data};
+use crate::envelope::{DecodeError, EventData, StoredEvent, decode_tagged, tagged_data};
 use crate::ids::{ClinicId, ClosureId, MenuId, StaffId};
 use crate::menu::ConsultationMode;
 use crate::values::{
@@ -223,7 +223,7 @@ impl StoredEvent for Event {
     }
 
     /// No set-up event has an older schema yet: there is nothing to upcast.
-    fn decode(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, DecodeError> {
+    fn decode(event_type: &str, schema_version: u32, data: &EventData) -> Result<Self, DecodeError> {
         decode_tagged(
             event_type,
             schema_version,

@@ -5,7 +5,7 @@ use super::closure::{self, AddClosure};
 use super::hours::{self, HoursRange, MINUTES_PER_DAY, SetWeeklyHours, Weekday, Weekdays};
 use super::menu::{self, MAX_BOOKING_FEE_YEN, MenuChanges, MenuDefinition};
 use super::*;
-use crate::envelope::StoredEvent;
+use crate::envelope::{EventData, StoredEvent};
 use crate::error::{DomainError, ErrorKind};
 use crate::ids::{ClinicId, StaffId};
 use crate::menu::ConsultationMode::{self, InPerson, Online};
@@ -223,10 +223,13 @@ fn the_phone_number_can_be_removed_and_the_event_says_so_with_null() {
 
 #[test]
 fn a_profile_change_event_reads_absent_as_unchanged_and_null_as_removed() {
-    let read = |data: serde_json::Value| match Event::decode("ClinicProfileChanged", 1, &data).unwrap() {
-        Event::ClinicProfileChanged(e) => e,
-        other => panic!("{other:?}"),
-    };
+    let read =
+        |data: serde_json::Value| match Event::decode("ClinicProfileChanged", 1, &EventData::from(&data))
+            .unwrap()
+        {
+            Event::ClinicProfileChanged(e) => e,
+            other => panic!("{other:?}"),
+        };
     assert_eq!(read(serde_json::json!({})), ClinicProfileChanged::default());
     assert_eq!(read(serde_json::json!({ "phone": null })).phone, Some(None));
     assert_eq!(
@@ -1084,7 +1087,12 @@ fn every_set_up_event_round_trips_through_its_envelope_data() {
     history.extend(removed);
     let mut seen = std::collections::BTreeSet::new();
     for event in &history {
-        let back = Event::decode(event.event_type(), event.schema_version(), &event.to_data()).unwrap();
+        let back = Event::decode(
+            event.event_type(),
+            event.schema_version(),
+            &event.to_data().into(),
+        )
+        .unwrap();
         assert_eq!(&back, event);
         assert_eq!(event.schema_version(), 1);
         seen.insert(event.event_type());
@@ -1095,15 +1103,22 @@ fn every_set_up_event_round_trips_through_its_envelope_data() {
 
 #[test]
 fn unknown_types_and_future_versions_are_errors_not_panics() {
-    assert!(Event::decode("Nope", 1, &serde_json::json!({})).is_err());
-    assert!(Event::decode("MenuRetired", 2, &serde_json::json!({})).is_err());
-    assert!(Event::decode("MenuRetired", 0, &serde_json::json!({})).is_err());
-    assert!(Event::decode("StaffDeactivated", 1, &serde_json::json!({ "staff_id": 5 })).is_err());
+    assert!(Event::decode("Nope", 1, &serde_json::json!({}).into()).is_err());
+    assert!(Event::decode("MenuRetired", 2, &serde_json::json!({}).into()).is_err());
+    assert!(Event::decode("MenuRetired", 0, &serde_json::json!({}).into()).is_err());
+    assert!(
+        Event::decode(
+            "StaffDeactivated",
+            1,
+            &serde_json::json!({ "staff_id": 5 }).into()
+        )
+        .is_err()
+    );
     assert!(
         Event::decode(
             "WeeklyHoursSet",
             1,
-            &serde_json::json!({ "clinic_id": clinic_id(), "slot_min": 15 })
+            &serde_json::json!({ "clinic_id": clinic_id(), "slot_min": 15 }).into()
         )
         .is_err()
     );
@@ -1249,7 +1264,7 @@ proptest! {
         let events = hours::decide(&hours::State::Absent, &command).unwrap();
         prop_assert_eq!(events.len(), 1);
         let event = &events[0];
-        let read = Event::decode(event.event_type(), event.schema_version(), &event.to_data()).unwrap();
+        let read = Event::decode(event.event_type(), event.schema_version(), &event.to_data().into()).unwrap();
         prop_assert_eq!(&read, event);
         let state = hours::fold([&read]);
         let hours = state.hours().unwrap();

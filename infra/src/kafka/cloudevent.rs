@@ -14,7 +14,7 @@
 
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
-use enkaku_domain::envelope::{EventMetadata, RecordedEvent, StoredEvent};
+use enkaku_domain::envelope::{EventData, EventMetadata, RecordedEvent, StoredEvent};
 use enkaku_domain::setup;
 
 pub const CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
@@ -39,7 +39,7 @@ pub fn to_cloudevent(event: &RecordedEvent) -> Event {
         .ty(format!("{}{}", type_prefix(&event.stream_id), event.event_type))
         .subject(event.stream_id.clone())
         .time(event.occurred_at)
-        .data("application/json", event.data.clone())
+        .data("application/json", event.data.to_value())
         .extension("schemaversion", i64::from(event.schema_version))
         .extension("streamversion", event.version as i64)
         .extension("position", event.position as i64)
@@ -76,7 +76,7 @@ pub fn decode(value: &[u8]) -> Result<RecordedEvent, DecodeError> {
         _ => Err(fail(name)),
     };
     let data = match ce.data() {
-        Some(Data::Json(v)) => v.clone(),
+        Some(Data::Json(v)) => EventData::from(v),
         _ => return Err(fail("data")),
     };
     let stream_id = ce.subject().ok_or_else(|| fail("subject"))?.to_owned();
@@ -122,7 +122,7 @@ mod tests {
             event_type: "CallStarted".into(),
             schema_version: 1,
             occurred_at: chrono::Utc.with_ymd_and_hms(2022, 8, 30, 4, 0, 0).unwrap(),
-            data: serde_json::json!({"started_at": "2022-08-30T04:00:00Z"}),
+            data: serde_json::json!({"started_at": "2022-08-30T04:00:00Z"}).into(),
             metadata: EventMetadata {
                 clinic_id: ClinicId(Uuid::now_v7()),
                 actor: Actor::Patient,
@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(doc["source"], format!("/clinics/{}", event.metadata.clinic_id));
         assert_eq!(doc["time"], "2022-08-30T04:00:00Z");
         assert_eq!(doc["datacontenttype"], "application/json");
-        assert_eq!(doc["data"], event.data);
+        assert_eq!(doc["data"], event.data.to_value());
         assert_eq!(doc["position"], 42);
         assert_eq!(doc["streamversion"], 3);
         assert_eq!(doc["actor"], "patient");
@@ -161,7 +161,7 @@ mod tests {
         let event = RecordedEvent {
             stream_id: format!("menu-{}", Uuid::now_v7()),
             event_type: "MenuRetired".into(),
-            data: serde_json::json!({}),
+            data: serde_json::json!({}).into(),
             ..recorded()
         };
         let doc: serde_json::Value = serde_json::from_slice(&encode(&event)).unwrap();
