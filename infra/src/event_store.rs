@@ -16,7 +16,7 @@ use crate::db::{Backend, Db};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use enkaku_commands::ports::{Appended, EventStore, ExpectedVersion, StoreError};
-use enkaku_domain::envelope::{EventData, NewEvent, RecordedEvent};
+use enkaku_domain::envelope::{EventData, EventMetadata, NewEvent, RecordedEvent};
 use enkaku_projections::bulk::value_rows;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -30,8 +30,34 @@ const APPEND_LOCK_KEY: i64 = 0x656e_6b61_6b75; // "enkaku"
 struct AppendRequest {
     stream_id: String,
     expected: ExpectedVersion,
-    events: Vec<NewEvent>,
+    events: Vec<Appending>,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// An event on its way into the log, its data written out once: the insert binds that text
+/// and the events remembered after the commit keep it. Built by the caller's task, not the
+/// writer's, which every append waits on.
+struct Appending {
+    event_id: uuid::Uuid,
+    event_type: String,
+    schema_version: u32,
+    /// At the stored precision, microseconds: what reading it back gives.
+    occurred_at: DateTime<Utc>,
+    data: EventData,
+    metadata: EventMetadata,
+}
+
+impl From<NewEvent> for Appending {
+    fn from(e: NewEvent) -> Self {
+        Self {
+            event_id: e.event_id,
+            data: EventData::from(&e.data),
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at.trunc_subsecs(6),
+            metadata: e.metadata,
+        }
+    }
 }
 
 pub struct SqlEventStore {
@@ -113,7 +139,7 @@ impl EventStore for SqlEventStore {
         let request = AppendRequest {
             stream_id: stream_id.to_owned(),
             expected,
-            events,
+            events: events.into_iter().map(Appending::from).collect(),
             reply,
         };
         let gone = || StoreError::Unavailable("the event store writer has stopped".into());
@@ -202,8 +228,8 @@ async fn writer(
 type BatchResults = Vec<Result<Appended, StoreError>>;
 
 /// The stored form of one committed append, given where it ended: exactly what reading it
-/// back from the table gives (times at the stored microsecond precision).
-fn recorded(stream_id: &str, appended: &Appended, events: Vec<NewEvent>) -> Vec<RecordedEvent> {
+/// back from the table gives.
+fn recorded(stream_id: &str, appended: &Appended, events: Vec<Appending>) -> Vec<RecordedEvent> {
     let count = events.len() as u64;
     events
         .into_iter()
@@ -215,8 +241,8 @@ fn recorded(stream_id: &str, appended: &Appended, events: Vec<NewEvent>) -> Vec<
             position: appended.position - count + n,
             event_type: e.event_type,
             schema_version: e.schema_version,
-            occurred_at: e.occurred_at.trunc_subsecs(6),
-            data: EventData::from(&e.data),
+            occurred_at: e.occurred_at,
+            data: e.data,
             metadata: e.metadata,
         })
         .collect()
@@ -274,7 +300,7 @@ async fn commit_batch(db: &Db, batch: &[AppendRequest]) -> Result<(BatchResults,
 const INSERT_CHUNK: usize = 400;
 
 /// An event about to be inserted: stream, version, position.
-type PendingRow<'a> = (&'a str, u64, i64, &'a NewEvent);
+type PendingRow<'a> = (&'a str, u64, i64, &'a Appending);
 
 async fn stream_versions<'a>(
     tx: &mut sqlx::AnyConnection,
@@ -327,7 +353,7 @@ async fn insert(tx: &mut sqlx::AnyConnection, rows: &[PendingRow<'_>]) -> Result
             .bind(event.event_type.as_str())
             .bind(event.schema_version as i32)
             .bind(format_time(event.occurred_at))
-            .bind(event.data.to_string())
+            .bind(event.data.json())
             .bind(metadata);
     }
     query.execute(tx).await?;
