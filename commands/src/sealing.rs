@@ -10,16 +10,23 @@ use enkaku_domain::personal::{PERSONAL_MEMBER, Sealed};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::ops::Range;
 use uuid::Uuid;
 
 /// The sealed `personal` member of a stored event's `data`, if it has one. Plaintext (an event
 /// from before sealing, or written with sealing off) is not.
 pub fn sealed_member(data: &EventData) -> Option<Sealed> {
+    sealed_at(data).map(|(sealed, _)| sealed)
+}
+
+/// [`sealed_member`], and where its text lies in `data`.
+fn sealed_at(data: &EventData) -> Option<(Sealed, Range<usize>)> {
     let member = data.member(PERSONAL_MEMBER)?;
-    member
+    let sealed = member
         .get()
         .starts_with('{')
-        .then(|| serde_json::from_str(member.get()).ok())?
+        .then(|| serde_json::from_str(member.get()).ok())??;
+    Some((sealed, data.span_of(member)))
 }
 
 fn as_sealed(member: &Value) -> Option<Sealed> {
@@ -115,21 +122,21 @@ pub async fn open<'a>(
     vault: &dyn Vault,
     events: impl IntoIterator<Item = &'a mut RecordedEvent>,
 ) -> Result<(), VaultError> {
-    let mut sealed_events: Vec<(&mut RecordedEvent, Sealed)> = events
+    let mut sealed_events: Vec<(&mut RecordedEvent, Sealed, Range<usize>)> = events
         .into_iter()
-        .filter_map(|e| sealed_member(&e.data).map(|s| (e, s)))
+        .filter_map(|e| sealed_at(&e.data).map(|(sealed, span)| (e, sealed, span)))
         .collect();
     if sealed_events.is_empty() {
         return Ok(());
     }
-    let requests: Vec<(Uuid, &Sealed)> = sealed_events.iter().map(|(e, s)| (e.event_id, s)).collect();
+    let requests: Vec<(Uuid, &Sealed)> = sealed_events.iter().map(|(e, s, _)| (e.event_id, s)).collect();
     let opened = vault.open(&requests).await?;
-    for ((event, _), plaintext) in sealed_events.iter_mut().zip(opened) {
+    for ((event, _, span), plaintext) in sealed_events.iter_mut().zip(opened) {
         let member = match &plaintext {
             Some(bytes) => serde_json::from_slice(bytes).map_err(|_| VaultError::Corrupt(event.event_id))?,
             None => RawValue::NULL,
         };
-        event.data = event.data.with_member(PERSONAL_MEMBER, member);
+        event.data = event.data.with_replaced(span.clone(), member);
     }
     Ok(())
 }

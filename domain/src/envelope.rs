@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 use uuid::Uuid;
 
@@ -131,15 +132,31 @@ impl EventData {
     /// The data with the member `name` set to `value`, the rest of its text as it was; the
     /// same data when it has no such member.
     pub fn with_member(&self, name: &str, value: &RawValue) -> Self {
+        match self.member(name) {
+            Some(old) => self.with_replaced(self.span_of(old), value),
+            None => self.clone(),
+        }
+    }
+
+    /// Where `part`, a value [`EventData::member`] found in this data, lies in its text: kept
+    /// by a reader that replaces it later ([`EventData::with_replaced`]) without looking for it
+    /// again.
+    pub fn span_of(&self, part: &RawValue) -> Range<usize> {
+        // The member's text is a slice of ours: where it starts is how far its pointer is in.
+        let start = (part.get().as_ptr() as usize).saturating_sub(self.json().as_ptr() as usize);
+        start..start + part.get().len()
+    }
+
+    /// The data with the value at `span` (from [`EventData::span_of`]) replaced by `value`, the
+    /// rest of its text as it was; the same data if `span` is no value's.
+    pub fn with_replaced(&self, span: Range<usize>, value: &RawValue) -> Self {
         let text = self.json();
-        let Some(old) = self.member(name) else {
+        let (Some(before), Some(after)) = (text.get(..span.start), text.get(span.end..)) else {
             return self.clone();
         };
-        // The member's text is a slice of ours: where it starts is how far its pointer is in.
-        let start = old.get().as_ptr() as usize - text.as_ptr() as usize;
-        let end = start + old.get().len();
-        let spliced = [&text[..start], value.get(), &text[end..]].concat();
-        // Valid JSON put in place of a valid JSON value is valid JSON.
+        let spliced = [before, value.get(), after].concat();
+        // Valid JSON put in place of a valid JSON value is valid JSON; anything else (a span
+        // from other data) is refused here and changes nothing.
         Self(RawValue::from_string(spliced).unwrap_or_else(|_| self.0.clone()))
     }
 }
@@ -329,15 +346,14 @@ impl<'de, D: Deserializer<'de, Error = serde_json::Error>> MapAccess<'de> for Ta
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
         self.read += 1;
-        match (self.read, self.data.take()) {
-            (1, data) => {
-                self.data = data;
-                seed.deserialize(IntoDeserializer::<Self::Error>::into_deserializer(
-                    self.event_type,
-                ))
-            }
-            (_, Some(data)) => seed.deserialize(data),
-            (_, None) => Err(serde::de::Error::custom("the data was read already")),
+        if self.read == 1 {
+            return seed.deserialize(IntoDeserializer::<Self::Error>::into_deserializer(
+                self.event_type,
+            ));
+        }
+        match self.data.take() {
+            Some(data) => seed.deserialize(data),
+            None => Err(serde::de::Error::custom("the data was read already")),
         }
     }
 }
@@ -377,6 +393,20 @@ mod tests {
         );
         assert_eq!(opened.to_value()["personal"]["name"], "山田");
         assert_eq!(d.with_member("absent", RawValue::NULL), d);
+    }
+
+    #[test]
+    fn a_span_found_once_is_replaced_later_and_a_span_that_is_no_value_changes_nothing() {
+        let d = data(r#"{"personal":"sealed","n":[1,2]}"#);
+        let span = d.span_of(d.member("n").unwrap());
+        assert_eq!(&d.json()[span.clone()], "[1,2]");
+        assert_eq!(
+            d.with_replaced(span, RawValue::NULL).json(),
+            r#"{"personal":"sealed","n":null}"#
+        );
+        // Half a string, past the end: what is left is no JSON, or no text at all.
+        assert_eq!(d.with_replaced(1..5, RawValue::NULL), d);
+        assert_eq!(d.with_replaced(40..50, RawValue::NULL), d);
     }
 
     #[test]
