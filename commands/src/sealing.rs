@@ -22,10 +22,10 @@ pub fn sealed_member(data: &EventData) -> Option<Sealed> {
 /// [`sealed_member`], and where its text lies in `data`.
 fn sealed_at(data: &EventData) -> Option<(Sealed, Range<usize>)> {
     let member = data.member(PERSONAL_MEMBER)?;
-    let sealed = member
-        .get()
-        .starts_with('{')
-        .then(|| serde_json::from_str(member.get()).ok())??;
+    if !member.get().starts_with('{') {
+        return None;
+    }
+    let sealed = serde_json::from_str(member.get()).ok()?;
     Some((sealed, data.span_of(member)))
 }
 
@@ -146,8 +146,10 @@ pub async fn open<'a>(
 /// what the stream itself says wins.
 pub async fn open_stream(vault: &dyn Vault, events: &mut [RecordedEvent]) -> Result<(), VaultError> {
     if events.iter().any(|e| Event::erases(&e.event_type)) {
-        for event in events.iter_mut().filter(|e| sealed_member(&e.data).is_some()) {
-            event.data = event.data.with_member(PERSONAL_MEMBER, RawValue::NULL);
+        for event in events.iter_mut() {
+            if let Some((_, span)) = sealed_at(&event.data) {
+                event.data = event.data.with_replaced(span, RawValue::NULL);
+            }
         }
         return Ok(());
     }

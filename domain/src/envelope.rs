@@ -129,15 +129,6 @@ impl EventData {
         MemberNamed(name).deserialize(&mut reader).ok().flatten()
     }
 
-    /// The data with the member `name` set to `value`, the rest of its text as it was; the
-    /// same data when it has no such member.
-    pub fn with_member(&self, name: &str, value: &RawValue) -> Self {
-        match self.member(name) {
-            Some(old) => self.with_replaced(self.span_of(old), value),
-            None => self.clone(),
-        }
-    }
-
     /// Where `part`, a value [`EventData::member`] found in this data, lies in its text: kept
     /// by a reader that replaces it later ([`EventData::with_replaced`]) without looking for it
     /// again.
@@ -381,8 +372,8 @@ mod tests {
     #[test]
     fn a_member_set_changes_its_text_and_keeps_the_rest_as_written() {
         let d = data(r#"{"a": 1, "personal" : {"alg":"x"} ,"z":"é"}"#);
-        let opened = d.with_member(
-            "personal",
+        let opened = d.with_replaced(
+            d.span_of(d.member("personal").unwrap()),
             RawValue::from_string(r#"{"name":"山田"}"#.into())
                 .unwrap()
                 .as_ref(),
@@ -392,7 +383,6 @@ mod tests {
             r#"{"a": 1, "personal" : {"name":"山田"} ,"z":"é"}"#
         );
         assert_eq!(opened.to_value()["personal"]["name"], "山田");
-        assert_eq!(d.with_member("absent", RawValue::NULL), d);
     }
 
     #[test]
