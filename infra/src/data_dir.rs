@@ -49,7 +49,8 @@ fn create_private(path: &Path) -> io::Result<()> {
     restrict(path, 0o600)
 }
 
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+/// The file an SQLite URL names; `None` for another database or an in-memory one.
+pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

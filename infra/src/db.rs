@@ -45,6 +45,9 @@ pub struct Db {
     /// SQLite's busy handler would sleep and retry.
     writer: AnyPool,
     pub backend: Backend,
+    /// The SQLite file, for readers that open it themselves (the event store's log); `None`
+    /// on PostgreSQL and for an in-memory database.
+    pub file: Option<std::path::PathBuf>,
 }
 
 impl Db {
@@ -115,6 +118,7 @@ impl Db {
             pool,
             writer,
             backend,
+            file: crate::data_dir::sqlite_path(url),
         };
         db.migrate().await?;
         Ok(db)

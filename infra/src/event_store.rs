@@ -13,6 +13,7 @@
 //! commits later with a lower position.
 
 use crate::db::{Backend, Db};
+use crate::sqlite_log::{LogQuery, SqliteLog};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use enkaku_commands::ports::{Appended, EventStore, ExpectedVersion, StoreError};
@@ -62,6 +63,8 @@ impl From<NewEvent> for Appending {
 
 pub struct SqlEventStore {
     db: Db,
+    /// On SQLite, where the log is read from (PostgreSQL's is read through the pool).
+    sqlite_log: Option<Arc<SqliteLog>>,
     appends: mpsc::Sender<AppendRequest>,
     head: watch::Receiver<u64>,
     recent: Arc<RecentEvents>,
@@ -111,6 +114,15 @@ impl RecentEvents {
 impl SqlEventStore {
     /// Open the store and start its writer task.
     pub async fn open(db: Db) -> Result<Self, StoreError> {
+        let sqlite_log = match (db.backend, &db.file) {
+            (Backend::Postgres, _) => None,
+            (Backend::Sqlite, Some(file)) => Some(SqliteLog::new(file.clone())),
+            (Backend::Sqlite, None) => {
+                return Err(StoreError::Unavailable(
+                    "the embedded event store needs a database file, not one in memory".into(),
+                ));
+            }
+        };
         let head_position = head_position(&db).await?;
         let (head_tx, head) = watch::channel(head_position);
         let (appends, requests) = mpsc::channel(4 * MAX_BATCH);
@@ -120,6 +132,7 @@ impl SqlEventStore {
         tokio::spawn(writer(db.clone(), requests, head_tx, recent.clone()));
         Ok(Self {
             db,
+            sqlite_log,
             appends,
             head,
             recent,
@@ -148,7 +161,10 @@ impl EventStore for SqlEventStore {
     }
 
     async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = select_as_json(self.db.backend, "stream_id = $1", "");
+        if let Some(log) = &self.sqlite_log {
+            return log.read(LogQuery::Stream(stream_id.to_owned())).await;
+        }
+        let sql = select_as_json("stream_id = $1", "");
         let text: String = sqlx::query_scalar(&sql)
             .bind(stream_id)
             .fetch_one(&self.db.pool)
@@ -161,7 +177,10 @@ impl EventStore for SqlEventStore {
         if let Some(events) = self.recent.after(after, limit) {
             return Ok(events);
         }
-        let sql = select_as_json(self.db.backend, "position > $1", "LIMIT $2");
+        if let Some(log) = &self.sqlite_log {
+            return log.read(LogQuery::After { after, limit }).await;
+        }
+        let sql = select_as_json("position > $1", "LIMIT $2");
         let text: String = sqlx::query_scalar(&sql)
             .bind(to_i64(after))
             .bind(to_i64(limit as u64))
@@ -380,35 +399,20 @@ pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// A query for the events `filter` selects, the first in log order up to `limit`, as one text:
-/// a JSON array of envelopes in their serde form, which the database writes out from the stored
-/// columns (`data` and `metadata` are stored JSON and go in as they are). One row for a whole
-/// batch, because sqlx hands SQLite's rows from its worker thread to the task one at a time,
-/// copying every column twice on the way: for the thousands of a replay's batch, that cost
-/// several times the reading itself.
+/// A query of PostgreSQL for the events `filter` selects, the first in log order up to
+/// `limit`, as one text: a JSON array of envelopes in their serde form, which the database
+/// writes out from the stored columns (`data` and `metadata` are stored JSON and go in as they
+/// are). One row for a whole batch rather than a row per event, which sqlx decodes column by
+/// column into rows of its own. (SQLite's log is read straight from its file: `sqlite_log`.)
 ///
-/// The array is in no promised order ([`parse_events`] puts it in log order): an `ORDER BY`
-/// inside the aggregate has SQLite sort the batch's envelopes again, megabytes that spill into
-/// a temporary file.
-fn select_as_json(backend: Backend, filter: &str, limit: &str) -> String {
-    let (envelope, join) = match backend {
-        // One `format` writes each envelope once; a chain of `||` copies it again at every
-        // link, the stored data included.
-        Backend::Sqlite => (
-            r#"format('{"position":%d,"event_id":%s,"stream_id":%s,"version":%d,"type":%s,"schema_version":%d,"occurred_at":%s,"data":%s,"metadata":%s}',
-                      position, json_quote(event_id), json_quote(stream_id), version, json_quote(event_type),
-                      schema_version, json_quote(occurred_at), data, metadata)"#,
-            "group_concat",
-        ),
-        Backend::Postgres => (
-            r#"'{"position":' || position || ',"event_id":' || to_json(event_id) || ',"stream_id":' || to_json(stream_id)
+/// The array is in no promised order ([`parse_events`] puts it in log order): an ordered
+/// aggregate would sort the batch's envelopes again.
+fn select_as_json(filter: &str, limit: &str) -> String {
+    let envelope = r#"'{"position":' || position || ',"event_id":' || to_json(event_id) || ',"stream_id":' || to_json(stream_id)
                || ',"version":' || version || ',"type":' || to_json(event_type) || ',"schema_version":' || schema_version
-               || ',"occurred_at":' || to_json(occurred_at) || ',"data":' || data || ',"metadata":' || metadata || '}'"#,
-            "string_agg",
-        ),
-    };
+               || ',"occurred_at":' || to_json(occurred_at) || ',"data":' || data || ',"metadata":' || metadata || '}'"#;
     format!(
-        "SELECT '[' || COALESCE({join}(envelope, ','), '') || ']' FROM (
+        "SELECT '[' || COALESCE(string_agg(envelope, ','), '') || ']' FROM (
              SELECT {envelope} AS envelope FROM events WHERE {filter} ORDER BY position {limit}
            ) AS batch"
     )
@@ -424,10 +428,10 @@ fn parse_events(text: &str, where_: std::fmt::Arguments) -> Result<Vec<RecordedE
     Ok(events)
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }

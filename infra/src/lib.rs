@@ -27,6 +27,7 @@ pub mod privacy;
 pub mod secrets;
 pub mod sessions;
 pub mod setup_links;
+mod sqlite_log;
 mod tokens;
 pub mod ttl_cache;
 pub mod twilio;
