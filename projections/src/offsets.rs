@@ -35,7 +35,7 @@ pub async fn last_position<'e>(
 }
 
 /// How far a consumer got over one or more batches.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Progress {
     pub next: Cursor,
     /// Partition → the newest global log position seen in it.

@@ -20,7 +20,8 @@ const BATCH: usize = 512;
 const POLL: Duration = Duration::from_secs(1);
 /// How often the offsets move when batches hold nothing of the runner's family (the directory
 /// runner reads every appointment event of the log and applies none): at most once this
-/// long, not one commit per batch. A restart re-reads what was passed over since, to no effect.
+/// long, not one commit per batch; the next save and the end of a catch-up take the rest along.
+/// A restart re-reads what was passed over since, to no effect.
 const PASSED_OVER_SAVE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +79,9 @@ pub struct ProjectionRunner<E = Event> {
     projectors: Vec<Arc<dyn Projector<E>>>,
     lag: AtomicU64,
     changes: Changes,
-    /// The newest position of a batch passed over without saving its offsets: the read models
-    /// are current up to it all the same.
-    passed_over: AtomicU64,
+    /// Batches passed over since the offsets last moved: the read models are current up to
+    /// them all the same. The next save, or the end of a catch-up, takes them along.
+    unsaved: std::sync::Mutex<Progress>,
     saved_at: std::sync::Mutex<Instant>,
 }
 
@@ -98,7 +99,7 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
             projectors,
             lag: AtomicU64::new(0),
             changes: Changes::default(),
-            passed_over: AtomicU64::new(0),
+            unsaved: std::sync::Mutex::new(Progress::default()),
             saved_at: std::sync::Mutex::new(Instant::now()),
         }
     }
@@ -229,12 +230,12 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
             .map(|(place, event)| (&batch.events[place], event))
             .collect();
         if decoded.is_empty() && self.saved_recently() {
-            let newest = batch.events.iter().map(|e| e.event.position).max().unwrap_or(0);
-            self.passed_over.fetch_max(newest, Ordering::Relaxed);
+            self.unsaved().absorb(batch);
             return Ok(0);
         }
         let feed = self.feed.name();
-        let progress = Progress::of(batch);
+        let mut progress = self.unsaved().clone();
+        progress.absorb(batch);
         let mut applied = 0;
         let mut tx = self.db.begin_write().await?;
         for projector in &self.projectors {
@@ -252,11 +253,38 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
             offsets::save(&mut tx, projector.name(), &feed, &progress).await?;
         }
         tx.commit().await?;
-        *self.saved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.saved();
         if applied > 0 && self.changes.heard() {
             self.announce(&decoded);
         }
         Ok(applied)
+    }
+
+    /// Move every projector's offsets over the batches passed over since they last moved, so
+    /// that the end of a catch-up (a replay's file, say) leaves none behind.
+    async fn settle(&self) -> Result<(), ProjectionError> {
+        let progress = self.unsaved().clone();
+        if progress.next.is_empty() {
+            return Ok(());
+        }
+        let feed = self.feed.name();
+        let mut tx = self.db.begin_write().await?;
+        for projector in &self.projectors {
+            offsets::save(&mut tx, projector.name(), &feed, &progress).await?;
+        }
+        tx.commit().await?;
+        self.saved();
+        Ok(())
+    }
+
+    fn unsaved(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.unsaved.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The offsets moved over everything read so far.
+    fn saved(&self) {
+        *self.unsaved() = Progress::default();
+        *self.saved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
     fn saved_recently(&self) -> bool {
@@ -301,7 +329,8 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         Ok(if self.projectors.is_empty() {
             0
         } else {
-            lowest.max(self.passed_over.load(Ordering::Relaxed))
+            let passed_over = self.unsaved().last_position.values().copied().max();
+            lowest.max(passed_over.unwrap_or(0))
         })
     }
 }
@@ -318,6 +347,8 @@ pub trait CatchingUp: Sync {
     fn decoder(&self) -> fn(&FeedBatch) -> DecodedBatch;
     /// Apply `batch`, which `decoded` is the [`CatchingUp::decoder`]'s answer for.
     async fn apply(&self, batch: &FeedBatch, decoded: DecodedBatch) -> Result<u64, ProjectionError>;
+    /// Save what it passed over without saving: the catch-up is at its end.
+    async fn settle(&self) -> Result<(), ProjectionError>;
 }
 
 fn decode_ahead<E: StoredEvent + Send + 'static>(batch: &FeedBatch) -> DecodedBatch {
@@ -337,6 +368,9 @@ impl<E: StoredEvent + Send + Sync + 'static> CatchingUp for ProjectionRunner<E> 
             .downcast::<Vec<(usize, E)>>()
             .map_err(|_| crate::feed::FeedError("a batch decoded for another runner".into()))?;
         ProjectionRunner::apply(self, batch, *decoded).await
+    }
+    async fn settle(&self) -> Result<(), ProjectionError> {
+        ProjectionRunner::settle(self).await
     }
 }
 
@@ -384,6 +418,9 @@ pub async fn catch_up_together(
             .await
             .ok_or_else(|| crate::feed::FeedError("the feed's reader stopped".into()))??;
         if batch.reached.is_empty() {
+            for runner in runners {
+                runner.settle().await?;
+            }
             return Ok(applied);
         }
         for (runner, decoded) in runners.iter().zip(decoded) {

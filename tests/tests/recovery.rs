@@ -545,10 +545,57 @@ async fn events_cli_prints_the_auditors_view(backend: Backend) {
     assert_eq!(after_first.lines().count(), 1);
 }
 
+/// A catch-up's runner that applies none of a batch's events saves its offsets at most once a
+/// second; the end of the catch-up still moves them to the end of what it read, so a replay's
+/// file says how far each of its read models got.
+async fn the_end_of_a_catch_up_moves_every_runners_offsets_to_it(backend: Backend) {
+    use enkaku_commands::ports::EventStore;
+    use enkaku_infra::feed::{OpeningFeed, PastFeed};
+    use enkaku_projections::ProjectionRunner;
+    use enkaku_projections::runner::catch_up_together;
+    use std::sync::Arc;
+    let app = enkaku_tests::TestApp::spawn(backend).await;
+    let yamada = app.login(YAMADA).await;
+    for hour in 1..=3 {
+        yamada.create_video_url(&hours_from_now(hour), "あとから").await;
+    }
+    let config = app.store.config(([127, 0, 0, 1], 0).into());
+    let stack = Stack::open(&config).await.unwrap();
+    let head = *stack.store.head().borrow();
+    let into = tempfile::tempdir().unwrap();
+    let rows = enkaku_infra::Db::connect_scratch(&into.path().join("rows.db"))
+        .await
+        .unwrap();
+    let log = Arc::new(OpeningFeed {
+        feed: Arc::new(PastFeed {
+            store: stack.store.clone(),
+            until: head,
+        }),
+        vault: stack.vault.clone(),
+    });
+    // The set-up's read model: the log's last batches, a video URL each, hold nothing of its.
+    let directory = ProjectionRunner::new(
+        "directory",
+        Arc::new(rows.clone()),
+        log.clone(),
+        enkaku_projections::setup(),
+    );
+    directory.prepare().await.unwrap();
+    catch_up_together(log.as_ref(), "replay", &[&directory], 1, &|_| {})
+        .await
+        .unwrap();
+    let reached = enkaku_projections::offsets::last_position(&rows.pool, "directory", "log")
+        .await
+        .unwrap();
+    assert_eq!(reached, head);
+    assert_eq!(directory.position().await.unwrap(), head);
+}
+
 enkaku_tests::on_both_backends!(
     kill_after_a_burst_loses_nothing,
     sigterm_shuts_down_gracefully,
     replay_rebuilds_exactly_the_live_rows,
     replay_until_shows_the_past,
-    events_cli_prints_the_auditors_view
+    events_cli_prints_the_auditors_view,
+    the_end_of_a_catch_up_moves_every_runners_offsets_to_it
 );
