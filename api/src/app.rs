@@ -36,7 +36,7 @@ use enkaku_infra::{Db, demo, legacy, secrets};
 use enkaku_media::CallSignals;
 use enkaku_media::ice_servers::IceServers;
 use enkaku_media::relay::{Relay, RelayConfig};
-use enkaku_projections::runner::catch_up_together;
+use enkaku_projections::runner::fold_together;
 use enkaku_projections::{Changes, EventFeed, ProjectionRunner, ReactorRunner, RunningProjections};
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -295,7 +295,12 @@ impl Stack {
             log.clone(),
             enkaku_projections::setup(),
         );
-        let read_models = ProjectionRunner::new("read_models", rows, log.clone(), enkaku_projections::all());
+        let read_models = ProjectionRunner::new(
+            "read_models",
+            rows.clone(),
+            log.clone(),
+            enkaku_projections::all(),
+        );
         match start {
             Start::Over => {
                 directory.reset().await?;
@@ -308,11 +313,13 @@ impl Stack {
         }
         directory.drop_query_indexes().await?;
         read_models.drop_query_indexes().await?;
-        let applied = catch_up_together(
+        // Nothing else writes these read models now: the fold writes them behind its reading.
+        let applied = fold_together(
             log.as_ref(),
             "replay",
             &[&directory, &read_models],
             REPLAY_BATCH,
+            rows.write_behind()?,
             progress,
         )
         .await?;

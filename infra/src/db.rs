@@ -2,6 +2,8 @@
 //! file and PostgreSQL. Where the two differ (write locks, durability pragmas) [`Backend`]
 //! says which one this is.
 
+use crate::sqlite_writer::SqliteWriteBehind;
+use enkaku_projections::writes::{InTransactions, Placeholders, WriteBehind};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::time::Duration;
@@ -18,6 +20,22 @@ impl Backend {
         match self {
             Self::Sqlite => "SQLite",
             Self::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// How its many-row statements name their parameters.
+    pub fn placeholders(self) -> Placeholders {
+        match self {
+            Self::Sqlite => Placeholders::Bare,
+            Self::Postgres => Placeholders::Numbered,
+        }
+    }
+
+    /// The backend of a connection, by the name sqlx gives it.
+    pub fn of(conn: &sqlx::AnyConnection) -> Self {
+        match conn.backend_name() {
+            "SQLite" => Self::Sqlite,
+            _ => Self::Postgres,
         }
     }
 
@@ -48,6 +66,8 @@ pub struct Db {
     /// The SQLite file, for readers that open it themselves (the event store's log); `None`
     /// on PostgreSQL and for an in-memory database.
     pub file: Option<std::path::PathBuf>,
+    /// What each new SQLite connection runs first.
+    pragmas: &'static str,
 }
 
 impl Db {
@@ -119,9 +139,22 @@ impl Db {
             writer,
             backend,
             file: crate::data_dir::sqlite_path(url),
+            pragmas,
         };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// Where a fold that is the one writer of the read models here sends its batches: on an
+    /// SQLite file a writer of its own ([`SqliteWriteBehind`]), else these transactions.
+    pub fn write_behind(&self) -> Result<Box<dyn WriteBehind>, sqlx::Error> {
+        Ok(match &self.file {
+            Some(file) => Box::new(
+                SqliteWriteBehind::start(file, self.pragmas)
+                    .map_err(|e| sqlx::Error::Configuration(e.into()))?,
+            ),
+            None => Box::new(InTransactions(std::sync::Arc::new(self.clone()))),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
@@ -172,6 +205,10 @@ impl enkaku_projections::WriteTransactions for Db {
 
     fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    fn placeholders(&self) -> Placeholders {
+        self.backend.placeholders()
     }
 }
 

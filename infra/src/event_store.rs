@@ -355,7 +355,7 @@ async fn stream_versions<'a>(
 }
 
 async fn insert(tx: &mut sqlx::AnyConnection, rows: &[PendingRow<'_>]) -> Result<(), sqlx::Error> {
-    let values = value_rows(tx.backend_name() == "SQLite", rows.len(), 9);
+    let values = value_rows(Backend::of(tx).placeholders(), rows.len(), 9);
     let sql = format!(
         "INSERT INTO events (position, event_id, stream_id, version, event_type, schema_version, occurred_at, data, metadata)
          VALUES {values}"

@@ -28,6 +28,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod setup_links;
 mod sqlite_log;
+mod sqlite_writer;
 mod tokens;
 pub mod ttl_cache;
 pub mod twilio;

@@ -182,7 +182,7 @@ impl SqlVault {
         // One statement, one round trip: callers wait for the pool while it is refilled.
         let sql = format!(
             "INSERT INTO data_keys (key_id, master_key_id, wrapped, created_at_ms) VALUES {}",
-            value_rows(self.db.backend == Backend::Sqlite, keys.len(), 4)
+            value_rows(self.db.backend.placeholders(), keys.len(), 4)
         );
         let mut insert = sqlx::query(&sql);
         for (key_id, key) in &keys {

@@ -8,21 +8,11 @@
 //! A folded row may meet a row another runner wrote meanwhile from an earlier part of the same
 //! stream, so a table with folds ends its insert in an upsert guarded by the row's version.
 
+use crate::writes::{Placeholders, Value, Writes};
 use rustc_hash::FxHashMap;
-use sqlx::AnyConnection;
 
 /// Rows per statement; with a dozen columns this stays far below every backend's limit.
 const ROWS_PER_STATEMENT: usize = 300;
-
-/// A column value of a buffered row.
-#[derive(Clone)]
-pub enum Value {
-    Text(String),
-    MaybeText(Option<String>),
-    Int(i64),
-    MaybeInt(Option<i64>),
-    Bytes(Vec<u8>),
-}
 
 pub struct BulkInsert {
     /// `INSERT INTO table (col, …)`
@@ -80,63 +70,47 @@ impl BulkInsert {
 
     /// Write the buffered rows if one of them belongs to `key`: call before a statement about
     /// `key` that must see its rows.
-    pub async fn flush_for(&mut self, tx: &mut AnyConnection, key: &str) -> Result<(), sqlx::Error> {
+    pub fn flush_for(&mut self, writes: &mut Writes, key: &str) {
         if self.holds(key) {
-            self.flush(tx).await?;
+            self.flush(writes);
         }
-        Ok(())
     }
 
     /// The insert of `rows` buffered rows.
-    fn statement(&self, positional: bool, rows: usize) -> String {
+    fn statement(&self, placeholders: Placeholders, rows: usize) -> String {
         format!(
             "{} VALUES {} {}",
             self.head,
-            value_rows(positional, rows, self.width),
+            value_rows(placeholders, rows, self.width),
             self.tail
         )
     }
 
     /// Write every buffered row.
-    pub async fn flush(&mut self, tx: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    pub fn flush(&mut self, writes: &mut Writes) {
         self.keys.clear();
-        let positional = tx.backend_name() == "SQLite";
-        let rows = std::mem::take(&mut self.rows);
+        let placeholders = writes.placeholders();
+        let mut rows = std::mem::take(&mut self.rows).into_iter();
         // Every chunk but the last is full, and so the same statement: written once.
-        let full = (rows.len() >= ROWS_PER_STATEMENT).then(|| self.statement(positional, ROWS_PER_STATEMENT));
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let last;
-            let sql = match &full {
-                Some(sql) if chunk.len() == ROWS_PER_STATEMENT => sql,
-                _ => {
-                    last = self.statement(positional, chunk.len());
-                    &last
-                }
+        let full = self.statement(placeholders, ROWS_PER_STATEMENT);
+        while rows.len() > 0 {
+            let chunk = rows.len().min(ROWS_PER_STATEMENT);
+            let sql = match chunk {
+                ROWS_PER_STATEMENT => full.clone(),
+                _ => self.statement(placeholders, chunk),
             };
-            let mut query = sqlx::query(sql);
-            for value in chunk.iter().flatten() {
-                query = match value {
-                    Value::Text(s) => query.bind(s.as_str()),
-                    Value::MaybeText(s) => query.bind(s.as_deref()),
-                    Value::Int(i) => query.bind(*i),
-                    Value::MaybeInt(i) => query.bind(*i),
-                    Value::Bytes(b) => query.bind(b.as_slice()),
-                };
-            }
-            query.execute(&mut *tx).await?;
+            writes.push(sql, rows.by_ref().take(chunk).flatten().collect());
         }
-        Ok(())
     }
 }
 
 /// The parameters of a multi-row `VALUES` of `rows` rows of `width` columns: `(?, ?), (?, ?)`
-/// where `positional` (SQLite, which finds a numbered parameter by a linear search of the
-/// statement's names and so binds a many-row statement in quadratic time), else
-/// `($1, $2), ($3, $4)` (PostgreSQL).
-pub fn value_rows(positional: bool, rows: usize, width: usize) -> String {
+/// with [`Placeholders::Bare`], else `($1, $2), ($3, $4)`.
+pub fn value_rows(placeholders: Placeholders, rows: usize, width: usize) -> String {
     use std::fmt::Write;
     // Written straight into one string: a flush of a rebuild's batch asks for tens of
     // thousands of placeholders.
+    let positional = placeholders == Placeholders::Bare;
     let mut sql = String::with_capacity(rows * width * if positional { 3 } else { 8 });
     for r in 0..rows {
         if r > 0 {
@@ -161,11 +135,14 @@ pub fn value_rows(positional: bool, rows: usize, width: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::value_rows;
+    use super::{Placeholders, value_rows};
 
     #[test]
     fn placeholders_are_numbered_or_positional() {
-        assert_eq!(value_rows(false, 2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(value_rows(true, 2, 2), "(?, ?), (?, ?)");
+        assert_eq!(
+            value_rows(Placeholders::Numbered, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(value_rows(Placeholders::Bare, 2, 2), "(?, ?), (?, ?)");
     }
 }

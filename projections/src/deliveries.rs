@@ -2,15 +2,14 @@
 //! stands, whatever carried it — kept in the outbox, handed to Twilio or to SMTP, delivered,
 //! failed (with the provider's code) or unknown.
 
-use crate::bulk::{BulkInsert, Value};
+use crate::bulk::BulkInsert;
 use crate::runner::{Projector, QueryIndex};
 use crate::schedule::forget_personal;
-use async_trait::async_trait;
+use crate::writes::{Value, Writes};
 use enkaku_domain::appointment::{DeliveryStatus, Event};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
 use enkaku_domain::values::Provider;
-use sqlx::AnyConnection;
 
 pub struct DeliveriesProjector;
 
@@ -22,6 +21,9 @@ struct Update {
     sent_at_ms: Option<i64>,
     settled_at_ms: Option<i64>,
     failure_code: Option<String>,
+    /// A carrier's code, to be named by the provider of the row (see [`Provider::code`]):
+    /// the provider that took the message is on the row, maybe not yet in this batch.
+    carrier_code: Option<String>,
     failure_reason: Option<String>,
 }
 
@@ -67,7 +69,6 @@ impl Update {
     }
 }
 
-#[async_trait]
 impl Projector for DeliveriesProjector {
     fn name(&self) -> &'static str {
         "deliveries"
@@ -118,11 +119,7 @@ impl Projector for DeliveriesProjector {
         )
     }
 
-    async fn apply(
-        &self,
-        tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, &Event)],
-    ) -> Result<(), sqlx::Error> {
+    fn apply(&self, batch: &[(&RecordedEvent, &Event)], writes: &mut Writes) {
         // Keyed by delivery id.
         let mut inserts = BulkInsert::new(
             "INSERT INTO delivery_log (delivery_id, clinic_id, appointment_id, channel, destination,
@@ -172,6 +169,7 @@ impl Projector for DeliveriesProjector {
                         sent_at_ms: Some(e.sent_at.timestamp_millis()),
                         settled_at_ms: None,
                         failure_code: None,
+                        carrier_code: None,
                         failure_reason: None,
                     },
                 ),
@@ -183,6 +181,7 @@ impl Projector for DeliveriesProjector {
                         sent_at_ms: None,
                         settled_at_ms: Some(e.failed_at.timestamp_millis()),
                         failure_code: e.code.clone(),
+                        carrier_code: None,
                         failure_reason: Some(e.reason.clone()),
                     },
                 ),
@@ -194,23 +193,22 @@ impl Projector for DeliveriesProjector {
                         sent_at_ms: None,
                         settled_at_ms: Some(e.noticed_at.timestamp_millis()),
                         failure_code: None,
+                        carrier_code: None,
                         failure_reason: Some(e.reason.clone()),
                     },
                 ),
                 Event::UrlDeliveryReported(e) => {
-                    // The carrier's code, named by the provider that took the message.
-                    let delivery_id = e.delivery_id.to_string();
-                    let provider = match inserts.value(&delivery_id, PROVIDER) {
-                        Some(Value::MaybeText(buffered)) => buffered.clone(),
-                        _ => sqlx::query_scalar("SELECT provider FROM delivery_log WHERE delivery_id = $1")
-                            .bind(&delivery_id)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .flatten(),
+                    // The carrier's code, named by the provider that took the message: the
+                    // buffered row's, or the written row's (in the update's SQL).
+                    let buffered = match inserts.value(&e.delivery_id.to_string(), PROVIDER) {
+                        Some(Value::MaybeText(provider)) => Some(provider.clone()),
+                        _ => None,
                     };
-                    let provider = provider
-                        .and_then(|name| name.parse().ok())
-                        .unwrap_or(Provider::Twilio);
+                    let (failure_code, carrier_code) = match (buffered, e.error_code.as_deref()) {
+                        (_, None) => (None, None),
+                        (Some(provider), Some(code)) => (Some(provider_named(provider).code(code)), None),
+                        (None, Some(code)) => (None, Some(code.to_owned())),
+                    };
                     (
                         e.delivery_id,
                         Update {
@@ -218,16 +216,22 @@ impl Projector for DeliveriesProjector {
                             provider: None,
                             sent_at_ms: None,
                             settled_at_ms: Some(e.reported_at.timestamp_millis()),
-                            failure_code: e.error_code.as_deref().map(|code| provider.code(code)),
+                            failure_code,
+                            carrier_code,
                             failure_reason: e.status.failure_reason(),
                         },
                     )
                 }
                 Event::PersonalDataErased(_) => {
                     // Rare, and about deliveries of an appointment: everything goes out first.
-                    inserts.flush(tx).await?;
-                    let id = appointment_id.to_string();
-                    forget_personal(tx, "delivery_log", &["destination"], &id, version).await?;
+                    inserts.flush(writes);
+                    forget_personal(
+                        writes,
+                        "delivery_log",
+                        &["destination"],
+                        appointment_id.to_string(),
+                        version,
+                    );
                     continue;
                 }
                 _ => continue,
@@ -236,28 +240,36 @@ impl Projector for DeliveriesProjector {
             if inserts.fold(&delivery_id, &update.folded(version)) {
                 continue;
             }
-            // Columns an event does not set keep their value (COALESCE with the new one).
-            sqlx::query(
+            // Columns an event does not set keep their value (COALESCE with the new one). The
+            // provider an unnamed carrier's code is named by defaults as `provider_named` does.
+            writes.push(
                 "UPDATE delivery_log SET status = $2,
                         provider = COALESCE($3, provider),
                         sent_at_ms = COALESCE($4, sent_at_ms),
                         settled_at_ms = COALESCE($5, settled_at_ms),
-                        failure_code = COALESCE($6, failure_code),
+                        failure_code = COALESCE($6, COALESCE(provider, 'twilio') || ':' || $9, failure_code),
                         failure_reason = COALESCE($7, failure_reason),
                         version = $8
                  WHERE delivery_id = $1 AND version < $8",
-            )
-            .bind(&delivery_id)
-            .bind(update.status.as_str())
-            .bind(update.provider.map(|p| p.as_str()))
-            .bind(update.sent_at_ms)
-            .bind(update.settled_at_ms)
-            .bind(update.failure_code)
-            .bind(update.failure_reason)
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
+                vec![
+                    Value::Text(delivery_id),
+                    Value::Text(update.status.as_str().into()),
+                    Value::MaybeText(update.provider.map(|p| p.as_str().into())),
+                    Value::MaybeInt(update.sent_at_ms),
+                    Value::MaybeInt(update.settled_at_ms),
+                    Value::MaybeText(update.failure_code),
+                    Value::MaybeText(update.failure_reason),
+                    Value::Int(version),
+                    Value::MaybeText(update.carrier_code),
+                ],
+            );
         }
-        inserts.flush(tx).await
+        inserts.flush(writes);
     }
+}
+
+/// The provider a row names (Twilio when it names none: only Twilio reports codes).
+fn provider_named(name: Option<String>) -> Provider {
+    name.and_then(|name| name.parse().ok())
+        .unwrap_or(Provider::Twilio)
 }

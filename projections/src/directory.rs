@@ -11,15 +11,14 @@
 //! nothing.
 
 use crate::runner::Projector;
-use async_trait::async_trait;
+use crate::writes::{Statement, Value, Writes};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::{ClinicId, ClosureId, MenuId};
 use enkaku_domain::menu::ConsultationMode;
 use enkaku_domain::setup::{
-    ClinicCreated, ClinicProfileChanged, ClosureAdded, Event, MenuChanged, MenuCreated, StaffChanged,
-    StaffInvited, WeeklyHoursSet,
+    ClinicProfileChanged, ClosureAdded, Event, MenuChanged, MenuCreated, StaffChanged, StaffInvited,
+    WeeklyHoursSet,
 };
-use sqlx::AnyConnection;
 
 pub struct DirectoryProjector;
 
@@ -28,7 +27,6 @@ pub fn modes_column(modes: &[ConsultationMode]) -> String {
     modes.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
 }
 
-#[async_trait]
 impl Projector<Event> for DirectoryProjector {
     fn name(&self) -> &'static str {
         "directory"
@@ -100,39 +98,38 @@ impl Projector<Event> for DirectoryProjector {
         true
     }
 
-    async fn apply(
-        &self,
-        tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, &Event)],
-    ) -> Result<(), sqlx::Error> {
+    fn apply(&self, batch: &[(&RecordedEvent, &Event)], writes: &mut Writes) {
         for (recorded, event) in batch {
-            apply_one(tx, recorded, event).await?;
+            apply_one(writes, recorded, event);
         }
-        Ok(())
     }
 }
 
-async fn apply_one(
-    tx: &mut AnyConnection,
-    recorded: &RecordedEvent,
-    event: &Event,
-) -> Result<(), sqlx::Error> {
+fn apply_one(writes: &mut Writes, recorded: &RecordedEvent, event: &Event) {
     let version = recorded.version as i64;
     let stream = recorded.stream_id.as_str();
     match event {
-        Event::ClinicCreated(e) => insert_clinic(tx, e, version).await,
+        Event::ClinicCreated(e) => writes.push(
+            "INSERT INTO directory_clinics (id, name, phone, time_zone, requires_two_factor, version)
+             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
+            vec![
+                Value::Text(e.clinic_id.to_string()),
+                Value::Text(e.name.as_str().to_owned()),
+                Value::MaybeText(e.phone.as_ref().map(|p| p.as_str().to_owned())),
+                Value::Text(e.time_zone.to_string()),
+                Value::Int(version),
+            ],
+        ),
         Event::MenuCreated(e) => {
-            let Some(menu) = MenuId::from_stream_id(stream) else {
-                return Ok(());
-            };
-            insert_menu(tx, menu, e, recorded).await
+            if let Some(menu) = MenuId::from_stream_id(stream) {
+                writes.add(insert_menu(menu, e, recorded));
+            }
         }
-        Event::WeeklyHoursSet(e) => set_hours(tx, e, version).await,
+        Event::WeeklyHoursSet(e) => set_hours(writes, e, version),
         Event::ClosureAdded(e) => {
-            let Some(closure) = ClosureId::from_stream_id(stream) else {
-                return Ok(());
-            };
-            insert_closure(tx, closure, e, version).await
+            if let Some(closure) = ClosureId::from_stream_id(stream) {
+                insert_closure(writes, closure, e, version);
+            }
         }
         Event::ClinicProfileChanged(_)
         | Event::StaffInvited(_)
@@ -140,216 +137,173 @@ async fn apply_one(
         | Event::StaffDeactivated(_)
         | Event::StaffReactivated(_)
         | Event::TwoFactorRequirementChanged(_) => {
-            let Some(clinic) = ClinicId::from_stream_id(stream) else {
-                return Ok(());
-            };
-            if advance(tx, "directory_clinics", &clinic.to_string(), version).await? {
-                change_clinic(tx, clinic, event, recorded).await?;
+            if let Some(clinic) = ClinicId::from_stream_id(stream) {
+                advance(
+                    writes,
+                    "directory_clinics",
+                    clinic.to_string(),
+                    version,
+                    change_clinic(clinic, event, recorded),
+                );
             }
-            Ok(())
         }
         Event::MenuChanged(_) | Event::MenuRetired(_) | Event::MenuReinstated(_) => {
-            let Some(menu) = MenuId::from_stream_id(stream) else {
-                return Ok(());
-            };
-            if advance(tx, "directory_menus", &menu.to_string(), version).await? {
-                change_menu(tx, menu, event).await?;
+            if let Some(menu) = MenuId::from_stream_id(stream) {
+                advance(
+                    writes,
+                    "directory_menus",
+                    menu.to_string(),
+                    version,
+                    change_menu(menu, event),
+                );
             }
-            Ok(())
         }
         Event::ClosureRemoved(_) => {
-            let Some(closure) = ClosureId::from_stream_id(stream) else {
-                return Ok(());
-            };
-            if advance(tx, "directory_closures", &closure.to_string(), version).await? {
-                sqlx::query("UPDATE directory_closures SET active = 0 WHERE id = $1")
-                    .bind(closure.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+            if let Some(closure) = ClosureId::from_stream_id(stream) {
+                let id = closure.to_string();
+                let removed = Statement::new(
+                    "UPDATE directory_closures SET active = 0 WHERE id = $1",
+                    vec![Value::Text(id.clone())],
+                );
+                advance(writes, "directory_closures", id, version, vec![removed]);
             }
-            Ok(())
         }
     }
 }
 
-/// Move the row `id` of `table` to `version` unless it is there already; whether the event
-/// of that version is new to the row and should be applied.
-async fn advance(tx: &mut AnyConnection, table: &str, id: &str, version: i64) -> Result<bool, sqlx::Error> {
-    let moved = sqlx::query(&format!(
-        "UPDATE {table} SET version = $1 WHERE id = $2 AND version < $1"
-    ))
-    .bind(version)
-    .bind(id)
-    .execute(tx)
-    .await?;
-    Ok(moved.rows_affected() == 1)
+/// Move the row `id` of `table` to `version` unless it is there already, and only then (the
+/// event of that version being new to the row) run `changes`.
+fn advance(writes: &mut Writes, table: &str, id: String, version: i64, changes: Vec<Statement>) {
+    writes.when_changed(
+        format!("UPDATE {table} SET version = $1 WHERE id = $2 AND version < $1"),
+        vec![Value::Int(version), Value::Text(id)],
+        changes,
+    );
 }
 
-async fn insert_clinic(tx: &mut AnyConnection, e: &ClinicCreated, version: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO directory_clinics (id, name, phone, time_zone, requires_two_factor, version)
-         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(e.clinic_id.to_string())
-    .bind(e.name.as_str())
-    .bind(e.phone.as_ref().map(|p| p.as_str().to_owned()))
-    .bind(e.time_zone.to_string())
-    .bind(version)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-/// A change to the clinic or its staff, already known to be new.
-async fn change_clinic(
-    tx: &mut AnyConnection,
-    clinic: ClinicId,
-    event: &Event,
-    recorded: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
+/// A change to the clinic or its staff, to run if new.
+fn change_clinic(clinic: ClinicId, event: &Event, recorded: &RecordedEvent) -> Vec<Statement> {
     match event {
-        Event::ClinicProfileChanged(e) => change_profile(tx, clinic, e).await,
-        Event::StaffInvited(e) => insert_staff(tx, clinic, e, recorded.position as i64).await,
-        Event::StaffChanged(e) => change_staff(tx, e).await,
-        Event::StaffDeactivated(e) => {
-            set_flag(tx, "directory_staff", "active", &e.staff_id.to_string(), false).await
-        }
-        Event::StaffReactivated(e) => {
-            set_flag(tx, "directory_staff", "active", &e.staff_id.to_string(), true).await
-        }
-        Event::TwoFactorRequirementChanged(e) => {
-            set_flag(
-                tx,
-                "directory_clinics",
-                "requires_two_factor",
-                &clinic.to_string(),
-                e.required,
-            )
-            .await
-        }
-        _ => Ok(()),
+        Event::ClinicProfileChanged(e) => change_profile(clinic, e),
+        Event::StaffInvited(e) => vec![insert_staff(clinic, e, recorded.position as i64)],
+        Event::StaffChanged(e) => change_staff(e),
+        Event::StaffDeactivated(e) => vec![set_flag(
+            "directory_staff",
+            "active",
+            e.staff_id.to_string(),
+            false,
+        )],
+        Event::StaffReactivated(e) => vec![set_flag(
+            "directory_staff",
+            "active",
+            e.staff_id.to_string(),
+            true,
+        )],
+        Event::TwoFactorRequirementChanged(e) => vec![set_flag(
+            "directory_clinics",
+            "requires_two_factor",
+            clinic.to_string(),
+            e.required,
+        )],
+        _ => vec![],
     }
 }
 
-async fn set_flag(
-    tx: &mut AnyConnection,
-    table: &str,
-    column: &str,
-    id: &str,
-    on: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE id = $2"))
-        .bind(i32::from(on))
-        .bind(id)
-        .execute(tx)
-        .await?;
-    Ok(())
+fn set_flag(table: &str, column: &str, id: String, on: bool) -> Statement {
+    set_int(table, column, id, i64::from(on))
 }
 
-async fn change_profile(
-    tx: &mut AnyConnection,
-    clinic: ClinicId,
-    e: &ClinicProfileChanged,
-) -> Result<(), sqlx::Error> {
+fn set_int(table: &str, column: &str, id: String, value: i64) -> Statement {
+    Statement::new(
+        format!("UPDATE {table} SET {column} = $1 WHERE id = $2"),
+        vec![Value::Int(value), Value::Text(id)],
+    )
+}
+
+fn update_text(table: &str, column: &str, id: String, value: Option<&str>) -> Statement {
+    Statement::new(
+        format!("UPDATE {table} SET {column} = $1 WHERE id = $2"),
+        vec![Value::MaybeText(value.map(str::to_owned)), Value::Text(id)],
+    )
+}
+
+fn change_profile(clinic: ClinicId, e: &ClinicProfileChanged) -> Vec<Statement> {
     let id = clinic.to_string();
+    let table = "directory_clinics";
+    let mut changes = Vec::new();
     if let Some(name) = &e.name {
-        update_text(tx, "directory_clinics", "name", &id, Some(name.as_str())).await?;
+        changes.push(update_text(table, "name", id.clone(), Some(name.as_str())));
     }
     if let Some(phone) = &e.phone {
-        update_text(
-            tx,
-            "directory_clinics",
+        changes.push(update_text(
+            table,
             "phone",
-            &id,
+            id.clone(),
             phone.as_ref().map(|p| p.as_str()),
-        )
-        .await?;
+        ));
     }
     if let Some(zone) = &e.time_zone {
-        update_text(tx, "directory_clinics", "time_zone", &id, Some(&zone.to_string())).await?;
+        changes.push(update_text(table, "time_zone", id, Some(&zone.to_string())));
     }
-    Ok(())
+    changes
 }
 
-async fn update_text(
-    tx: &mut AnyConnection,
-    table: &str,
-    column: &str,
-    id: &str,
-    value: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE id = $2"))
-        .bind(value.map(str::to_owned))
-        .bind(id)
-        .execute(tx)
-        .await?;
-    Ok(())
-}
-
-async fn insert_staff(
-    tx: &mut AnyConnection,
-    clinic: ClinicId,
-    e: &StaffInvited,
-    joined: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+fn insert_staff(clinic: ClinicId, e: &StaffInvited, joined: i64) -> Statement {
+    Statement::new(
         "INSERT INTO directory_staff (id, clinic_id, email, name, role, admin, active, joined)
          VALUES ($1, $2, $3, $4, $5, $6, 1, $7) ON CONFLICT (id) DO NOTHING",
+        vec![
+            Value::Text(e.staff_id.to_string()),
+            Value::Text(clinic.to_string()),
+            Value::Text(e.email.as_str().to_owned()),
+            Value::Text(e.name.as_str().to_owned()),
+            Value::Text(e.role.as_str().to_owned()),
+            Value::Int(i64::from(e.admin)),
+            Value::Int(joined),
+        ],
     )
-    .bind(e.staff_id.to_string())
-    .bind(clinic.to_string())
-    .bind(e.email.as_str())
-    .bind(e.name.as_str())
-    .bind(e.role.as_str())
-    .bind(i32::from(e.admin))
-    .bind(joined)
-    .execute(tx)
-    .await?;
-    Ok(())
 }
 
-async fn change_staff(tx: &mut AnyConnection, e: &StaffChanged) -> Result<(), sqlx::Error> {
+fn change_staff(e: &StaffChanged) -> Vec<Statement> {
     let id = e.staff_id.to_string();
+    let table = "directory_staff";
+    let mut changes = Vec::new();
     if let Some(name) = &e.name {
-        update_text(tx, "directory_staff", "name", &id, Some(name.as_str())).await?;
+        changes.push(update_text(table, "name", id.clone(), Some(name.as_str())));
     }
     if let Some(role) = &e.role {
-        update_text(tx, "directory_staff", "role", &id, Some(role.as_str())).await?;
+        changes.push(update_text(table, "role", id.clone(), Some(role.as_str())));
     }
     if let Some(admin) = e.admin {
-        set_flag(tx, "directory_staff", "admin", &id, admin).await?;
+        changes.push(set_flag(table, "admin", id, admin));
     }
-    Ok(())
+    changes
 }
 
-async fn insert_menu(
-    tx: &mut AnyConnection,
-    menu: MenuId,
-    e: &MenuCreated,
-    recorded: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
+/// The insert of a new menu, its values bound.
+fn insert_menu(menu: MenuId, e: &MenuCreated, recorded: &RecordedEvent) -> Statement {
     let m = &e.menu;
-    sqlx::query(
+    Statement::new(
         "INSERT INTO directory_menus
            (id, clinic_id, name, modes, duration_first_min, duration_revisit_min, booking_fee_yen, active, created, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) ON CONFLICT (id) DO NOTHING",
+        vec![
+            Value::Text(menu.to_string()),
+            Value::Text(e.clinic_id.to_string()),
+            Value::Text(m.name.as_str().to_owned()),
+            Value::Text(modes_column(&m.modes)),
+            Value::Int(i64::from(m.duration_first_min)),
+            Value::Int(i64::from(m.duration_revisit_min)),
+            Value::Int(i64::from(m.booking_fee_yen)),
+            Value::Int(recorded.position as i64),
+            Value::Int(recorded.version as i64),
+        ],
     )
-    .bind(menu.to_string())
-    .bind(e.clinic_id.to_string())
-    .bind(m.name.as_str())
-    .bind(modes_column(&m.modes))
-    .bind(m.duration_first_min as i32)
-    .bind(m.duration_revisit_min as i32)
-    .bind(m.booking_fee_yen as i32)
-    .bind(recorded.position as i64)
-    .bind(recorded.version as i64)
-    .execute(tx)
-    .await?;
-    Ok(())
 }
 
-async fn change_menu(tx: &mut AnyConnection, menu: MenuId, event: &Event) -> Result<(), sqlx::Error> {
+fn change_menu(menu: MenuId, event: &Event) -> Vec<Statement> {
     let id = menu.to_string();
+    let table = "directory_menus";
     match event {
         Event::MenuChanged(MenuChanged {
             name,
@@ -358,11 +312,17 @@ async fn change_menu(tx: &mut AnyConnection, menu: MenuId, event: &Event) -> Res
             duration_revisit_min,
             booking_fee_yen,
         }) => {
+            let mut changes = Vec::new();
             if let Some(name) = name {
-                update_text(tx, "directory_menus", "name", &id, Some(name.as_str())).await?;
+                changes.push(update_text(table, "name", id.clone(), Some(name.as_str())));
             }
             if let Some(modes) = modes {
-                update_text(tx, "directory_menus", "modes", &id, Some(&modes_column(modes))).await?;
+                changes.push(update_text(
+                    table,
+                    "modes",
+                    id.clone(),
+                    Some(&modes_column(modes)),
+                ));
             }
             for (column, value) in [
                 ("duration_first_min", duration_first_min),
@@ -370,59 +330,49 @@ async fn change_menu(tx: &mut AnyConnection, menu: MenuId, event: &Event) -> Res
                 ("booking_fee_yen", booking_fee_yen),
             ] {
                 if let Some(value) = value {
-                    sqlx::query(&format!("UPDATE directory_menus SET {column} = $1 WHERE id = $2"))
-                        .bind(*value as i32)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
+                    changes.push(set_int(table, column, id.clone(), i64::from(*value)));
                 }
             }
-            Ok(())
+            changes
         }
-        Event::MenuRetired(_) => set_flag(tx, "directory_menus", "active", &id, false).await,
-        Event::MenuReinstated(_) => set_flag(tx, "directory_menus", "active", &id, true).await,
-        _ => Ok(()),
+        Event::MenuRetired(_) => vec![set_flag(table, "active", id, false)],
+        Event::MenuReinstated(_) => vec![set_flag(table, "active", id, true)],
+        _ => vec![],
     }
 }
 
 /// The whole template replaces the earlier one, unless the row already reflects this one or
 /// a later one.
-async fn set_hours(tx: &mut AnyConnection, e: &WeeklyHoursSet, version: i64) -> Result<(), sqlx::Error> {
-    let weekdays = serde_json::to_string(&e.weekdays).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
+fn set_hours(writes: &mut Writes, e: &WeeklyHoursSet, version: i64) {
+    // Read from the event's JSON, the template writes back to it.
+    let weekdays = serde_json::to_string(&e.weekdays).unwrap_or_default();
+    writes.push(
         "INSERT INTO directory_hours (doctor_id, clinic_id, slot_min, weekdays, version)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (doctor_id) DO UPDATE SET slot_min = excluded.slot_min, weekdays = excluded.weekdays,
            version = excluded.version
          WHERE directory_hours.version < excluded.version",
-    )
-    .bind(e.doctor_id.to_string())
-    .bind(e.clinic_id.to_string())
-    .bind(e.slot_min as i32)
-    .bind(weekdays)
-    .bind(version)
-    .execute(tx)
-    .await?;
-    Ok(())
+        vec![
+            Value::Text(e.doctor_id.to_string()),
+            Value::Text(e.clinic_id.to_string()),
+            Value::Int(i64::from(e.slot_min)),
+            Value::Text(weekdays),
+            Value::Int(version),
+        ],
+    );
 }
 
-async fn insert_closure(
-    tx: &mut AnyConnection,
-    closure: ClosureId,
-    e: &ClosureAdded,
-    version: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+fn insert_closure(writes: &mut Writes, closure: ClosureId, e: &ClosureAdded, version: i64) {
+    writes.push(
         "INSERT INTO directory_closures (id, clinic_id, day, doctor_id, reason, active, version)
          VALUES ($1, $2, $3, $4, $5, 1, $6) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(closure.to_string())
-    .bind(e.clinic_id.to_string())
-    .bind(e.date.to_string())
-    .bind(e.doctor_id.map(|d| d.to_string()))
-    .bind(e.reason.as_str())
-    .bind(version)
-    .execute(tx)
-    .await?;
-    Ok(())
+        vec![
+            Value::Text(closure.to_string()),
+            Value::Text(e.clinic_id.to_string()),
+            Value::Text(e.date.to_string()),
+            Value::MaybeText(e.doctor_id.map(|d| d.to_string())),
+            Value::Text(e.reason.as_str().to_owned()),
+            Value::Int(version),
+        ],
+    );
 }

@@ -26,6 +26,7 @@ pub mod reactor;
 pub mod reception;
 pub mod runner;
 pub mod schedule;
+pub mod writes;
 
 pub use changes::{Change, Changes};
 pub use feed::{EventFeed, FeedError};

@@ -1,6 +1,7 @@
 //! Consumers' places in a feed (table `feed_offsets`, created by the infra migrations).
 
 use crate::feed::{Cursor, FeedBatch};
+use crate::writes::{Placeholders, Value, Writes};
 use sqlx::{Any, AnyConnection};
 use std::collections::BTreeMap;
 
@@ -66,9 +67,16 @@ pub async fn save(
     feed: &str,
     progress: &Progress,
 ) -> Result<(), sqlx::Error> {
+    let mut writes = Writes::new(Placeholders::Numbered);
+    plan_save(&mut writes, consumer, feed, progress);
+    writes.run(conn).await
+}
+
+/// [`save`], as statements of `writes`.
+pub fn plan_save(writes: &mut Writes, consumer: &str, feed: &str, progress: &Progress) {
     for (&part, &next) in &progress.next {
         let last_position = progress.last_position.get(&part).copied().unwrap_or(0);
-        sqlx::query(
+        writes.push(
             "INSERT INTO feed_offsets (consumer, feed, part, next_offset, last_position)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (consumer, feed, part) DO UPDATE
@@ -76,16 +84,15 @@ pub async fn save(
                  last_position = CASE WHEN excluded.last_position > feed_offsets.last_position
                                       THEN excluded.last_position ELSE feed_offsets.last_position END
              WHERE feed_offsets.next_offset < excluded.next_offset",
-        )
-        .bind(consumer)
-        .bind(feed)
-        .bind(part)
-        .bind(next as i64)
-        .bind(last_position as i64)
-        .execute(&mut *conn)
-        .await?;
+            vec![
+                Value::Text(consumer.to_owned()),
+                Value::Text(feed.to_owned()),
+                Value::Int(i64::from(part)),
+                Value::Int(next as i64),
+                Value::Int(last_position as i64),
+            ],
+        );
     }
-    Ok(())
 }
 
 /// Forget `consumer`'s place in every feed.

@@ -8,13 +8,12 @@
 //! both databases order them byte by byte whatever their collation: a prefix range on text
 //! would follow PostgreSQL's locale instead.
 
-use crate::bulk::{BulkInsert, Value};
+use crate::bulk::BulkInsert;
 use crate::runner::Projector;
 use crate::schedule::{edited_title, fold_status, forget_personal, row_key, update_status};
-use async_trait::async_trait;
+use crate::writes::{Statement, Value, Writes};
 use enkaku_domain::appointment::{Event, Kind, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
-use sqlx::AnyConnection;
 use std::collections::BTreeSet;
 use unicode_normalization::UnicodeNormalization;
 
@@ -135,30 +134,27 @@ impl Creations {
         fold_status(&mut self.rows, id, (STATUS, VERSION), status, version)
     }
 
-    async fn flush(&mut self, tx: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        self.rows.flush(tx).await?;
-        self.terms.flush(tx).await
+    fn flush(&mut self, writes: &mut Writes) {
+        self.rows.flush(writes);
+        self.terms.flush(writes);
     }
 
     /// Flush both, terms after rows, when either holds something of the appointment `id`.
-    async fn flush_for(&mut self, tx: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+    fn flush_for(&mut self, writes: &mut Writes, id: &str) {
         if self.rows.holds(id) || self.terms.holds(id) {
-            self.flush(tx).await?;
+            self.flush(writes);
         }
-        Ok(())
     }
 }
 
 /// The appointment is no longer found by any of its words.
-async fn forget_terms(tx: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM patient_search_terms WHERE appointment_id = $1")
-        .bind(id)
-        .execute(tx)
-        .await
-        .map(|_| ())
+fn forget_terms(id: String) -> Statement {
+    Statement::new(
+        "DELETE FROM patient_search_terms WHERE appointment_id = $1",
+        vec![Value::Text(id)],
+    )
 }
 
-#[async_trait]
 impl Projector for PatientSearchProjector {
     fn name(&self) -> &'static str {
         "patient_search"
@@ -204,11 +200,7 @@ impl Projector for PatientSearchProjector {
         ) || status_after(event).is_some()
     }
 
-    async fn apply(
-        &self,
-        tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, &Event)],
-    ) -> Result<(), sqlx::Error> {
+    fn apply(&self, batch: &[(&RecordedEvent, &Event)], writes: &mut Writes) {
         let mut creations = Creations::new();
         for (recorded, event) in batch {
             let Some((id, version)) = row_key(recorded) else {
@@ -269,47 +261,60 @@ impl Projector for PatientSearchProjector {
                     }
                 }
                 Event::VideoCallEdited(e) => {
-                    creations.flush_for(tx, &id).await?;
-                    let edited = sqlx::query(
+                    creations.flush_for(writes, &id);
+                    let title = edited_title(e);
+                    // A new title replaces every term (a video URL has no chart number), if the
+                    // edit is new to the row.
+                    let retermed = match &title {
+                        Some(title) => std::iter::once(forget_terms(id.clone()))
+                            .chain(terms(title, None).into_iter().map(|term| {
+                                Statement::new(
+                                    "INSERT INTO patient_search_terms (clinic_id, term, appointment_id)
+                                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                                    vec![
+                                        Value::Text(clinic.clone()),
+                                        Value::Bytes(term.into_bytes()),
+                                        Value::Text(id.clone()),
+                                    ],
+                                )
+                            }))
+                            .collect(),
+                        None => vec![],
+                    };
+                    writes.when_changed(
                         "UPDATE patient_search
                          SET doctor_id = COALESCE($2, doctor_id), display_name = COALESCE($3, display_name), version = $4
                          WHERE appointment_id = $1 AND version < $4",
-                    )
-                    .bind(&id)
-                    .bind(e.doctor_id.map(|d| d.to_string()))
-                    .bind(edited_title(e))
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    // A new title replaces every term: a video URL has no chart number.
-                    if let (1, Some(title)) = (edited, edited_title(e)) {
-                        forget_terms(tx, &id).await?;
-                        creations.find_by(&clinic, &id, version, &title, None);
-                    }
+                        vec![
+                            Value::Text(id),
+                            Value::MaybeText(e.doctor_id.map(|d| d.to_string())),
+                            Value::MaybeText(title),
+                            Value::Int(version),
+                        ],
+                        retermed,
+                    );
                 }
                 Event::PersonalDataErased(_) => {
-                    creations.flush_for(tx, &id).await?;
+                    creations.flush_for(writes, &id);
                     forget_personal(
-                        tx,
+                        writes,
                         "patient_search",
                         &["display_name", "chart_number"],
-                        &id,
+                        id.clone(),
                         version,
-                    )
-                    .await?;
-                    forget_terms(tx, &id).await?;
+                    );
+                    writes.add(forget_terms(id));
                 }
                 _ => {
                     if let Some(status) = status_after(event)
                         && !creations.fold_status(&id, status, version)
                     {
-                        update_status(tx, "patient_search", &id, status, version).await?;
+                        update_status(writes, "patient_search", id, status, version);
                     }
                 }
             }
         }
-        creations.flush(tx).await
+        creations.flush(writes);
     }
 }
 

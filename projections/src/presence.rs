@@ -3,12 +3,11 @@
 //! reception list show it beside their rows (「患者さんが入室しました (10:02〜)」).
 
 use crate::runner::Projector;
-use async_trait::async_trait;
+use crate::writes::{Value, Writes};
 use enkaku_domain::appointment::Event;
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
 use enkaku_domain::presence::CallRole;
-use sqlx::AnyConnection;
 
 pub struct PresenceProjector;
 
@@ -20,7 +19,6 @@ fn since_column(role: CallRole) -> &'static str {
     }
 }
 
-#[async_trait]
 impl Projector for PresenceProjector {
     fn name(&self) -> &'static str {
         "presence"
@@ -44,11 +42,7 @@ impl Projector for PresenceProjector {
         matches!(event, Event::ParticipantJoined(_) | Event::ParticipantLeft(_))
     }
 
-    async fn apply(
-        &self,
-        tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, &Event)],
-    ) -> Result<(), sqlx::Error> {
+    fn apply(&self, batch: &[(&RecordedEvent, &Event)], writes: &mut Writes) {
         for (recorded, event) in batch {
             let (role, since) = match event {
                 Event::ParticipantJoined(e) => (e.role, Some(e.joined_at.timestamp_millis())),
@@ -60,19 +54,20 @@ impl Projector for PresenceProjector {
             };
             // The row's version is the call stream's: a repeated or older event changes nothing.
             let column = since_column(role);
-            sqlx::query(&format!(
-                "INSERT INTO call_presence (appointment_id, clinic_id, {column}, version)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (appointment_id) DO UPDATE SET {column} = $3, version = $4
-                 WHERE call_presence.version < $4"
-            ))
-            .bind(id.to_string())
-            .bind(recorded.metadata.clinic_id.to_string())
-            .bind(since)
-            .bind(recorded.version as i64)
-            .execute(&mut *tx)
-            .await?;
+            writes.push(
+                format!(
+                    "INSERT INTO call_presence (appointment_id, clinic_id, {column}, version)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (appointment_id) DO UPDATE SET {column} = $3, version = $4
+                     WHERE call_presence.version < $4"
+                ),
+                vec![
+                    Value::Text(id.to_string()),
+                    Value::Text(recorded.metadata.clinic_id.to_string()),
+                    Value::MaybeInt(since),
+                    Value::Int(recorded.version as i64),
+                ],
+            );
         }
-        Ok(())
     }
 }

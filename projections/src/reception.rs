@@ -1,17 +1,15 @@
 //! The reception list read model (R4, R9, R17): in-clinic bookings only, per day.
 //! Video-URL appointments never appear here.
 
-use crate::bulk::{BulkInsert, Value};
+use crate::bulk::BulkInsert;
 use crate::runner::{Projector, QueryIndex};
 use crate::schedule::{fold_status, forget_personal, row_key, update_status};
-use async_trait::async_trait;
+use crate::writes::{Value, Writes};
 use enkaku_domain::appointment::{Event, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
-use sqlx::AnyConnection;
 
 pub struct ReceptionProjector;
 
-#[async_trait]
 impl Projector for ReceptionProjector {
     fn name(&self) -> &'static str {
         "reception"
@@ -53,11 +51,7 @@ impl Projector for ReceptionProjector {
             || status_after(event).is_some()
     }
 
-    async fn apply(
-        &self,
-        tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, &Event)],
-    ) -> Result<(), sqlx::Error> {
+    fn apply(&self, batch: &[(&RecordedEvent, &Event)], writes: &mut Writes) {
         let mut inserts = BulkInsert::new(
             "INSERT INTO reception_entries
                (appointment_id, clinic_id, doctor_id, start_at_ms, end_at_ms, status, video,
@@ -96,21 +90,20 @@ impl Projector for ReceptionProjector {
                     ],
                 );
             } else if let Event::PersonalDataErased(_) = event {
-                inserts.flush_for(tx, &id).await?;
+                inserts.flush_for(writes, &id);
                 forget_personal(
-                    tx,
+                    writes,
                     "reception_entries",
                     &["patient_name", "chart_number"],
-                    &id,
+                    id,
                     version,
-                )
-                .await?;
+                );
             } else if let Some(status) = status_after(event)
                 && !fold_status(&mut inserts, &id, (STATUS, VERSION), status, version)
             {
-                update_status(tx, "reception_entries", &id, status, version).await?;
+                update_status(writes, "reception_entries", id, status, version);
             }
         }
-        inserts.flush(tx).await
+        inserts.flush(writes);
     }
 }

@@ -4,11 +4,12 @@
 use crate::changes::{Change, Changes};
 use crate::feed::{Cursor, EventFeed, FeedBatch, FeedEvent, FeedReader, decode};
 use crate::offsets::{self, Progress};
+use crate::writes::{Placeholders, WriteBehind, Writes};
 use async_trait::async_trait;
 use enkaku_domain::appointment::Event;
 use enkaku_domain::envelope::{RecordedEvent, StoredEvent};
 use enkaku_domain::ids::{AppointmentId, ClinicId};
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,9 @@ pub enum ProjectionError {
     Sql(#[from] sqlx::Error),
     #[error(transparent)]
     Feed(#[from] crate::feed::FeedError),
+    /// A [`WriteBehind`] of a backend's own failed.
+    #[error("writing the read models failed: {0}")]
+    Write(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Where read-model transactions come from (the infra `Db`, which knows how to take the
@@ -38,10 +42,10 @@ pub enum ProjectionError {
 pub trait WriteTransactions: Send + Sync {
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error>;
     fn pool(&self) -> &sqlx::AnyPool;
+    fn placeholders(&self) -> Placeholders;
 }
 
 /// A read model of one family of events: the appointments' (the default) or the set-up's.
-#[async_trait]
 pub trait Projector<E = Event>: Send + Sync {
     /// Also the key of its offsets.
     fn name(&self) -> &'static str;
@@ -58,10 +62,11 @@ pub trait Projector<E = Event>: Send + Sync {
     /// Whether `event` can change its rows: a batch announces the read models its events
     /// touched.
     fn shows(&self, event: &E) -> bool;
-    /// Fold a batch of events into the rows. Events of one stream come in stream order;
-    /// different streams may interleave in any order. Must be idempotent: applying an event
-    /// a second time changes nothing.
-    async fn apply(&self, tx: &mut AnyConnection, batch: &[(&RecordedEvent, &E)]) -> Result<(), sqlx::Error>;
+    /// Plan the writes that fold a batch of events into the rows, reading nothing: what a
+    /// write depends on, its SQL reads ([`crate::writes`]). Events of one stream come in
+    /// stream order; different streams may interleave in any order. Must be idempotent:
+    /// applying an event a second time changes nothing.
+    fn apply(&self, batch: &[(&RecordedEvent, &E)], writes: &mut Writes);
 }
 
 /// An index of a read model that its projector never looks rows up by.
@@ -236,28 +241,48 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
         let feed = self.feed.name();
         let mut progress = self.unsaved().clone();
         progress.absorb(batch);
-        let mut applied = 0;
         let mut tx = self.db.begin_write().await?;
+        let mut done = Vec::new();
         for projector in &self.projectors {
             // Read inside the transaction: another runner may have moved it meanwhile. Two
             // runners applying one batch at once still agree: inserts ignore existing rows,
             // updates are version-guarded and offsets only move forward.
-            let done = offsets::load(&mut *tx, projector.name(), &feed).await?;
-            let fresh: Vec<(&RecordedEvent, &E)> = decoded
-                .iter()
-                .filter(|(fed, _)| fed.offset >= done.get(&fed.partition).copied().unwrap_or(0))
-                .map(|(fed, event)| (&fed.event, event))
-                .collect();
-            projector.apply(&mut tx, &fresh).await?;
-            applied += fresh.len() as u64;
-            offsets::save(&mut tx, projector.name(), &feed, &progress).await?;
+            done.push(offsets::load(&mut *tx, projector.name(), &feed).await?);
         }
+        let mut writes = Writes::new(self.db.placeholders());
+        let applied = self.plan(&decoded, &progress, &done, &mut writes);
+        writes.run(&mut tx).await?;
         tx.commit().await?;
         self.saved();
         if applied > 0 && self.changes.heard() {
             self.announce(&decoded);
         }
         Ok(applied)
+    }
+
+    /// Plan each projector's writes for the events of `decoded` it has not applied (it stands
+    /// at `done`, one cursor each), and its offsets' move to `progress`; returns events
+    /// planned, once per projector.
+    fn plan(
+        &self,
+        decoded: &[(&FeedEvent, E)],
+        progress: &Progress,
+        done: &[Cursor],
+        writes: &mut Writes,
+    ) -> u64 {
+        let feed = self.feed.name();
+        let mut applied = 0;
+        for (projector, done) in self.projectors.iter().zip(done) {
+            let fresh: Vec<(&RecordedEvent, &E)> = decoded
+                .iter()
+                .filter(|(fed, _)| fed.offset >= done.get(&fed.partition).copied().unwrap_or(0))
+                .map(|(fed, event)| (&fed.event, event))
+                .collect();
+            projector.apply(&fresh, writes);
+            applied += fresh.len() as u64;
+            offsets::plan_save(writes, projector.name(), &feed, progress);
+        }
+        applied
     }
 
     /// Move every projector's offsets over the batches passed over since they last moved, so
@@ -339,16 +364,34 @@ impl<E: StoredEvent + Send + Sync + 'static> ProjectionRunner<E> {
 /// whichever family that is, so that one task serves runners of both.
 pub type DecodedBatch = Box<dyn std::any::Any + Send>;
 
-/// A runner as [`catch_up_together`] sees it, whichever family of events it folds.
+/// A runner as [`catch_up_together`] and [`fold_together`] see it, whichever family of events
+/// it folds.
 #[async_trait]
 pub trait CatchingUp: Sync {
+    /// Where each of its projectors stands in `feed`.
     async fn cursors(&self, feed: &str) -> Result<Vec<Cursor>, ProjectionError>;
     /// How its batches are decoded: a plain function, for the task reading ahead.
     fn decoder(&self) -> fn(&FeedBatch) -> DecodedBatch;
     /// Apply `batch`, which `decoded` is the [`CatchingUp::decoder`]'s answer for.
     async fn apply(&self, batch: &FeedBatch, decoded: DecodedBatch) -> Result<u64, ProjectionError>;
+    /// Plan what applying `batch` writes, its projectors standing at `done` (one cursor each,
+    /// moved over the batch), into `writes`: for a fold that is their one writer.
+    fn plan(
+        &self,
+        batch: &FeedBatch,
+        decoded: DecodedBatch,
+        done: &mut [Cursor],
+        writes: &mut Writes,
+    ) -> Result<u64, ProjectionError>;
     /// Save what it passed over without saving: the catch-up is at its end.
     async fn settle(&self) -> Result<(), ProjectionError>;
+}
+
+fn downcast<E: 'static>(decoded: DecodedBatch) -> Result<Vec<(usize, E)>, ProjectionError> {
+    decoded
+        .downcast::<Vec<(usize, E)>>()
+        .map(|decoded| *decoded)
+        .map_err(|_| crate::feed::FeedError("a batch decoded for another runner".into()).into())
 }
 
 fn decode_ahead<E: StoredEvent + Send + 'static>(batch: &FeedBatch) -> DecodedBatch {
@@ -364,10 +407,24 @@ impl<E: StoredEvent + Send + Sync + 'static> CatchingUp for ProjectionRunner<E> 
         decode_ahead::<E>
     }
     async fn apply(&self, batch: &FeedBatch, decoded: DecodedBatch) -> Result<u64, ProjectionError> {
-        let decoded = decoded
-            .downcast::<Vec<(usize, E)>>()
-            .map_err(|_| crate::feed::FeedError("a batch decoded for another runner".into()))?;
-        ProjectionRunner::apply(self, batch, *decoded).await
+        ProjectionRunner::apply(self, batch, downcast(decoded)?).await
+    }
+    fn plan(
+        &self,
+        batch: &FeedBatch,
+        decoded: DecodedBatch,
+        done: &mut [Cursor],
+        writes: &mut Writes,
+    ) -> Result<u64, ProjectionError> {
+        let decoded: Vec<(&FeedEvent, E)> = downcast(decoded)?
+            .into_iter()
+            .map(|(place, event)| (&batch.events[place], event))
+            .collect();
+        let planned = ProjectionRunner::plan(self, &decoded, &Progress::of(batch), done, writes);
+        for done in done {
+            done.extend(&batch.reached);
+        }
+        Ok(planned)
     }
     async fn settle(&self) -> Result<(), ProjectionError> {
         ProjectionRunner::settle(self).await
@@ -377,11 +434,8 @@ impl<E: StoredEvent + Send + Sync + 'static> CatchingUp for ProjectionRunner<E> 
 /// Apply everything `feed` has now to every one of `runners`, reading it once as `consumer` (a
 /// rebuild's runners would otherwise each read the whole log), `limit` events a batch, from
 /// where the furthest behind of them stands; returns events applied, once per projector.
-/// `progress` is told each batch's newest position. The next batch is read, its sealed data
-/// opened and its events decoded for each runner by a task of its own while the last one is
-/// applied, and an applied batch is freed on a thread of its own, so a rebuild keeps two
-/// cores busy and the applying, which takes turns with the database's writer, does nothing
-/// else.
+/// `progress` is told each batch's newest position. Each batch is applied in the runners'
+/// transactions, as the live runners do.
 pub async fn catch_up_together(
     feed: &dyn EventFeed,
     consumer: &str,
@@ -389,43 +443,106 @@ pub async fn catch_up_together(
     limit: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, ProjectionError> {
-    let name = feed.name();
-    let mut cursors = Vec::new();
-    for runner in runners {
-        cursors.extend(runner.cursors(&name).await?);
-    }
-    let mut reader = feed.open(consumer, &offsets::earliest(&cursors)).await?;
-    let decoders: Vec<_> = runners.iter().map(|runner| runner.decoder()).collect();
-    let (read, mut batches) = tokio::sync::mpsc::channel(1);
-    let reading = tokio::spawn(async move {
-        loop {
-            let batch = reader.next_batch(limit, Duration::ZERO).await.map(|batch| {
-                let decoded: Vec<DecodedBatch> = decoders.iter().map(|decode| decode(&batch)).collect();
-                (batch, decoded)
-            });
-            let last = batch.as_ref().map_or(true, |(b, _)| b.reached.is_empty());
-            if read.send(batch).await.is_err() || last {
-                return;
-            }
-        }
-    });
-    let _stop_reading = AbortOnDrop(reading);
+    let mut ahead = ReadAhead::start(feed, consumer, runners, limit).await?;
     let mut applied = 0;
-    loop {
-        // The reader ends with an empty batch or an error; anything else is a panic there.
-        let (batch, decoded) = batches
-            .recv()
-            .await
-            .ok_or_else(|| crate::feed::FeedError("the feed's reader stopped".into()))??;
-        if batch.reached.is_empty() {
-            for runner in runners {
-                runner.settle().await?;
-            }
-            return Ok(applied);
-        }
+    while let Some((batch, decoded)) = ahead.next().await? {
         for (runner, decoded) in runners.iter().zip(decoded) {
             applied += runner.apply(&batch, decoded).await?;
         }
+        ahead.done_with(batch, progress);
+    }
+    for runner in runners {
+        runner.settle().await?;
+    }
+    Ok(applied)
+}
+
+/// [`catch_up_together`] for a fold that is the one writer of the runners' read models (a
+/// rebuild of a stopped server, a replay into a file of its own): each batch's writes are
+/// planned here, all runners' in one transaction with their offsets, and written by `writer`
+/// while the next batch is planned. Where the runners stand is read once, at the start.
+pub async fn fold_together(
+    feed: &dyn EventFeed,
+    consumer: &str,
+    runners: &[&dyn CatchingUp],
+    limit: usize,
+    mut writer: Box<dyn WriteBehind>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ProjectionError> {
+    let name = feed.name();
+    let mut done = Vec::new();
+    for runner in runners {
+        done.push(runner.cursors(&name).await?);
+    }
+    let mut ahead = ReadAhead::start(feed, consumer, runners, limit).await?;
+    let mut applied = 0;
+    while let Some((batch, decoded)) = ahead.next().await? {
+        let mut writes = Writes::new(writer.placeholders());
+        for ((runner, decoded), done) in runners.iter().zip(decoded).zip(&mut done) {
+            applied += runner.plan(&batch, decoded, done, &mut writes)?;
+        }
+        writer.write(writes).await?;
+        ahead.done_with(batch, progress);
+    }
+    writer.finish().await?;
+    Ok(applied)
+}
+
+/// The batches of a catch-up, each read, its sealed data opened and its events decoded for
+/// each runner by a task of its own while the last one is applied; an applied batch is freed
+/// on a thread of its own. So a rebuild keeps two cores busy, and the applying, which takes
+/// turns with the database's writer, does nothing else.
+struct ReadAhead {
+    batches: tokio::sync::mpsc::Receiver<Result<(FeedBatch, Vec<DecodedBatch>), crate::feed::FeedError>>,
+    _reading: AbortOnDrop,
+}
+
+impl ReadAhead {
+    async fn start(
+        feed: &dyn EventFeed,
+        consumer: &str,
+        runners: &[&dyn CatchingUp],
+        limit: usize,
+    ) -> Result<Self, ProjectionError> {
+        let name = feed.name();
+        let mut cursors = Vec::new();
+        for runner in runners {
+            cursors.extend(runner.cursors(&name).await?);
+        }
+        let mut reader = feed.open(consumer, &offsets::earliest(&cursors)).await?;
+        let decoders: Vec<_> = runners.iter().map(|runner| runner.decoder()).collect();
+        let (read, batches) = tokio::sync::mpsc::channel(1);
+        let reading = tokio::spawn(async move {
+            loop {
+                let batch = reader.next_batch(limit, Duration::ZERO).await.map(|batch| {
+                    let decoded: Vec<DecodedBatch> = decoders.iter().map(|decode| decode(&batch)).collect();
+                    (batch, decoded)
+                });
+                let last = batch.as_ref().map_or(true, |(b, _)| b.reached.is_empty());
+                if read.send(batch).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        Ok(Self {
+            batches,
+            _reading: AbortOnDrop(reading),
+        })
+    }
+
+    /// The next batch with events, each runner's decoding of it; `None` at the feed's end.
+    async fn next(&mut self) -> Result<Option<(FeedBatch, Vec<DecodedBatch>)>, ProjectionError> {
+        // The reader ends with an empty batch or an error; anything else is a panic there.
+        let (batch, decoded) = self
+            .batches
+            .recv()
+            .await
+            .ok_or_else(|| crate::feed::FeedError("the feed's reader stopped".into()))??;
+        Ok((!batch.reached.is_empty()).then_some((batch, decoded)))
+    }
+
+    /// Tell `progress` how far `batch` went and free it.
+    fn done_with(&self, batch: FeedBatch, progress: &(dyn Fn(u64) + Sync)) {
         progress(batch.events.iter().map(|e| e.event.position).max().unwrap_or(0));
         // Thousands of events, each with its own allocations: freed aside, not on this task.
         tokio::task::spawn_blocking(move || drop(batch));

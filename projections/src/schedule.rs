@@ -1,16 +1,14 @@
 //! The schedule read model (R2, R4, R9): every appointment of either kind, per doctor and day.
 
-use crate::bulk::{BulkInsert, Value};
+use crate::bulk::BulkInsert;
 use crate::runner::{Projector, QueryIndex};
-use async_trait::async_trait;
+use crate::writes::{Value, Writes};
 use enkaku_domain::appointment::{Event, Kind, Status, status_after};
 use enkaku_domain::envelope::RecordedEvent;
 use enkaku_domain::ids::AppointmentId;
-use sqlx::AnyConnection;
 
 pub struct ScheduleProjector;
 
-#[async_trait]
 impl Projector for ScheduleProjector {
     fn name(&self) -> &'static str {
         "schedule"
@@ -61,11 +59,7 @@ impl Projector for ScheduleProjector {
         ) || status_after(event).is_some()
     }
 
-    async fn apply(
-        &self,
-        tx: &mut AnyConnection,
-        batch: &[(&RecordedEvent, &Event)],
-    ) -> Result<(), sqlx::Error> {
+    fn apply(&self, batch: &[(&RecordedEvent, &Event)], writes: &mut Writes) {
         let mut inserts = BulkInsert::new(
             "INSERT INTO schedule_entries
                (appointment_id, clinic_id, doctor_id, kind, start_at_ms, end_at_ms, status, video, display_name,
@@ -123,21 +117,21 @@ impl Projector for ScheduleProjector {
                     ],
                 );
             } else if let Event::VideoCallEdited(e) = event {
-                inserts.flush_for(tx, &id).await?;
-                sqlx::query(
+                inserts.flush_for(writes, &id);
+                writes.push(
                     "UPDATE schedule_entries
                      SET doctor_id = COALESCE($2, doctor_id), display_name = COALESCE($3, display_name), version = $4
                      WHERE appointment_id = $1 AND version < $4",
-                )
-                .bind(&id)
-                .bind(e.doctor_id.map(|d| d.to_string()))
-                .bind(edited_title(e))
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
+                    vec![
+                        Value::Text(id),
+                        Value::MaybeText(e.doctor_id.map(|d| d.to_string())),
+                        Value::MaybeText(edited_title(e)),
+                        Value::Int(version),
+                    ],
+                );
             } else if let Event::PersonalDataErased(_) = event {
-                inserts.flush_for(tx, &id).await?;
-                forget_personal(tx, "schedule_entries", &["display_name"], &id, version).await?;
+                inserts.flush_for(writes, &id);
+                forget_personal(writes, "schedule_entries", &["display_name"], id, version);
             } else if let Event::CallCancelled(e) = event {
                 let cancelled_at = e.cancelled_at.timestamp_millis();
                 let folded = inserts.fold(
@@ -151,23 +145,23 @@ impl Projector for ScheduleProjector {
                 if folded {
                     continue;
                 }
-                sqlx::query(
+                writes.push(
                     "UPDATE schedule_entries SET status = $2, cancelled_at_ms = $3, version = $4
                      WHERE appointment_id = $1 AND version < $4",
-                )
-                .bind(&id)
-                .bind(Status::Cancelled.as_str())
-                .bind(cancelled_at)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
+                    vec![
+                        Value::Text(id),
+                        Value::Text(Status::Cancelled.as_str().into()),
+                        Value::Int(cancelled_at),
+                        Value::Int(version),
+                    ],
+                );
             } else if let Some(status) = status_after(event)
                 && !fold_status(&mut inserts, &id, (STATUS, VERSION), status, version)
             {
-                update_status(tx, "schedule_entries", &id, status, version).await?;
+                update_status(writes, "schedule_entries", id, status, version);
             }
         }
-        inserts.flush(tx).await
+        inserts.flush(writes);
     }
 }
 
@@ -188,23 +182,21 @@ pub(crate) fn edited_title(e: &enkaku_domain::appointment::VideoCallEdited) -> O
 
 /// Empty the personal `columns` of every row of the appointment `id` (SPEC §9), once: the
 /// version guard makes a repeated erasure a no-op.
-pub(crate) async fn forget_personal(
-    tx: &mut AnyConnection,
+pub(crate) fn forget_personal(
+    writes: &mut Writes,
     table: &'static str,
     columns: &[&str],
-    id: &str,
+    id: String,
     version: i64,
-) -> Result<(), sqlx::Error> {
+) {
     let emptied: Vec<String> = columns.iter().map(|c| format!("{c} = NULL")).collect();
-    sqlx::query(&format!(
-        "UPDATE {table} SET {}, version = $2 WHERE appointment_id = $1 AND version < $2",
-        emptied.join(", ")
-    ))
-    .bind(id)
-    .bind(version)
-    .execute(tx)
-    .await
-    .map(|_| ())
+    writes.push(
+        format!(
+            "UPDATE {table} SET {}, version = $2 WHERE appointment_id = $1 AND version < $2",
+            emptied.join(", ")
+        ),
+        vec![Value::Text(id), Value::Int(version)],
+    );
 }
 
 /// Fold a status change into the buffered creation of `id`, at the places `(status, version)`
@@ -226,20 +218,19 @@ pub(crate) fn fold_status(
 }
 
 /// Move a row's status, once: the version guard makes a repeated event a no-op.
-pub(crate) async fn update_status(
-    tx: &mut AnyConnection,
+pub(crate) fn update_status(
+    writes: &mut Writes,
     table: &'static str,
-    id: &str,
+    id: String,
     status: Status,
     version: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "UPDATE {table} SET status = $2, version = $3 WHERE appointment_id = $1 AND version < $3"
-    ))
-    .bind(id)
-    .bind(status.as_str())
-    .bind(version)
-    .execute(tx)
-    .await
-    .map(|_| ())
+) {
+    writes.push(
+        format!("UPDATE {table} SET status = $2, version = $3 WHERE appointment_id = $1 AND version < $3"),
+        vec![
+            Value::Text(id),
+            Value::Text(status.as_str().into()),
+            Value::Int(version),
+        ],
+    );
 }

@@ -241,7 +241,7 @@ async fn commit(db: &Db, batch: &[Request]) -> Result<(), sqlx::Error> {
         .await?;
     // 11 parameters a row: 80 rows stay below every backend's limit.
     for (chunk_start, chunk) in (0..).step_by(80).zip(batch.chunks(80)) {
-        let values = value_rows(db.backend == Backend::Sqlite, chunk.len(), COLUMNS);
+        let values = value_rows(db.backend.placeholders(), chunk.len(), COLUMNS);
         let sql = format!(
             "INSERT INTO access_log (position, at, clinic_id, staff_id, action, resource, appointment_id, outcome, request_id, client, subject_hmac)
              VALUES {values}"

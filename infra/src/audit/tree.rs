@@ -7,7 +7,7 @@
 
 use super::merkle::{Frontier, Hash, NodeId, Ranges, leaf_hash};
 use super::records::Log;
-use crate::db::{Backend, Db};
+use crate::db::Db;
 use enkaku_projections::bulk::value_rows;
 use std::collections::HashMap;
 use tokio::sync::Mutex;
@@ -97,7 +97,7 @@ impl StoredTree {
     async fn insert(&self, nodes: &[(NodeId, Hash)]) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
         for chunk in nodes.chunks(INSERT_CHUNK) {
-            let values = value_rows(self.db.backend == Backend::Sqlite, chunk.len(), 4);
+            let values = value_rows(self.db.backend.placeholders(), chunk.len(), 4);
             let sql = format!(
                 "INSERT INTO audit_nodes (log, level, idx, hash) VALUES {values} ON CONFLICT DO NOTHING"
             );

@@ -1,0 +1,109 @@
+//! A fold's read-model writes on an SQLite file ([`WriteBehind`]): a blocking thread of its
+//! own writes each batch's plan in one transaction on a connection of its own (rusqlite), each
+//! statement prepared once and kept, its values bound straight from the plan, while the caller
+//! plans the next batch. Through sqlx each statement went to its worker thread and back (a
+//! wake-up each way), and every value was copied into its arguments first: a replay writes
+//! hundreds of thousands of rows.
+
+use enkaku_projections::runner::ProjectionError;
+use enkaku_projections::writes::{Placeholders, Statement, Value, WriteBehind, Writes};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::Path;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Statements kept prepared: a fold's, with room for the different lengths of the last
+/// insert of each batch.
+const PREPARED: usize = 64;
+
+pub struct SqliteWriteBehind {
+    /// Batches planned and not yet taken: one, so planning runs one batch ahead.
+    queue: mpsc::Sender<Writes>,
+    writing: JoinHandle<rusqlite::Result<()>>,
+}
+
+impl SqliteWriteBehind {
+    /// Write into the SQLite `file`, its connection set up by `pragmas` as the pool's are.
+    pub fn start(file: &Path, pragmas: &str) -> rusqlite::Result<Self> {
+        let mut conn = Connection::open_with_flags(
+            file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch(pragmas)?;
+        conn.set_prepared_statement_cache_capacity(PREPARED);
+        let (queue, mut batches) = mpsc::channel::<Writes>(1);
+        let writing = tokio::task::spawn_blocking(move || {
+            while let Some(writes) = batches.blocking_recv() {
+                write(&mut conn, &writes)?;
+            }
+            Ok(())
+        });
+        Ok(Self { queue, writing })
+    }
+}
+
+#[async_trait::async_trait]
+impl WriteBehind for SqliteWriteBehind {
+    fn placeholders(&self) -> Placeholders {
+        Placeholders::Bare
+    }
+
+    async fn write(&mut self, writes: Writes) -> Result<(), ProjectionError> {
+        if self.queue.send(writes).await.is_ok() {
+            return Ok(());
+        }
+        // The thread stopped, on an error: that error.
+        let stopped = (&mut self.writing).await.map_err(failed)?;
+        Err(stopped
+            .err()
+            .map_or_else(|| failed("the read-model writer stopped"), failed))
+    }
+
+    async fn finish(self: Box<Self>) -> Result<(), ProjectionError> {
+        let Self { queue, writing } = *self;
+        drop(queue);
+        writing.await.map_err(failed)?.map_err(failed)
+    }
+}
+
+fn failed(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ProjectionError {
+    ProjectionError::Write(error.into())
+}
+
+/// One batch's plan, in one transaction.
+fn write(conn: &mut Connection, writes: &Writes) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for step in writes.steps() {
+        let changed = execute(&tx, &step.statement)?;
+        if let Some(then) = step.then.as_ref().filter(|_| changed > 0) {
+            for statement in then {
+                execute(&tx, statement)?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// Rows changed.
+fn execute(conn: &Connection, statement: &Statement) -> rusqlite::Result<usize> {
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
+    let values = &statement.values;
+    for index in 1..=prepared.parameter_count() {
+        // `$n` is the n-th value wherever it stands (and may stand twice); a bare `?` the next.
+        let place = match prepared.parameter_name(index) {
+            Some(name) => name.get(1..).and_then(|number| number.parse::<usize>().ok()),
+            None => Some(index),
+        };
+        let value = place
+            .and_then(|place| values.get(place.wrapping_sub(1)))
+            .ok_or(rusqlite::Error::InvalidParameterCount(index, values.len()))?;
+        match value {
+            Value::Text(text) => prepared.raw_bind_parameter(index, text.as_str()),
+            Value::MaybeText(text) => prepared.raw_bind_parameter(index, text.as_deref()),
+            Value::Int(int) => prepared.raw_bind_parameter(index, int),
+            Value::MaybeInt(int) => prepared.raw_bind_parameter(index, int),
+            Value::Bytes(bytes) => prepared.raw_bind_parameter(index, bytes.as_slice()),
+        }?;
+    }
+    prepared.raw_execute()
+}
