@@ -107,3 +107,101 @@ fn execute(conn: &Connection, statement: &Statement) -> rusqlite::Result<usize> 
     }
     prepared.raw_execute()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file with a table `t`, and a writer into it.
+    fn writing_to_a_table() -> (tempfile::TempDir, Box<dyn WriteBehind>) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rows.db");
+        Connection::open(&file)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL, note TEXT)")
+            .unwrap();
+        let writer = SqliteWriteBehind::start(&file, "").unwrap();
+        (dir, Box::new(writer))
+    }
+
+    fn rows(file: &Path) -> Vec<(String, i64, Option<String>)> {
+        let conn = Connection::open(file).unwrap();
+        let mut select = conn.prepare("SELECT id, n, note FROM t ORDER BY id").unwrap();
+        select
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn numbered_values_bind_by_number_and_followers_run_only_after_a_change() {
+        let (dir, mut writer) = writing_to_a_table();
+        let file = dir.path().join("rows.db");
+        let mut writes = Writes::new(writer.placeholders());
+        // Bare placeholders, in order.
+        writes.push(
+            "INSERT INTO t (id, n, note) VALUES (?, ?, ?), (?, ?, ?)",
+            vec![
+                Value::Text("a".into()),
+                Value::Int(1),
+                Value::MaybeText(None),
+                Value::Text("b".into()),
+                Value::Int(1),
+                Value::MaybeText(Some("kept".into())),
+            ],
+        );
+        // Numbered ones out of order, one of them twice.
+        writes.push(
+            "UPDATE t SET n = $2, note = $3 || $2 WHERE id = $1 AND n < $2",
+            vec![Value::Text("a".into()), Value::Int(2), Value::Text("n=".into())],
+        );
+        let note = |text: &str| {
+            vec![Statement::new(
+                "UPDATE t SET note = $1 WHERE id = $2",
+                vec![Value::MaybeText(Some(text.into())), Value::Text("b".into())],
+            )]
+        };
+        // Changes no row (b is at 1): its follower does not run.
+        writes.when_changed(
+            "UPDATE t SET n = 3 WHERE id = $1 AND n > 1",
+            vec![Value::Text("b".into())],
+            note("not run"),
+        );
+        // Changes b: its follower runs.
+        writes.when_changed(
+            "UPDATE t SET n = 2 WHERE id = $1 AND n < 2",
+            vec![Value::Text("b".into())],
+            note("run"),
+        );
+        writer.write(writes).await.unwrap();
+        writer.finish().await.unwrap();
+        assert_eq!(
+            rows(&file),
+            [
+                ("a".to_owned(), 2, Some("n=2".to_owned())),
+                ("b".to_owned(), 2, Some("run".to_owned())),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_is_rolled_back_and_its_error_reported() {
+        let (dir, mut writer) = writing_to_a_table();
+        let file = dir.path().join("rows.db");
+        let mut writes = Writes::new(writer.placeholders());
+        writes.push(
+            "INSERT INTO t (id, n) VALUES ($1, $2)",
+            vec![Value::Text("a".into()), Value::Int(1)],
+        );
+        // NOT NULL violated: the whole batch goes.
+        writes.push(
+            "INSERT INTO t (id, n) VALUES ($1, $2)",
+            vec![Value::Text("b".into()), Value::MaybeInt(None)],
+        );
+        writer.write(writes).await.unwrap();
+        let error = writer.finish().await.unwrap_err();
+        assert!(error.to_string().contains("NOT NULL"), "{error}");
+        assert!(rows(&file).is_empty());
+    }
+}
