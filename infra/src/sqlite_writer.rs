@@ -99,6 +99,7 @@ fn execute(conn: &Connection, statement: &Statement) -> rusqlite::Result<usize> 
             .ok_or(rusqlite::Error::InvalidParameterCount(index, values.len()))?;
         match value {
             Value::Text(text) => prepared.raw_bind_parameter(index, text.as_str()),
+            Value::Word(word) => prepared.raw_bind_parameter(index, *word),
             Value::MaybeText(text) => prepared.raw_bind_parameter(index, text.as_deref()),
             Value::Int(int) => prepared.raw_bind_parameter(index, int),
             Value::MaybeInt(int) => prepared.raw_bind_parameter(index, int),

@@ -40,7 +40,7 @@ impl Update {
     /// The update as columns of a buffered insert: those it does not set keep their value.
     fn folded(&self, version: i64) -> Vec<(usize, Value)> {
         let mut columns = vec![
-            (STATUS, Value::Text(self.status.as_str().into())),
+            (STATUS, Value::Word(self.status.as_str())),
             (VERSION, Value::Int(version)),
         ];
         let set = [
@@ -146,11 +146,11 @@ impl Projector for DeliveriesProjector {
                             Value::Text(delivery_id.clone()),
                             Value::Text(recorded.metadata.clinic_id.to_string()),
                             Value::Text(appointment_id.to_string()),
-                            Value::Text(e.channel.as_str().into()),
+                            Value::Word(e.channel.as_str()),
                             Value::MaybeText(e.personal.known().map(|d| d.address().to_owned())),
                             Value::Int(i64::from(e.resend)),
                             Value::Int(e.requested_at.timestamp_millis()),
-                            Value::Text(DeliveryStatus::Pending.as_str().into()),
+                            Value::Word(DeliveryStatus::Pending.as_str()),
                             Value::MaybeText(None),
                             Value::MaybeInt(None),
                             Value::MaybeInt(None),
@@ -253,7 +253,7 @@ impl Projector for DeliveriesProjector {
                  WHERE delivery_id = $1 AND version < $8",
                 vec![
                     Value::Text(delivery_id),
-                    Value::Text(update.status.as_str().into()),
+                    Value::Word(update.status.as_str()),
                     Value::MaybeText(update.provider.map(|p| p.as_str().into())),
                     Value::MaybeInt(update.sent_at_ms),
                     Value::MaybeInt(update.settled_at_ms),

@@ -27,8 +27,12 @@ const MAX_TERM_CHARS: usize = 100;
 /// hiragana, and without spaces or the invisible zero-width characters pasted text carries.
 /// So 「ＡＢ１２」 finds AB12, 「やまだ」 finds ヤマダ and 「山田 花子」 finds 山田花子.
 fn fold(text: &str) -> String {
-    text.nfkc()
-        .flat_map(char::to_lowercase)
+    fold_normalized(text.nfkc())
+}
+
+/// [`fold`] of text already in NFKC.
+fn fold_normalized(text: impl Iterator<Item = char>) -> String {
+    text.flat_map(char::to_lowercase)
         .filter(|c| !c.is_whitespace() && !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}'))
         .map(as_hiragana)
         .take(MAX_TERM_CHARS)
@@ -46,11 +50,13 @@ fn as_hiragana(c: char) -> char {
 /// The terms an appointment is found by: its whole name (or title), each word of it (so the
 /// given name finds it too), and its chart number.
 fn terms(name: &str, chart_number: Option<&str>) -> BTreeSet<String> {
-    let spaced: String = name.nfkc().collect();
-    std::iter::once(name)
-        .chain(spaced.split_whitespace())
-        .chain(chart_number)
-        .map(fold)
+    // Normalized once: the words of NFKC text are NFKC themselves (no whitespace composes
+    // with its neighbours), so they are only folded.
+    let normalized: String = name.nfkc().collect();
+    std::iter::once(normalized.as_str())
+        .chain(normalized.split_whitespace())
+        .map(|text| fold_normalized(text.chars()))
+        .chain(chart_number.map(fold))
         .filter(|term| !term.is_empty())
         .collect()
 }
@@ -217,10 +223,10 @@ impl Projector for PatientSearchProjector {
                             Value::Text(id.clone()),
                             Value::Text(clinic.clone()),
                             Value::Text(e.doctor_id.to_string()),
-                            Value::Text(Kind::InClinic.as_str().into()),
+                            Value::Word(Kind::InClinic.as_str()),
                             Value::Int(e.start_at.timestamp_millis()),
                             Value::Int(e.end_at.timestamp_millis()),
-                            Value::Text(Status::Booked.as_str().into()),
+                            Value::Word(Status::Booked.as_str()),
                             Value::Int(i64::from(e.video.is_some())),
                             Value::MaybeText(patient.map(|p| p.patient_name.to_string())),
                             Value::MaybeText(chart_number.map(str::to_owned)),
@@ -244,10 +250,10 @@ impl Projector for PatientSearchProjector {
                             Value::Text(id.clone()),
                             Value::Text(clinic.clone()),
                             Value::Text(e.doctor_id.to_string()),
-                            Value::Text(Kind::VideoUrl.as_str().into()),
+                            Value::Word(Kind::VideoUrl.as_str()),
                             Value::Int(e.start_at.timestamp_millis()),
                             Value::Int(e.end_at.timestamp_millis()),
-                            Value::Text(Status::Booked.as_str().into()),
+                            Value::Word(Status::Booked.as_str()),
                             Value::Int(1),
                             Value::MaybeText(title.map(str::to_owned)),
                             Value::MaybeText(None),
@@ -335,6 +341,17 @@ mod tests {
         );
         // The ideographic space separates words too.
         assert!(terms("山田　花子", None).contains("花子"));
+    }
+
+    proptest::proptest! {
+        /// What [`terms`] relies on to normalize a name once for all its words.
+        #[test]
+        fn the_words_of_normalized_text_are_normalized(text in "(\\PC|\\s|\\p{M}){0,24}") {
+            let normalized: String = text.nfkc().collect();
+            for word in normalized.split_whitespace() {
+                proptest::prop_assert_eq!(word.nfkc().collect::<String>(), word);
+            }
+        }
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Projector for ReceptionProjector {
                         Value::Text(e.doctor_id.to_string()),
                         Value::Int(e.start_at.timestamp_millis()),
                         Value::Int(e.end_at.timestamp_millis()),
-                        Value::Text(Status::Booked.as_str().into()),
+                        Value::Word(Status::Booked.as_str()),
                         Value::Int(i64::from(e.video.is_some())),
                         Value::MaybeText(patient.map(|p| p.patient_name.to_string())),
                         Value::MaybeText(
@@ -85,7 +85,7 @@ impl Projector for ReceptionProjector {
                                 .map(|c| c.to_string()),
                         ),
                         Value::Text(e.menu.name.clone()),
-                        Value::Text(e.mode.as_str().into()),
+                        Value::Word(e.mode.as_str()),
                         Value::Int(version),
                     ],
                 );

@@ -106,10 +106,10 @@ impl Projector for ScheduleProjector {
                         Value::Text(id.clone()),
                         Value::Text(clinic.to_string()),
                         Value::Text(doctor.to_string()),
-                        Value::Text(kind.as_str().into()),
+                        Value::Word(kind.as_str()),
                         Value::Int(start.timestamp_millis()),
                         Value::Int(end.timestamp_millis()),
-                        Value::Text(Status::Booked.as_str().into()),
+                        Value::Word(Status::Booked.as_str()),
                         Value::Int(i64::from(video)),
                         Value::MaybeText(name),
                         Value::MaybeInt(None),
@@ -137,7 +137,7 @@ impl Projector for ScheduleProjector {
                 let folded = inserts.fold(
                     &id,
                     &[
-                        (STATUS, Value::Text(Status::Cancelled.as_str().into())),
+                        (STATUS, Value::Word(Status::Cancelled.as_str())),
                         (CANCELLED_AT, Value::MaybeInt(Some(cancelled_at))),
                         (VERSION, Value::Int(version)),
                     ],
@@ -150,7 +150,7 @@ impl Projector for ScheduleProjector {
                      WHERE appointment_id = $1 AND version < $4",
                     vec![
                         Value::Text(id),
-                        Value::Text(Status::Cancelled.as_str().into()),
+                        Value::Word(Status::Cancelled.as_str()),
                         Value::Int(cancelled_at),
                         Value::Int(version),
                     ],
@@ -211,7 +211,7 @@ pub(crate) fn fold_status(
     inserts.fold(
         id,
         &[
-            (status_column, Value::Text(status.as_str().into())),
+            (status_column, Value::Word(status.as_str())),
             (version_column, Value::Int(version)),
         ],
     )
@@ -227,10 +227,6 @@ pub(crate) fn update_status(
 ) {
     writes.push(
         format!("UPDATE {table} SET status = $2, version = $3 WHERE appointment_id = $1 AND version < $3"),
-        vec![
-            Value::Text(id),
-            Value::Text(status.as_str().into()),
-            Value::Int(version),
-        ],
+        vec![Value::Text(id), Value::Word(status.as_str()), Value::Int(version)],
     );
 }

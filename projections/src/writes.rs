@@ -17,6 +17,8 @@ use std::borrow::Cow;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Text(String),
+    /// One of the words a column holds (a status, a kind): never copied into the plan.
+    Word(&'static str),
     MaybeText(Option<String>),
     Int(i64),
     MaybeInt(Option<i64>),
@@ -128,6 +130,7 @@ async fn execute(tx: &mut AnyConnection, statement: &Statement) -> Result<u64, s
     for value in &statement.values {
         query = match value {
             Value::Text(s) => query.bind(s.as_str()),
+            Value::Word(s) => query.bind(*s),
             Value::MaybeText(s) => query.bind(s.as_deref()),
             Value::Int(i) => query.bind(*i),
             Value::MaybeInt(i) => query.bind(*i),
