@@ -443,7 +443,12 @@ pub async fn catch_up_together(
     limit: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, ProjectionError> {
-    let mut ahead = ReadAhead::start(feed, consumer, runners, limit).await?;
+    let name = feed.name();
+    let mut cursors = Vec::new();
+    for runner in runners {
+        cursors.extend(runner.cursors(&name).await?);
+    }
+    let mut ahead = ReadAhead::start(feed, consumer, runners, &cursors, limit).await?;
     let mut applied = 0;
     while let Some((batch, decoded)) = ahead.next().await? {
         for (runner, decoded) in runners.iter().zip(decoded) {
@@ -474,7 +479,7 @@ pub async fn fold_together(
     for runner in runners {
         done.push(runner.cursors(&name).await?);
     }
-    let mut ahead = ReadAhead::start(feed, consumer, runners, limit).await?;
+    let mut ahead = ReadAhead::start(feed, consumer, runners, &done.concat(), limit).await?;
     let mut applied = 0;
     while let Some((batch, decoded)) = ahead.next().await? {
         let mut writes = Writes::new(writer.placeholders());
@@ -488,9 +493,9 @@ pub async fn fold_together(
     Ok(applied)
 }
 
-/// The batches of a catch-up, each read, its sealed data opened and its events decoded for
-/// each runner by a task of its own while the last one is applied; an applied batch is freed
-/// on a thread of its own. So a rebuild keeps two cores busy, and the applying, which takes
+/// The batches of a catch-up, from the earliest of the runners' `cursors`: each read, its
+/// sealed data opened and its events decoded for each runner by a task of its own while the
+/// last one is applied; an applied batch is freed on a thread of its own. So a rebuild keeps two cores busy, and the applying, which takes
 /// turns with the database's writer, does nothing else.
 struct ReadAhead {
     batches: tokio::sync::mpsc::Receiver<Result<(FeedBatch, Vec<DecodedBatch>), crate::feed::FeedError>>,
@@ -502,14 +507,10 @@ impl ReadAhead {
         feed: &dyn EventFeed,
         consumer: &str,
         runners: &[&dyn CatchingUp],
+        cursors: &[Cursor],
         limit: usize,
     ) -> Result<Self, ProjectionError> {
-        let name = feed.name();
-        let mut cursors = Vec::new();
-        for runner in runners {
-            cursors.extend(runner.cursors(&name).await?);
-        }
-        let mut reader = feed.open(consumer, &offsets::earliest(&cursors)).await?;
+        let mut reader = feed.open(consumer, &offsets::earliest(cursors)).await?;
         let decoders: Vec<_> = runners.iter().map(|runner| runner.decoder()).collect();
         let (read, batches) = tokio::sync::mpsc::channel(1);
         let reading = tokio::spawn(async move {

@@ -102,10 +102,6 @@ impl Writes {
         });
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
-    }
-
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
