@@ -19,7 +19,8 @@ const PREPARED: usize = 64;
 pub struct SqliteWriteBehind {
     /// Batches planned and not yet taken: one, so planning runs one batch ahead.
     queue: mpsc::Sender<Writes>,
-    writing: JoinHandle<rusqlite::Result<()>>,
+    /// `None` once its end was awaited (and reported).
+    writing: Option<JoinHandle<rusqlite::Result<()>>>,
 }
 
 impl SqliteWriteBehind {
@@ -38,7 +39,16 @@ impl SqliteWriteBehind {
             }
             Ok(())
         });
-        Ok(Self { queue, writing })
+        Ok(Self {
+            queue,
+            writing: Some(writing),
+        })
+    }
+
+    /// How the writing thread ended: its error the first time, later only that it stopped.
+    async fn ended(writing: Option<JoinHandle<rusqlite::Result<()>>>) -> Result<(), ProjectionError> {
+        let writing = writing.ok_or_else(|| failed("the read-model writer stopped"))?;
+        writing.await.map_err(failed)?.map_err(failed)
     }
 }
 
@@ -53,16 +63,15 @@ impl WriteBehind for SqliteWriteBehind {
             return Ok(());
         }
         // The thread stopped, on an error: that error.
-        let stopped = (&mut self.writing).await.map_err(failed)?;
-        Err(stopped
-            .err()
-            .map_or_else(|| failed("the read-model writer stopped"), failed))
+        Self::ended(self.writing.take())
+            .await
+            .and(Err(failed("the read-model writer stopped")))
     }
 
     async fn finish(self: Box<Self>) -> Result<(), ProjectionError> {
         let Self { queue, writing } = *self;
         drop(queue);
-        writing.await.map_err(failed)?.map_err(failed)
+        Self::ended(writing).await
     }
 }
 
@@ -204,5 +213,27 @@ mod tests {
         let error = writer.finish().await.unwrap_err();
         assert!(error.to_string().contains("NOT NULL"), "{error}");
         assert!(rows(&file).is_empty());
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_batch_every_call_fails_and_none_panics() {
+        let (_dir, mut writer) = writing_to_a_table();
+        let mut writes = Writes::new(writer.placeholders());
+        writes.push("INSERT INTO nowhere VALUES (1)", vec![]);
+        writer.write(writes).await.unwrap();
+        // The queue takes batches until the thread has stopped on the first one.
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            loop {
+                let answer = writer.write(Writes::new(writer.placeholders())).await;
+                if let Err(error) = answer {
+                    answers.push(error.to_string());
+                    break;
+                }
+            }
+        }
+        answers.push(writer.finish().await.unwrap_err().to_string());
+        assert!(answers[0].contains("no such table: nowhere"), "{answers:?}");
+        assert!(answers[1..].iter().all(|a| a.contains("stopped")), "{answers:?}");
     }
 }

@@ -20,6 +20,15 @@ pub struct FeedError(pub String);
 /// Partition → the next offset to read.
 pub type Cursor = BTreeMap<i32, u64>;
 
+/// Move `cursor` to where a batch `reached`, partition by partition, never back: a consumer
+/// that stood ahead of the batch (it passed it over) stays where it was.
+pub fn advance(cursor: &mut Cursor, reached: &Cursor) {
+    for (&partition, &next) in reached {
+        let at = cursor.entry(partition).or_default();
+        *at = (*at).max(next);
+    }
+}
+
 /// One event as a feed delivered it.
 #[derive(Clone, Debug)]
 pub struct FeedEvent {
@@ -77,4 +86,16 @@ pub fn decode<E: StoredEvent>(events: &[FeedEvent]) -> Vec<(usize, E)> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cursor, advance};
+
+    #[test]
+    fn a_cursor_moves_forward_to_a_batch_and_never_back() {
+        let mut cursor = Cursor::from([(0, 1_000), (1, 5)]);
+        advance(&mut cursor, &Cursor::from([(0, 500), (1, 9), (2, 3)]));
+        assert_eq!(cursor, Cursor::from([(0, 1_000), (1, 9), (2, 3)]));
+    }
 }

@@ -2,7 +2,7 @@
 //! one transaction, repeat.
 
 use crate::changes::{Change, Changes};
-use crate::feed::{Cursor, EventFeed, FeedBatch, FeedEvent, FeedReader, decode};
+use crate::feed::{Cursor, EventFeed, FeedBatch, FeedEvent, FeedReader, advance, decode};
 use crate::offsets::{self, Progress};
 use crate::writes::{Placeholders, WriteBehind, Writes};
 use async_trait::async_trait;
@@ -422,7 +422,7 @@ impl<E: StoredEvent + Send + Sync + 'static> CatchingUp for ProjectionRunner<E> 
             .collect();
         let planned = ProjectionRunner::plan(self, &decoded, &Progress::of(batch), done, writes);
         for done in done {
-            done.extend(&batch.reached);
+            advance(done, &batch.reached);
         }
         Ok(planned)
     }
