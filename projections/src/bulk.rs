@@ -91,12 +91,14 @@ impl BulkInsert {
         self.keys.clear();
         let placeholders = writes.placeholders();
         let mut rows = std::mem::take(&mut self.rows).into_iter();
-        // Every chunk but the last is full, and so the same statement: written once.
-        let full = self.statement(placeholders, ROWS_PER_STATEMENT);
+        // Every chunk but the last is full, and so the same statement: written once, and only
+        // when there is one (a live runner's batch mostly holds a few rows).
+        let full =
+            (rows.len() >= ROWS_PER_STATEMENT).then(|| self.statement(placeholders, ROWS_PER_STATEMENT));
         while rows.len() > 0 {
             let chunk = rows.len().min(ROWS_PER_STATEMENT);
-            let sql = match chunk {
-                ROWS_PER_STATEMENT => full.clone(),
+            let sql = match &full {
+                Some(full) if chunk == ROWS_PER_STATEMENT => full.clone(),
                 _ => self.statement(placeholders, chunk),
             };
             writes.push(sql, rows.by_ref().take(chunk).flatten().collect());

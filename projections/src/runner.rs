@@ -495,8 +495,8 @@ pub async fn fold_together(
 
 /// The batches of a catch-up, from the earliest of the runners' `cursors`: each read, its
 /// sealed data opened and its events decoded for each runner by a task of its own while the
-/// last one is applied; an applied batch is freed on a thread of its own. So a rebuild keeps two cores busy, and the applying, which takes
-/// turns with the database's writer, does nothing else.
+/// last one is applied (or planned); an applied batch is freed on a thread of its own. So the
+/// task applying or planning does nothing else.
 struct ReadAhead {
     batches: tokio::sync::mpsc::Receiver<Result<(FeedBatch, Vec<DecodedBatch>), crate::feed::FeedError>>,
     _reading: AbortOnDrop,
